@@ -158,71 +158,153 @@ def _probe_with_ffmpeg(path: Path) -> VideoInfo:
                      stream["codec"])
 
 
-def _decode_command(path: Path, size: tuple[int, int] | None):
-    import ffmpeg
+@dataclass
+class DecodedVideo:
+    """All frames of a (short) video, with what ffmpeg reported about its stream."""
 
-    stream = ffmpeg.input(str(path))
-    if size is not None:
-        stream = stream.filter("scale", size[0], size[1])
-    # passthrough: every decoded frame exactly once, no duplication or dropping by ffmpeg.
-    return stream.output("pipe:", format="rawvideo", pix_fmt="rgb24", fps_mode="passthrough",
-                         loglevel="error")
+    frames: np.ndarray  # (T, H, W, 3) uint8 RGB
+    fps: float
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.frames.shape[0])
+
+    @property
+    def duration(self) -> float:
+        return self.num_frames / self.fps if self.fps else 0.0
 
 
-def iter_frames(path: str | os.PathLike, info: VideoInfo | None = None,
-                size: tuple[int, int] | None = None) -> Iterator[np.ndarray]:
-    """Yield RGB uint8 frames ``(H, W, 3)`` one at a time; memory stays at one frame."""
-    path = Path(path)
-    info = info or probe(path)
-    width, height = size or (info.width, info.height)
-    frame_bytes = width * height * 3
-    process = _decode_command(path, size).run_async(cmd=ffmpeg_executable(), pipe_stdout=True,
-                                                    pipe_stderr=True, quiet=False)
-    try:
+class _FrameReader:
+    """One ffmpeg process decoding to a stream of PPM images on stdout.
+
+    PPM carries each frame's size in its header, so no separate probe is needed; ffmpeg's
+    stream report (for the frame rate) is collected from stderr by a thread, which also keeps
+    the stderr pipe from filling up and stalling ffmpeg.
+    """
+
+    def __init__(self, path: Path):
+        import threading
+
+        import ffmpeg
+
+        self.path = path
+        # passthrough: every decoded frame exactly once, none duplicated or dropped by ffmpeg.
+        stream = ffmpeg.input(str(path)).output("pipe:", format="image2pipe", vcodec="ppm",
+                                                 fps_mode="passthrough", map="0:v:0")
+        args = [ffmpeg_executable(), "-hide_banner", "-nostdin", "-nostats", *stream.get_args()]
+        self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self._stderr = b""
+        self._thread = threading.Thread(target=self._drain, daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        self._stderr = self.process.stderr.read()
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        out = self.process.stdout
         while True:
-            chunk = process.stdout.read(frame_bytes)
-            if len(chunk) < frame_bytes:
-                break
-            yield np.frombuffer(chunk, np.uint8).reshape(height, width, 3)
-    finally:
-        process.stdout.close()
-        stderr = process.stderr.read().decode(errors="replace")
-        process.stderr.close()
-        code = process.wait()
-    if code != 0:
-        raise VideoError(f"{path}: decoding failed (ffmpeg: {stderr.strip().splitlines()[-1:] or code})")
+            magic = out.readline()
+            if not magic:
+                return
+            if magic.strip() != b"P6":
+                raise VideoError(f"{self.path}: unexpected decoder output")
+            dims = out.readline().split()
+            out.readline()  # max value, always 255 for rgb24
+            width, height = int(dims[0]), int(dims[1])
+            size = width * height * 3
+            data = out.read(size)
+            if len(data) < size:
+                return
+            yield np.frombuffer(data, np.uint8).reshape(height, width, 3)
+
+    def close(self) -> tuple[int, str]:
+        self.process.stdout.close()
+        code = self.process.wait()
+        self._thread.join()
+        self.process.stderr.close()
+        return code, self._stderr.decode(errors="replace")
+
+    def fps(self) -> float:
+        log = self._stderr.decode(errors="replace")
+        stream = _STREAM_RE.search(log)
+        if not stream:
+            return 0.0
+        line = log[stream.start():log.find("\n", stream.start())]
+        match = _FPS_RE.search(line) or _TBR_RE.search(line)
+        return float(match.group(1)) if match else 0.0
 
 
-def read_frames(path: str | os.PathLike, indices: Sequence[int] | None = None,
-                info: VideoInfo | None = None) -> np.ndarray:
-    """Decode a clip to ``(T, H, W, 3)`` uint8 RGB; with ``indices``, only those frames (in order,
-    repeats allowed) are kept, so memory is bounded by the frames asked for."""
+def _decode_failure(path: Path, log: str, code: int) -> VideoError:
+    lines = [line for line in log.strip().splitlines() if line.strip()]
+    reason = lines[-1] if lines else f"exit code {code}"
+    return VideoError(f"{path}: not a readable video (ffmpeg: {reason})")
+
+
+def iter_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
+    """Yield RGB uint8 frames ``(H, W, 3)`` one at a time; memory stays at one frame.
+
+    Frames decoded before a corrupt tail are yielded, then ``VideoError`` is raised.
+    """
     path = Path(path)
-    info = info or probe(path)
-    if indices is None:
-        frames = list(iter_frames(path, info))
-    else:
-        wanted = np.asarray(indices, dtype=np.int64)
-        needed = set(int(i) for i in wanted)
-        last = max(needed) if needed else -1
-        kept: dict[int, np.ndarray] = {}
-        for index, frame in enumerate(iter_frames(path, info)):
+    _check_readable(path)
+    reader = _FrameReader(path)
+    count = 0
+    try:
+        for frame in reader:
+            count += 1
+            yield frame
+    finally:
+        code, log = reader.close()
+    if code != 0 or count == 0:
+        raise _decode_failure(path, log, code) if count == 0 else VideoError(
+            f"{path}: decoding stopped after {count} frames (ffmpeg exit code {code})")
+
+
+def decode_video(path: str | os.PathLike) -> DecodedVideo:
+    """Decode every frame of a clip in one ffmpeg run. For long videos use ``iter_frames``.
+
+    A file whose tail is damaged still yields the frames before the damage (as a player would
+    show them); a file with no decodable frame raises ``VideoError``.
+    """
+    path = Path(path)
+    _check_readable(path)
+    reader = _FrameReader(path)
+    try:
+        frames = list(reader)
+    finally:
+        code, log = reader.close()
+    if not frames:
+        raise _decode_failure(path, log, code)
+    return DecodedVideo(np.stack(frames), reader.fps())
+
+
+def read_frames(path: str | os.PathLike, indices: Sequence[int]) -> np.ndarray:
+    """Decode only the frames at ``indices`` (in that order, repeats allowed): ``(len, H, W, 3)``.
+
+    Streams the video, so memory is bounded by the frames asked for. An index past the last
+    decodable frame is an error naming the file.
+    """
+    path = Path(path)
+    wanted = [int(i) for i in indices]
+    needed = set(wanted)
+    last = max(needed) if needed else -1
+    kept: dict[int, np.ndarray] = {}
+    decoded = 0
+    frames = iter_frames(path)
+    try:
+        for index, frame in enumerate(frames):
+            decoded = index + 1
             if index in needed:
                 kept[index] = frame
             if index >= last:
                 break
-        missing = needed - kept.keys()
-        if missing and kept:
-            # The container promised more frames than it decoded (a truncated file): the
-            # nearest earlier frame stands in, which is what a player would show.
-            available = np.array(sorted(kept))
-            for index in missing:
-                kept[index] = kept[int(available[available <= index][-1]) if (available <= index).any()
-                                   else int(available[0])]
-        frames = [kept[int(i)] for i in wanted if int(i) in kept]
-    if not frames:
-        raise VideoError(f"{path}: no decodable frames")
-    return np.stack(frames)
+    finally:
+        frames.close()
+    missing = sorted(needed - kept.keys())
+    if missing:
+        raise VideoError(f"{path}: frame {missing[0]} asked for, but the video decodes only "
+                         f"{decoded} frames")
+    return np.stack([kept[i] for i in wanted])
 
 
 def sample_frame_indices(num_frames: int, num_samples: int = DEFAULT_NUM_FRAMES) -> np.ndarray:
@@ -279,7 +361,13 @@ def load_clip(path: str | os.PathLike, num_frames: int = DEFAULT_NUM_FRAMES,
 
     This is the path from a video file to model input used by records and predict alike.
     """
-    info = probe(path)
-    indices = sample_frame_indices(info.num_frames, num_frames)
-    frames = read_frames(path, indices, info)
-    return np.asarray(preprocess_frames(frames, size))
+    return load_clip_with_fps(path, num_frames, size)[0]
+
+
+def load_clip_with_fps(path: str | os.PathLike, num_frames: int = DEFAULT_NUM_FRAMES,
+                       size: int = DEFAULT_SIZE) -> tuple[np.ndarray, DecodedVideo]:
+    """``load_clip`` that also returns the decoded video's frame count and rate (frames dropped)."""
+    decoded = decode_video(path)
+    indices = sample_frame_indices(decoded.num_frames, num_frames)
+    clip = np.asarray(preprocess_frames(decoded.frames[indices], size))
+    return clip, DecodedVideo(np.empty((decoded.num_frames, 0, 0, 3), np.uint8), decoded.fps)
