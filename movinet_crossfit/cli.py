@@ -1,0 +1,166 @@
+"""``movinet-crossfit``: one subcommand per pipeline stage. No logic lives here: each command
+parses its options, calls one library function, and prints what it did and where it went."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+import movinet_crossfit  # noqa: F401  (environment before TensorFlow)
+from movinet_crossfit.errors import UserError
+from movinet_crossfit.progress import console
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="CrossFit movement classification and rep counting: corpus -> MoViNet -> phone.")
+
+
+def _vocabulary(classes: Optional[str], aliases: List[str]):
+    from movinet_crossfit.movements import DEFAULT_CLASSES, Vocabulary, parse_alias_options, slugify
+
+    chosen = tuple(slugify(c) for c in classes.split(",") if c.strip()) if classes else DEFAULT_CLASSES
+    return Vocabulary(chosen).with_aliases(parse_alias_options(aliases))
+
+
+@app.command()
+def manifest(
+    export: List[Path] = typer.Argument(..., help="Supervisely project folder(s), ann folders or *.json files"),
+    output: Path = typer.Option(Path("manifest.json"), "-o", "--output", help="manifest.json to write"),
+    videos: Optional[Path] = typer.Option(None, "--videos", help="folder of the source videos (fps, frame checks)"),
+    fps: Optional[float] = typer.Option(None, "--fps", help="frame rate to assume when videos are absent"),
+    alias: List[str] = typer.Option([], "--alias", help="extra label alias FROM=TO (repeatable)"),
+    classes: Optional[str] = typer.Option(None, "--classes", help="comma-separated class list (default: the 9)"),
+    keep_unknown: bool = typer.Option(False, "--keep-unknown", help="keep labels outside the class list"),
+) -> None:
+    """Turn a Supervisely export into a validated manifest.json."""
+    from movinet_crossfit.annotations import write_manifest
+
+    result, report = write_manifest(export, output, videos_dir=videos, fps=fps,
+                                    vocabulary=_vocabulary(classes, alias), keep_unknown=keep_unknown)
+    report.print()
+    _print_counts("clips per class", [c.label for c in result.clips])
+    console.print(f"manifest: {len(result.clips)} clips -> [bold]{output}[/bold]")
+    if not result.clips:
+        raise typer.Exit(1)
+
+
+@app.command()
+def split(
+    manifest_path: Path = typer.Argument(..., metavar="MANIFEST", help="manifest.json"),
+    videos: Optional[Path] = typer.Option(None, "--videos", help="folder of the source videos"),
+    output: Path = typer.Option(Path("clips"), "-o", "--output", help="folder for <label>/<clip>.mp4"),
+    copy: bool = typer.Option(False, "--copy", help="stream-copy (fast, cuts at keyframes, not frame-accurate)"),
+    workers: Optional[int] = typer.Option(None, "--workers", help="parallel ffmpeg processes (default: cores)"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="re-cut clips that already exist"),
+) -> None:
+    """Cut the manifest's clips out of the source videos with ffmpeg (frame-accurate, resumable)."""
+    from movinet_crossfit.clips import split_clips
+
+    report = split_clips(manifest_path, output, videos_dir=videos, reencode=not copy, workers=workers,
+                         overwrite=overwrite)
+    report.print()
+    console.print(f"clips -> [bold]{output}[/bold]")
+    if not report.succeeded:
+        raise typer.Exit(1)
+
+
+@app.command()
+def records(
+    manifest_path: Optional[Path] = typer.Argument(None, metavar="[MANIFEST]",
+                                                   help="manifest.json; omit to read a <label>/<clip>.mp4 folder"),
+    clips: Path = typer.Option(Path("clips"), "--clips", help="clip folder (from `split`, or <label>/<clip>.mp4)"),
+    output: Path = typer.Option(Path("tfrecords"), "-o", "--output", help="folder for shards + dataset_info.json"),
+    frames: int = typer.Option(10, "--frames", help="frames sampled evenly per clip"),
+    size: int = typer.Option(224, "--size", help="frame side in pixels after centre crop + resize"),
+    ratios: str = typer.Option("train=0.8,test=0.2", "--ratios", help="split fractions, e.g. train=0.7,val=0.1,test=0.2"),
+    seed: int = typer.Option(0, "--seed", help="split seed"),
+    jpeg_quality: int = typer.Option(60, "--jpeg-quality", min=1, max=100, help="JPEG quality of stored frames"),
+    workers: Optional[int] = typer.Option(None, "--workers", help="parallel decoders (default: cores)"),
+) -> None:
+    """Write TFRecords of sampled, preprocessed clips, split by source video."""
+    from movinet_crossfit.records import RecordsConfig, write_records
+    from movinet_crossfit.splits import parse_ratios
+
+    config = RecordsConfig(num_frames=frames, size=size, ratios=parse_ratios(ratios), seed=seed,
+                           jpeg_quality=jpeg_quality, workers=workers)
+    result = write_records(output, clips_dir=clips, manifest=manifest_path, config=config)
+    result.report.print()
+    _print_records_info(result.info, output)
+
+
+@app.command()
+def stats(
+    manifest_path: Optional[Path] = typer.Argument(None, metavar="[MANIFEST]", help="manifest.json"),
+    clips: Optional[Path] = typer.Option(None, "--clips", help="or a <label>/<clip>.mp4 folder to probe"),
+    output: Path = typer.Option(Path("stats"), "-o", "--output", help="folder for stats.csv/.json/.png"),
+) -> None:
+    """Per-class clip count, frames and duration (mean ± std), with a chart."""
+    from movinet_crossfit.stats import corpus_stats, write_stats
+
+    if manifest_path is None and clips is None:
+        raise UserError("give a MANIFEST or --clips FOLDER")
+    result = corpus_stats(manifest=manifest_path, clips_dir=clips)
+    if result.report.failed or result.report.warnings:
+        result.report.print()
+    _print_stats_table(result.table)
+    paths = write_stats(result, output)
+    console.print(f"stats -> [bold]{paths['csv']}[/bold], chart -> [bold]{paths['png']}[/bold]")
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("demo_out"), "--out", help="folder for everything the demo makes"),
+    clips_per_class: int = typer.Option(20, "--clips-per-class", help="labelled segments per class"),
+    size: int = typer.Option(224, "--size", help="record frame size"),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Run the whole pipeline on a generated corpus, offline, explaining each step."""
+    from movinet_crossfit.demo import run_demo
+
+    run_demo(out, clips_per_class=clips_per_class, size=size, seed=seed)
+
+
+def _print_counts(title: str, labels: List[str]) -> None:
+    from collections import Counter
+
+    counts = Counter(labels)
+    if counts:
+        console.print(f"{title}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+
+
+def _print_records_info(info: dict, output: Path) -> None:
+    from rich.table import Table
+
+    table = Table("split", "clips", "MB", *info["classes"])
+    for split, entry in info["splits"].items():
+        table.add_row(split, str(entry["clips"]), f"{entry['bytes'] / 1e6:.2f}",
+                      *(str(entry["per_class"].get(c, 0)) for c in info["classes"]))
+    console.print(table)
+    console.print(f"records ({info['num_frames']} frames, {info['size']}x{info['size']}) -> [bold]{output}[/bold]")
+
+
+def _print_stats_table(table) -> None:
+    from rich.table import Table
+
+    out = Table("class", "clips", "frames mean", "frames std", "seconds mean", "seconds std")
+    for label, row in table.iterrows():
+        out.add_row(str(label), str(int(row["clips"])), *(f"{row[c]:.2f}" for c in
+                    ("frames_mean", "frames_std", "duration_mean", "duration_std")))
+    console.print(out)
+
+
+def main() -> None:
+    """Entry point: user errors print one clear line (no traceback) and exit with status 2."""
+    try:
+        app()
+    except UserError as exc:
+        console.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        console.print("interrupted; finished outputs are kept, partial ones were not written")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
