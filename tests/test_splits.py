@@ -1,0 +1,71 @@
+"""Grouped, stratified, deterministic split assignment."""
+from __future__ import annotations
+
+import random
+from collections import Counter, defaultdict
+
+import pytest
+
+from movinet_crossfit.errors import UserError
+from movinet_crossfit.splits import assign_splits, parse_ratios, split_warnings
+
+
+def _corpus(seed=1, videos=30, labels="abcdefghi", per_video=3, clips=5):
+    rng = random.Random(seed)
+    labels_out, groups = [], []
+    for v in range(videos):
+        for label in rng.sample(labels, per_video):
+            for _ in range(rng.randint(1, clips)):
+                labels_out.append(label)
+                groups.append(f"video{v}")
+    return labels_out, groups
+
+
+def test_no_group_crosses_splits():
+    labels, groups = _corpus()
+    splits = assign_splits(labels, groups, {"train": 0.7, "val": 0.1, "test": 0.2})
+    seen = defaultdict(set)
+    for group, split in zip(groups, splits):
+        seen[group].add(split)
+    assert all(len(s) == 1 for s in seen.values())
+
+
+def test_ratios_are_roughly_met_per_label():
+    labels, groups = _corpus(videos=60)
+    splits = assign_splits(labels, groups, {"train": 0.8, "test": 0.2})
+    totals = Counter(labels)
+    test = Counter(l for l, s in zip(labels, splits) if s == "test")
+    for label, total in totals.items():
+        assert 0.08 <= test[label] / total <= 0.35, (label, test[label], total)
+    assert 0.15 <= sum(test.values()) / len(labels) <= 0.25
+
+
+def test_deterministic_and_seed_dependent():
+    labels, groups = _corpus()
+    first = assign_splits(labels, groups, seed=3)
+    assert first == assign_splits(labels, groups, seed=3)
+    assert any(assign_splits(labels, groups, seed=s) != first for s in range(4, 10))
+
+
+def test_order_of_items_does_not_matter():
+    labels, groups = _corpus()
+    base = dict(zip(groups, assign_splits(labels, groups)))
+    pairs = list(zip(labels, groups))
+    random.Random(0).shuffle(pairs)
+    shuffled = assign_splits([p[0] for p in pairs], [p[1] for p in pairs])
+    assert all(base[g] == s for (_, g), s in zip(pairs, shuffled))
+
+
+def test_warning_names_class_that_cannot_be_split():
+    labels = ["a"] * 4 + ["b"] * 4 + ["b"] * 4
+    groups = ["v1"] * 4 + ["v2"] * 4 + ["v3"] * 4
+    splits = assign_splits(labels, groups)
+    messages = split_warnings(labels, groups, splits, {"train": 0.8, "test": 0.2})
+    assert any("'a'" in m and "1 source group" in m for m in messages)
+
+
+def test_parse_ratios():
+    assert parse_ratios("train=0.7,val=0.1,test=0.2") == pytest.approx({"train": 0.7, "val": 0.1, "test": 0.2})
+    assert parse_ratios("train=8,test=2") == pytest.approx({"train": 0.8, "test": 0.2})
+    with pytest.raises(UserError, match="NAME=FRACTION"):
+        parse_ratios("train=eighty")
