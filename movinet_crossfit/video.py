@@ -348,6 +348,15 @@ def preprocess_frames(frames, size: int = DEFAULT_SIZE):
     return tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8)
 
 
+@functools.lru_cache(maxsize=8)
+def _compiled_preprocess(size: int):
+    """``preprocess_frames`` traced once per size: the same ops, without eager per-op overhead."""
+    import tensorflow as tf
+
+    return tf.function(lambda frames: preprocess_frames(frames, size),
+                       input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)])
+
+
 def to_model_input(frames):
     """uint8 frames -> float32 in [0, 1], the range MoViNet was trained on."""
     import tensorflow as tf
@@ -369,5 +378,5 @@ def load_clip_with_fps(path: str | os.PathLike, num_frames: int = DEFAULT_NUM_FR
     """``load_clip`` that also returns the decoded video's frame count and rate (frames dropped)."""
     decoded = decode_video(path)
     indices = sample_frame_indices(decoded.num_frames, num_frames)
-    clip = np.asarray(preprocess_frames(decoded.frames[indices], size))
+    clip = _compiled_preprocess(size)(decoded.frames[indices]).numpy()
     return clip, DecodedVideo(np.empty((decoded.num_frames, 0, 0, 3), np.uint8), decoded.fps)
