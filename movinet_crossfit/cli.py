@@ -16,13 +16,6 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="CrossFit movement classification and rep counting: corpus -> MoViNet -> phone.")
 
 
-def _vocabulary(classes: Optional[str], aliases: List[str]):
-    from movinet_crossfit.movements import DEFAULT_CLASSES, Vocabulary, parse_alias_options, slugify
-
-    chosen = tuple(slugify(c) for c in classes.split(",") if c.strip()) if classes else DEFAULT_CLASSES
-    return Vocabulary(chosen).with_aliases(parse_alias_options(aliases))
-
-
 @app.command()
 def manifest(
     export: List[Path] = typer.Argument(..., help="Supervisely project folder(s), ann folders or *.json files"),
@@ -32,17 +25,20 @@ def manifest(
     alias: List[str] = typer.Option([], "--alias", help="extra label alias FROM=TO (repeatable)"),
     classes: Optional[str] = typer.Option(None, "--classes", help="comma-separated class list (default: the 9)"),
     keep_unknown: bool = typer.Option(False, "--keep-unknown", help="keep labels outside the class list"),
+    keep_overlapping: bool = typer.Option(False, "--keep-overlapping",
+                                          help="keep overlapping segments with different labels (default: drop both)"),
 ) -> None:
     """Turn a Supervisely export into a validated manifest.json."""
-    from movinet_crossfit.annotations import write_manifest
+    from movinet_crossfit.annotations import summary_line, vocabulary_from_options, write_manifest
 
     result, report = write_manifest(export, output, videos_dir=videos, fps=fps,
-                                    vocabulary=_vocabulary(classes, alias), keep_unknown=keep_unknown)
+                                    vocabulary=vocabulary_from_options(classes, alias),
+                                    keep_unknown=keep_unknown, keep_overlapping=keep_overlapping)
     report.print()
-    _print_counts("clips per class", [c.label for c in result.clips])
-    console.print(f"manifest: {len(result.clips)} clips -> [bold]{output}[/bold]")
     if not result.clips:
+        console.print(f"{output}: nothing written, no clips")
         raise typer.Exit(1)
+    console.print(summary_line(result, output))
 
 
 @app.command()
@@ -119,14 +115,6 @@ def demo(
     from movinet_crossfit.demo import run_demo
 
     run_demo(out, clips_per_class=clips_per_class, size=size, seed=seed)
-
-
-def _print_counts(title: str, labels: List[str]) -> None:
-    from collections import Counter
-
-    counts = Counter(labels)
-    if counts:
-        console.print(f"{title}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
 
 
 def _print_records_info(info: dict, output: Path) -> None:
