@@ -1,0 +1,41 @@
+"""Classification metrics against hand-computed values."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from movinet_crossfit.metrics import classification_metrics, plot_confusion_matrix, plot_true_class_probabilities
+
+
+def test_metrics_by_hand(tmp_path):
+    classes = ["a", "b", "c"]
+    labels = [0, 0, 1, 1, 2]
+    probs = np.array([
+        [0.7, 0.2, 0.1],   # a -> a
+        [0.2, 0.5, 0.3],   # a -> b (a is 3rd? no: 0.2 < 0.3, so a ranks 3rd)
+        [0.1, 0.8, 0.1],   # b -> b
+        [0.3, 0.3, 0.4],   # b -> c (b ties a for 2nd)
+        [0.1, 0.1, 0.8],   # c -> c
+    ])
+    m = classification_metrics(labels, probs, classes, top_k=(1, 2))
+    assert m["accuracy"] == pytest.approx(3 / 5)
+    assert m["confusion_matrix"] == [[1, 1, 0], [0, 1, 1], [0, 0, 1]]
+    assert m["per_class"]["a"]["precision"] == pytest.approx(1.0)
+    assert m["per_class"]["a"]["recall"] == pytest.approx(0.5)
+    assert m["per_class"]["c"]["precision"] == pytest.approx(0.5)
+    assert m["per_class"]["b"]["f1"] == pytest.approx(0.5)
+    assert m["per_class"]["a"]["true_class_probability_mean"] == pytest.approx(0.45)
+    assert m["per_class"]["a"]["true_class_probability_std"] == pytest.approx(np.std([0.7, 0.2], ddof=1))
+    assert m["per_class"]["c"]["true_class_probability_std"] is None
+    assert 3 / 5 <= m["top2_accuracy"] <= 1.0
+    png = plot_confusion_matrix(m["confusion_matrix"], classes, tmp_path / "cm.png")
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    png = plot_true_class_probabilities(labels, probs, classes, tmp_path / "p.png")
+    assert png.stat().st_size > 1000
+
+
+def test_mismatched_shapes_are_errors():
+    with pytest.raises(ValueError, match="2 labels for 3 predictions"):
+        classification_metrics([0, 1], np.eye(3), ["a", "b", "c"])
+    with pytest.raises(ValueError, match="3 probability columns for 2 classes"):
+        classification_metrics([0, 1, 1], np.eye(3), ["a", "b"])
