@@ -105,6 +105,65 @@ def stats(
 
 
 @app.command()
+def train(
+    records: Path = typer.Option(Path("tfrecords"), "--records", help="records folder (from `records`)"),
+    out: Path = typer.Option(..., "--out", help="run folder, e.g. runs/NAME"),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML with any TrainConfig option"),
+    model_id: Optional[str] = typer.Option(None, "--model-id", help="a0..a5 (default a2)"),
+    checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="Kinetics-600 checkpoint dir/prefix"),
+    archive: Optional[str] = typer.Option(None, "--archive", help="official movinet_<id>_base.tar.gz"),
+    hub: Optional[str] = typer.Option(None, "--hub", help="TF Hub handle or local hub folder"),
+    from_scratch: bool = typer.Option(False, "--from-scratch", help="train from random weights (explicitly)"),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="head-only epochs (default 10)"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="default 8"),
+    learning_rate: Optional[float] = typer.Option(None, "--learning-rate", help="default 0.01 (cosine decay)"),
+    fine_tune: Optional[str] = typer.Option(None, "--fine-tune", help="none | last | all"),
+    fine_tune_epochs: Optional[int] = typer.Option(None, "--fine-tune-epochs"),
+    cache_features: Optional[bool] = typer.Option(None, "--cache-features/--no-cache-features",
+                                                  help="head-only on cached backbone features (default: on without GPU)"),
+    strategy: Optional[str] = typer.Option(None, "--strategy", help="default | mirrored | tpu | multiworker"),
+    mixed_precision: bool = typer.Option(False, "--mixed-precision", help="float16 compute (GPU/TPU)"),
+) -> None:
+    """Fine-tune MoViNet (Kinetics-600 weights) on the records; writes checkpoints, logs, history."""
+    from movinet_crossfit.train import TrainConfig, describe
+    from movinet_crossfit.train import train as run_training
+
+    options = dict(records=str(records), out=str(out), model_id=model_id, checkpoint=checkpoint, archive=archive,
+                   hub=hub, from_scratch=from_scratch or None, epochs=epochs, batch_size=batch_size,
+                   learning_rate=learning_rate, fine_tune=fine_tune, fine_tune_epochs=fine_tune_epochs,
+                   cache_features=cache_features, strategy=strategy, mixed_precision=mixed_precision or None)
+    cfg = TrainConfig.from_yaml(config, **options) if config else TrainConfig(
+        **{k: v for k, v in options.items() if v is not None})
+    result = run_training(cfg)
+    console.print(describe(result))
+
+
+@app.command()
+def evaluate(
+    run: Path = typer.Argument(..., help="run folder from `train`"),
+    split: str = typer.Option("test", "--split", help="records split to evaluate"),
+    records: Optional[str] = typer.Option(None, "--records", help="records folder (default: the run's)"),
+    tta: str = typer.Option("none", "--tta", help="test-time averaging: none | flip"),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="folder (default RUN/eval_SPLIT)"),
+) -> None:
+    """Accuracy, top-k, per-class precision/recall/F1, confusion matrix and probability plots."""
+    from rich.table import Table
+
+    from movinet_crossfit.evaluate import evaluate_run
+
+    result = evaluate_run(run, split=split, records=records, out_dir=output, tta=tta)
+    m = result.metrics
+    table = Table("class", "clips", "precision", "recall", "F1", "p(true) mean ± std")
+    for name, row in m["per_class"].items():
+        mean, std = row["true_class_probability_mean"], row["true_class_probability_std"]
+        table.add_row(name, str(row["support"]), f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}",
+                      "-" if mean is None else f"{mean:.3f} ± {std or 0:.3f}")
+    console.print(table)
+    tops = ", ".join(f"{k} {v:.3f}" for k, v in m.items() if k.startswith("top"))
+    console.print(f"{split}: accuracy {m['accuracy']:.3f} ({tops}) on {m['clips']} clips -> [bold]{result.out_dir}[/bold]")
+
+
+@app.command()
 def demo(
     out: Path = typer.Option(Path("demo_out"), "--out", help="folder for everything the demo makes"),
     clips_per_class: int = typer.Option(20, "--clips-per-class", help="labelled segments per class"),
