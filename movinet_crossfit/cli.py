@@ -179,10 +179,12 @@ def demo(
 def _print_records_info(info: dict, output: Path) -> None:
     from rich.table import Table
 
-    table = Table("split", "clips", "MB", *info["classes"])
-    for split, entry in info["splits"].items():
-        table.add_row(split, str(entry["clips"]), f"{entry['bytes'] / 1e6:.2f}",
-                      *(str(entry["per_class"].get(c, 0)) for c in info["classes"]))
+    splits = list(info["splits"])
+    table = Table("class", *splits)
+    for name in info["classes"]:
+        table.add_row(name, *(str(info["splits"][s]["per_class"].get(name, 0)) for s in splits))
+    table.add_row("[bold]clips", *(f"[bold]{info['splits'][s]['clips']}" for s in splits))
+    table.add_row("MB", *(f"{info['splits'][s]['bytes'] / 1e6:.2f}" for s in splits))
     console.print(table)
     console.print(f"records ({info['num_frames']} frames, {info['size']}x{info['size']}) -> [bold]{output}[/bold]")
 
