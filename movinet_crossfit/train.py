@@ -198,11 +198,12 @@ def compute_features(extractor, dataset, description: str) -> tuple[np.ndarray, 
     """Run the frozen backbone once over a dataset of (frames, label) batches."""
     from movinet_crossfit.progress import progress_bar
 
+    forward = tf.function(lambda x: extractor(x, training=False), reduce_retracing=True)
     features, labels = [], []
     batches = int(dataset.cardinality()) if int(dataset.cardinality()) > 0 else 0
     with progress_bar(batches, description) as advance:
         for frames, label in dataset:
-            features.append(extractor(frames, training=False).numpy())
+            features.append(forward(frames).numpy())
             labels.append(label.numpy())
             advance(1)
     if not features:
