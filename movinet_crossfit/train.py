@@ -178,7 +178,7 @@ class TrainResult:
     summary: dict
 
 
-def _callbacks(config: TrainConfig, run_dir: Path, classifier, phase: str, best):
+def _callbacks(config: TrainConfig, run_dir: Path, classifier, phase: str, best, extra=()):
     backup = run_dir / "backup" / phase
     callbacks = [
         tf_keras.callbacks.BackupAndRestore(str(backup), save_freq=config.backup_every_steps or "epoch",
@@ -186,6 +186,7 @@ def _callbacks(config: TrainConfig, run_dir: Path, classifier, phase: str, best)
         tf_keras.callbacks.TensorBoard(str(run_dir / "logs" / phase), write_graph=False, profile_batch=0),
         tf_keras.callbacks.CSVLogger(str(run_dir / f"history_{phase}.csv"), append=True),
         best,
+        *extra,
     ]
     if config.early_stopping_patience:
         callbacks.append(tf_keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max",
@@ -227,7 +228,8 @@ def _set_fine_tune_trainable(classifier, mode: str, blocks: int) -> int:
     return len(classifier.trainable_variables)
 
 
-def train(config: TrainConfig) -> TrainResult:
+def train(config: TrainConfig, extra_callbacks: tuple = ()) -> TrainResult:
+    """Train per ``config`` into ``config.out``; ``extra_callbacks`` are added to every fit."""
     from movinet_crossfit.models.movinet import build_backbone_features, build_classifier, build_head, load_pretrained
     from movinet_crossfit.records import load_dataset, read_info
 
@@ -311,7 +313,7 @@ def train(config: TrainConfig) -> TrainResult:
                               loss=make_loss(config.label_smoothing), metrics=["accuracy"])
         t0 = time.perf_counter()
         fitted = fit_model.fit(train_ds, validation_data=val_ds, epochs=head_epochs,
-                               callbacks=_callbacks(config, run_dir, classifier, "head", best), verbose=2)
+                               callbacks=_callbacks(config, run_dir, classifier, "head", best, extra_callbacks), verbose=2)
         summary["head_seconds"] = round(time.perf_counter() - t0, 2)
         history["head"] = {k: [float(v) for v in values] for k, values in fitted.history.items()}
 
@@ -328,7 +330,7 @@ def train(config: TrainConfig) -> TrainResult:
         val_ds = load_dataset(config.records, config.validation_split, config.batch_size).map(one_hot)
         t0 = time.perf_counter()
         fitted = classifier.fit(train_ds, validation_data=val_ds, epochs=config.fine_tune_epochs,
-                                callbacks=_callbacks(config, run_dir, classifier, "fine_tune", best), verbose=2)
+                                callbacks=_callbacks(config, run_dir, classifier, "fine_tune", best, extra_callbacks), verbose=2)
         summary["fine_tune_seconds"] = round(time.perf_counter() - t0, 2)
         history["fine_tune"] = {k: [float(v) for v in values] for k, values in fitted.history.items()}
 
