@@ -166,14 +166,19 @@ def evaluate(
 @app.command()
 def demo(
     out: Path = typer.Option(Path("demo_out"), "--out", help="folder for everything the demo makes"),
-    clips_per_class: int = typer.Option(20, "--clips-per-class", help="labelled segments per class"),
-    size: int = typer.Option(224, "--size", help="record frame size"),
+    clips_per_class: int = typer.Option(40, "--clips-per-class", help="labelled segments per class"),
+    size: int = typer.Option(64, "--size", help="frame size for records and model"),
+    frames: int = typer.Option(10, "--frames", help="frames sampled per clip"),
+    model_id: str = typer.Option("a0", "--model-id", help="MoViNet a0..a5"),
+    epochs: int = typer.Option(35, "--epochs", help="training epochs (from random weights)"),
     seed: int = typer.Option(0, "--seed"),
+    no_train: bool = typer.Option(False, "--no-train", help="stop after records + stats"),
 ) -> None:
     """Run the whole pipeline on a generated corpus, offline, explaining each step."""
-    from movinet_crossfit.demo import run_demo
+    from movinet_crossfit.demo import DemoConfig, run_demo
 
-    run_demo(out, clips_per_class=clips_per_class, size=size, seed=seed)
+    run_demo(out, DemoConfig(clips_per_class=clips_per_class, num_frames=frames, size=size, model_id=model_id,
+                             epochs=epochs, seed=seed, train=not no_train))
 
 
 def _print_records_info(info: dict, output: Path) -> None:

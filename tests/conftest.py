@@ -56,3 +56,62 @@ def generated_pipeline(tmp_path_factory):
                             config=RecordsConfig(num_frames=8, size=64, seed=3))
     return {"root": root, "summary": summary, "manifest": manifest, "manifest_report": manifest_report,
             "split_report": split_report, "records": records}
+
+
+# ---------------------------------------------------------------------------------------------
+# A tiny trained run, its records and its export: shared by test_export.py and test_predict.py.
+# Building and tracing even a tiny MoViNet costs tens of seconds, so each is made once a session.
+
+TINY_FRAMES, TINY_SIZE = 4, 32
+TINY_CLASSES = ["chest-to-bar", "thruster", "burpee"]
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """runs/NAME as `train` leaves it: config.yaml, labels.txt, best/ checkpoint (seeded a0 weights)."""
+    import tensorflow as tf
+    import tf_keras
+    import yaml
+
+    from movinet_crossfit.models.movinet import build_classifier
+    from movinet_crossfit.runs import write_labels
+
+    run = tmp_path_factory.mktemp("tiny") / "run"
+    tf_keras.utils.set_random_seed(0)
+    model = build_classifier("a0", len(TINY_CLASSES), TINY_FRAMES, TINY_SIZE)
+    model.build([None, TINY_FRAMES, TINY_SIZE, TINY_SIZE, 3])
+    (run / "best").mkdir(parents=True)
+    (run / "config.yaml").write_text(yaml.safe_dump(
+        {"model_id": "a0", "num_frames": TINY_FRAMES, "size": TINY_SIZE, "dropout_rate": 0.5}))
+    write_labels(run / "labels.txt", TINY_CLASSES)
+    # save() (not write()) also writes the `checkpoint` state file tf.train.latest_checkpoint reads.
+    tf.train.Checkpoint(model=model).save(str(run / "best" / "ckpt"))
+    return run
+
+
+@pytest.fixture(scope="session")
+def tiny_records(tmp_path_factory, cfmove_clips) -> Path:
+    """TFRecords at the tiny run's frames/size from 8 real clips of each cfmove class."""
+    import shutil
+
+    from movinet_crossfit.records import RecordsConfig, write_records
+
+    base = tmp_path_factory.mktemp("tiny_records")
+    clips = base / "clips"
+    for label_dir in sorted(p for p in cfmove_clips.iterdir() if p.is_dir()):
+        (clips / label_dir.name).mkdir(parents=True)
+        for path in sorted(label_dir.glob("*.mp4"))[:8]:
+            shutil.copy(path, clips / label_dir.name / path.name)
+    write_records(base / "records", clips_dir=clips,
+                  config=RecordsConfig(num_frames=TINY_FRAMES, size=TINY_SIZE))
+    return base / "records"
+
+
+@pytest.fixture(scope="session")
+def tiny_export(tiny_run, tiny_records, tmp_path_factory):
+    """Every format of the tiny run, exported once: ``(out_dir, ExportReport)``."""
+    from movinet_crossfit.export import export_run
+
+    out = tmp_path_factory.mktemp("tiny_export") / "export"
+    report = export_run(tiny_run, out, records_dir=tiny_records, calibration_clips=100)
+    return out, report
