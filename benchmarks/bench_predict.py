@@ -93,6 +93,7 @@ def main() -> None:
     import tensorflow as tf
 
     from movinet_crossfit import export, predict, video
+    from movinet_crossfit.runs import load_trained_classifier
     from movinet_crossfit.models import fast_ops
     from movinet_crossfit.records import RecordsConfig, write_records
 
@@ -112,7 +113,7 @@ def main() -> None:
         print(report.summary())
         print(f"(run + records + export: {time.perf_counter() - started:.0f} s)")
     out = work / "export"
-    model = export.load_run(work / "run")[0]
+    model = load_trained_classifier(work / "run")[0]
 
     rows: dict[str, dict] = {}
     probs: dict[str, list] = {}

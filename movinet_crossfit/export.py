@@ -33,7 +33,7 @@ import numpy as np
 from movinet_crossfit.errors import UserError
 from movinet_crossfit.fileio import atomic_path, write_json_atomic
 from movinet_crossfit.progress import progress_bar
-from movinet_crossfit.runs import LABELS_FILE, write_labels
+from movinet_crossfit.runs import LABELS_FILE, load_trained_classifier, write_labels
 
 SAVED_MODEL_DIR = "saved_model"
 REPORT_FILE = "export_report.json"
@@ -96,30 +96,6 @@ class ExportReport:
 
 # ---------------------------------------------------------------------------------------------
 # Loading the run and the calibration frames
-
-
-def load_run(run_dir: str | os.PathLike):
-    """``runs.load_trained_classifier(run_dir, fast=True)`` with every failure as a ``UserError``."""
-    import yaml
-
-    from movinet_crossfit.runs import load_trained_classifier
-
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise UserError(f"{run_dir}: no such run folder; train one with `movinet-crossfit train`")
-    try:
-        return load_trained_classifier(run_dir, fast=True)
-    except yaml.YAMLError as exc:
-        raise UserError(f"{run_dir / 'config.yaml'}: not valid YAML ({str(exc).splitlines()[0]}); "
-                        "restore it from the training run") from exc
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise UserError(f"{run_dir / 'config.yaml'}: incomplete run config ({type(exc).__name__}: "
-                        f"{exc}); it needs model_id, num_frames and size") from exc
-    except (IndexError, RuntimeError, OSError) as exc:
-        # A truncated checkpoint reads as "IndexError: Read less bytes than requested".
-        raise UserError(f"{run_dir}: checkpoint is damaged or truncated ({type(exc).__name__}: "
-                        f"{str(exc).splitlines()[0][:200] if str(exc) else ''}); copy the run again "
-                        "or export another checkpoint") from exc
 
 
 def _records_frames(records_dir: Path, splits: Sequence[str], limit: int, num_frames: int,
@@ -368,7 +344,7 @@ def check_parity(out_dir: str | os.PathLike, clips: Iterable, *, model=None,
         report_path = out_dir / REPORT_FILE
         if not report_path.is_file():
             raise UserError(f"{out_dir}: no {REPORT_FILE}; pass the Keras model or export again")
-        model = load_run(json.loads(report_path.read_text(encoding="utf-8"))["run_dir"])[0]
+        model = load_trained_classifier(json.loads(report_path.read_text(encoding="utf-8"))["run_dir"])[0]
     from movinet_crossfit.models.movinet import spec_of
 
     spec = spec_of(model)
@@ -428,7 +404,7 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     run_dir, out_dir = Path(run_dir), Path(out_dir)
 
     with _quiet_tensorflow():  # a checkpoint's unused save_counter is reported as a warning
-        model, classes, config = load_run(run_dir)
+        model, classes, config = load_trained_classifier(run_dir)
     num_frames, size = int(config["num_frames"]), int(config["size"])
     report = ExportReport(str(out_dir), str(run_dir), str(config["model_id"]), num_frames, size,
                           list(classes), formats)

@@ -75,10 +75,19 @@ def load_trained_classifier(run_dir: str | os.PathLike, *, which: str = BEST, fa
     from movinet_crossfit.models.movinet import build_classifier
 
     run_dir = Path(run_dir)
-    config = read_run_config(run_dir)
-    classes = read_labels(run_dir / LABELS_FILE)
-    model = build_classifier(config["model_id"], len(classes), config["num_frames"], config["size"],
-                             fast=fast, dropout_rate=config.get("dropout_rate", 0.5))
+    if not run_dir.is_dir():
+        raise UserError(f"{run_dir}: no such run folder; train one with `movinet-crossfit train`")
+    try:
+        config = read_run_config(run_dir)
+        classes = read_labels(run_dir / LABELS_FILE)
+        model = build_classifier(config["model_id"], len(classes), config["num_frames"], config["size"],
+                                 fast=fast, dropout_rate=config.get("dropout_rate", 0.5))
+    except yaml.YAMLError as exc:
+        raise UserError(f"{run_dir / CONFIG_FILE}: not valid YAML ({str(exc).splitlines()[0]}); "
+                        "restore it from the training run") from exc
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise UserError(f"{run_dir / CONFIG_FILE}: incomplete run config ({type(exc).__name__}: {exc}); "
+                        "it needs model_id, num_frames and size") from exc
     model.build([None, config["num_frames"], config["size"], config["size"], 3])
     prefix = checkpoint_prefix(run_dir, which)
     try:
@@ -86,4 +95,8 @@ def load_trained_classifier(run_dir: str | os.PathLike, *, which: str = BEST, fa
     except (AssertionError, ValueError, tf.errors.OpError) as exc:
         raise UserError(f"{prefix}: does not fit a MoViNet-{config['model_id']} with {len(classes)} classes "
                         f"({str(exc).splitlines()[0][:300]})") from exc
+    except (IndexError, RuntimeError, OSError) as exc:
+        # A truncated checkpoint reads as "IndexError: Read less bytes than requested".
+        raise UserError(f"{prefix}: checkpoint is damaged or truncated ({type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0][:200] if str(exc) else ''}); copy the run again") from exc
     return model, classes, config
