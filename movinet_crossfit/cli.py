@@ -164,6 +164,66 @@ def evaluate(
 
 
 @app.command()
+def export(
+    run: Path = typer.Argument(..., help="run folder from `train`"),
+    output: Path = typer.Option(Path("export"), "-o", "--output", help="export folder"),
+    records: Optional[Path] = typer.Option(None, "--records", help="records for int8 calibration and parity "
+                                                                    "(default: the run's)"),
+    formats: str = typer.Option("saved_model,fp32,fp16,dynamic,int8", "--formats", help="comma-separated"),
+    calibration_clips: int = typer.Option(100, "--calibration-clips", help="training clips for int8 calibration"),
+) -> None:
+    """SavedModel + TFLite (fp32, fp16, dynamic, int8) on builtin ops, with a parity check."""
+    from movinet_crossfit.export import export_run
+    from movinet_crossfit.runs import read_run_config
+
+    records_dir = records or read_run_config(run).get("records")
+    report = export_run(run, output, formats=[f.strip() for f in formats.split(",") if f.strip()],
+                        records_dir=records_dir, calibration_clips=calibration_clips)
+    console.print(report.summary())
+
+
+@app.command()
+def predict(
+    video_path: Path = typer.Argument(..., metavar="VIDEO", help="video file"),
+    model: Path = typer.Option(Path("export"), "--model", help="export folder, or a .tflite file"),
+    backend: str = typer.Option("auto", "--backend", help="auto | saved_model | tflite"),
+    variant: str = typer.Option("fp32", "--variant", help="TFLite file: fp32 | fp16 | dynamic | int8"),
+    top_k: int = typer.Option(5, "--top-k", min=1),
+    output_format: str = typer.Option("table", "--format", help="table | json"),
+    timeline: bool = typer.Option(False, "--timeline", help="slide a window over a long video"),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="with --timeline: PNG of the movement over time"),
+) -> None:
+    """Classify a video with exactly the training preprocessing."""
+    import json
+
+    from movinet_crossfit.predict import plot_timeline, predict_timeline, predict_video
+
+    if timeline:
+        result = predict_timeline(video_path, model, backend=backend, variant=variant)
+        if output_format == "json":
+            print(json.dumps(result.to_dict(), indent=2))
+        else:
+            for segment in result.segments:
+                console.print(f"{segment.start:7.2f}-{segment.end:7.2f} s  {segment.label}"
+                              f"  ({segment.probability:.2f})")
+        if plot:
+            console.print(f"timeline -> [bold]{plot_timeline(result, plot)}[/bold]")
+        return
+    result = predict_video(video_path, model, top_k=top_k, backend=backend, variant=variant)
+    if output_format == "json":
+        print(json.dumps(result.to_dict(), indent=2))
+        return
+    from rich.table import Table
+
+    table = Table("movement", "probability")
+    for label, probability in result.top_k:
+        table.add_row(label, f"{probability:.3f}")
+    console.print(table)
+    console.print(f"{video_path}: [bold]{result.label}[/bold] ({result.probability:.2f}) via {result.backend}, "
+                  f"{result.timings['total']:.2f} s")
+
+
+@app.command()
 def demo(
     out: Path = typer.Option(Path("demo_out"), "--out", help="folder for everything the demo makes"),
     clips_per_class: int = typer.Option(40, "--clips-per-class", help="labelled segments per class"),

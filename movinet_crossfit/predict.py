@@ -33,7 +33,7 @@ TFLITE_PREFERENCE = ("fp32", "dynamic", "fp16", "int8")
 DEFAULT_WINDOW_SECONDS = 1.5
 DEFAULT_STRIDE_SECONDS = 0.5
 
-_HOW_TO_EXPORT = "export a trained run with `movinet-crossfit export RUN_DIR OUT_DIR`"
+_HOW_TO_EXPORT = "export a trained run with `movinet-crossfit export RUN_DIR -o OUT_DIR`"
 
 
 class Predictor:
