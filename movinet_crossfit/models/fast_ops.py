@@ -108,7 +108,11 @@ def conv3d_as_2d(layer: Any, inputs: tf.Tensor) -> tf.Tensor:
             if before or after:
                 y = tf.pad(y, [[0, 0], [before, after], [0, 0], [0, 0], [0, 0]])
             shifted.append(y[:, offset:offset + num_out])
-        out = tf.add_n(shifted)
+        # A chain of ADDs, not ADD_N: TFLite's XNNPACK delegate and its int8 kernels have no
+        # ADD_N, so it would run in float, slower, and break full-integer quantization.
+        out = shifted[0]
+        for term in shifted[1:]:
+            out = out + term
     if layer.use_bias:
         out = tf.nn.bias_add(out, tf.cast(layer.bias, out.dtype))
     if layer.activation is not None:
