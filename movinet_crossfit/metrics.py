@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from movinet_crossfit.fileio import atomic_path
+from movinet_crossfit.fileio import save_figure
 
 
 def classification_metrics(labels: Sequence[int], probabilities: np.ndarray, classes: Sequence[str],
@@ -82,11 +82,7 @@ def plot_confusion_matrix(confusion: Sequence[Sequence[int]], classes: Sequence[
                         color="white" if share[i, j] > 0.5 else "black", fontsize=8)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of true class")
     fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def plot_true_class_probabilities(labels: Sequence[int], probabilities: np.ndarray, classes: Sequence[str],
@@ -109,8 +105,4 @@ def plot_true_class_probabilities(labels: Sequence[int], probabilities: np.ndarr
     ax.set_xlim(0, 1)
     ax.set_xlabel("predicted probability of the true class")
     fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -21,7 +21,7 @@ import numpy as np
 
 from movinet_crossfit import video
 from movinet_crossfit.errors import UserError
-from movinet_crossfit.fileio import atomic_path
+from movinet_crossfit.fileio import save_figure
 from movinet_crossfit.progress import progress_bar
 from movinet_crossfit.runs import LABELS_FILE, read_labels
 
@@ -374,7 +374,4 @@ def plot_timeline(timeline: Timeline, png: str | os.PathLike) -> Path:
     band.set_xlim(0, max(timeline.duration, 1e-3))
     band.set_xlabel("time (s)")
     fig.tight_layout()
-    with atomic_path(png) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
-    return png
+    return save_figure(fig, png, dpi=100)

@@ -9,7 +9,7 @@ from typing import Optional
 import pandas as pd
 
 from movinet_crossfit.errors import UserError
-from movinet_crossfit.fileio import atomic_path, write_json_atomic
+from movinet_crossfit.fileio import atomic_path, save_figure, write_json_atomic
 from movinet_crossfit.manifest import Manifest
 from movinet_crossfit.progress import BatchReport, progress_bar
 from movinet_crossfit.video import VideoError, probe
@@ -117,11 +117,7 @@ def plot_stats(stats: CorpusStats, path: str | os.PathLike) -> Path:
     right.set_xlabel("seconds")
     right.set_title("clip duration")
     fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format=path.suffix.lstrip(".") or "png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def write_stats(stats: CorpusStats, out_dir: str | os.PathLike) -> dict[str, Path]:
