@@ -42,7 +42,7 @@ from movinet_crossfit.errors import UserError
 from movinet_crossfit.fileio import atomic_path, temp_path_for
 from movinet_crossfit.manifest import ClipEntry, Manifest
 from movinet_crossfit.progress import BatchReport, progress_bar
-from movinet_crossfit.video import VideoError, ffmpeg_executable, probe
+from movinet_crossfit.video import VideoError, check_readable, ffmpeg_executable, probe
 
 DEFAULT_CRF = 18
 DEFAULT_PRESET = "veryfast"
@@ -123,12 +123,7 @@ def index_source(path: str | os.PathLike) -> SourceIndex:
     import ffmpeg
 
     path = Path(path)
-    if not path.exists():
-        raise VideoError(f"{path}: no such file")
-    if path.is_dir():
-        raise VideoError(f"{path}: is a folder, expected a video file")
-    if path.stat().st_size == 0:
-        raise VideoError(f"{path}: empty file (0 bytes); re-download it")
+    check_readable(path)
     # -copyts: timestamps exactly as stored, the same clock that `-seek_timestamp 1 -ss` seeks on.
     command = ffmpeg.input(str(path)).output("pipe:", map="0:v:0", c="copy", f="framecrc")
     code, out, err = _run_ffmpeg(command, "-copyts", "-loglevel", "level+warning")

@@ -81,7 +81,8 @@ def _fraction(text: str | None) -> float:
     return float(text)
 
 
-def _check_readable(path: Path) -> None:
+def check_readable(path: Path) -> None:
+    """``VideoError`` naming ``path`` when it is missing, a folder or empty."""
     if not path.exists():
         raise VideoError(f"{path}: no such file")
     if path.is_dir():
@@ -93,7 +94,7 @@ def _check_readable(path: Path) -> None:
 def probe(path: str | os.PathLike) -> VideoInfo:
     """Size, frame rate, exact frame count and duration of the first video stream."""
     path = Path(path)
-    _check_readable(path)
+    check_readable(path)
     ffprobe = ffprobe_executable()
     if ffprobe:
         return _probe_with_ffprobe(path, ffprobe)
@@ -246,7 +247,7 @@ def iter_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
     Frames decoded before a corrupt tail are yielded, then ``VideoError`` is raised.
     """
     path = Path(path)
-    _check_readable(path)
+    check_readable(path)
     reader = _FrameReader(path)
     count = 0
     try:
@@ -267,7 +268,7 @@ def decode_video(path: str | os.PathLike) -> DecodedVideo:
     show them); a file with no decodable frame raises ``VideoError``.
     """
     path = Path(path)
-    _check_readable(path)
+    check_readable(path)
     reader = _FrameReader(path)
     try:
         frames = list(reader)
