@@ -148,7 +148,8 @@ def _render(path: Path, specs: list[SegmentSpec], seed: int, size: tuple[int, in
     look.scale = timeline.scale
     joints = figure.forward_kinematics(timeline.params)
     written = write_mp4(path, _frames(timeline, joints, look), size, fps)
-    assert written == timeline.frames, (written, timeline.frames)
+    if written != timeline.frames:  # pragma: no cover - write_mp4 raises first
+        raise RuntimeError(f"{path}: wrote {written} frames, expected {timeline.frames}")
     keypoints = _keypoints(joints, look)
     ids = np.random.default_rng([seed, 0xC0FFEE])
     return VideoTruth(str(path), float(fps), size, timeline.frames, timeline.truths, keypoints, seed,

@@ -266,7 +266,7 @@ def equipment_primitives(eq: Equipment, joints: np.ndarray | None, heading: floa
         prims.append((-2.9, "line", ends[:, :2], 0.06, "rig"))
     for kind, pts, size, colour in eq.ghd:
         depth = 0.6 if colour == "ghd_pad" and kind == "circle" else -2.0
-        prims.append((depth, kind, pts + shift[:2] if kind != "poly" else pts + shift[:2], size, colour))
+        prims.append((depth, kind, pts + shift[:2], size, colour))
     if bar_mode == 1 and joints is not None:
         wrists = 0.5 * (joints[figure.J["l_wrist"]] + joints[figure.J["r_wrist"]])
         prims.extend(barbell_primitives(wrists, heading, thickness, eq.plates))

@@ -9,7 +9,7 @@ the classifier's preprocessing keeps.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -85,11 +85,9 @@ def _rep_lengths(spec: SegmentSpec, move: Movement, rng: np.random.Generator, fp
 
 def _jittered(move: Movement, rng: np.random.Generator) -> Movement:
     """The same movement with every keyframe angle nudged a little: athletes differ."""
-    from dataclasses import replace as _replace
-
     jitter = rng.normal(0.0, 2.5, size=move.resolved.shape)
     jitter[:, len(figure.ANGLES):] = 0.0
-    clone = _replace(move)
+    clone = replace(move)
     object.__setattr__(clone, "resolved", move.resolved + jitter)
     return clone
 
