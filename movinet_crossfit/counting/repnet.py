@@ -25,15 +25,16 @@ import numpy as np
 
 from movinet_crossfit.errors import UserError
 
-# A chunk runner maps float32 [n, T, S, S, 3] in [-1, 1] to
-# (period_logits [n, T, P], periodicity_logits [n, T, 1], embeddings [n, T, D]).
+# A chunk runner maps uint8 frames [n, T, S, S, 3], already resized to the model's size, to
+# (period_logits [n, T, P], periodicity_logits [n, T, 1], embeddings [n, T, D]); it scales the
+# frames to [-1, 1] itself (``scale_for_repnet``), as the exported models do in their graph.
 ChunkRunner = Callable[[np.ndarray], Sequence[np.ndarray]]
 
 MEDIAN_WINDOW = 5
 MIN_PERIOD = 3
-# Mean absolute change between consecutive frames (in [-1, 1] units) under which a video is static:
-# half a grey level. The self-similarity of such a video is flat, so there is nothing to count.
-STATIC_TOLERANCE = 1.0 / 255.0
+# Mean absolute change between consecutive resized frames under which a video is static: half a
+# grey level. The self-similarity of such a video is flat, so there is nothing to count.
+STATIC_TOLERANCE = 0.5
 
 
 @dataclass(frozen=True)
@@ -107,14 +108,21 @@ class CountResult:
 
 
 def preprocess_for_repnet(frame: np.ndarray, size: int = 112) -> np.ndarray:
-    """RGB uint8 ``(H, W, 3)`` -> float32 ``(size, size, 3)`` in [-1, 1], the whole frame squeezed
-    to a square as the official inference does. Area resampling keeps fine motion from aliasing."""
+    """RGB uint8 ``(H, W, 3)`` -> uint8 ``(size, size, 3)``: the whole frame squeezed to a square,
+    as the official inference does. Area resampling keeps fine motion from aliasing. The model
+    (Keras runner and exported files alike) then scales to [-1, 1] with ``scale_for_repnet``."""
     import cv2
 
     if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[-1] != 3:
         raise TypeError(f"expected an RGB uint8 frame (H, W, 3), got {frame.dtype} {frame.shape}")
-    resized = cv2.resize(frame, (size, size), interpolation=cv2.INTER_AREA)
-    return resized.astype(np.float32) / 127.5 - 1.0
+    return cv2.resize(frame, (size, size), interpolation=cv2.INTER_AREA)
+
+
+def scale_for_repnet(frames):
+    """uint8 -> float32 in [-1, 1] (x / 127.5 - 1), the range RepNet was trained on. Tensor or array."""
+    import tensorflow as tf
+
+    return tf.cast(frames, tf.float32) / 127.5 - 1.0
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -240,7 +248,7 @@ def count_frames(frames: Iterable[np.ndarray], runner: ChunkRunner, *, num_frame
     for frame in frames:
         x = preprocess_for_repnet(frame, image_size)
         if last is not None:
-            largest_change = max(largest_change, float(np.abs(x - last).mean()))
+            largest_change = max(largest_change, float(np.abs(x.astype(np.int16) - last).mean()))
         for stride, stream in streams.items():
             if count % stride == 0:
                 stream.buffer.append(x)
@@ -281,13 +289,13 @@ def count_frames(frames: Iterable[np.ndarray], runner: ChunkRunner, *, num_frame
 
 
 def keras_runner(model) -> ChunkRunner:
-    """A traced forward of a ``RepNet`` (inference mode) for chunk batches of any size."""
+    """A traced forward of a ``RepNet`` (inference mode) on uint8 chunk batches of any size."""
     import tensorflow as tf
 
     cfg = model.config
-    spec = tf.TensorSpec([None, cfg.num_frames, cfg.image_size, cfg.image_size, 3], tf.float32)
-    forward = tf.function(lambda x: model(x, training=False), input_signature=[spec])
-    return lambda batch: [t.numpy() for t in forward(tf.convert_to_tensor(batch, tf.float32))]
+    spec = tf.TensorSpec([None, cfg.num_frames, cfg.image_size, cfg.image_size, 3], tf.uint8)
+    forward = tf.function(lambda x: model(scale_for_repnet(x), training=False), input_signature=[spec])
+    return lambda batch: [t.numpy() for t in forward(tf.convert_to_tensor(batch, tf.uint8))]
 
 
 def count_video(path: str | os.PathLike, weights: str | os.PathLike | None = None, *, model=None,
