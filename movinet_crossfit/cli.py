@@ -224,6 +224,82 @@ def predict(
 
 
 @app.command()
+def count(
+    video_path: Path = typer.Argument(..., metavar="VIDEO", help="video file"),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="folder with the RepNet checkpoint "
+                                           "(official: checkpoint, ckpt-70.*; or one written by train-counter)"),
+    model: Optional[Path] = typer.Option(None, "--model", help="instead of --weights: an export-counter folder"),
+    backend: str = typer.Option("auto", "--backend", help="with --model: auto | tflite | saved_model"),
+    variant: Optional[str] = typer.Option(None, "--variant", help="ckpt-70 | ckpt-88 (default: read from the "
+                                          "checkpoint); with --model: fp32 | fp16 | dynamic"),
+    strides: str = typer.Option("1,2,3,4", "--strides", help="frame strides tried (speeds)"),
+    threshold: float = typer.Option(0.2, "--threshold", help="mean score under which the count is 0"),
+    within_period_threshold: float = typer.Option(0.5, "--within-period-threshold",
+                                                  help="score over which a frame is inside a repetition"),
+    fully_periodic: bool = typer.Option(False, "--fully-periodic", help="every frame is part of a repetition"),
+    constant_speed: bool = typer.Option(False, "--constant-speed", help="one period for the whole video"),
+    no_median_filter: bool = typer.Option(False, "--no-median-filter", help="skip the width-5 median filters"),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="write the full result (per-frame) as JSON"),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="PNG: periodicity and count over time + self-similarity"),
+    output_format: str = typer.Option("table", "--format", help="table | json (summary to stdout)"),
+) -> None:
+    """Count repetitions in a video with RepNet (class-agnostic)."""
+    import json
+
+    from movinet_crossfit.counting import CountOptions, count_video, plot_count
+    from movinet_crossfit.fileio import write_json_atomic
+
+    try:
+        stride_list = tuple(int(s) for s in strides.split(",") if s.strip())
+    except ValueError:
+        raise UserError(f"--strides {strides!r}: expected comma-separated integers, e.g. 1,2,3,4") from None
+    options = CountOptions(strides=stride_list, threshold=threshold, within_period_threshold=within_period_threshold,
+                           fully_periodic=fully_periodic, constant_speed=constant_speed,
+                           median_filter=not no_median_filter)
+    if model is not None:
+        from movinet_crossfit.counting.export import load_runner
+
+        result = count_video(video_path, runner=load_runner(model, backend, variant or "fp32"), options=options)
+    else:
+        result = count_video(video_path, weights, variant=variant, options=options)
+    if json_path:
+        write_json_atomic(json_path, result.to_dict())
+    if output_format == "json":
+        print(json.dumps(result.to_dict(per_frame=False), indent=2))
+    else:
+        console.print(f"{video_path}: [bold]{result.count:.1f} reps[/bold] (~{result.rounded}), score "
+                      f"{result.score:.2f}, stride {result.stride}, {result.num_frames} frames"
+                      + (f"; {result.note}" if result.note else ""))
+        for rep in result.reps[:50]:
+            console.print(f"  rep {rep.index:3d}: {rep.start_time:7.2f}-{rep.end_time:7.2f} s "
+                          f"(frames {rep.start_frame}-{rep.end_frame})")
+    if json_path:
+        console.print(f"result -> [bold]{json_path}[/bold]")
+    if plot:
+        console.print(f"plot -> [bold]{plot_count(result, plot)}[/bold]")
+
+
+@app.command("export-counter")
+def export_counter(
+    weights: Path = typer.Option(..., "--weights", help="folder with the RepNet checkpoint"),
+    output: Path = typer.Option(Path("export_repnet"), "-o", "--output", help="folder to write"),
+    formats: str = typer.Option("saved_model,fp32,fp16,dynamic", "--formats", help="comma-separated"),
+    variant: Optional[str] = typer.Option(None, "--variant", help="ckpt-70 | ckpt-88 (default: from the checkpoint)"),
+) -> None:
+    """Export RepNet to a SavedModel and TFLite files (builtin ops), parity-checked against Keras."""
+    from movinet_crossfit.counting.export import export_repnet
+    from movinet_crossfit.models.repnet import load_repnet
+
+    report = export_repnet(load_repnet(weights, variant), output,
+                           formats=[f.strip() for f in formats.split(",") if f.strip()])
+    for fmt, diff in report["parity"].items():
+        size = report["files"].get(fmt, {}).get("bytes")
+        console.print(f"{fmt:12s} max |diff| vs Keras {diff['max_abs']:.2e}, period argmax agreement "
+                      f"{diff['period_argmax_agreement']:.0%}" + (f", {size / 1e6:.1f} MB" if size else ""))
+    console.print(f"RepNet export -> [bold]{output}[/bold]")
+
+
+@app.command()
 def demo(
     out: Path = typer.Option(Path("demo_out"), "--out", help="folder for everything the demo makes"),
     clips_per_class: int = typer.Option(40, "--clips-per-class", help="labelled segments per class"),

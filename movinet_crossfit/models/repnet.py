@@ -136,6 +136,34 @@ def self_similarity(embeddings, temperature: float):
     return tf.nn.softmax(-distances / temperature, axis=-1)[..., None]
 
 
+def temporal_conv(conv: tf_keras.layers.Conv3D, x):
+    """``conv(x)`` for a stride-1, 'same' Conv3D dilated in time only, as a sum of 2-D convolutions.
+
+    A kt x kh x kw kernel with time dilation d is the sum over its kt time taps of kh x kw 2-D
+    convolutions of the frames shifted by d steps (zero frames beyond either end). The same
+    variables, the same result (within float rounding), but TFLite runs it with builtin CONV_2D,
+    where TensorFlow's dilated Conv3D needs an N-d SpaceToBatch that TFLite has no kernel for.
+    """
+    if not conv.built:
+        conv.build(x.shape)
+    kernel = conv.kernel
+    taps, dilation = int(kernel.shape[0]), int(conv.dilation_rate[0])
+    if conv.strides != (1, 1, 1) or conv.padding != "same" or tuple(conv.dilation_rate[1:]) != (1, 1):
+        raise ValueError("temporal_conv handles stride 1, 'same' padding and time-only dilation")
+    shape = tf.shape(x)
+    batch, frames, height, width = shape[0], shape[1], shape[2], shape[3]
+    pad = dilation * (taps - 1) // 2
+    padded = tf.pad(x, [[0, 0], [pad, pad], [0, 0], [0, 0], [0, 0]])
+    total = None
+    for tap in range(taps):
+        shifted = padded[:, tap * dilation: tap * dilation + frames]
+        flat = tf.reshape(shifted, [-1, height, width, x.shape[-1]])
+        out = tf.nn.conv2d(flat, kernel[tap], strides=1, padding="SAME")
+        total = out if total is None else total + out
+    total = tf.reshape(total, [batch, frames, height, width, kernel.shape[-1]])
+    return tf.nn.bias_add(total, conv.bias) if conv.use_bias else total
+
+
 class RepNet(tf_keras.Model):
     """``call(frames)`` with float32 frames ``[B, T, S, S, 3]`` in [-1, 1] returns
     ``(period_logits [B, T, P], periodicity_logits [B, T, 1], embeddings [B, T, 512])``."""
@@ -184,7 +212,7 @@ class RepNet(tf_keras.Model):
         x = self.base_model(tf.reshape(frames, [-1, cfg.image_size, cfg.image_size, 3]), training=training)
         x = tf.reshape(x, [batch, cfg.num_frames, tf.shape(x)[1], tf.shape(x)[2], x.shape[-1]])
         for conv, bn in zip(self.temporal_conv_layers, self.temporal_bn_layers):
-            x = tf.nn.relu(bn(conv(x), training=training))
+            x = tf.nn.relu(bn(temporal_conv(conv, x), training=training))
         return tf.reduce_max(x, axis=[2, 3])
 
     def heads(self, embeddings, training=False):
