@@ -182,9 +182,10 @@ class RepNet(tf_keras.Model):
         self.input_projection = tf_keras.layers.Dense(512, kernel_regularizer=_l2(l2))
         self.input_projection2 = tf_keras.layers.Dense(512, kernel_regularizer=_l2(l2))
         encoding = [1, config.num_frames, config.encoding_channels]
-        init = tf_keras.initializers.TruncatedNormal(stddev=0.02)
-        self.pos_encoding = self.add_weight(name="pos_encoding", shape=encoding, initializer=init)
-        self.pos_encoding2 = self.add_weight(name="pos_encoding2", shape=encoding, initializer=init)
+        self.pos_encoding = self.add_weight(name="pos_encoding", shape=encoding,
+                                            initializer=tf_keras.initializers.TruncatedNormal(stddev=0.02))
+        self.pos_encoding2 = self.add_weight(name="pos_encoding2", shape=encoding,
+                                             initializer=tf_keras.initializers.TruncatedNormal(stddev=0.02))
         self.transformer_layers = [TransformerLayer()]
         self.transformer_layers2 = [TransformerLayer()]
         self.dropout_layer = tf_keras.layers.Dropout(config.dropout_rate)
