@@ -19,3 +19,15 @@ def test_finetune_notebook_runs_in_small_mode(tmp_path):
     assert (tmp_path / "work" / "export" / "model_fp32.tflite").is_file()
     assert (tmp_path / "work" / "run" / "eval_test" / "metrics.json").is_file()
     assert " -> " in outputs  # the prediction line
+
+
+def test_count_reps_notebook_runs_in_small_mode(tmp_path):
+    notebook = nbformat.read(NOTEBOOKS / "count_reps.ipynb", as_version=4)
+    parameters = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
+    parameters.source += f"\nSMALL = True\nWORK = {str(tmp_path / 'work')!r}\n"
+    NotebookClient(notebook, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = "".join(o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    assert "true reps" in outputs and "count " in outputs
+    assert "TFLite count" in outputs
+    assert (tmp_path / "work" / "count.png").stat().st_size > 10_000
+    assert (tmp_path / "work" / "export" / "repnet_fp32.tflite").is_file()
