@@ -340,6 +340,96 @@ def _print_stats_table(table) -> None:
     console.print(out)
 
 
+@app.command("counting-manifest")
+def counting_manifest(
+    output: Path = typer.Option(Path("counting.json"), "-o", "--output", help="counting manifest to write"),
+    clip_manifest: List[Path] = typer.Option([], "--clip-manifest", help="manifest.json whose clips carry counts"),
+    corpus: List[Path] = typer.Option([], "--corpus", help="generated corpus folder (ground_truth.json)"),
+    countix: List[Path] = typer.Option([], "--countix", help="Countix CSV, e.g. countix_val.csv (repeatable)"),
+    countix_videos: Optional[Path] = typer.Option(None, "--countix-videos", help="folder of <video_id>.mp4"),
+    time_origin: str = typer.Option("auto", "--time-origin", help="Countix files: auto | video | kinetics"),
+) -> None:
+    """Videos (or ranges) with true rep counts, for eval-counter and train-counter."""
+    from movinet_crossfit.counting.manifest import build_counting_manifest
+
+    result, report = build_counting_manifest(output, clip_manifests=clip_manifest, corpora=corpus,
+                                             countix_csvs=countix, countix_videos=countix_videos,
+                                             time_origin=time_origin)
+    report.print()
+    for item, reason in report.skipped[:5]:
+        console.print(f"  skipped {item}: {reason}", highlight=False)
+    if not result.items:
+        console.print(f"{output}: nothing written, no items")
+        raise typer.Exit(1)
+    console.print(f"{len(result.items)} items -> [bold]{output}[/bold]")
+
+
+@app.command("train-counter")
+def train_counter(
+    clips: List[Path] = typer.Argument(..., help="clips, folders of *.mp4, or a counting manifest"),
+    out: Path = typer.Option(..., "--out", help="run folder (an existing one is resumed)"),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML with any CounterTrainConfig option"),
+    small: bool = typer.Option(False, "--small", help="small CPU config (16 frames, 32 px) instead of the paper's"),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="RepNet checkpoint folder to start from"),
+    backbone_weights: Optional[Path] = typer.Option(None, "--backbone-weights",
+                                                    help="Keras ResNet50V2 ImageNet notop .h5 for the trunk"),
+    from_scratch: bool = typer.Option(False, "--from-scratch", help="start from random weights (explicitly)"),
+    variant: Optional[str] = typer.Option(None, "--variant", help="ckpt-70 | ckpt-88"),
+    frames: Optional[int] = typer.Option(None, "--frames", help="frames per sample (paper: 64)"),
+    size: Optional[int] = typer.Option(None, "--size", help="frame side in pixels (paper: 112)"),
+    steps: Optional[int] = typer.Option(None, "--steps", help="training steps (paper: 400000)"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="paper: 5"),
+    learning_rate: Optional[float] = typer.Option(None, "--learning-rate", help="Adam, constant (paper: 6e-6)"),
+    seed: Optional[int] = typer.Option(None, "--seed"),
+) -> None:
+    """Train RepNet on synthetic repetitions made from real clips; writes checkpoints, logs, history."""
+    from movinet_crossfit.counting.train import CounterTrainConfig, describe
+    from movinet_crossfit.counting.train import train_counter as run_training
+
+    options = dict(weights=weights and str(weights), backbone_weights=backbone_weights and str(backbone_weights),
+                   from_scratch=from_scratch or None, variant=variant, num_frames=frames, image_size=size,
+                   steps=steps, batch_size=batch_size, learning_rate=learning_rate, seed=seed)
+    options = {k: v for k, v in options.items() if v is not None}
+    cfg = (CounterTrainConfig.from_yaml(config, **options) if config else
+           CounterTrainConfig.small_cpu(**options) if small else CounterTrainConfig(**options))
+    console.print(describe(run_training(clips, out, cfg)))
+
+
+@app.command("eval-counter")
+def eval_counter(
+    manifest_path: Path = typer.Argument(..., metavar="MANIFEST",
+                                         help="counting manifest, clip manifest with counts, or corpus folder"),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="RepNet checkpoint folder"),
+    variant: Optional[str] = typer.Option(None, "--variant", help="ckpt-70 | ckpt-88 (default: from the checkpoint)"),
+    output: Path = typer.Option(Path("counter_eval"), "-o", "--output", help="folder for metrics.json + scatter.png"),
+    strides: str = typer.Option("1,2,3,4", "--strides", help="comma-separated frame strides"),
+    threshold: float = typer.Option(0.2, "--threshold", help="mean score under which the count is 0"),
+    within_period_threshold: float = typer.Option(0.5, "--within-period-threshold"),
+    fully_periodic: bool = typer.Option(False, "--fully-periodic", help="count every frame"),
+    constant_speed: bool = typer.Option(False, "--constant-speed", help="one period for the whole item"),
+    raw_counts: bool = typer.Option(False, "--raw-counts", help="metrics on fractional counts (default: rounded)"),
+    limit: Optional[int] = typer.Option(None, "--limit", help="evaluate the first N items only"),
+) -> None:
+    """MAE (|pred - true| / true) and off-by-one accuracy of RepNet counts, per item and overall."""
+    from movinet_crossfit.counting.evaluate import eval_counter as run_eval
+    from movinet_crossfit.counting.repnet import CountOptions
+
+    options = CountOptions(strides=tuple(int(s) for s in strides.split(",") if s.strip()), threshold=threshold,
+                           within_period_threshold=within_period_threshold, fully_periodic=fully_periodic,
+                           constant_speed=constant_speed)
+    result = run_eval(manifest_path, output, weights=weights, variant=variant, options=options,
+                      round_predictions=not raw_counts, limit=limit)
+    if result.report.failed:
+        result.report.print()
+    for source, m in {**result.metrics["by_source"], "overall": result.metrics["overall"]}.items():
+        mae = "-" if m["mae"] is None else f"{m['mae']:.3f}"
+        obo = "-" if m["obo"] is None else f"{m['obo']:.3f}"
+        console.print(f"{source}: {m['items']} items, MAE {mae}, OBO {obo}", highlight=False)
+    console.print(f"metrics -> [bold]{result.files['metrics']}[/bold]")
+    if not result.items:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     """Entry point: user errors print one clear line (no traceback) and exit with status 2."""
     try:
