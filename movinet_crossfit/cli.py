@@ -42,6 +42,43 @@ def manifest(
 
 
 @app.command()
+def download(
+    sources: List[str] = typer.Argument(..., help="URL lists (#title lines), CSVs (url or video_id), Countix CSVs, URLs"),
+    output: Path = typer.Option(Path("videos"), "-o", "--output", help="videos folder (+ metadata, archive, report)"),
+    format: Optional[str] = typer.Option(None, "--format", help="yt-dlp format (default: mp4, height <= 720)"),
+    workers: int = typer.Option(2, "--workers", help="parallel downloads"),
+    retries: int = typer.Option(5, "--retries", help="retries per transfer, each resuming"),
+    backoff: float = typer.Option(2.0, "--backoff", help="seconds before the first retry, doubling"),
+    rate_limit: Optional[str] = typer.Option(None, "--rate-limit", help="bytes/s per download, e.g. 2M"),
+    sleep: float = typer.Option(0.0, "--sleep", help="seconds to wait before each download"),
+    max_sleep: Optional[float] = typer.Option(None, "--max-sleep", help="random wait in [--sleep, --max-sleep]"),
+    sleep_requests: float = typer.Option(0.0, "--sleep-requests", help="seconds between extraction requests"),
+    whole_videos: bool = typer.Option(False, "--whole-videos", help="never cut to the Countix/CSV time range"),
+    cookies: Optional[str] = typer.Option(None, "--cookies", help="Netscape cookie file for yt-dlp"),
+    url_template: Optional[str] = typer.Option(None, "--url-template", help="URL of a video id, with {id}"),
+    report_stem: Optional[Path] = typer.Option(None, "--report", help="report stem (default: OUTPUT/download-report)"),
+    status: bool = typer.Option(False, "--status", help="download nothing: present/missing, OUTPUT/missing.txt"),
+) -> None:
+    """Download source videos with yt-dlp: resumable, archived, reported (CSV + JSON)."""
+    from movinet_crossfit.sources import (DEFAULT_FORMAT, YOUTUBE_URL_TEMPLATE, DownloadOptions, download_sources,
+                                          source_status)
+
+    options = DownloadOptions(format=format or DEFAULT_FORMAT, workers=workers, retries=retries, backoff=backoff,
+                              rate_limit=rate_limit, sleep=sleep, max_sleep=max_sleep, sleep_requests=sleep_requests,
+                              cut_ranges=not whole_videos, cookies=cookies,
+                              url_template=url_template or YOUTUBE_URL_TEMPLATE)
+    if status:
+        result = source_status(sources, output, url_template=options.url_template)
+        console.print(f"{result.summary()}; missing -> {result.write_missing(output / 'missing.txt')}", highlight=False)
+        return
+    report = download_sources(sources, output, options, report_path=report_stem)
+    report.print()
+    console.print(f"videos -> [bold]{output}[/bold], report -> [bold]{report.files['csv']}[/bold]")
+    if not report.succeeded:
+        raise typer.Exit(1)
+
+
+@app.command()
 def split(
     manifest_path: Path = typer.Argument(..., metavar="MANIFEST", help="manifest.json"),
     videos: Optional[Path] = typer.Option(None, "--videos", help="folder of the source videos"),
