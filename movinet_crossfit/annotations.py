@@ -25,6 +25,7 @@ from movinet_crossfit.errors import UserError
 from movinet_crossfit.manifest import ClipEntry, Manifest, clip_id
 from movinet_crossfit.movements import DEFAULT_ALIASES, DEFAULT_CLASSES, Vocabulary, parse_alias_options, slugify
 from movinet_crossfit.progress import BatchReport, progress_bar
+from movinet_crossfit.sources import metadata_group
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".3gp", ".flv", ".wmv", ".m4v", ".mpg", ".mpeg")
 # Files a Supervisely project folder holds beside the annotations; never annotations themselves.
@@ -389,12 +390,15 @@ def build_manifest(sources: Sequence[Path], *, videos_dir: Optional[Path] = None
             no_fps.append(name)
         rel = (Path(os.path.relpath(video.path.resolve(), Path(output_dir).resolve())).as_posix()
                if video.path is not None else name)
+        # A downloaded video's metadata (<video>.info.json) may name its athlete or uploader: a better
+        # split group than the video itself, since one athlete's videos look alike.
+        group = (metadata_group(video.path) if video.path is not None else None) or name
         for s in kept:
             times = ({} if video.fps is None else
                      {"fps": video.fps, "start_time": round(s.start_frame / video.fps, 6),
                       "end_time": round(s.end_frame / video.fps, 6)})
             clips.append(ClipEntry(id=clip_id(name, s.start_frame, s.end_frame, s.label), video=rel, label=s.label,
-                                   start_frame=s.start_frame, end_frame=s.end_frame, group=name, count=s.count,
+                                   start_frame=s.start_frame, end_frame=s.end_frame, group=group, count=s.count,
                                    **times))
     if no_fps:
         report.warn(f"{len(no_fps)} video(s) without a frame rate ({', '.join(sorted(no_fps)[:3])}"
@@ -527,7 +531,7 @@ def summary_line(manifest: Manifest, output: Optional[Path] = None) -> str:
     """``manifest.json: 273 clips from 6 videos (thruster 137, chest-to-bar 136)``."""
     counts = Counter(c.label for c in manifest.clips)
     per_class = ", ".join(f"{label} {counts[label]}" for label in manifest.classes if counts[label])
-    groups = len({c.group for c in manifest.clips})
+    videos = len({c.video for c in manifest.clips})  # not split groups: one athlete can have several videos
     head = f"{output}: " if output is not None else ""
-    return f"{head}{len(manifest.clips)} clips from {groups} video{'s' if groups != 1 else ''}" + \
+    return f"{head}{len(manifest.clips)} clips from {videos} video{'s' if videos != 1 else ''}" + \
         (f" ({per_class})" if per_class else "")
