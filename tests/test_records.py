@@ -69,6 +69,30 @@ def test_read_back_matches_preprocessing(cfmove_records, cfmove_clips):
     assert seen == cfmove_records.info["splits"]["test"]["clips"]
 
 
+def test_fused_conversion_matches_to_model_input():
+    import tensorflow as tf
+
+    every_value = tf.constant(np.arange(256, dtype=np.uint8).reshape(1, 4, 4, 16, 1))
+    fused = records.to_unit_float(every_value)
+    reference = video.to_model_input(every_value)
+    assert fused.dtype == tf.float32 and fused.shape == every_value.shape
+    assert float(tf.reduce_min(fused)) == 0.0 and float(tf.reduce_max(fused)) == 1.0
+    # Dequantize multiplies by float32(1/255) where to_model_input divides by 255: 1 ulp at most.
+    assert np.abs(fused.numpy() - reference.numpy()).max() <= 6e-8
+    assert np.array_equal(np.round(fused.numpy() * 255.0).astype(np.uint8), every_value.numpy())
+
+
+def test_batched_frames_equal_unbatched(cfmove_records):
+    """Without augmentation the batch is converted in one op after batching: same values either way."""
+    out = cfmove_records.out_dir
+    single = [frames.numpy() for frames, _ in records.load_dataset(out, "test", batch_size=None)]
+    batches = list(records.load_dataset(out, "test", batch_size=3, with_metadata=True))
+    batched = np.concatenate([frames.numpy() for frames, _, _ in batches])
+    assert batched.dtype == np.float32 and batched.shape == (len(single), 10, 224, 224, 3)
+    np.testing.assert_array_equal(batched, np.stack(single))
+    assert sum(len(meta["id"]) for _, _, meta in batches) == len(single)
+
+
 def test_batched_training_dataset(cfmove_records):
     dataset = records.load_dataset(cfmove_records.out_dir, "train", batch_size=4, augment=True, seed=1)
     frames, labels = next(iter(dataset))
