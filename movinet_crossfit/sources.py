@@ -378,7 +378,9 @@ class DownloadReport:
         return report
 
     def print(self) -> None:
-        self.batch_report().print()
+        """The failures and warnings table (when there are any), then one line of counts."""
+        if self.warnings or any(r.status in ("unavailable", "failed") for r in self.records):
+            self.batch_report().print()
         console.print(f"download: {self.summary()}", highlight=False)
 
     def write(self, stem: str | os.PathLike) -> dict[str, Path]:
@@ -529,20 +531,20 @@ def classify_error(exc: BaseException) -> tuple[str, str]:
 
 
 class _Progress:
-    """One bar for the batch and one per running download (bytes), on a terminal only."""
+    """One bar for the batch (videos) and one per running download (bytes), on a terminal only."""
 
     def __init__(self, total: int):
         self.enabled = progress_enabled()
         self.lock = threading.Lock()
         self.tasks: dict[str, int] = {}
+        self.finished, self.total = 0, total
         if self.enabled:
-            from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn,
-                                       TimeRemainingColumn, TransferSpeedColumn)
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-            self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                     DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
+            self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                                     TextColumn("{task.fields[detail]}"), TimeElapsedColumn(),
                                      console=console, transient=False)
-            self.batch = self.progress.add_task("download", total=total)
+            self.batch = self.progress.add_task("download", total=total, detail=f"0/{total} videos")
 
     def __enter__(self) -> "_Progress":
         if self.enabled:
@@ -556,11 +558,15 @@ class _Progress:
     def hook(self, name: str, status: dict) -> None:
         if not self.enabled:
             return
+        done = status.get("downloaded_bytes") or 0
+        total = status.get("total_bytes") or status.get("total_bytes_estimate")
+        speed = status.get("speed")
+        detail = f"{done / 1e6:.1f}" + (f"/{total / 1e6:.1f}" if total else "") + " MB" + \
+            (f" {speed / 1e6:.2f} MB/s" if speed else "")
         with self.lock:
             if name not in self.tasks:
-                self.tasks[name] = self.progress.add_task(f"  {name}", total=None)
-            total = status.get("total_bytes") or status.get("total_bytes_estimate")
-            self.progress.update(self.tasks[name], completed=status.get("downloaded_bytes") or 0, total=total)
+                self.tasks[name] = self.progress.add_task(f"  {name}", total=None, detail="")
+            self.progress.update(self.tasks[name], completed=done, total=total, detail=detail)
 
     def done(self, name: str) -> None:
         if not self.enabled:
@@ -569,7 +575,8 @@ class _Progress:
             task = self.tasks.pop(name, None)
             if task is not None:
                 self.progress.remove_task(task)
-            self.progress.advance(self.batch)
+            self.finished += 1
+            self.progress.update(self.batch, completed=self.finished, detail=f"{self.finished}/{self.total} videos")
 
 
 def _ydl_options(item: SourceItem, staging: Path, options: DownloadOptions, ffmpeg: str, can_cut: bool,
@@ -755,9 +762,13 @@ def download_sources(sources: Sequence[str | os.PathLike], output_dir: str | os.
             stop.set()  # running downloads stop at their next progress callback; .part files stay
             for future in futures:
                 future.cancel()
-            raise
-    report.records += [records[item.name] for item in items]
+    interrupted = stop.is_set()
+    report.records += [records.get(item.name) or DownloadRecord(item.name, item.url, "failed", item.origin,
+                                                                reason="interrupted before it started")
+                       for item in items]
     report.write(report_path if report_path is not None else output / REPORT_NAME)
+    if interrupted:  # the report of what did finish is written; the caller still learns of the interrupt
+        raise KeyboardInterrupt
     return report
 
 

@@ -382,6 +382,33 @@ def test_cli_exit_status(server, tmp_path):
     assert status.returncode == 0 and "1 of 2 videos present" in status.stdout + status.stderr
 
 
+def test_ctrl_c_keeps_the_part_file_and_the_rerun_resumes(server, tmp_path):
+    import signal
+    import time
+
+    data, out = server.files["thruster_8.mp4"], tmp_path / "videos"
+    url = f"{server.base}/v/thruster_8.mp4"
+    proc = subprocess.Popen([sys.executable, str(ROOT / "tools" / "download.py"), url,
+                             f"{server.base}/v/thruster_9.mp4", "-o", out, "--workers", "1", "--rate-limit", "8K"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    part = out / STAGING_DIR / "thruster_8.mp4.part"
+    deadline = time.monotonic() + 60
+    while not (part.is_file() and part.stat().st_size > 0) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "rerun to resume" in stderr
+    kept = part.stat().st_size
+    assert 0 < kept < len(data) and not (out / "thruster_8.mp4").exists()
+    rows = {r["name"]: r for r in csv.DictReader(open(out / "download-report.csv"))}
+    assert "interrupted" in rows["thruster_8"]["reason"]
+    assert rows["thruster_9"]["reason"] == "interrupted before it started"
+    server.requests.clear()
+    again = download_sources([url], out, DownloadOptions(**FAST))
+    assert again.records[0].status == "downloaded" and (out / "thruster_8.mp4").read_bytes() == data
+    assert [rng for _, rng in server.requests if rng] == [f"bytes={kept}-"]
+
+
 def test_sources_module_imports_no_ytdlp_or_tensorflow():
     code = ("import sys, movinet_crossfit.sources, movinet_crossfit.annotations; "
             "sys.exit(bool({'yt_dlp', 'tensorflow'} & set(sys.modules)))")

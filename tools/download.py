@@ -64,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted: the report lists what finished; rerun to resume the rest", file=sys.stderr)
+        return 130
     report.print()
     console.print(f"videos -> {args.output}, report -> {report.files['csv']}", highlight=False)
     return 0 if report.succeeded else 1
