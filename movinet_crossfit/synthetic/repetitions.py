@@ -141,10 +141,15 @@ def _rep_lengths(rng: np.random.Generator, config: RepetitionConfig) -> tuple[in
 
 
 def _rep_indices(length: int, start: int, seg_len: int, palindrome: bool) -> np.ndarray:
-    phase = np.arange(length) / length
-    if palindrome:  # 0 -> 1 -> 0: the segment forwards, then backwards
-        return start + np.round((1.0 - np.abs(2.0 * phase - 1.0)) * (seg_len - 1)).astype(int)
-    return start + np.floor(phase * seg_len).astype(int)
+    """One repetition's source frames: the segment's first to last frame, resampled to
+    ``length`` frames (then back again, for a palindrome)."""
+    k = np.arange(length, dtype=np.float64)
+    if palindrome:  # up to the last frame at the middle, back down towards the first
+        peak = (length + 1) // 2
+        position = np.where(k <= peak, k / peak, (length - k) / max(1, length - peak))
+    else:
+        position = k / max(1, length - 1)
+    return start + np.round(position * (seg_len - 1)).astype(int)
 
 
 def _context_indices(lo: int, hi: int, count: int, before: bool, anchor: int) -> np.ndarray:
