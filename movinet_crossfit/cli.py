@@ -354,6 +354,20 @@ def demo(
                              epochs=epochs, seed=seed, train=not no_train))
 
 
+@app.command("app")
+def run_app(
+    model: Path = typer.Option(Path("demo_out/export"), "--model", help="export folder (from `export` or `demo`)"),
+    counter: Optional[Path] = typer.Option(None, "--counter", help="RepNet weights folder or export-counter folder"),
+    host: str = typer.Option("127.0.0.1", "--host", help="address to listen on (0.0.0.0 exposes it to the network)"),
+    port: int = typer.Option(8050, "--port"),
+    max_upload_mb: float = typer.Option(100.0, "--max-upload-mb", help="largest video accepted"),
+    backend: str = typer.Option("auto", "--backend", help="auto | saved_model | tflite"),
+) -> None:
+    """Serve the upload page: drop a video, see the movement, the rep count and the timeline."""
+    from movinet_crossfit.app import serve
+
+    serve(model, counter, host=host, port=port, max_upload_mb=max_upload_mb, backend=backend)
+
 def _print_records_info(info: dict, output: Path) -> None:
     from rich.table import Table
 

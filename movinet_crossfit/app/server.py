@@ -1,0 +1,232 @@
+"""The Dash page: drop a video, watch the progress, read the movement, the count and the timings.
+
+Flow: ``dcc.Upload`` reads the file in the browser; a clientside callback refuses an oversize file
+there (its bytes never leave the browser, only the refusal is sent so the server logs it); the
+``update`` callback writes an accepted file and queues a job (``jobs.JobRunner``), then a
+``dcc.Interval`` polls the job until it is done. The request thread never runs a model.
+"""
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import dash
+from dash import Input, Output, State, dcc, html
+
+from movinet_crossfit.app import figures
+from movinet_crossfit.app.analysis import DEFAULT_CLIP_SECONDS, Analyser, Analysis
+from movinet_crossfit.app.jobs import DONE, FAILED, QUEUED, JobRunner
+from movinet_crossfit.app.uploads import (DEFAULT_MAX_UPLOAD_MB, UploadError, display_name, format_mb,
+                                          new_upload_dir, oversize_message, remove_upload_dir, save_upload)
+
+log = logging.getLogger("movinet_crossfit.app")
+
+POLL_MS = 400
+_STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0; background: #f6f7f9;
+       color: #222; }
+.page { max-width: 980px; margin: 0 auto; padding: 18px 24px 40px; }
+h1 { font-size: 1.6rem; margin: 0.2rem 0; } h2 { font-size: 1.3rem; } h3 { font-size: 1.1rem; margin-bottom: 0.2rem; }
+.about { color: #555; margin-top: 0.2rem; }
+.drop { border: 2px dashed #8aa4c8; border-radius: 10px; padding: 34px 10px; text-align: center; background: #fff;
+        cursor: pointer; font-size: 1.05rem; margin: 14px 0; }
+.drop:hover { background: #eef3fa; }
+.message { border-left: 5px solid #d62728; background: #fdecea; padding: 10px 14px; margin: 10px 0; }
+.progress { background: #fff; padding: 10px 14px; border-radius: 8px; margin: 10px 0; }
+.progress progress { width: 100%; height: 14px; }
+.card { background: #fff; border-radius: 10px; padding: 8px 18px 14px; margin: 12px 0;
+        box-shadow: 0 1px 3px rgba(0,0,0,.08); }
+.movement { color: #d62728; } .muted { color: #666; } .count { font-size: 1.15rem; }
+"""
+_INDEX = """<!DOCTYPE html>
+<html><head>{%metas%}<title>{%title%}</title>{%favicon%}{%css%}<style>""" + _STYLE + """</style></head>
+<body>{%app_entry%}<footer>{%config%}{%scripts%}{%renderer%}</footer></body></html>"""
+
+# Runs in the browser: an oversize file is refused before its bytes are sent anywhere.
+_GATE_JS = """
+function(contents, filename) {
+    if (!contents) { return window.dash_clientside.no_update; }
+    var size = Math.floor((contents.length - contents.indexOf(",") - 1) * 3 / 4);
+    if (size > %(max_bytes)d) {
+        var shown = size >= 1e5 ? (size / 1e6).toFixed(1) + " MB" : Math.round(size / 1e3) + " kB";
+        var name = String(filename || "upload").split(/[\\\\/]/).pop();
+        return {refused: %(template)s.split("{name}").join(name).split("{size}").join(shown), filename: name};
+    }
+    return {contents: contents, filename: filename};
+}
+"""
+
+
+def create_app(model: str | os.PathLike | None = None, counter: str | os.PathLike | None = None, *,
+               analyser: Analyser | None = None, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
+               upload_dir: str | os.PathLike | None = None, backend: str = "auto",
+               clip_seconds: float = DEFAULT_CLIP_SECONDS) -> dash.Dash:
+    """The Dash app for ``model`` (an export folder) and optionally ``counter`` (RepNet weights or an
+    export-counter folder); models load now, so a bad path fails here, not on the first upload.
+
+    ``app.jobs`` is its ``JobRunner``, ``app.upload_root`` the folder uploads live in while analysed.
+    """
+    if analyser is None:
+        if model is None:
+            raise ValueError("create_app needs a model folder or an Analyser")
+        analyser = Analyser(model, counter, backend=backend, clip_seconds=clip_seconds)
+    max_bytes = int(max_upload_mb * 1e6)
+    upload_root = Path(upload_dir) if upload_dir else Path(tempfile.mkdtemp(prefix="movinet-crossfit-app-"))
+    upload_root.mkdir(parents=True, exist_ok=True)
+    if upload_dir is None:
+        atexit.register(shutil.rmtree, upload_root, ignore_errors=True)
+    jobs = JobRunner(analyser)
+
+    app = dash.Dash(__name__, title="movinet-crossfit", update_title=None, suppress_callback_exceptions=True)
+    app.index_string = _INDEX
+    # Base64 adds a third; anything much bigger than an allowed upload is cut off at the HTTP layer.
+    app.server.config["MAX_CONTENT_LENGTH"] = max_bytes * 4 // 3 + 4 * 2**20
+    app.layout = _layout(analyser, max_bytes)
+    app.jobs, app.analyser, app.upload_root, app.max_upload_bytes = jobs, analyser, upload_root, max_bytes
+
+    template = oversize_message("{name}", "{size}", max_bytes)
+    app.clientside_callback(_GATE_JS % {"max_bytes": max_bytes, "template": _js_string(template)},
+                            Output("payload", "data"), Input("upload", "contents"), State("upload", "filename"),
+                            prevent_initial_call=True)
+
+    @app.callback(Output("job", "data"), Output("poll", "disabled"), Output("message", "children"),
+                  Output("progress", "children"), Output("result", "children"),
+                  Input("payload", "data"), Input("poll", "n_intervals"), State("job", "data"),
+                  prevent_initial_call=True)
+    def update(payload, _n, job):
+        if dash.ctx.triggered_id == "payload":
+            return _start(jobs, payload, upload_root, max_bytes)
+        return _poll(jobs, job)
+
+    return app
+
+
+def _js_string(text: str) -> str:
+    import json
+
+    return json.dumps(text)
+
+
+def _layout(analyser: Analyser, max_bytes: int) -> html.Div:
+    about = analyser.describe()
+    counter = about["counter"]
+    counter_text = (f"counter: RepNet {counter['kind']} {counter['source']} (needs {counter['num_frames']} frames)"
+                    if counter else "no counter (start with --counter WEIGHTS_OR_EXPORT to count reps)")
+    return html.Div(className="page", children=[
+        html.H1("CrossFit movement and rep counter"),
+        html.P(className="about", id="about", children=(
+            f"model: {about['model']} ({about['backend']}, {len(about['classes'])} movements: "
+            f"{', '.join(about['classes'])}); {counter_text}; uploads up to {format_mb(max_bytes)}.")),
+        dcc.Upload(id="upload", className="drop", multiple=False,
+                   children=html.Div(["Drag and drop a video here, or ", html.A("choose a file")])),
+        dcc.Store(id="payload"), dcc.Store(id="job"),
+        dcc.Interval(id="poll", interval=POLL_MS, disabled=True),
+        html.Div(id="message", role="alert"),
+        html.Div(id="progress"),
+        html.Div(id="result"),
+    ])
+
+
+def _error(text: str) -> html.Div:
+    return html.Div(text, className="message", id="error")
+
+
+def _progress(stage: str, fraction: float, seconds: float, filename: str) -> html.Div:
+    return html.Div(className="progress", id="working", children=[
+        html.Div(f"{filename}: {stage}... {seconds:.1f} s"),
+        html.Progress(value=f"{max(0.02, fraction):.2f}", max="1")])
+
+
+def _start(jobs: JobRunner, payload: dict | None, upload_root: Path, max_bytes: int):
+    if not payload:
+        return (dash.no_update,) * 5
+    name = display_name(payload.get("filename"))
+    if payload.get("refused"):
+        log.warning("upload refused in the browser: %s", payload["refused"])
+        return None, True, _error(payload["refused"]), "", []
+    folder = new_upload_dir(upload_root)
+    try:
+        path = save_upload(payload.get("contents"), name, folder, max_bytes)
+        job_id = jobs.submit(path, name, folder)
+    except UploadError as exc:
+        remove_upload_dir(folder)
+        log.warning("upload refused: %s", exc)
+        return None, True, _error(str(exc)), "", []
+    except Exception as exc:  # noqa: BLE001 - the page must get an answer, the server must keep serving
+        remove_upload_dir(folder)
+        log.exception("upload of %s failed", name)
+        return None, True, _error(f"{name}: the upload could not be stored ({type(exc).__name__}); "
+                                  "the error is logged on the server"), "", []
+    log.info("job %s: %s queued", job_id, name)
+    return {"id": job_id, "filename": name}, False, "", _progress("queued", 0.0, 0.0, name), []
+
+
+def _poll(jobs: JobRunner, job: dict | None):
+    status = jobs.status((job or {}).get("id"))
+    if status is None:
+        return None, True, _error("this result is no longer on the server; upload the video again"), "", []
+    if status.state == DONE:
+        return dash.no_update, True, "", "", result_view(status.result, status.seconds)
+    if status.state == FAILED:
+        return dash.no_update, True, _error(status.error), "", []
+    stage = (f"queued behind {status.ahead} other upload{'s' if status.ahead != 1 else ''}"
+             if status.state == QUEUED and status.ahead else status.stage)
+    return dash.no_update, False, dash.no_update, _progress(stage, status.fraction, status.seconds,
+                                                           status.filename), dash.no_update
+
+
+def _graph(graph_id: str, figure) -> dcc.Graph:
+    return dcc.Graph(id=graph_id, figure=figure, config={"displayModeBar": False, "responsive": True})
+
+
+def result_view(analysis: Analysis, waited: float) -> html.Div:
+    """The result card: movement + chart, count + plot (or why not), timeline, timings."""
+    v = analysis.video
+    children = [
+        html.H2([f"{analysis.filename}: ", html.Span(analysis.label, className="movement", id="movement"),
+                 f" ({analysis.probability:.0%})"]),
+        html.P(className="muted", id="video-info", children=(
+            f"{v['width']}x{v['height']}, {v['num_frames']} frames, {v['duration']:.2f} s at {v['fps']:g} fps; "
+            + ("one clip" if analysis.mode == "clip" else f"{len(analysis.timeline.windows)} timeline windows")
+            + f" via {analysis.backend}")),
+        _graph("probabilities", figures.probabilities_figure(analysis)),
+        html.H3("Repetitions"),
+    ]
+    if analysis.count is not None:
+        c = analysis.count
+        note = f"; {c.note}" if c.note else ""
+        children += [html.P(className="count", id="count", children=(
+            f"{c.rounded} reps (count {c.count:.1f}, score {c.score:.2f}, stride {c.stride}{note})")),
+            _graph("count-plot", figures.count_figure(c))]
+    else:
+        children.append(html.P(className="count", id="count", children=analysis.count_message))
+    if analysis.timeline is not None:
+        children += [html.H3("Movement over time"), _graph("timeline", figures.timeline_figure(analysis.timeline)),
+                     html.Ul(id="segments", children=[
+                         html.Li(f"{s.start:.1f}-{s.end:.1f} s: {s.label} ({s.probability:.2f})")
+                         for s in analysis.timeline.segments])]
+    parts = ", ".join(f"{k} {t:.2f} s" for k, t in analysis.timings.items() if k != "total")
+    children.append(html.P(className="muted", id="timing", children=(
+        f"processing time {analysis.timings['total']:.2f} s ({parts}); {waited:.2f} s from upload to result "
+        "on the server, queue included")))
+    return html.Div(className="card", id="result-card", children=children)
+
+
+def serve(model: str | os.PathLike, counter: str | os.PathLike | None = None, *, host: str = "127.0.0.1",
+          port: int = 8050, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB, backend: str = "auto",
+          clip_seconds: float = DEFAULT_CLIP_SECONDS) -> None:
+    """Load the models, then serve the page until interrupted (Flask's threaded server)."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("movinet_crossfit").setLevel(logging.INFO)
+    app = create_app(model, counter, max_upload_mb=max_upload_mb, backend=backend, clip_seconds=clip_seconds)
+    log.info("serving %s on http://%s:%d/", model, host, port)
+    try:
+        app.run(host=host, port=port, debug=False)
+    finally:
+        app.jobs.shutdown()
+        shutil.rmtree(app.upload_root, ignore_errors=True)
