@@ -265,6 +265,21 @@ def test_losses_decrease_over_a_few_steps(restored_counter, clip_folder):
     assert losses[-1] < losses[0] * 0.9, losses
 
 
+def test_backbone_weights_load_by_layer_name(tiny_counter_run, tmp_path):
+    from movinet_crossfit.counting.train import load_backbone_weights
+
+    first, second = tiny_counter_run  # first.model is not used by any other test
+    h5 = tmp_path / "trunk.h5"  # the Keras weights-file format, as the ImageNet notop file
+    second.model.base_model.save_weights(str(h5))
+    assert any(not np.array_equal(a.numpy(), b.numpy())  # one more step made the trunks differ
+               for a, b in zip(first.model.base_model.weights, second.model.base_model.weights))
+    load_backbone_weights(first.model, h5)
+    for a, b in zip(first.model.base_model.weights, second.model.base_model.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    with pytest.raises(UserError, match="not found"):
+        load_backbone_weights(first.model, tmp_path / "absent.h5")
+
+
 def test_train_counter_refuses_silent_random_weights(clip_folder, tmp_path):
     from typer.testing import CliRunner
 

@@ -298,7 +298,12 @@ def train_counter(clips: Sequence[str | os.PathLike], out_dir: str | os.PathLike
                                          checkpoint_name="ckpt")
     start_from = "random weights (--from-scratch)"
     if manager.latest_checkpoint:
-        state.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        try:
+            state.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        except (AssertionError, ValueError, tf.errors.OpError) as exc:
+            raise UserError(f"{manager.latest_checkpoint}: this run folder holds a run of another shape "
+                            f"({str(exc).splitlines()[0][:200]}); resume with its config.yaml or use a new --out"
+                            ) from exc
         start_from = f"resumed {manager.latest_checkpoint}"
     elif config.weights:
         start_from = f"RepNet weights {restore_weights(model, config.weights)}"
