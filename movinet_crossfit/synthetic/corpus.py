@@ -156,6 +156,20 @@ def _render(path: Path, specs: list[SegmentSpec], seed: int, size: tuple[int, in
                       key=ids.bytes(16).hex(), tag_keys=[ids.bytes(16).hex() for _ in timeline.truths])
 
 
+def render_keypoints(specs: Sequence[SegmentSpec], seed: int = 0, size: tuple[int, int] = (320, 240),
+                     fps: float = 30) -> tuple[np.ndarray, list]:
+    """The true COCO-17 keypoints ``(T, 17, 2)`` (pixels) and segment truths of the video that
+    ``render_video`` would draw for ``specs`` and ``seed``, without drawing or encoding it: a fast
+    source of long pose sequences with known rep counts (for the pose counter)."""
+    specs = [s if isinstance(s, SegmentSpec) else SegmentSpec(*s) for s in specs]
+    rng = np.random.default_rng(seed)
+    look = scene.random_look(rng, _check_size(size))
+    timeline = build_timeline(list(specs), rng, fps, look)
+    look.shake = scene.shake_track(rng, timeline.frames, look.shake_amp)
+    look.scale = timeline.scale
+    return _keypoints(figure.forward_kinematics(timeline.params), look), list(timeline.truths)
+
+
 def _frames(timeline: Timeline, joints: np.ndarray, look: scene.Look):
     for t in range(timeline.frames):
         owner = int(timeline.segment_of[t])
