@@ -262,7 +262,11 @@ def predict(
 
 @app.command()
 def count(
-    video_path: Path = typer.Argument(..., metavar="VIDEO", help="video file"),
+    video_path: Optional[Path] = typer.Argument(None, metavar="[VIDEO]", help="video file (not with --poses)"),
+    poses: Optional[Path] = typer.Option(None, "--poses", help="count from keypoints instead: a poses .npz "
+                                         "(from `poses`, ViTPose `reconstruction`, or the generated corpus)"),
+    fps: Optional[float] = typer.Option(None, "--fps", help="with --poses: frame rate when the file has none"),
+    layout: Optional[str] = typer.Option(None, "--layout", help="with --poses: mediapipe33 | coco17 (default: from the file)"),
     weights: Optional[Path] = typer.Option(None, "--weights", help="folder with the RepNet checkpoint "
                                            "(official: checkpoint, ckpt-70.*; or one written by train-counter)"),
     model: Optional[Path] = typer.Option(None, "--model", help="instead of --weights: an export-counter folder"),
@@ -280,11 +284,17 @@ def count(
     plot: Optional[Path] = typer.Option(None, "--plot", help="PNG: periodicity and count over time + self-similarity"),
     output_format: str = typer.Option("table", "--format", help="table | json (summary to stdout)"),
 ) -> None:
-    """Count repetitions in a video with RepNet (class-agnostic)."""
+    """Count repetitions in a video with RepNet, or in keypoints with the pose counter (both class-agnostic)."""
     import json
 
     from movinet_crossfit.counting import CountOptions, count_video, plot_count
     from movinet_crossfit.fileio import write_json_atomic
+
+    if poses is not None:
+        _count_poses(poses, fps, layout, json_path, plot, output_format)
+        return
+    if video_path is None:
+        raise UserError("count needs a VIDEO (RepNet) or --poses FILE (pose counter)")
 
     try:
         stride_list = tuple(int(s) for s in strides.split(",") if s.strip())
@@ -314,6 +324,32 @@ def count(
         console.print(f"result -> [bold]{json_path}[/bold]")
     if plot:
         console.print(f"plot -> [bold]{plot_count(result, plot)}[/bold]")
+
+
+def _count_poses(path: Path, fps: Optional[float], layout: Optional[str], json_path: Optional[Path],
+                 plot: Optional[Path], output_format: str) -> None:
+    import json
+
+    from movinet_crossfit.counting.pose import count_repetitions, load_poses, plot_pose_count
+    from movinet_crossfit.fileio import write_json_atomic
+
+    keypoints, file_fps, file_layout = load_poses(path)
+    rate = fps or file_fps
+    if not rate:
+        raise UserError(f"{path}: holds no frame rate; pass --fps")
+    result = count_repetitions(keypoints, rate, layout or file_layout)
+    if json_path:
+        write_json_atomic(json_path, {"source": str(path), **result.to_dict()})
+    if output_format == "json":
+        print(json.dumps({"source": str(path), **result.to_dict(per_frame=False)}, indent=2))
+    else:
+        console.print(f"{path}: [bold]{result.count} reps[/bold], period {result.period / rate:.2f} s, "
+                      f"periodicity {result.score:.2f}, {result.num_frames} frames"
+                      + (f"; {result.note}" if result.note else ""))
+        for rep in result.reps[:50]:
+            console.print(f"  rep {rep.index:3d}: {rep.start_time:7.2f}-{rep.end_time:7.2f} s")
+    if plot:
+        console.print(f"plot -> [bold]{plot_pose_count(result, plot, path.stem)}[/bold]")
 
 
 @app.command("export-counter")
@@ -452,6 +488,7 @@ def eval_counter(
                                          help="counting manifest, clip manifest with counts, or corpus folder"),
     weights: Optional[Path] = typer.Option(None, "--weights", help="RepNet checkpoint folder"),
     variant: Optional[str] = typer.Option(None, "--variant", help="ckpt-70 | ckpt-88 (default: from the checkpoint)"),
+    size: Optional[int] = typer.Option(None, "--size", help="image size (default: the run's repnet.json, else 112)"),
     output: Path = typer.Option(Path("counter_eval"), "-o", "--output", help="folder for metrics.json + scatter.png"),
     strides: str = typer.Option("1,2,3,4", "--strides", help="comma-separated frame strides"),
     threshold: float = typer.Option(0.2, "--threshold", help="mean score under which the count is 0"),
@@ -468,7 +505,7 @@ def eval_counter(
     options = CountOptions(strides=tuple(int(s) for s in strides.split(",") if s.strip()), threshold=threshold,
                            within_period_threshold=within_period_threshold, fully_periodic=fully_periodic,
                            constant_speed=constant_speed)
-    result = run_eval(manifest_path, output, weights=weights, variant=variant, options=options,
+    result = run_eval(manifest_path, output, weights=weights, variant=variant, image_size=size, options=options,
                       round_predictions=not raw_counts, limit=limit)
     if result.report.failed:
         result.report.print()

@@ -224,6 +224,8 @@ def test_train_counter_writes_the_run_folder_and_resumes(tiny_counter_run):
     for name in ("config.yaml", "history.csv", "train_summary.json", "checkpoints/checkpoint", "weights/checkpoint"):
         assert (out / name).is_file(), name
     assert sorted(p.name for p in (out / "weights").glob("*.index")) == ["ckpt-3.index"]
+    shape = json.loads((out / "weights" / "repnet.json").read_text())
+    assert (shape["num_frames"], shape["image_size"], shape["period_offset"]) == (FRAMES, SIZE, 0)
     assert (out / "checkpoints" / "ckpt-3.index").is_file()
     assert list((out / "logs").glob("events.out.tfevents.*"))
     with open(out / "history.csv", newline="") as handle:
@@ -449,6 +451,7 @@ def test_eval_counter_end_to_end(small_corpus, tiny_counter_run, restored_counte
         assert metrics["overall"][key] == pytest.approx(overall[key])
     assert metrics["overall"]["failed"] == 1 and metrics["overall"]["requested"] == len(items)
     assert set(metrics["by_source"]) == {"synthetic", "other"}
+    assert metrics["model"]["image_size"] == SIZE  # read from the run's weights/repnet.json
     for row in rows:
         assert row["off_by_one"] == (abs(row["predicted_rounded"] - row["true"]) <= 1)
 

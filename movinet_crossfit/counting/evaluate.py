@@ -83,11 +83,13 @@ def plot_count_scatter(items: Sequence[dict], png: str | os.PathLike, title: str
 
 def eval_counter(manifest: str | os.PathLike | Sequence, out_dir: str | os.PathLike, *,
                  weights: str | os.PathLike | None = None, model=None, variant: str | None = None,
-                 options=None, round_predictions: bool = True, limit: Optional[int] = None,
-                 show_progress: bool = True) -> CounterEvalResult:
+                 image_size: Optional[int] = None, options=None, round_predictions: bool = True,
+                 limit: Optional[int] = None, show_progress: bool = True) -> CounterEvalResult:
     """Count every item of ``manifest`` (a path, see ``load_counting_items``, or a list of
     ``CountingItem``) with RepNet ``weights`` (or a ready ``model``) and write
-    ``out_dir/metrics.json`` (overall and per item) and ``out_dir/scatter.png``."""
+    ``out_dir/metrics.json`` (overall and per item) and ``out_dir/scatter.png``. The model is built
+    at ``image_size``, else the size in ``repnet.json`` beside the weights (a ``train-counter``
+    run's), else 112 (the public weights')."""
     from movinet_crossfit.counting.manifest import iter_frame_range, load_counting_items
     from movinet_crossfit.counting.repnet import CountOptions, count_frames, count_video, keras_runner
     from movinet_crossfit.video import probe
@@ -103,7 +105,7 @@ def eval_counter(manifest: str | os.PathLike | Sequence, out_dir: str | os.PathL
 
         if weights is None:
             raise UserError("eval-counter needs RepNet weights (--weights DIR); " + how_to_get_weights())
-        model = load_repnet(weights, variant)
+        model = load_repnet(weights, variant, image_size=image_size or trained_image_size(weights))
     runner = keras_runner(model)
     cfg = model.config
     report = BatchReport("eval-counter")
@@ -163,6 +165,22 @@ def eval_counter(manifest: str | os.PathLike | Sequence, out_dir: str | os.PathL
         files["scatter"] = plot_count_scatter(rows, out / "scatter.png",
                                               f"{len(rows)} items: MAE {mae}, OBO {overall['obo']:.3f}")
     return CounterEvalResult(out, metrics, rows, report, files)
+
+
+def trained_image_size(weights: str | os.PathLike, default: int = 112) -> int:
+    """The image size recorded beside a checkpoint (``repnet.json``, as train-counter and
+    export-counter write it), else ``default``."""
+    import json
+
+    path = Path(weights)
+    folder = path if path.is_dir() else path.parent
+    shape = folder / "repnet.json"
+    if shape.is_file():
+        try:
+            return int(json.loads(shape.read_text(encoding="utf-8"))["image_size"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UserError(f"{shape}: unreadable ({exc}); fix or remove it, or pass the image size") from exc
+    return default
 
 
 class _silent:

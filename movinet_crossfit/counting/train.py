@@ -15,7 +15,8 @@ writes, in ``out_dir``::
     checkpoints/ckpt-N.*   full training state (model, optimizer, step) every ``checkpoint_every``;
                            a re-run resumes from the latest, on the same sample sequence
     weights/ckpt-N.*       the model alone, ``tf.train.Checkpoint(model=model)`` as the official
-                           files: ``--weights OUT/weights`` for ``count`` and ``eval-counter``
+                           files: ``--weights OUT/weights`` for ``count`` and ``eval-counter``;
+                           ``weights/repnet.json`` says the image size it was trained at
     history.csv            step, losses, accuracies, learning rate, seconds per step
     logs/                  TensorBoard scalars
     train_summary.json     what was run, how long, from which weights, unreadable clips
@@ -29,7 +30,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -41,6 +41,7 @@ from movinet_crossfit.fileio import write_json_atomic, write_text_atomic
 from movinet_crossfit.progress import BatchReport, console, progress_bar
 
 PERIOD_LOSS_FRAMES = ("all", "periodic")
+SHAPE_FILE = "repnet.json"  # beside the weights: variant, num_frames, image_size (as counting.export writes)
 HISTORY_COLUMNS = ("step", "loss", "period_loss", "periodicity_loss", "regularization", "period_accuracy",
                    "periodicity_accuracy", "learning_rate", "seconds_per_step")
 
@@ -351,6 +352,9 @@ def train_counter(clips: Sequence[str | os.PathLike], out_dir: str | os.PathLike
     final_step = int(step_var.numpy())
     if weights.latest_checkpoint is None:  # nothing was left to train: still leave the weights
         weights.save(checkpoint_number=final_step)
+    # The checkpoint holds the frame count but not the image size it was trained at: say it, in
+    # the export's format, so eval-counter (and anything else reading it) builds the same model.
+    write_json_atomic(weights_dir / SHAPE_FILE, {**asdict(model.config), "period_offset": model.config.period_offset})
     seconds = time.perf_counter() - started
     write_json_atomic(out / "train_summary.json", {
         "steps": final_step, "resumed_from": resumed, "start": start_from, "seconds": round(seconds, 2),
