@@ -328,6 +328,33 @@ def _envelope(signal: np.ndarray, period: float, swing: float) -> np.ndarray:
     return np.clip(smoothed / max(swing / 2.0, 1e-9), 0.0, 1.0)
 
 
+def plot_pose_count(result: PoseCount, png: str | os.PathLike, title: str = "") -> Path:
+    """The counted movement signal with each rep shaded, over the per-frame periodicity."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from movinet_crossfit.fileio import save_figure
+
+    t = np.arange(result.num_frames) / result.fps
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 5), sharex=True, constrained_layout=True,
+                                      gridspec_kw={"height_ratios": [2.2, 1]})
+    top.plot(t, result.signal, color="tab:purple", lw=1.3)
+    for rep in result.reps:
+        top.axvspan(rep.start_time, rep.end_time, color="tab:green" if rep.index % 2 else "tab:olive", alpha=0.15)
+        top.text(0.5 * (rep.start_time + rep.end_time), top.get_ylim()[1], str(rep.index), ha="center",
+                 va="top", fontsize=8)
+    top.set_ylabel("movement (1st component)")
+    top.set_title((title + ": " if title else "") + f"{result.count} reps, period {result.period / result.fps:.2f} s, "
+                  f"periodicity {result.score:.2f}" + (f" - {result.note}" if result.note else ""), fontsize=10)
+    bottom.plot(t, result.periodicity, color="tab:blue")
+    bottom.set_ylim(0, 1.05)
+    bottom.set_ylabel("periodicity")
+    bottom.set_xlabel("time (s)")
+    return save_figure(fig, png)
+
+
 # --- keypoint files ----------------------------------------------------------------------------------
 
 def load_poses(path: str | os.PathLike) -> tuple[np.ndarray, float, str]:
