@@ -280,6 +280,8 @@ def count(
     fully_periodic: bool = typer.Option(False, "--fully-periodic", help="every frame is part of a repetition"),
     constant_speed: bool = typer.Option(False, "--constant-speed", help="one period for the whole video"),
     no_median_filter: bool = typer.Option(False, "--no-median-filter", help="skip the width-5 median filters"),
+    pad_short: bool = typer.Option(False, "--pad-short", help="pad a video shorter than 64 frames with its last "
+                                   "frame instead of refusing it"),
     json_path: Optional[Path] = typer.Option(None, "--json", help="write the full result (per-frame) as JSON"),
     plot: Optional[Path] = typer.Option(None, "--plot", help="PNG: periodicity and count over time + self-similarity"),
     output_format: str = typer.Option("table", "--format", help="table | json (summary to stdout)"),
@@ -302,7 +304,7 @@ def count(
         raise UserError(f"--strides {strides!r}: expected comma-separated integers, e.g. 1,2,3,4") from None
     options = CountOptions(strides=stride_list, threshold=threshold, within_period_threshold=within_period_threshold,
                            fully_periodic=fully_periodic, constant_speed=constant_speed,
-                           median_filter=not no_median_filter)
+                           median_filter=not no_median_filter, pad_short=pad_short)
     if model is not None:
         from movinet_crossfit.counting.export import load_runner
 

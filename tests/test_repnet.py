@@ -132,6 +132,19 @@ def test_ckpt88_variant_layout(repnet88, tmp_path):
     assert repnet88.config.period_offset == 1
 
 
+def test_a_checkpoint_written_with_write_and_its_recorded_size_load(repnet70, tmp_path):
+    import tensorflow as tf
+
+    from movinet_crossfit.models.repnet import load_repnet
+
+    tf.train.Checkpoint(model=repnet70).write(str(tmp_path / "ckpt-7"))  # no save_counter, no 'checkpoint' file
+    (tmp_path / "repnet.json").write_text(json.dumps({"image_size": SIZE}))
+    loaded = load_repnet(tmp_path)
+    assert loaded.config.image_size == SIZE
+    frames = tf.random.uniform([1, 64, SIZE, SIZE, 3], -1, 1, seed=4)
+    np.testing.assert_array_equal(repnet70(frames)[1].numpy(), loaded(frames)[1].numpy())
+
+
 def test_restore_into_a_fresh_model_gives_identical_outputs(repnet70, weights70):
     import tensorflow as tf
 
@@ -290,6 +303,9 @@ def test_too_short_and_static_videos(repnet70, tmp_path):
     with pytest.raises(UserError, match="40 frames; RepNet needs at least 64 frames"):
         count_frames((np.zeros((32, 32, 3), np.uint8) for _ in range(40)), runner, num_frames=64,
                      image_size=SIZE)
+    padded = count_frames((np.full((32, 32, 3), i, np.uint8) for i in range(40)), _RecordingRunner(),
+                          num_frames=64, image_size=SIZE, options=CountOptions(strides=(1,), pad_short=True))
+    assert padded.num_frames == 40 and len(padded.periodicity) == 40
     still = tmp_path / "still.mp4"
     write_mp4(still, (np.full((64, 64, 3), 120, np.uint8) for _ in range(90)), (64, 64), 30)
     result = count_video(still, model=repnet70, show_progress=False)

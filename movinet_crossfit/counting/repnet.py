@@ -48,6 +48,9 @@ class CountOptions:
     fully_periodic: bool = False
     constant_speed: bool = False
     batch_size: int = 2
+    # A video shorter than one chunk is an error unless this is set; then it is padded with its
+    # final frame, as the official inference pads every last chunk (short Countix ranges).
+    pad_short: bool = False
 
     def __post_init__(self):
         if not self.strides or any(int(s) < 1 for s in self.strides):
@@ -261,7 +264,7 @@ def count_frames(frames: Iterable[np.ndarray], runner: ChunkRunner, *, num_frame
         if advance:
             advance(1)
     where = f"{source}: " if source else ""
-    if count < num_frames:
+    if count == 0 or (count < num_frames and not options.pad_short):
         raise UserError(f"{where}{count} frames; RepNet needs at least {num_frames} frames "
                         f"({num_frames / fps:.1f} s at {fps:g} fps)" if fps else
                         f"{where}{count} frames; RepNet needs at least {num_frames} frames")

@@ -296,7 +296,9 @@ def restore_weights(model: RepNet, weights: str | os.PathLike) -> str:
         raise RepNetWeightsError(f"{prefix}: holds a {found} RepNet, the model is {model.config.variant}; "
                                  f"pass --variant {found}")
     try:
-        status = tf.train.Checkpoint(model=model).restore(prefix)
+        # read(), not restore(): it binds only the model, so a checkpoint written with write()
+        # (no save_counter) loads as well as one written by save() or a CheckpointManager.
+        status = tf.train.Checkpoint(model=model).read(prefix)
         status.assert_existing_objects_matched()
         status.expect_partial()
     except (AssertionError, ValueError, tf.errors.OpError) as exc:
@@ -306,12 +308,33 @@ def restore_weights(model: RepNet, weights: str | os.PathLike) -> str:
     return prefix
 
 
+SHAPE_FILE = "repnet.json"  # beside weights or an export: variant, num_frames, image_size
+
+
+def recorded_image_size(weights: str | os.PathLike) -> int | None:
+    """The image size in ``repnet.json`` beside a checkpoint (train-counter and export-counter write
+    it: a checkpoint holds the frame count, in its encodings' shape, but not the size)."""
+    import json
+
+    path = Path(weights)
+    shape = (path if path.is_dir() else path.parent) / SHAPE_FILE
+    if not shape.is_file():
+        return None
+    try:
+        return int(json.loads(shape.read_text(encoding="utf-8"))["image_size"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise RepNetWeightsError(f"{shape}: unreadable ({exc}); fix or remove it") from exc
+
+
 def load_repnet(weights: str | os.PathLike, variant: str | None = None, *, num_frames: int | None = None,
-                image_size: int = 112) -> RepNet:
+                image_size: int | None = None) -> RepNet:
     """A RepNet with the weights in ``weights`` (the variant is read from the checkpoint unless given).
 
-    ``num_frames`` defaults to the checkpoint's (64 for the public ones)."""
+    ``num_frames`` defaults to the checkpoint's (64 for the public ones); ``image_size`` to the one
+    recorded in ``repnet.json`` beside it, else 112 (the public models')."""
     prefix = find_checkpoint(weights)
+    if image_size is None:
+        image_size = recorded_image_size(weights) or 112
     variant = variant or checkpoint_variant(prefix)
     if num_frames is None:
         num_frames = int(dict(tf.train.list_variables(prefix))[_POS_ENCODING_KEY][1])
