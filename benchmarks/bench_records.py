@@ -42,7 +42,8 @@ def main() -> None:
 
     paths = sorted(args.clips.glob("*/*.mp4"))
     source_bytes = sum(p.stat().st_size for p in paths)
-    print(f"{len(paths)} clips, {source_bytes / 1e6:.2f} MB, {args.workers} workers, {os.cpu_count()} cores")
+    print(f"{len(paths)} clips, {source_bytes / 1e6:.2f} MB, {args.workers} workers, {os.cpu_count()} cores, "
+          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} at start")
 
     with tempfile.TemporaryDirectory() as tmp:
         config = records.RecordsConfig(workers=args.workers)
@@ -103,6 +104,8 @@ def main() -> None:
           f" = {build_rate / decode_rate:.3f}  (target >= 0.8)")
     print(f"read          load_dataset {read_rate:.0f} clips/s / JPEG decode alone {bare_rate:.0f} clips/s"
           f" = {read_rate / bare_rate:.3f}  (target >= 0.8)")
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} at the end (1, 5, 15 min; "
+          f"above {os.cpu_count()} other work shares the cores and every ratio is noisy)")
 
 
 if __name__ == "__main__":

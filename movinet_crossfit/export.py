@@ -115,7 +115,7 @@ def _records_frames(records_dir: Path, splits: Sequence[str], limit: int, num_fr
     dataset = load_dataset(records_dir, split, batch_size=None, shuffle=split == "train", seed=0)
     clips = []
     for frames, _label in dataset.take(limit).as_numpy_iterator():
-        # load_dataset gives uint8/255 exactly, so this recovers the stored frames bit for bit.
+        # load_dataset gives uint8/255 to within 1 ulp, so rounding recovers the stored frames bit for bit.
         clips.append(np.round(frames * 255.0).astype(np.uint8))
     return clips, f"records:{split}"
 
