@@ -15,3 +15,9 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
+# BlazePose models for `movinet-crossfit poses`, taken out of the mediapipe 0.10.21 wheel (mediapipe
+# itself is not installed: it pins numpy<2 and protobuf<5). Checksum-verified; a no-op once
+# pose_models/ holds them. MOVINET_CROSSFIT_SKIP_POSE_MODELS=1 skips it (the detector tests then skip).
+if [ "${MOVINET_CROSSFIT_SKIP_POSE_MODELS:-0}" != 1 ]; then
+  .venv/bin/python -m movinet_crossfit.pose.model_files pose_models >/dev/null
+fi
