@@ -1,0 +1,313 @@
+"""BlazePose (MediaPipe Pose, full model) on LiteRT: the MediaPipe graph re-implemented in numpy.
+
+Per frame, as ``mediapipe/modules/pose_landmark/pose_landmark_cpu.pbtxt`` does it:
+
+1. **Detector** (only when nothing is tracked): the frame letterboxed into 224x224, values in
+   [-1, 1]; 2254 SSD anchors (strides 8, 16, 32, 32, 32; two anchors of size 1 per cell); boxes
+   and 4 keypoints decoded against the anchors (scale 224), scores through a sigmoid (clipped at
+   +-100), kept over ``min_detection_score``; weighted non-maximum suppression (IoU 0.3); the
+   letterbox removed. Keypoint 0 is the mid-hip centre, keypoint 1 encodes the body's size and
+   rotation.
+2. **ROI**: centred on the hip centre, side 2 x |kp1 - kp0| x 1.25 (square in pixels), rotated so
+   that kp0 -> kp1 points up (target angle 90 degrees).
+3. **Landmarks**: the ROI warped (rotation included) into 256x256, values in [0, 1]; 39 landmarks
+   of (x, y, z, visibility, presence) in crop pixels, sigmoid on visibility and presence; x, y
+   refined from the 64x64 heatmaps (7x7 window, sigmoid weights, when the window's peak >= 0.5);
+   projected back to image pixels through the ROI. The pose flag (already a probability) under
+   ``min_tracking_score`` means no pose: the frame is NaN and the next frame runs the detector.
+4. **Tracking**: landmarks 33 (hip centre) and 34 (size/rotation point) give the next frame's ROI
+   the same way the detector's keypoints do.
+
+What MediaPipe does that this does not: its landmark smoothing filter (one-euro; the counter and
+the classifiers cope with jitter themselves) and the segmentation mask. Tensor shapes are checked
+against the model files when they are loaded.
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from movinet_crossfit.errors import UserError
+
+DETECTOR_SIZE = 224
+LANDMARK_SIZE = 256
+NUM_ANCHORS = 2254
+NUM_LANDMARKS = 33
+NUM_ALL_LANDMARKS = 39  # 33 + 2 auxiliary (hip centre, size/rotation point) + 4 unused
+ROI_SCALE = 1.25
+NMS_IOU = 0.3
+HEATMAP_KERNEL = 7
+HEATMAP_MIN_CONFIDENCE = 0.5
+
+
+@dataclass
+class Roi:
+    """A square region in image pixels: centre, side, rotation (radians, clockwise in the image)."""
+
+    cx: float
+    cy: float
+    size: float
+    rotation: float
+
+    def crop_matrix(self, out_size: int) -> np.ndarray:
+        """2x3 affine from output pixel (u, v) to source pixel (cv2 convention, pixel centres at integers)."""
+        c, s = math.cos(self.rotation), math.sin(self.rotation)
+        k = self.size / out_size
+        # source = centre + R @ (k * (u + 0.5) - size / 2), then -0.5 to cv2's integer-centred pixels
+        linear = np.array([[c * k, -s * k], [s * k, c * k]])
+        offset = np.array([self.cx, self.cy]) + linear @ np.array([0.5, 0.5]) \
+            - np.array([[c, -s], [s, c]]) @ np.array([self.size / 2, self.size / 2]) - 0.5
+        return np.concatenate([linear, offset[:, None]], axis=1)
+
+    def to_image(self, points: np.ndarray) -> np.ndarray:
+        """Points normalised to the ROI ([0, 1] across it) -> image pixels (continuous coordinates)."""
+        c, s = math.cos(self.rotation), math.sin(self.rotation)
+        offsets = (np.asarray(points, np.float64) - 0.5) * self.size
+        x = c * offsets[..., 0] - s * offsets[..., 1] + self.cx
+        y = s * offsets[..., 0] + c * offsets[..., 1] + self.cy
+        return np.stack([x, y], axis=-1)
+
+
+def ssd_anchors() -> np.ndarray:
+    """(2254, 2) anchor centres in [0, 1], as MediaPipe's SsdAnchorsCalculator with the pose options
+    (num_layers 5, strides 8/16/32/32/32, aspect ratio 1 + one interpolated, fixed anchor size)."""
+    strides = (8, 16, 32, 32, 32)
+    centres = []
+    layer = 0
+    while layer < len(strides):
+        # Layers with the same stride share a feature map; each layer adds 2 anchors per cell.
+        last = layer
+        while last < len(strides) and strides[last] == strides[layer]:
+            last += 1
+        per_cell = 2 * (last - layer)
+        cells = math.ceil(DETECTOR_SIZE / strides[layer])
+        for y in range(cells):
+            for x in range(cells):
+                centres.extend([((x + 0.5) / cells, (y + 0.5) / cells)] * per_cell)
+        layer = last
+    anchors = np.array(centres, np.float64)
+    assert len(anchors) == NUM_ANCHORS, len(anchors)
+    return anchors
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def decode_detections(raw_boxes: np.ndarray, raw_scores: np.ndarray, anchors: np.ndarray,
+                      min_score: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Boxes ``(N, 4)`` as (xmin, ymin, xmax, ymax), keypoints ``(N, 4, 2)`` and scores ``(N,)``, all
+    normalised to the 224x224 input, for the anchors scoring at least ``min_score``."""
+    scores = sigmoid(np.clip(raw_scores.reshape(-1).astype(np.float64), -100.0, 100.0))
+    keep = np.flatnonzero(scores >= min_score)
+    raw = raw_boxes.reshape(-1, 12)[keep].astype(np.float64) / DETECTOR_SIZE
+    centre = anchors[keep]
+    # reverse_output_order: the model writes x before y
+    cx = raw[:, 0] + centre[:, 0]
+    cy = raw[:, 1] + centre[:, 1]
+    w, h = raw[:, 2], raw[:, 3]
+    boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
+    keypoints = raw[:, 4:12].reshape(-1, 4, 2) + centre[:, None, :]
+    return boxes, keypoints, scores[keep]
+
+
+def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    x0 = np.maximum(box[0], boxes[:, 0])
+    y0 = np.maximum(box[1], boxes[:, 1])
+    x1 = np.minimum(box[2], boxes[:, 2])
+    y1 = np.minimum(box[3], boxes[:, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    union = area + areas - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+
+
+def weighted_nms(boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray,
+                 iou_threshold: float = NMS_IOU) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """MediaPipe's WEIGHTED non-maximum suppression: each kept detection is the score-weighted mean
+    of the boxes and keypoints overlapping the best remaining one by more than ``iou_threshold``;
+    its score stays the best one's. Best first."""
+    order = np.argsort(-scores, kind="stable")
+    remaining = order
+    kept = []
+    while len(remaining):
+        top = remaining[0]
+        overlap = _iou(boxes[top], boxes[remaining])
+        members = remaining[overlap > iou_threshold]
+        if top not in members:  # a degenerate box overlaps nothing, not even itself
+            members = np.append(members, top)
+        weights = scores[members] / scores[members].sum()
+        kept.append(((boxes[members] * weights[:, None]).sum(0),
+                     (keypoints[members] * weights[:, None, None]).sum(0), float(scores[top])))
+        remaining = remaining[~np.isin(remaining, members)]
+    return kept
+
+
+def roi_from_alignment(centre: np.ndarray, scale_point: np.ndarray, scale: float = ROI_SCALE) -> Roi:
+    """MediaPipe's AlignmentPointsRectsCalculator + RectTransformationCalculator (square_long), in
+    pixels: side = 2 |scale_point - centre| x scale, rotation turning centre -> scale_point upright."""
+    dx, dy = float(scale_point[0] - centre[0]), float(scale_point[1] - centre[1])
+    size = 2.0 * math.hypot(dx, dy) * scale
+    rotation = math.pi / 2 - math.atan2(-dy, dx)
+    rotation = rotation - 2 * math.pi * math.floor((rotation + math.pi) / (2 * math.pi))
+    return Roi(float(centre[0]), float(centre[1]), size, rotation)
+
+
+def refine_from_heatmap(xy: np.ndarray, heatmap: np.ndarray, kernel: int = HEATMAP_KERNEL,
+                        min_confidence: float = HEATMAP_MIN_CONFIDENCE) -> np.ndarray:
+    """MediaPipe's RefineLandmarksFromHeatmapCalculator: ``xy`` (N, 2) normalised to the crop,
+    ``heatmap`` (H, W, N) raw logits."""
+    height, width, _ = heatmap.shape
+    out = np.array(xy, np.float64)
+    offset = (kernel - 1) // 2
+    for i in range(len(out)):
+        col, row = int(out[i, 0] * width), int(out[i, 1] * height)
+        if not (0 <= col < width and 0 <= row < height):
+            continue
+        r0, r1 = max(0, row - offset), min(height, row + offset + 1)
+        c0, c1 = max(0, col - offset), min(width, col + offset + 1)
+        confidence = sigmoid(heatmap[r0:r1, c0:c1, i].astype(np.float64))
+        total = confidence.sum()
+        if confidence.max() >= min_confidence and total > 0:
+            rows, cols = np.mgrid[r0:r1, c0:c1]
+            out[i, 0] = (cols * confidence).sum() / width / total
+            out[i, 1] = (rows * confidence).sum() / height / total
+    return out
+
+
+def _check_tensors(interpreter, path: Path, inputs: list[tuple], outputs: list[tuple]) -> None:
+    found_in = [tuple(d["shape"]) for d in interpreter.get_input_details()]
+    found_out = sorted(tuple(d["shape"]) for d in interpreter.get_output_details())
+    if found_in != inputs or found_out != sorted(outputs):
+        raise UserError(f"{path}: tensors in {found_in} / out {found_out}, expected in {inputs} / out {outputs}; "
+                        "this is not the BlazePose model this code decodes (use the files from mediapipe 0.10.21)")
+
+
+@dataclass
+class FramePose:
+    """One frame's result. ``keypoints`` (33, 3): x, y in image pixels, z in pixels of the same scale
+    (relative depth, smaller = nearer the camera, hips at about 0); NaN when no pose was found."""
+
+    keypoints: np.ndarray
+    visibility: np.ndarray  # (33,) 0..1, NaN when no pose
+    presence: np.ndarray  # (33,) 0..1, NaN when no pose
+    score: float  # pose flag of the landmark model (0..1); 0 when the detector found nobody
+    roi_source: int  # 0 none, 1 from the detector, 2 tracked from the previous frame
+
+
+class BlazePose:
+    """Stateful per-video pose tracker; ``reset()`` before a new video."""
+
+    name = "blazepose"
+    layout = "mediapipe33"
+
+    def __init__(self, model_dir: str | os.PathLike | None = None, *, min_detection_score: float = 0.5,
+                 min_tracking_score: float = 0.5, refine: bool = True, num_threads: int | None = None):
+        from movinet_crossfit.export import make_interpreter
+        from movinet_crossfit.pose.model_files import DETECTOR, LANDMARKER, model_dir as find_models
+
+        folder = find_models(model_dir)
+        self.detector = make_interpreter(folder / DETECTOR, num_threads=num_threads)
+        self.landmarker = make_interpreter(folder / LANDMARKER, num_threads=num_threads)
+        for interpreter in (self.detector, self.landmarker):
+            interpreter.allocate_tensors()
+        _check_tensors(self.detector, folder / DETECTOR, [(1, DETECTOR_SIZE, DETECTOR_SIZE, 3)],
+                       [(1, NUM_ANCHORS, 12), (1, NUM_ANCHORS, 1)])
+        _check_tensors(self.landmarker, folder / LANDMARKER, [(1, LANDMARK_SIZE, LANDMARK_SIZE, 3)],
+                       [(1, NUM_ALL_LANDMARKS * 5), (1, 1), (1, LANDMARK_SIZE, LANDMARK_SIZE, 1),
+                        (1, 64, 64, NUM_ALL_LANDMARKS), (1, NUM_ALL_LANDMARKS * 3)])
+        self._det_in = self.detector.get_input_details()[0]["index"]
+        det_out = {tuple(d["shape"]): d["index"] for d in self.detector.get_output_details()}
+        self._det_boxes, self._det_scores = det_out[(1, NUM_ANCHORS, 12)], det_out[(1, NUM_ANCHORS, 1)]
+        self._lm_in = self.landmarker.get_input_details()[0]["index"]
+        lm_out = {tuple(d["shape"]): d["index"] for d in self.landmarker.get_output_details()}
+        self._lm_points = lm_out[(1, NUM_ALL_LANDMARKS * 5)]
+        self._lm_flag = lm_out[(1, 1)]
+        self._lm_heatmap = lm_out[(1, 64, 64, NUM_ALL_LANDMARKS)]
+        self.anchors = ssd_anchors()
+        self.min_detection_score = min_detection_score
+        self.min_tracking_score = min_tracking_score
+        self.refine = refine
+        self._roi: Roi | None = None
+
+    def reset(self) -> None:
+        self._roi = None
+
+    # --- the two models ----------------------------------------------------------------------
+
+    def detect(self, image: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, float]]:
+        """Person detections in image pixels: (box (4,), keypoints (4, 2), score), best first."""
+        import cv2
+
+        height, width = image.shape[:2]
+        side = float(max(width, height))
+        letterbox = Roi(width / 2, height / 2, side, 0.0)
+        tensor = cv2.warpAffine(image, letterbox.crop_matrix(DETECTOR_SIZE), (DETECTOR_SIZE, DETECTOR_SIZE),
+                                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT,
+                                borderValue=0)
+        self.detector.set_tensor(self._det_in, (tensor.astype(np.float32) / 127.5 - 1.0)[None])
+        self.detector.invoke()
+        boxes, keypoints, scores = decode_detections(self.detector.get_tensor(self._det_boxes),
+                                                     self.detector.get_tensor(self._det_scores),
+                                                     self.anchors, self.min_detection_score)
+        found = []
+        for box, points, score in weighted_nms(boxes, keypoints, scores):
+            corners = letterbox.to_image(box.reshape(2, 2)).reshape(4)
+            found.append((corners, letterbox.to_image(points), score))
+        return found
+
+    def landmarks(self, image: np.ndarray, roi: Roi) -> tuple[np.ndarray, float]:
+        """(39, 5) landmarks in image pixels (x, y, z, visibility, presence) and the pose flag."""
+        import cv2
+
+        crop = cv2.warpAffine(image, roi.crop_matrix(LANDMARK_SIZE), (LANDMARK_SIZE, LANDMARK_SIZE),
+                              flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT,
+                              borderValue=0)
+        self.landmarker.set_tensor(self._lm_in, (crop.astype(np.float32) / 255.0)[None])
+        self.landmarker.invoke()
+        raw = self.landmarker.get_tensor(self._lm_points).reshape(NUM_ALL_LANDMARKS, 5).astype(np.float64)
+        flag = float(self.landmarker.get_tensor(self._lm_flag).reshape(()))
+        xy = raw[:, :2] / LANDMARK_SIZE
+        if self.refine:
+            xy = refine_from_heatmap(xy, self.landmarker.get_tensor(self._lm_heatmap)[0])
+        out = np.empty((NUM_ALL_LANDMARKS, 5))
+        out[:, :2] = roi.to_image(xy)
+        out[:, 2] = raw[:, 2] / LANDMARK_SIZE * roi.size
+        out[:, 3] = sigmoid(raw[:, 3])
+        out[:, 4] = sigmoid(raw[:, 4])
+        return out, flag
+
+    # --- the tracker ---------------------------------------------------------------------------
+
+    def __call__(self, image: np.ndarray) -> FramePose:
+        """One RGB uint8 frame (H, W, 3) of the video being tracked."""
+        image = np.ascontiguousarray(image[..., :3], dtype=np.uint8)
+        source = 2
+        roi = self._roi
+        if roi is None:
+            detections = self.detect(image)
+            if not detections:
+                return _no_pose(0.0)
+            _, points, _ = detections[0]
+            roi = roi_from_alignment(points[0], points[1])
+            source = 1
+        points, flag = self.landmarks(image, roi)
+        if flag < self.min_tracking_score:
+            self._roi = None
+            if source == 2:  # lost the track: look again in this very frame
+                return self(image)
+            return _no_pose(flag)
+        self._roi = roi_from_alignment(points[33, :2], points[34, :2])
+        body = points[:NUM_LANDMARKS]
+        return FramePose(body[:, :3].astype(np.float32), body[:, 3].astype(np.float32),
+                         body[:, 4].astype(np.float32), flag, source)
+
+
+def _no_pose(score: float) -> FramePose:
+    nan = np.full(NUM_LANDMARKS, np.nan, np.float32)
+    return FramePose(np.full((NUM_LANDMARKS, 3), np.nan, np.float32), nan, nan.copy(), float(score), 0)

@@ -1,0 +1,161 @@
+"""Videos -> poses ``.npz``, with pluggable pose backends.
+
+A backend is a factory registered under a name (``register_backend``) that returns a callable
+tracker: ``tracker(rgb_frame) -> FramePose`` with a ``layout`` attribute and a ``reset()`` called at
+the start of each video. ``blazepose`` (MediaPipe's BlazePose full model on LiteRT) is built in;
+another estimator plugs in the same way, or its saved outputs are imported (``importers``).
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from movinet_crossfit.errors import UserError
+from movinet_crossfit.pose.sequence import PoseSequence, save_poses
+from movinet_crossfit.progress import BatchReport, progress_bar
+
+VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
+_BACKENDS: dict[str, Callable[..., object]] = {}
+
+
+def register_backend(name: str, factory: Callable[..., object]) -> None:
+    """Make ``factory(**options)`` available as ``poses --backend NAME``."""
+    _BACKENDS[name] = factory
+
+
+def _blazepose(**options):
+    from movinet_crossfit.pose.blazepose import BlazePose
+
+    return BlazePose(**options)
+
+
+register_backend("blazepose", _blazepose)
+
+
+def backend_names() -> list[str]:
+    return sorted(_BACKENDS)
+
+
+def make_backend(name: str = "blazepose", **options):
+    if name not in _BACKENDS:
+        raise UserError(f"--backend {name!r}: unknown pose backend; choose one of {', '.join(backend_names())}")
+    return _BACKENDS[name](**options)
+
+
+def extract_poses(video: str | os.PathLike, tracker=None, *, every: int = 1, fps: float | None = None,
+                  advance: Callable[[int], None] | None = None) -> PoseSequence:
+    """Track one person through ``video`` (every ``every``-th frame); NaN where no pose was found.
+    ``fps``: the video's frame rate when already probed."""
+    from movinet_crossfit.video import iter_frames, probe
+
+    if every < 1:
+        raise UserError(f"--every {every}: must be at least 1")
+    video = Path(video)
+    fps = fps or probe(video).fps
+    tracker = tracker or make_backend()
+    tracker.reset()
+    rows = []
+    size = None
+    for index, frame in enumerate(iter_frames(video)):
+        if index % every:
+            continue
+        size = (int(frame.shape[1]), int(frame.shape[0]))
+        rows.append(tracker(frame))
+        if advance:
+            advance(1)
+    if not rows:
+        raise UserError(f"{video}: no frames decoded")
+    return PoseSequence(
+        np.stack([r.keypoints for r in rows]), fps / every, tracker.layout,
+        confidence=np.array([r.score for r in rows], np.float32),
+        visibility=np.stack([r.visibility for r in rows]), presence=np.stack([r.presence for r in rows]),
+        roi_source=np.array([r.roi_source for r in rows], np.int8), image_size=size, source=str(video),
+        backend=getattr(tracker, "name", type(tracker).__name__))
+
+
+@dataclass
+class PosesResult:
+    report: BatchReport
+    outputs: dict = field(default_factory=dict)  # input -> written poses file
+    summaries: dict = field(default_factory=dict)  # input -> PoseSequence.summary()
+    seconds: dict = field(default_factory=dict)
+
+
+def _is_video(path: Path, import_format: str | None) -> bool:
+    return not import_format and path.suffix.lower() not in (".npz", ".json")
+
+
+def output_paths(sources: Sequence[Path], output: Path) -> list[Path]:
+    """One input and ``output`` ending in ``.npz``: that file. Otherwise ``output`` is a folder and
+    each input keeps its path below the inputs' common folder (``clips/thruster/x.mp4`` ->
+    ``OUT/thruster/x.npz``), so class folders stay class folders."""
+    if len(sources) == 1 and output.suffix.lower() == ".npz" and not output.is_dir():
+        return [output]
+    if len(sources) == 1:
+        return [output / f"{sources[0].stem}.npz"]
+    root = Path(os.path.commonpath([str(p.resolve().parent) for p in sources]))
+    return [output / p.resolve().relative_to(root).with_suffix(".npz") for p in sources]
+
+
+def write_poses(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, backend: str = "blazepose",
+                import_format: str | None = None, fps: float | None = None, every: int = 1,
+                overwrite: bool = False, **backend_options) -> PosesResult:
+    """Each input -> a poses ``.npz``: videos through ``backend``, other estimators' ``.npz``/``.json``
+    through ``importers`` (see ``output_paths`` for where they go). A bad input is reported and the
+    batch goes on; existing outputs are kept unless ``overwrite``."""
+    from movinet_crossfit.pose.importers import import_poses
+    from movinet_crossfit.video import probe
+
+    sources = [Path(p) for p in inputs]
+    if not sources:
+        raise UserError("poses: give at least one VIDEO (or estimator output to import)")
+    targets = output_paths(sources, Path(output))
+    result = PosesResult(BatchReport("poses"))
+    # Built once, before the loop: missing model files stop here with one clear error.
+    tracker = make_backend(backend, **backend_options) if any(_is_video(p, import_format) for p in sources) else None
+    for source, target in zip(sources, targets):
+        if target.exists() and not overwrite:
+            result.report.skip(str(source), f"{target} exists (pass --overwrite to redo)")
+            result.outputs[str(source)] = str(target)
+            continue
+        started = time.perf_counter()
+        try:
+            if not source.is_file():
+                raise UserError(f"{source}: no such file")
+            if _is_video(source, import_format):
+                info = probe(source)
+                with progress_bar(-(-info.num_frames // every), source.name) as advance:
+                    poses = extract_poses(source, tracker, every=every, fps=info.fps, advance=advance)
+            else:
+                poses = import_poses(source, import_format or "auto", fps=fps)
+            if fps:
+                poses.fps = float(fps)
+            save_poses(target, poses)
+        except UserError as exc:
+            result.report.fail(str(source), str(exc))
+            continue
+        except Exception as exc:  # noqa: BLE001 - reported, the batch goes on
+            result.report.fail(str(source), f"{type(exc).__name__}: {exc}")
+            continue
+        result.seconds[str(source)] = time.perf_counter() - started
+        result.outputs[str(source)] = str(target)
+        result.summaries[str(source)] = poses.summary()
+        result.report.ok(str(source))
+    return result
+
+
+def expand_inputs(paths: Sequence[str | os.PathLike]) -> list[Path]:
+    """Folders become the videos (and .npz/.json files) inside them, sorted; files stay."""
+    found = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*")
+                                if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES + (".npz", ".json")))
+        else:
+            found.append(path)
+    return found
