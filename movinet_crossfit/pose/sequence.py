@@ -156,3 +156,32 @@ def read_poses(path: str | os.PathLike) -> PoseSequence:
     text = {name: str(data[name]) for name in ("source", "backend") if name in data.files}
     return PoseSequence(keypoints, fps, layout, image_size=size, **optional,
                         source=text.get("source", str(path)), backend=text.get("backend", ""))
+
+
+def keypoint_errors(detected: np.ndarray, layout: str, true: np.ndarray, true_layout: str = "coco17") -> dict:
+    """How close detected joints are to known ones, on the joints both layouts have.
+
+    Errors are in torso lengths of the true pose (shoulder centre to hip centre, per frame), so
+    the numbers do not depend on the picture's size. ``detected_frames``: share of frames with a
+    pose; the other numbers are over detected frames: median error, PCK (share of joints within
+    0.2 / 0.5 torso lengths) and the median error per joint.
+    """
+    target = "coco17" if "coco17" in (layout, true_layout) else layout
+    found = convert_layout(np.asarray(detected, np.float64), layout, target)[..., :2]
+    truth = convert_layout(np.asarray(true, np.float64), true_layout, target)[..., :2]
+    if len(found) != len(truth):
+        raise ValueError(f"{len(found)} detected frames for {len(truth)} true ones")
+    names = JOINT_NAMES[target]
+    hips = [names.index("l_hip"), names.index("r_hip")]
+    shoulders = [names.index("l_shoulder"), names.index("r_shoulder")]
+    torso = np.linalg.norm(truth[:, shoulders].mean(1) - truth[:, hips].mean(1), axis=-1)
+    error = np.linalg.norm(found - truth, axis=-1) / np.maximum(torso, 1e-9)[:, None]  # (T, K)
+    seen = np.isfinite(found).all(-1).any(-1)
+    valid = error[seen]
+    finite = valid[np.isfinite(valid)]
+    return {"frames": int(len(found)), "detected_frames": float(seen.mean()) if len(seen) else 0.0,
+            "median_error": float(np.median(finite)) if finite.size else None,
+            "pck_0.2": float((finite < 0.2).mean()) if finite.size else None,
+            "pck_0.5": float((finite < 0.5).mean()) if finite.size else None,
+            "per_joint_median": {name: (float(np.nanmedian(valid[:, k])) if np.isfinite(valid[:, k]).any() else None)
+                                 for k, name in enumerate(names)}}
