@@ -51,17 +51,18 @@ class Counter:
         return count_video(path, model=self.model, runner=self.runner, show_progress=False)
 
 
-def load_counter(path: str | os.PathLike, *, image_size: int = 112) -> Counter:
+def load_counter(path: str | os.PathLike, *, image_size: int | None = None) -> Counter:
     """``path``: a RepNet checkpoint folder (``--weights`` of ``count``) or an ``export-counter``
-    folder (it has ``repnet.json``). ``image_size`` applies to checkpoints only: exports carry theirs."""
-    from movinet_crossfit.counting.export import CONFIG_FILE, load_runner
+    folder (``repnet.json`` with ``repnet_*.tflite`` or ``saved_model/``). ``image_size`` applies to
+    checkpoints only (default: the one recorded beside it, else 112); exports carry theirs."""
+    from movinet_crossfit.counting.export import SAVED_MODEL_DIR, load_runner
 
     path = Path(path)
     if not path.exists():
         raise UserError(f"{path}: no such counter folder; pass RepNet weights (a folder with checkpoint "
                         "and ckpt-70.*) or an `movinet-crossfit export-counter` folder")
     folder = path.parent if path.suffix == ".tflite" else path
-    if (folder / CONFIG_FILE).is_file():
+    if path.suffix == ".tflite" or (folder / SAVED_MODEL_DIR).is_dir() or any(folder.glob("repnet_*.tflite")):
         runner = load_runner(path)
         return Counter(path, "export", runner.config.num_frames, runner.config.image_size, runner=runner)
     from movinet_crossfit.counting import keras_runner
@@ -123,7 +124,7 @@ class Analyser:
 
     def __init__(self, model: str | os.PathLike, counter: str | os.PathLike | None = None, *,
                  backend: str = "auto", variant: str = "fp32", clip_seconds: float = DEFAULT_CLIP_SECONDS,
-                 counter_image_size: int = 112, warm_up: bool = True):
+                 counter_image_size: int | None = None, warm_up: bool = True):
         from movinet_crossfit.predict import load_predictor
 
         self.model = Path(model)

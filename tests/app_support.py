@@ -1,0 +1,81 @@
+"""Builders shared by test_app.py, test_app_browser.py and test_serverless.py, each run once a
+session (module-level cache; the folders live under pytest's session temp folder)."""
+from __future__ import annotations
+
+import shutil
+import threading
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"  # screenshots and timings, kept after the run (gitignored)
+
+_cache: dict = {}
+_lock = threading.RLock()  # builders call each other
+
+
+def _once(key: str, make):
+    with _lock:
+        if key not in _cache:
+            _cache[key] = make()
+        return _cache[key]
+
+
+def tiny_repnet(base: Path):
+    """RepNet ckpt-70 with 64 frames at 32 px (seeded random weights)."""
+    def make():
+        import tf_keras
+
+        from movinet_crossfit.models.repnet import build_repnet
+
+        tf_keras.utils.set_random_seed(0)
+        return build_repnet("ckpt-70", num_frames=64, image_size=32)
+    return _once("repnet", make)
+
+
+def repnet_weights(base: Path) -> Path:
+    """A RepNet weights folder (``checkpoint`` + ``ckpt-1.*``), as `count --weights` takes."""
+    def make():
+        import tensorflow as tf
+
+        folder = base / "repnet_weights"
+        tf.train.Checkpoint(model=tiny_repnet(base)).save(str(folder / "ckpt"))
+        return folder
+    return _once("weights", make)
+
+
+def repnet_export(base: Path) -> Path:
+    """An export-counter folder with only repnet_fp32.tflite (+ repnet.json)."""
+    def make():
+        from movinet_crossfit.counting.export import export_repnet
+
+        folder = base / "repnet_export"
+        export_repnet(tiny_repnet(base), folder, formats=["fp32"])
+        return folder
+    return _once("repnet_export", make)
+
+
+def countable_video(base: Path) -> Path:
+    """A generated thruster video: 175 frames (5.8 s at 30 fps), enough to count and for a timeline."""
+    def make():
+        from movinet_crossfit.synthetic import generate_corpus
+
+        generate_corpus(base / "corpus", classes=["thruster"], clips_per_class=1, size=(160, 120), workers=1)
+        video = next((base / "corpus").rglob("*.mp4"))
+        # A plain name: the page and the results show it.
+        return Path(shutil.copy(video, base / "thruster_workout.mp4"))
+    return _once("countable", make)
+
+
+def analyser(model_dir: Path, counter_dir: Path):
+    """One ``Analyser`` (SavedModel + the exported tiny counter), shared like the models it caches."""
+    def make():
+        from movinet_crossfit.app.analysis import Analyser
+
+        return Analyser(model_dir, counter_dir)
+    return _once(f"analyser:{model_dir}:{counter_dir}", make)
+
+
+def save_artifact(path: Path) -> Path:
+    """Copy a screenshot (or timings file) into test-artifacts/ as well."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    return Path(shutil.copy(path, ARTIFACTS / path.name))
