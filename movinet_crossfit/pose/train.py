@@ -52,7 +52,8 @@ class PoseTrainConfig:
     learning_rate: float = 2e-3
     label_smoothing: float = 0.1
     ratios: str = "train=0.7,val=0.1,test=0.2"
-    seed: int = 0
+    seed: int = 0  # weights, augmentation and batch order
+    split_seed: int = 0  # which groups go to which split (kept apart so runs can be compared on one split)
     contrastive_epochs: int = 0  # SimCLR pre-training epochs before the supervised ones (0: none)
     temperature: float = 0.2
     export: bool = True
@@ -190,7 +191,7 @@ def train_pose_classifier(config: PoseTrainConfig) -> PoseTrainResult:
     classes = sorted({i.label for i in items})
     if len(classes) < 2:
         raise UserError(f"{config.data}: only one class ({classes[0]}); a classifier needs at least two")
-    splits, warnings = _assign(items, config.ratios, config.seed)
+    splits, warnings = _assign(items, config.ratios, config.split_seed)
     for message in warnings:
         report.warn(message)
     index = {c: i for i, c in enumerate(classes)}
