@@ -223,6 +223,7 @@ def serve(model: str | os.PathLike, counter: str | os.PathLike | None = None, *,
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("movinet_crossfit").setLevel(logging.INFO)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a line per progress poll
     app = create_app(model, counter, max_upload_mb=max_upload_mb, backend=backend, clip_seconds=clip_seconds)
     log.info("serving %s on http://%s:%d/", model, host, port)
     try:
