@@ -184,19 +184,11 @@ def evaluate(
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="folder (default RUN/eval_SPLIT)"),
 ) -> None:
     """Accuracy, top-k, per-class precision/recall/F1, confusion matrix and probability plots."""
-    from rich.table import Table
-
     from movinet_crossfit.evaluate import evaluate_run
 
     result = evaluate_run(run, split=split, records=records, out_dir=output, tta=tta)
     m = result.metrics
-    table = Table("class", "clips", "precision", "recall", "F1", "p(true) mean ± std")
-    for name, row in m["per_class"].items():
-        mean, std = row["true_class_probability_mean"], row["true_class_probability_std"]
-        table.add_row(name, str(row["support"]), f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}",
-                      "-" if mean is None else f"{mean:.3f} ± {std or 0:.3f}")
-    console.print(table)
-    tops = ", ".join(f"{k} {v:.3f}" for k, v in m.items() if k.startswith("top"))
+    tops = _print_metrics_table(m, "clips")
     console.print(f"{split}: accuracy {m['accuracy']:.3f} ({tops}) on {m['clips']} clips -> [bold]{result.out_dir}[/bold]")
 
 
@@ -461,16 +453,21 @@ def evaluate_poses(
     console.print(f"-> [bold]{result.out_dir}[/bold]")
 
 
-def _print_pose_metrics(m: dict, split: str) -> None:
+def _print_metrics_table(m: dict, unit: str) -> str:
+    """The per-class table of ``metrics.classification_metrics`` output; returns the top-k summary."""
     from rich.table import Table
 
-    table = Table("class", "sequences", "precision", "recall", "F1", "p(true) mean ± std")
+    table = Table("class", unit, "precision", "recall", "F1", "p(true) mean ± std")
     for name, row in m["per_class"].items():
         mean, std = row["true_class_probability_mean"], row["true_class_probability_std"]
         table.add_row(name, str(row["support"]), f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}",
                       "-" if mean is None else f"{mean:.3f} ± {std or 0:.3f}")
     console.print(table)
-    tops = ", ".join(f"{k} {v:.3f}" for k, v in m.items() if k.startswith("top"))
+    return ", ".join(f"{k} {v:.3f}" for k, v in m.items() if k.startswith("top"))
+
+
+def _print_pose_metrics(m: dict, split: str) -> None:
+    tops = _print_metrics_table(m, "sequences")
     console.print(f"{split}: accuracy {m['accuracy']:.3f} ({tops}) on {m['clips']} sequences", highlight=False)
 
 
