@@ -9,6 +9,7 @@ from typing import List, Optional
 import typer
 
 import movinet_crossfit  # noqa: F401  (environment before TensorFlow)
+from movinet_crossfit.demo import DemoConfig
 from movinet_crossfit.errors import UserError
 from movinet_crossfit.progress import console
 
@@ -180,16 +181,24 @@ def evaluate(
     run: Path = typer.Argument(..., help="run folder from `train`"),
     split: str = typer.Option("test", "--split", help="records split to evaluate"),
     records: Optional[str] = typer.Option(None, "--records", help="records folder (default: the run's)"),
-    tta: str = typer.Option("none", "--tta", help="test-time averaging: none | flip"),
+    tta: str = typer.Option("none", "--tta", help="test-time averaging: none | flip (mirror) | clips (several "
+                                                  "samplings in time of each source clip) | clips+flip"),
+    views: int = typer.Option(3, "--views", help="with --tta clips: samplings per clip"),
+    clips: Optional[Path] = typer.Option(None, "--clips", help="with --tta clips: the clip folder "
+                                                               "(default: the one the records were built from)"),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="folder (default RUN/eval_SPLIT)"),
 ) -> None:
     """Accuracy, top-k, per-class precision/recall/F1, confusion matrix and probability plots."""
     from movinet_crossfit.evaluate import evaluate_run
 
-    result = evaluate_run(run, split=split, records=records, out_dir=output, tta=tta)
+    result = evaluate_run(run, split=split, records=records, out_dir=output, tta=tta, views=views, clips_dir=clips)
     m = result.metrics
     tops = _print_metrics_table(m, "clips")
     console.print(f"{split}: accuracy {m['accuracy']:.3f} ({tops}) on {m['clips']} clips -> [bold]{result.out_dir}[/bold]")
+    single = m.get("tta_views", {}).get("single_view", [])
+    if single:
+        console.print(f"[yellow]{len(single)} clip(s) kept a single view (source file missing or unreadable), "
+                      f"e.g. {single[0]['id']}: {single[0]['reason']}[/yellow]")
 
 
 @app.command()
@@ -471,19 +480,22 @@ def _print_pose_metrics(m: dict, split: str) -> None:
     console.print(f"{split}: accuracy {m['accuracy']:.3f} ({tops}) on {m['clips']} sequences", highlight=False)
 
 
+_DEMO = DemoConfig()
+
+
 @app.command()
 def demo(
     out: Path = typer.Option(Path("demo_out"), "--out", help="folder for everything the demo makes"),
-    clips_per_class: int = typer.Option(40, "--clips-per-class", help="labelled segments per class"),
-    size: int = typer.Option(64, "--size", help="frame size for records and model"),
-    frames: int = typer.Option(10, "--frames", help="frames sampled per clip"),
-    model_id: str = typer.Option("a0", "--model-id", help="MoViNet a0..a5"),
-    epochs: int = typer.Option(35, "--epochs", help="training epochs (from random weights)"),
-    seed: int = typer.Option(0, "--seed"),
+    clips_per_class: int = typer.Option(_DEMO.clips_per_class, "--clips-per-class", help="labelled segments per class"),
+    size: int = typer.Option(_DEMO.size, "--size", help="frame size for records and model"),
+    frames: int = typer.Option(_DEMO.num_frames, "--frames", help="frames sampled per clip"),
+    model_id: str = typer.Option(_DEMO.model_id, "--model-id", help="MoViNet a0..a5"),
+    epochs: int = typer.Option(_DEMO.epochs, "--epochs", help="training epochs (from random weights)"),
+    seed: int = typer.Option(_DEMO.seed, "--seed", help="corpus, split and training seed"),
     no_train: bool = typer.Option(False, "--no-train", help="stop after records + stats"),
 ) -> None:
     """Run the whole pipeline on a generated corpus, offline, explaining each step."""
-    from movinet_crossfit.demo import DemoConfig, run_demo
+    from movinet_crossfit.demo import run_demo
 
     run_demo(out, DemoConfig(clips_per_class=clips_per_class, num_frames=frames, size=size, model_id=model_id,
                              epochs=epochs, seed=seed, train=not no_train))

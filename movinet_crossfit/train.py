@@ -61,6 +61,9 @@ class TrainConfig:
     strategy: str = "default"
     mixed_precision: bool = False
     early_stopping_patience: int = 5
+    # False: best/ holds the last epoch's weights and no epoch is chosen on the validation split
+    # (an honest test score when the validation split is the test split).
+    select_best: bool = True
     validation_split: Optional[str] = None  # None: 'val' when the records have it, else 'test'
     backup_every_steps: Optional[int] = None  # BackupAndRestore frequency; None: every epoch
     seed: int = 0
@@ -185,7 +188,7 @@ def _callbacks(config: TrainConfig, run_dir: Path, classifier, phase: str, best,
                                             delete_checkpoint=True),
         tf_keras.callbacks.TensorBoard(str(run_dir / "logs" / phase), write_graph=False, profile_batch=0),
         tf_keras.callbacks.CSVLogger(str(run_dir / f"history_{phase}.csv"), append=True),
-        best,
+        *([best] if config.select_best else []),
         *extra,
     ]
     if config.early_stopping_patience:
@@ -323,7 +326,7 @@ def train(config: TrainConfig, extra_callbacks: tuple = ()) -> TrainResult:
                 classifier, config.fine_tune, config.fine_tune_blocks)
             steps = -(-splits["train"]["clips"] // config.batch_size)
             classifier.compile(optimizer=make_optimizer(config.fine_tune_learning_rate, steps * config.fine_tune_epochs,
-                                                                config.optimizer),
+                                                        config.optimizer),
                                loss=make_loss(config.label_smoothing), metrics=["accuracy"])
         train_ds = load_dataset(config.records, "train", config.batch_size, augment=config.augment,
                                 seed=config.seed).map(one_hot)
@@ -336,12 +339,17 @@ def train(config: TrainConfig, extra_callbacks: tuple = ()) -> TrainResult:
 
     final = run_dir / FINAL
     write_checkpoint(classifier, final)
+    if not config.select_best:  # the last epoch is the model
+        shutil.rmtree(run_dir / BEST, ignore_errors=True)
     if not (run_dir / BEST).exists():  # no validation improvement recorded (e.g. 0 epochs)
         shutil.copytree(final, run_dir / BEST)
     shutil.rmtree(run_dir / "backup", ignore_errors=True)
     seconds = time.perf_counter() - started
+    last_phase = history.get("fine_tune") or history.get("head") or {}
+    last_val = (last_phase.get("val_accuracy") or [None])[-1]
     summary.update({"best_val_accuracy": None if best.best_epoch is None else best.best,
-                    "best_epoch": best.best_epoch, "seconds": round(seconds, 2), "history": history,
+                    "best_epoch": best.best_epoch, "final_val_accuracy": last_val, "select_best": config.select_best,
+                    "seconds": round(seconds, 2), "history": history,
                     "cache_features": config.cache_features})
     write_json_atomic(run_dir / "train_summary.json", summary)
     _merge_history(run_dir)
@@ -364,6 +372,10 @@ def _merge_history(run_dir: Path) -> None:
 
 
 def describe(result: TrainResult) -> str:
+    if not result.config.select_best:
+        final = result.summary.get("final_val_accuracy")
+        return (f"trained in {result.seconds:.0f} s; last-epoch {result.config.validation_split} accuracy "
+                f"{'n/a' if final is None else f'{final:.3f}'} (best/ = last epoch, none chosen) -> {result.run_dir}")
     score = "n/a" if result.best_score is None else f"{result.best_score:.3f}"
     return (f"trained in {result.seconds:.0f} s; best {result.config.validation_split} accuracy {score} "
             f"(epoch {None if result.best_epoch is None else result.best_epoch + 1}) -> {result.run_dir}")

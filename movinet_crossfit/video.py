@@ -308,19 +308,25 @@ def read_frames(path: str | os.PathLike, indices: Sequence[int]) -> np.ndarray:
     return np.stack([kept[i] for i in wanted])
 
 
-def sample_frame_indices(num_frames: int, num_samples: int = DEFAULT_NUM_FRAMES) -> np.ndarray:
+def sample_frame_indices(num_frames: int, num_samples: int = DEFAULT_NUM_FRAMES, phase: float = 0.5) -> np.ndarray:
     """Indices of ``num_samples`` frames spread evenly over a clip of ``num_frames``.
 
     Each sample is the middle frame of one of ``num_samples`` equal slices of the clip, so the
     samples are symmetric about the clip's centre and never crowd one end. A clip shorter than
     ``num_samples`` repeats frames evenly (each frame about ``num_samples/num_frames`` times)
     instead of padding one end with the last frame.
+
+    ``phase`` in [0, 1) moves every sample to that fraction of its slice instead of the middle
+    (0.5, what records and predict use); other phases give the other views of multi-clip
+    test-time averaging (``evaluate --tta clips``).
     """
     if num_frames <= 0:
         raise ValueError(f"num_frames must be positive, got {num_frames}")
     if num_samples <= 0:
         raise ValueError(f"num_samples must be positive, got {num_samples}")
-    centres = (np.arange(num_samples) + 0.5) * num_frames / num_samples
+    if not 0.0 <= phase < 1.0:
+        raise ValueError(f"phase must be in [0, 1), got {phase}")
+    centres = (np.arange(num_samples) + phase) * num_frames / num_samples
     return np.minimum(np.floor(centres).astype(np.int64), num_frames - 1)
 
 
@@ -378,6 +384,13 @@ def load_clip_with_fps(path: str | os.PathLike, num_frames: int = DEFAULT_NUM_FR
                        size: int = DEFAULT_SIZE) -> tuple[np.ndarray, DecodedVideo]:
     """``load_clip`` that also returns the decoded video's frame count and rate (frames dropped)."""
     decoded = decode_video(path)
-    indices = sample_frame_indices(decoded.num_frames, num_frames)
-    clip = _compiled_preprocess(size)(decoded.frames[indices]).numpy()
+    clip = sample_clip(decoded.frames, num_frames, size)
     return clip, DecodedVideo(np.empty((decoded.num_frames, 0, 0, 3), np.uint8), decoded.fps)
+
+
+def sample_clip(frames: np.ndarray, num_frames: int = DEFAULT_NUM_FRAMES, size: int = DEFAULT_SIZE,
+                phase: float = 0.5) -> np.ndarray:
+    """All of a clip's decoded frames ``[N, H, W, 3]`` -> uint8 ``[num_frames, size, size, 3]``:
+    ``sample_frame_indices`` (at ``phase``) + ``preprocess_frames``, as records and predict do."""
+    indices = sample_frame_indices(len(frames), num_frames, phase)
+    return _compiled_preprocess(size)(frames[indices]).numpy()

@@ -179,6 +179,19 @@ def test_plan_spreads_each_class_over_many_videos():
     assert plan != plan_corpus(DEFAULT_CLASSES, clips_per_class=20, seed=1)
 
 
+def test_plan_can_cap_one_segment_of_a_class_per_video():
+    default = plan_corpus(DEFAULT_CLASSES, clips_per_class=40, seed=0)
+    capped = plan_corpus(DEFAULT_CLASSES, clips_per_class=40, seed=0, max_per_video=1)
+    assert Counter(s.label for video in capped for s in video) == {c: 40 for c in DEFAULT_CLASSES}
+    for video in capped:
+        labels = [s.label for s in video]
+        assert len(labels) == len(set(labels)) and 1 <= len(labels) <= 3
+    assert max(Counter(s.label for s in video).most_common(1)[0][1] for video in default) > 1
+    assert len(capped) > 2 * len(default)  # more videos, so more looks, for the same segments
+    with pytest.raises(ValueError, match="max_per_video"):
+        plan_corpus(DEFAULT_CLASSES, clips_per_class=4, seed=0, max_per_video=0)
+
+
 def test_bad_inputs_are_named(tmp_path):
     with pytest.raises(UserError, match="snatch"):
         render_video(tmp_path / "x.mp4", [SegmentSpec("snatch", 1)], size=SIZE)

@@ -5,6 +5,7 @@ MoViNet builds cost about a minute each here, so the runs are module-scoped and 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -58,6 +59,49 @@ def test_evaluate_writes_metrics_and_pictures(head_run):
     assert result.files["confusion_matrix"].read_bytes()[:4] == b"\x89PNG"
 
 
+def test_multi_clip_tta_averages_staggered_views(head_run, records_dir, tmp_path):
+    import tensorflow as tf
+
+    from movinet_crossfit.evaluate import clip_views, evaluate_run, find_clip, view_phases
+    from movinet_crossfit.records import load_dataset, read_info
+    from movinet_crossfit.runs import load_trained_classifier
+    from movinet_crossfit.video import to_model_input
+
+    info = read_info(records_dir)
+    frames_, size = info["num_frames"], info["size"]
+    result = evaluate_run(head_run.run_dir, split="test", tta="clips", views=3, out_dir=tmp_path / "clips")
+    report = result.metrics["tta_views"]
+    assert report["views"] == 3 and report["single_view"] == [] and result.metrics["tta"] == "clips"
+
+    # One clip by hand: three staggered samplings of its source file, averaged.
+    first = result.metrics["predictions"][0]
+    path = find_clip(Path(report["clips_dir"]), first["id"], first["label"])
+    views = clip_views(path, frames_, size, view_phases(3))
+    assert views.shape == (3, frames_, size, size, 3) and not np.array_equal(views[0], views[2])
+    model, _, _ = load_trained_classifier(head_run.run_dir)
+    expected = tf.nn.softmax(model(to_model_input(views), training=False), axis=-1).numpy().mean(axis=0)
+    assert np.allclose(first["probabilities"], expected, atol=1e-4)
+
+    # One view is the records' own sampling: the same frames as the record, up to its JPEG coding.
+    record = next(f for f, _, meta in load_dataset(records_dir, "test", None, shuffle=False, with_metadata=True)
+                  if meta["id"].numpy().decode() == first["id"])
+    single = clip_views(path, frames_, size, view_phases(1))[0].astype(np.float32) / 255.0
+    assert np.abs(single - record.numpy()).mean() < 0.03
+
+    # Without the clip files every clip keeps its record's view, and says so.
+    empty = tmp_path / "no-clips"
+    empty.mkdir()
+    fallback = evaluate_run(head_run.run_dir, split="test", tta="clips", clips_dir=empty, out_dir=tmp_path / "fb")
+    plain = evaluate_run(head_run.run_dir, split="test", out_dir=tmp_path / "plain")
+    assert len(fallback.metrics["tta_views"]["single_view"]) == plain.metrics["clips"]
+    assert np.allclose([p["probabilities"] for p in fallback.metrics["predictions"]],
+                       [p["probabilities"] for p in plain.metrics["predictions"]], atol=1e-5)
+    with pytest.raises(UserError, match="--tta 'sideways'"):
+        evaluate_run(head_run.run_dir, tta="sideways")
+    with pytest.raises(UserError, match="clip folder"):
+        evaluate_run(head_run.run_dir, tta="clips", clips_dir=tmp_path / "nowhere")
+
+
 class _Kill(tf_keras.callbacks.Callback):
     """Stands in for a machine dying mid-epoch: raises in the middle of the second epoch."""
 
@@ -83,6 +127,17 @@ def test_killed_run_resumes_where_it_stopped(records_dir, tmp_path):
     # Epoch 1 was interrupted after 2 steps: the rerun starts inside epoch 2 and runs 2 epochs, not 3.
     assert len(resumed.history["head"]["loss"]) == 2
     assert not (tmp_path / "run" / "backup").exists()
+
+
+def test_mirrored_strategy_trains_head_and_fine_tunes(records_dir, tmp_path):
+    """tf.distribute.MirroredStrategy over this machine's one CPU device: the same code path a
+    multi-GPU machine takes (variables created in the strategy's scope, a distributed fit)."""
+    result = train(TrainConfig(records=str(records_dir), out=str(tmp_path / "run"), model_id="a0", from_scratch=True,
+                               epochs=1, fine_tune="last", fine_tune_epochs=1, batch_size=4,
+                               early_stopping_patience=0, strategy="mirrored"))
+    assert len(result.history["head"]["loss"]) == 1 and len(result.history["fine_tune"]["loss"]) == 1
+    assert all(np.isfinite(result.history[phase]["loss"]).all() for phase in ("head", "fine_tune"))
+    assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["strategy"] == "mirrored"
 
 
 def test_weights_are_required_or_explicitly_skipped(records_dir, tmp_path):

@@ -109,16 +109,20 @@ def random_segments(rng: np.random.Generator, classes: Sequence[str] = DEFAULT_C
     return [SegmentSpec(chosen[i % k], int(rng.integers(1, 4))) for i in range(count)]
 
 
-def plan_corpus(classes: Sequence[str], clips_per_class: int, seed: int) -> list[list[SegmentSpec]]:
+def plan_corpus(classes: Sequence[str], clips_per_class: int, seed: int,
+                max_per_video: int | None = None) -> list[list[SegmentSpec]]:
     """Spread ``clips_per_class`` segments of every class over videos of 2-3 alternating movements.
 
-    A video takes at most ``max(1, clips_per_class // 8)`` segments of one class, so 20 clips of
-    a class land in at least 10 different videos and a split grouped by video keeps every class
-    on both sides.
+    A video takes at most ``max_per_video`` segments of one class (default
+    ``max(1, clips_per_class // 8)``), so 20 clips of a class land in at least 10 different videos
+    and a split grouped by video keeps every class on both sides. ``max_per_video=1`` gives the
+    most videos, hence the most different looks, for the same number of segments.
     """
+    if max_per_video is not None and max_per_video < 1:
+        raise ValueError(f"max_per_video must be >= 1, got {max_per_video}")
     rng = np.random.default_rng([seed, 0x5EED])
     remaining = {c: clips_per_class for c in classes}
-    cap = max(1, clips_per_class // 8)
+    cap = max_per_video or max(1, clips_per_class // 8)
     videos = []
     while any(remaining.values()):
         available = [c for c in classes if remaining[c] > 0]
@@ -240,8 +244,11 @@ def project_meta(classes: Sequence[str]) -> dict:
 
 def generate_corpus(out_dir: str | os.PathLike, classes: Sequence[str] = DEFAULT_CLASSES, clips_per_class: int = 20,
                     seed: int = 0, size: tuple[int, int] = (320, 240), fps: float = 30, workers: int | None = None,
-                    dataset: str = "synthetic") -> CorpusSummary:
-    """Render a labelled corpus (``clips_per_class`` segments per class) as a Supervisely export."""
+                    dataset: str = "synthetic", max_per_video: int | None = None) -> CorpusSummary:
+    """Render a labelled corpus (``clips_per_class`` segments per class) as a Supervisely export.
+
+    ``max_per_video`` caps the segments of one class in one video (see ``plan_corpus``).
+    """
     from movinet_crossfit.progress import BatchReport, progress_bar
 
     started = time.perf_counter()
@@ -256,7 +263,7 @@ def generate_corpus(out_dir: str | os.PathLike, classes: Sequence[str] = DEFAULT
     if not re.fullmatch(r"[\w.-]+", dataset):
         raise ValueError(f"dataset name {dataset!r}: use letters, digits, '-', '_' or '.'")
     out = Path(out_dir)
-    plan = plan_corpus(classes, clips_per_class, seed)
+    plan = plan_corpus(classes, clips_per_class, seed, max_per_video)
     names = [f"{dataset}-{i:04d}.mp4" for i in range(len(plan))]
     seeds = [int(np.random.SeedSequence([seed, i]).generate_state(1)[0]) for i in range(len(plan))]
     workers = max(1, min(workers or os.cpu_count() or 1, len(plan)))
@@ -288,7 +295,7 @@ def generate_corpus(out_dir: str | os.PathLike, classes: Sequence[str] = DEFAULT
     write_json_atomic(out / "meta.json", project_meta(classes))
     write_json_atomic(out / "ground_truth.json", {
         "version": GROUND_TRUTH_VERSION, "generator": "movinet_crossfit.synthetic", "seed": seed,
-        "dataset": dataset, "classes": classes, "clips_per_class": clips_per_class, "fps": fps,
+        "dataset": dataset, "classes": classes, "clips_per_class": clips_per_class, "max_per_video": max_per_video, "fps": fps,
         "size": {"width": size[0], "height": size[1]}, "videos": videos})
     per_class = Counter(seg["label"] for entry in videos.values() for seg in entry["segments"])
     summary = CorpusSummary(out, len(videos), {c: per_class.get(c, 0) for c in classes},
