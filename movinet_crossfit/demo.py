@@ -114,10 +114,10 @@ def run_demo(out: str | Path = "demo_out", config: DemoConfig | None = None) -> 
         outputs.update(_model_steps(out, records_dir, config, seconds))
     seconds["total"] = round(time.perf_counter() - total, 2)
     outputs["seconds"] = seconds
-    summary = {"config": asdict(config), "seconds": seconds, "test_accuracy": outputs.get("test_accuracy"),
-               "test_clips": outputs.get("test_clips"),
-               "predictions": {k: v.label for k, v in outputs.get("predictions", {}).items()}}
-    write_json_atomic(out / "demo_summary.json", summary)
+    write_json_atomic(out / "demo_summary.json", {
+        "config": asdict(config), "seconds": seconds, "test_accuracy": outputs.get("test_accuracy"),
+        "test_clips": outputs.get("test_clips"),
+        "predictions": {k: v.label for k, v in outputs.get("predictions", {}).items()}})
     console.rule(f"[bold green]demo finished in {seconds['total']:.0f} s"
                  + (f" · test accuracy {outputs['test_accuracy']:.3f}" if config.train else ""))
     return outputs

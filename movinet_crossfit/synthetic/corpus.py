@@ -295,7 +295,8 @@ def generate_corpus(out_dir: str | os.PathLike, classes: Sequence[str] = DEFAULT
     write_json_atomic(out / "meta.json", project_meta(classes))
     write_json_atomic(out / "ground_truth.json", {
         "version": GROUND_TRUTH_VERSION, "generator": "movinet_crossfit.synthetic", "seed": seed,
-        "dataset": dataset, "classes": classes, "clips_per_class": clips_per_class, "max_per_video": max_per_video, "fps": fps,
+        "dataset": dataset, "classes": classes, "clips_per_class": clips_per_class,
+        "max_per_video": max_per_video, "fps": fps,
         "size": {"width": size[0], "height": size[1]}, "videos": videos})
     per_class = Counter(seg["label"] for entry in videos.values() for seg in entry["segments"])
     summary = CorpusSummary(out, len(videos), {c: per_class.get(c, 0) for c in classes},
