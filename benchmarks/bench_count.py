@@ -49,8 +49,8 @@ def periodic_frames(n: int, period: int = 24):
 MEMORY_SCRIPT = """
 import resource, sys, time
 import movinet_crossfit
-from movinet_crossfit.counting import CountOptions, count_video
-from movinet_crossfit.models.repnet import build_repnet
+from movinet_crossfit.repnet.infer import CountOptions, count_video
+from movinet_crossfit.repnet.model import build_repnet
 model = build_repnet()
 strides = tuple(int(s) for s in sys.argv[2].split(","))
 start = time.perf_counter()
@@ -75,9 +75,9 @@ def main() -> None:
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--all-tflite", action="store_true", help="also time fp16 and dynamic")
     args = parser.parse_args()
-    from movinet_crossfit.counting import count_video
-    from movinet_crossfit.counting.export import export_repnet, load_runner
-    from movinet_crossfit.models.repnet import build_repnet
+    from movinet_crossfit.repnet.infer import count_video
+    from movinet_crossfit.repnet.export import export_repnet, load_runner
+    from movinet_crossfit.repnet.model import build_repnet
 
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory() as tmp:

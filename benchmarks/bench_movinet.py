@@ -29,7 +29,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf_keras  # noqa: E402
 
-from movinet_crossfit.models import fast_ops, movinet  # noqa: E402
+from movinet_crossfit.movinet import fast_ops
+from movinet_crossfit.movinet import model as movinet  # noqa: E402
 
 
 def timed(fn, repeat: int) -> tuple[float, float, object]:

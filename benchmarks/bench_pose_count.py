@@ -25,8 +25,8 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from movinet_crossfit.counting.pose import count_repetitions, counting_errors, perturb  # noqa: E402
-from movinet_crossfit.movements import DEFAULT_CLASSES  # noqa: E402
+from movinet_crossfit.posecount.count import count_repetitions, counting_errors, perturb  # noqa: E402
+from movinet_crossfit.core.movements import DEFAULT_CLASSES  # noqa: E402
 from movinet_crossfit.synthetic import SegmentSpec  # noqa: E402
 from movinet_crossfit.synthetic.corpus import render_keypoints  # noqa: E402
 

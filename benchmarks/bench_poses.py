@@ -28,10 +28,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import movinet_crossfit  # noqa: E402,F401
-from movinet_crossfit.pose.data import corpus_plan, write_keypoint_corpus  # noqa: E402
+from movinet_crossfit.keypoints.data import corpus_plan, write_keypoint_corpus  # noqa: E402
 from movinet_crossfit.pose.extract import extract_poses, make_backend, write_poses  # noqa: E402
 from movinet_crossfit.pose.sequence import keypoint_errors, save_poses  # noqa: E402
-from movinet_crossfit.pose.train import PoseTrainConfig, evaluate_pose_run, train_pose_classifier  # noqa: E402
+from movinet_crossfit.keypoints.train import PoseTrainConfig, evaluate_pose_run, train_pose_classifier  # noqa: E402
 from movinet_crossfit.synthetic import render_video  # noqa: E402
 
 SHARED = Path(os.environ.get("MOVINET_CROSSFIT_SHARED_DATA", ROOT.parent / "shared" / "data"))

@@ -48,9 +48,9 @@ def make_run(run_dir: Path, clips: list[Path], seed: int = 0) -> None:
     import tf_keras
     import yaml
 
-    from movinet_crossfit import video
-    from movinet_crossfit.models.movinet import build_classifier
-    from movinet_crossfit.runs import write_labels
+    from movinet_crossfit.core import video
+    from movinet_crossfit.movinet.model import build_classifier
+    from movinet_crossfit.core.runs import write_labels
 
     tf_keras.utils.set_random_seed(seed)
     model = build_classifier(MODEL_ID, NUM_CLASSES, FRAMES, SIZE)
@@ -92,10 +92,11 @@ def main() -> None:
     import numpy as np
     import tensorflow as tf
 
-    from movinet_crossfit import export, predict, video
-    from movinet_crossfit.runs import load_trained_classifier
-    from movinet_crossfit.models import fast_ops
-    from movinet_crossfit.records import RecordsConfig, write_records
+    from movinet_crossfit.core import video
+    from movinet_crossfit.movinet import export, predict
+    from movinet_crossfit.core.runs import load_trained_classifier
+    from movinet_crossfit.movinet import fast_ops
+    from movinet_crossfit.data.records import RecordsConfig, write_records
 
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-predict-"))
     paths = sorted(args.clips.glob("*/*.mp4"))

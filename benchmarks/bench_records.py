@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import movinet_crossfit  # noqa: E402,F401
-from movinet_crossfit import records, video  # noqa: E402
+from movinet_crossfit.core import video
+from movinet_crossfit.data import records  # noqa: E402
 
 
 def pure_decode(path: Path) -> int:

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import movinet_crossfit  # noqa: E402,F401
-from movinet_crossfit.movements import DEFAULT_CLASSES  # noqa: E402
+from movinet_crossfit.core.movements import DEFAULT_CLASSES  # noqa: E402
 from movinet_crossfit.synthetic import generate_corpus  # noqa: E402
 from movinet_crossfit.synthetic.encode import write_mp4  # noqa: E402
 

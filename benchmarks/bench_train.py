@@ -34,8 +34,8 @@ def main() -> None:
     import tensorflow as tf
     import tf_keras
 
-    from movinet_crossfit.models.movinet import backbone_of, build_backbone_features, build_classifier, build_head
-    from movinet_crossfit.train import make_loss, make_optimizer
+    from movinet_crossfit.movinet.model import backbone_of, build_backbone_features, build_classifier, build_head
+    from movinet_crossfit.movinet.train import make_loss, make_optimizer
 
     tf_keras.utils.set_random_seed(0)
     classes = 9

@@ -10,8 +10,8 @@ import typer
 
 import movinet_crossfit  # noqa: F401  (environment before TensorFlow)
 from movinet_crossfit.demo import DemoConfig
-from movinet_crossfit.errors import UserError
-from movinet_crossfit.progress import console
+from movinet_crossfit.core.errors import UserError
+from movinet_crossfit.core.progress import console
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="CrossFit movement classification and rep counting: corpus -> MoViNet -> phone.")
@@ -30,7 +30,7 @@ def manifest(
                                           help="keep overlapping segments with different labels (default: drop both)"),
 ) -> None:
     """Turn a Supervisely export into a validated manifest.json."""
-    from movinet_crossfit.annotations import summary_line, vocabulary_from_options, write_manifest
+    from movinet_crossfit.data.annotations import summary_line, vocabulary_from_options, write_manifest
 
     result, report = write_manifest(export, output, videos_dir=videos, fps=fps,
                                     vocabulary=vocabulary_from_options(classes, alias),
@@ -61,7 +61,7 @@ def download(
     status: bool = typer.Option(False, "--status", help="download nothing: present/missing, OUTPUT/missing.txt"),
 ) -> None:
     """Download source videos with yt-dlp: resumable, archived, reported (CSV + JSON)."""
-    from movinet_crossfit.sources import (DEFAULT_FORMAT, YOUTUBE_URL_TEMPLATE, DownloadOptions, download_sources,
+    from movinet_crossfit.data.sources import (DEFAULT_FORMAT, YOUTUBE_URL_TEMPLATE, DownloadOptions, download_sources,
                                           source_status)
 
     options = DownloadOptions(format=format or DEFAULT_FORMAT, workers=workers, retries=retries, backoff=backoff,
@@ -89,7 +89,7 @@ def split(
     overwrite: bool = typer.Option(False, "--overwrite", help="re-cut clips that already exist"),
 ) -> None:
     """Cut the manifest's clips out of the source videos with ffmpeg (frame-accurate, resumable)."""
-    from movinet_crossfit.clips import split_clips
+    from movinet_crossfit.data.clips import split_clips
 
     report = split_clips(manifest_path, output, videos_dir=videos, reencode=not copy, workers=workers,
                          overwrite=overwrite)
@@ -113,8 +113,8 @@ def records(
     workers: Optional[int] = typer.Option(None, "--workers", help="parallel decoders (default: cores)"),
 ) -> None:
     """Write TFRecords of sampled, preprocessed clips, split by source video."""
-    from movinet_crossfit.records import RecordsConfig, write_records
-    from movinet_crossfit.splits import parse_ratios
+    from movinet_crossfit.data.records import RecordsConfig, write_records
+    from movinet_crossfit.data.splits import parse_ratios
 
     config = RecordsConfig(num_frames=frames, size=size, ratios=parse_ratios(ratios), seed=seed,
                            jpeg_quality=jpeg_quality, workers=workers)
@@ -130,7 +130,7 @@ def stats(
     output: Path = typer.Option(Path("stats"), "-o", "--output", help="folder for stats.csv/.json/.png"),
 ) -> None:
     """Per-class clip count, frames and duration (mean ± std), with a chart."""
-    from movinet_crossfit.stats import corpus_stats, write_stats
+    from movinet_crossfit.data.stats import corpus_stats, write_stats
 
     if manifest_path is None and clips is None:
         raise UserError("give a MANIFEST or --clips FOLDER")
@@ -163,8 +163,8 @@ def train(
     mixed_precision: bool = typer.Option(False, "--mixed-precision", help="float16 compute (GPU/TPU)"),
 ) -> None:
     """Fine-tune MoViNet (Kinetics-600 weights) on the records; writes checkpoints, logs, history."""
-    from movinet_crossfit.train import TrainConfig, describe
-    from movinet_crossfit.train import train as run_training
+    from movinet_crossfit.movinet.train import TrainConfig, describe
+    from movinet_crossfit.movinet.train import train as run_training
 
     options = dict(records=str(records), out=str(out), model_id=model_id, checkpoint=checkpoint, archive=archive,
                    hub=hub, from_scratch=from_scratch or None, epochs=epochs, batch_size=batch_size,
@@ -189,7 +189,7 @@ def evaluate(
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="folder (default RUN/eval_SPLIT)"),
 ) -> None:
     """Accuracy, top-k, per-class precision/recall/F1, confusion matrix and probability plots."""
-    from movinet_crossfit.evaluate import evaluate_run
+    from movinet_crossfit.movinet.evaluate import evaluate_run
 
     result = evaluate_run(run, split=split, records=records, out_dir=output, tta=tta, views=views, clips_dir=clips)
     m = result.metrics
@@ -211,8 +211,8 @@ def export(
     calibration_clips: int = typer.Option(100, "--calibration-clips", help="training clips for int8 calibration"),
 ) -> None:
     """SavedModel + TFLite (fp32, fp16, dynamic, int8) on builtin ops, with a parity check."""
-    from movinet_crossfit.export import export_run
-    from movinet_crossfit.runs import read_run_config
+    from movinet_crossfit.movinet.export import export_run
+    from movinet_crossfit.core.runs import read_run_config
 
     records_dir = records or read_run_config(run).get("records")
     report = export_run(run, output, formats=[f.strip() for f in formats.split(",") if f.strip()],
@@ -234,7 +234,7 @@ def predict(
     """Classify a video with exactly the training preprocessing."""
     import json
 
-    from movinet_crossfit.predict import plot_timeline, predict_timeline, predict_video
+    from movinet_crossfit.movinet.predict import plot_timeline, predict_timeline, predict_video
 
     if timeline:
         result = predict_timeline(video_path, model, backend=backend, variant=variant)
@@ -290,8 +290,8 @@ def count(
     """Count repetitions in a video with RepNet, or in keypoints with the pose counter (both class-agnostic)."""
     import json
 
-    from movinet_crossfit.counting import CountOptions, count_video, plot_count
-    from movinet_crossfit.fileio import write_json_atomic
+    from movinet_crossfit.repnet.infer import CountOptions, count_video, plot_count
+    from movinet_crossfit.core.fileio import write_json_atomic
 
     if poses is not None:
         _count_poses(poses, fps, layout, json_path, plot, output_format)
@@ -307,7 +307,7 @@ def count(
                            fully_periodic=fully_periodic, constant_speed=constant_speed,
                            median_filter=not no_median_filter, pad_short=pad_short)
     if model is not None:
-        from movinet_crossfit.counting.export import load_runner
+        from movinet_crossfit.repnet.export import load_runner
 
         result = count_video(video_path, runner=load_runner(model, backend, variant or "fp32"), options=options)
     else:
@@ -333,8 +333,8 @@ def _count_poses(path: Path, fps: Optional[float], layout: Optional[str], json_p
                  plot: Optional[Path], output_format: str) -> None:
     import json
 
-    from movinet_crossfit.counting.pose import count_repetitions, load_poses, plot_pose_count
-    from movinet_crossfit.fileio import write_json_atomic
+    from movinet_crossfit.posecount.count import count_repetitions, load_poses, plot_pose_count
+    from movinet_crossfit.core.fileio import write_json_atomic
 
     keypoints, file_fps, file_layout = load_poses(path)
     rate = fps or file_fps
@@ -363,8 +363,8 @@ def export_counter(
     variant: Optional[str] = typer.Option(None, "--variant", help="ckpt-70 | ckpt-88 (default: from the checkpoint)"),
 ) -> None:
     """Export RepNet to a SavedModel and TFLite files (builtin ops), parity-checked against Keras."""
-    from movinet_crossfit.counting.export import export_repnet
-    from movinet_crossfit.models.repnet import load_repnet
+    from movinet_crossfit.repnet.export import export_repnet
+    from movinet_crossfit.repnet.model import load_repnet
 
     report = export_repnet(load_repnet(weights, variant), output,
                            formats=[f.strip() for f in formats.split(",") if f.strip()])
@@ -426,7 +426,7 @@ def train_poses(
     """Train a keypoint classifier (TCN, LSTM or ConvLSTM), evaluate it on test, export TFLite."""
     import yaml
 
-    from movinet_crossfit.pose.train import PoseTrainConfig, train_pose_classifier
+    from movinet_crossfit.keypoints.train import PoseTrainConfig, train_pose_classifier
 
     base = yaml.safe_load(config.read_text()) if config else {}
     options = dict(data=str(data), out=str(out), manifest=str(manifest) if manifest else None, arch=arch,
@@ -455,7 +455,7 @@ def evaluate_poses(
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="folder (default RUN/eval_SPLIT)"),
 ) -> None:
     """Accuracy, per-class P/R/F1, confusion matrix and probability plots of a keypoint classifier."""
-    from movinet_crossfit.pose.train import evaluate_pose_run
+    from movinet_crossfit.keypoints.train import evaluate_pose_run
 
     result = evaluate_pose_run(run, data=data, manifest=manifest, split=split, out_dir=output)
     _print_pose_metrics(result.metrics, split if data is None else str(data))
@@ -548,7 +548,7 @@ def counting_manifest(
     time_origin: str = typer.Option("auto", "--time-origin", help="Countix files: auto | video | kinetics"),
 ) -> None:
     """Videos (or ranges) with true rep counts, for eval-counter and train-counter."""
-    from movinet_crossfit.counting.manifest import build_counting_manifest
+    from movinet_crossfit.data.counting_manifest import build_counting_manifest
 
     result, report = build_counting_manifest(output, clip_manifests=clip_manifest, corpora=corpus,
                                              countix_csvs=countix, countix_videos=countix_videos,
@@ -581,8 +581,8 @@ def train_counter(
     seed: Optional[int] = typer.Option(None, "--seed"),
 ) -> None:
     """Train RepNet on synthetic repetitions made from real clips; writes checkpoints, logs, history."""
-    from movinet_crossfit.counting.train import CounterTrainConfig, describe
-    from movinet_crossfit.counting.train import train_counter as run_training
+    from movinet_crossfit.repnet.train import CounterTrainConfig, describe
+    from movinet_crossfit.repnet.train import train_counter as run_training
 
     options = dict(weights=weights and str(weights), backbone_weights=backbone_weights and str(backbone_weights),
                    from_scratch=from_scratch or None, variant=variant, num_frames=frames, image_size=size,
@@ -610,8 +610,8 @@ def eval_counter(
     limit: Optional[int] = typer.Option(None, "--limit", help="evaluate the first N items only"),
 ) -> None:
     """MAE (|pred - true| / true) and off-by-one accuracy of RepNet counts, per item and overall."""
-    from movinet_crossfit.counting.evaluate import eval_counter as run_eval
-    from movinet_crossfit.counting.repnet import CountOptions
+    from movinet_crossfit.repnet.evaluate import eval_counter as run_eval
+    from movinet_crossfit.repnet.infer import CountOptions
 
     options = CountOptions(strides=tuple(int(s) for s in strides.split(",") if s.strip()), threshold=threshold,
                            within_period_threshold=within_period_threshold, fully_periodic=fully_periodic,

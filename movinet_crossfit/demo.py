@@ -9,8 +9,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from movinet_crossfit.fileio import write_json_atomic
-from movinet_crossfit.progress import console
+from movinet_crossfit.core.fileio import write_json_atomic
+from movinet_crossfit.core.progress import console
 
 
 def _step(number: int, title: str) -> float:
@@ -61,10 +61,10 @@ class DemoConfig:
 
 
 def run_demo(out: str | Path = "demo_out", config: DemoConfig | None = None) -> dict:
-    from movinet_crossfit.annotations import write_manifest
-    from movinet_crossfit.clips import split_clips
-    from movinet_crossfit.records import RecordsConfig, write_records
-    from movinet_crossfit.stats import corpus_stats, write_stats
+    from movinet_crossfit.data.annotations import write_manifest
+    from movinet_crossfit.data.clips import split_clips
+    from movinet_crossfit.data.records import RecordsConfig, write_records
+    from movinet_crossfit.data.stats import corpus_stats, write_stats
     from movinet_crossfit.synthetic import generate_corpus
 
     config = config or DemoConfig()
@@ -124,11 +124,11 @@ def run_demo(out: str | Path = "demo_out", config: DemoConfig | None = None) -> 
 
 
 def _model_steps(out: Path, records_dir: Path, config: DemoConfig, seconds: dict) -> dict:
-    from movinet_crossfit.evaluate import evaluate_run
-    from movinet_crossfit.export import export_run
-    from movinet_crossfit.predict import predict_video
+    from movinet_crossfit.movinet.evaluate import evaluate_run
+    from movinet_crossfit.movinet.export import export_run
+    from movinet_crossfit.movinet.predict import predict_video
     from movinet_crossfit.synthetic import SegmentSpec, render_video
-    from movinet_crossfit.train import TrainConfig, describe, train
+    from movinet_crossfit.movinet.train import TrainConfig, describe, train
 
     started = _step(6, f"train: MoViNet-{config.model_id.upper()} from random weights "
                        "(no pretrained weights offline)")

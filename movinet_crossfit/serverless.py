@@ -39,9 +39,9 @@ from pathlib import Path
 
 import numpy as np
 
-from movinet_crossfit import video
-from movinet_crossfit.errors import UserError
-from movinet_crossfit.fileio import atomic_path
+from movinet_crossfit.core import video
+from movinet_crossfit.core.errors import UserError
+from movinet_crossfit.core.fileio import atomic_path
 
 log = logging.getLogger("movinet_crossfit.serverless")
 log.setLevel(logging.INFO)
@@ -135,9 +135,9 @@ _models_lock = threading.Lock()
 
 def load_model():
     """The ``predict.TFLitePredictor`` for ``$MOVINET_CROSSFIT_MODEL`` (cached)."""
-    from movinet_crossfit.export import tflite_filename
-    from movinet_crossfit.predict import TFLitePredictor, resolve_model
-    from movinet_crossfit.runs import LABELS_FILE
+    from movinet_crossfit.movinet.export import tflite_filename
+    from movinet_crossfit.movinet.predict import TFLitePredictor, resolve_model
+    from movinet_crossfit.core.runs import LABELS_FILE
 
     location = os.environ.get(MODEL_ENV, "").strip()
     variant = os.environ.get(VARIANT_ENV, "fp32").strip() or "fp32"
@@ -159,7 +159,7 @@ def load_model():
 
 def load_counter():
     """A RepNet TFLite runner for ``$MOVINET_CROSSFIT_COUNTER``, or ``None`` when it is unset."""
-    from movinet_crossfit.counting.export import CONFIG_FILE, TFLiteRunner, tflite_filename
+    from movinet_crossfit.repnet.export import CONFIG_FILE, TFLiteRunner, tflite_filename
 
     location = os.environ.get(COUNTER_ENV, "").strip()
     if not location:
@@ -190,7 +190,7 @@ def load_counter():
 
 def analyse_file(path: Path, predictor, counter=None, name: str = "") -> dict:
     """Classify (and count) the video at ``path``: the JSON-ready result the handler returns."""
-    from movinet_crossfit.numpy_preprocess import load_clip_numpy
+    from movinet_crossfit.core.numpy_preprocess import load_clip_numpy
 
     name = name or path.name
     timings: dict[str, float] = {}
@@ -225,7 +225,7 @@ def analyse_file(path: Path, predictor, counter=None, name: str = "") -> dict:
             result["count_message"] = (f"too short to count: {info.num_frames} frames; the counter needs at "
                                        f"least {needed} ({needed / fps:.1f} s at {fps:g} fps)")
         else:
-            from movinet_crossfit.counting import count_video
+            from movinet_crossfit.repnet.infer import count_video
 
             tick = time.perf_counter()
             try:

@@ -25,7 +25,7 @@ def tiny_repnet(base: Path):
     def make():
         import tf_keras
 
-        from movinet_crossfit.models.repnet import build_repnet
+        from movinet_crossfit.repnet.model import build_repnet
 
         tf_keras.utils.set_random_seed(0)
         return build_repnet("ckpt-70", num_frames=64, image_size=32)
@@ -46,7 +46,7 @@ def repnet_weights(base: Path) -> Path:
 def repnet_export(base: Path) -> Path:
     """An export-counter folder with only repnet_fp32.tflite (+ repnet.json)."""
     def make():
-        from movinet_crossfit.counting.export import export_repnet
+        from movinet_crossfit.repnet.export import export_repnet
 
         folder = base / "repnet_export"
         export_repnet(tiny_repnet(base), folder, formats=["fp32"])

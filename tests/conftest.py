@@ -42,9 +42,9 @@ PIPELINE_CLASSES = ("thruster", "chest-to-bar", "double-unders", "deadlift")
 @pytest.fixture(scope="session")
 def generated_pipeline(tmp_path_factory):
     """A generated Supervisely export (4 classes x 6 segments) taken through every corpus stage."""
-    from movinet_crossfit.annotations import write_manifest
-    from movinet_crossfit.clips import split_clips
-    from movinet_crossfit.records import RecordsConfig, write_records
+    from movinet_crossfit.data.annotations import write_manifest
+    from movinet_crossfit.data.clips import split_clips
+    from movinet_crossfit.data.records import RecordsConfig, write_records
     from movinet_crossfit.synthetic import generate_corpus
 
     root = tmp_path_factory.mktemp("pipeline")
@@ -73,8 +73,8 @@ def tiny_run(tmp_path_factory) -> Path:
     import tf_keras
     import yaml
 
-    from movinet_crossfit.models.movinet import build_classifier
-    from movinet_crossfit.runs import write_labels
+    from movinet_crossfit.movinet.model import build_classifier
+    from movinet_crossfit.core.runs import write_labels
 
     run = tmp_path_factory.mktemp("tiny") / "run"
     tf_keras.utils.set_random_seed(0)
@@ -94,7 +94,7 @@ def tiny_records(tmp_path_factory, cfmove_clips) -> Path:
     """TFRecords at the tiny run's frames/size from 8 real clips of each cfmove class."""
     import shutil
 
-    from movinet_crossfit.records import RecordsConfig, write_records
+    from movinet_crossfit.data.records import RecordsConfig, write_records
 
     base = tmp_path_factory.mktemp("tiny_records")
     clips = base / "clips"
@@ -110,7 +110,7 @@ def tiny_records(tmp_path_factory, cfmove_clips) -> Path:
 @pytest.fixture(scope="session")
 def tiny_export(tiny_run, tiny_records, tmp_path_factory):
     """Every format of the tiny run, exported once: ``(out_dir, ExportReport)``."""
-    from movinet_crossfit.export import export_run
+    from movinet_crossfit.movinet.export import export_run
 
     out = tmp_path_factory.mktemp("tiny_export") / "export"
     report = export_run(tiny_run, out, records_dir=tiny_records, calibration_clips=100)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from movinet_crossfit.annotations import (
+from movinet_crossfit.data.annotations import (
     AnnotationFormatError,
     build_manifest,
     inclusive_to_half_open,
@@ -20,8 +20,8 @@ from movinet_crossfit.annotations import (
     vocabulary_from_options,
     write_manifest,
 )
-from movinet_crossfit.errors import UserError
-from movinet_crossfit.manifest import Manifest, clip_id
+from movinet_crossfit.core.errors import UserError
+from movinet_crossfit.data.manifest import Manifest, clip_id
 
 ROOT = Path(__file__).resolve().parents[1]
 BRYAN = "CF-moves_ds0_Friendly Fran - Online Semifinals Event 1_Bryan Hernandez.mp4.json"
@@ -477,5 +477,5 @@ def test_tool_on_real_cfmove(tmp_path, cfmove_annotations):
 
 
 def test_annotations_do_not_import_tensorflow():
-    code = "import sys, movinet_crossfit.annotations; sys.exit('tensorflow' in sys.modules)"
+    code = "import sys, movinet_crossfit.data.annotations; sys.exit('tensorflow' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0

@@ -110,7 +110,7 @@ def test_a_real_clip_passes_the_content_check(cfmove_clips, tmp_path):
 # -- the analysis -------------------------------------------------------------------------------
 
 def test_a_real_clip_is_classified_and_too_short_to_count(analyser, cfmove_clips):
-    from movinet_crossfit.predict import predict_video
+    from movinet_crossfit.movinet.predict import predict_video
 
     clip = cfmove_clips / "thruster" / "thruster_2.mp4"
     stages = []
@@ -157,7 +157,7 @@ def test_a_weights_folder_counts_too(tiny_export, support_dir, countable):
 
 
 def test_bad_model_and_counter_paths_are_user_errors(tiny_export, tmp_path):
-    from movinet_crossfit.errors import UserError
+    from movinet_crossfit.core.errors import UserError
 
     with pytest.raises(UserError, match="no such model"):
         Analyser(tmp_path / "nothing")
@@ -174,7 +174,7 @@ def _queue_copy(runner: JobRunner, root: Path, source: Path, name: str) -> tuple
 
 
 def test_jobs_keep_their_own_results_and_remove_their_files(analyser, cfmove_clips, tmp_path):
-    from movinet_crossfit import video
+    from movinet_crossfit.core import video
 
     runner = JobRunner(analyser)
     sources = [cfmove_clips / "thruster" / "thruster_4.mp4", cfmove_clips / "chest-to-bar" / "chest-to-bar_4.mp4",

@@ -171,7 +171,7 @@ def test_bad_uploads_get_clear_messages_and_the_server_keeps_serving(page, serve
 
 
 def test_two_pages_uploading_at_once_each_get_their_own_result(browser, served, cfmove_clips, shots, tmp_path):
-    from movinet_crossfit import video
+    from movinet_crossfit.core import video
 
     # Same content under two names would not prove much; two different clips, renamed copies.
     sources = {"athlete_a.mp4": cfmove_clips / "thruster" / "thruster_7.mp4",

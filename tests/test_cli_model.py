@@ -5,7 +5,7 @@ import json
 import subprocess
 import sys
 
-from movinet_crossfit.predict import predict_video
+from movinet_crossfit.movinet.predict import predict_video
 
 
 def _cli(*args):

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from movinet_crossfit import clips
-from movinet_crossfit.clips import SplitReport, index_source, split_clips
-from movinet_crossfit.manifest import ClipEntry, Manifest
-from movinet_crossfit.video import decode_video, ffmpeg_executable, read_frames
+from movinet_crossfit.data import clips
+from movinet_crossfit.data.clips import SplitReport, index_source, split_clips
+from movinet_crossfit.data.manifest import ClipEntry, Manifest
+from movinet_crossfit.core.video import decode_video, ffmpeg_executable, read_frames
 
 ROOT = Path(__file__).resolve().parents[1]
 NUM_FRAMES = 100
@@ -346,5 +346,5 @@ def test_tool_script(videos, tmp_path):
 
 
 def test_clips_module_does_not_import_tensorflow():
-    code = "import sys, movinet_crossfit.clips; sys.exit('tensorflow' in sys.modules)"
+    code = "import sys, movinet_crossfit.data.clips; sys.exit('tensorflow' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

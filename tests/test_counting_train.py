@@ -12,8 +12,8 @@ import json
 import numpy as np
 import pytest
 
-from movinet_crossfit.errors import UserError
-from movinet_crossfit.synthetic.repetitions import RepetitionConfig, make_repetition_sample
+from movinet_crossfit.core.errors import UserError
+from movinet_crossfit.repnet.data import RepetitionConfig, make_repetition_sample
 
 FRAMES, SIZE = 16, 32
 
@@ -136,8 +136,8 @@ def test_generator_config_errors_name_the_option():
 
 
 def test_dataset_streams_real_clips_and_reports_a_bad_one(cfmove_clips, tmp_path):
-    from movinet_crossfit.progress import BatchReport
-    from movinet_crossfit.synthetic.repetitions import repetition_dataset
+    from movinet_crossfit.core.progress import BatchReport
+    from movinet_crossfit.repnet.data import repetition_dataset
 
     bad = tmp_path / "broken.mp4"
     bad.write_text("not a video")
@@ -163,7 +163,7 @@ def test_dataset_streams_real_clips_and_reports_a_bad_one(cfmove_clips, tmp_path
 def test_losses_on_known_logits():
     import tensorflow as tf
 
-    from movinet_crossfit.counting.train import repnet_losses
+    from movinet_crossfit.repnet.train import repnet_losses
 
     classes = 8
     period_class = tf.constant([[0, 5, 5, 0]])
@@ -198,7 +198,7 @@ def clip_folder(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_counter_run(clip_folder, tmp_path_factory):
     """train-counter's small CPU config for 2 steps, then re-run to 3: the second resumes."""
-    from movinet_crossfit.counting.train import CounterTrainConfig, train_counter
+    from movinet_crossfit.repnet.train import CounterTrainConfig, train_counter
 
     out = tmp_path_factory.mktemp("counter_run") / "run"
     config = CounterTrainConfig.small_cpu(steps=2, checkpoint_every=2, from_scratch=True, run_eagerly=True)
@@ -210,7 +210,7 @@ def tiny_counter_run(clip_folder, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def restored_counter(tiny_counter_run):
-    from movinet_crossfit.models.repnet import load_repnet
+    from movinet_crossfit.repnet.model import load_repnet
 
     return load_repnet(tiny_counter_run[1].weights_dir, image_size=SIZE)
 
@@ -253,8 +253,8 @@ def test_load_repnet_restores_the_trained_weights_exactly(tiny_counter_run, rest
 def test_losses_decrease_over_a_few_steps(restored_counter, clip_folder):
     import tf_keras
 
-    from movinet_crossfit.counting.train import CounterTrainConfig, make_train_step
-    from movinet_crossfit.synthetic.repetitions import repetition_dataset
+    from movinet_crossfit.repnet.train import CounterTrainConfig, make_train_step
+    from movinet_crossfit.repnet.data import repetition_dataset
 
     config = CounterTrainConfig.small_cpu(from_scratch=True, run_eagerly=True)
     batch = next(iter(repetition_dataset([clip_folder], config.repetition_config(), batch_size=2, seed=9)))
@@ -268,7 +268,7 @@ def test_losses_decrease_over_a_few_steps(restored_counter, clip_folder):
 
 
 def test_backbone_weights_load_by_layer_name(tiny_counter_run, tmp_path):
-    from movinet_crossfit.counting.train import load_backbone_weights
+    from movinet_crossfit.repnet.train import load_backbone_weights
 
     first, second = tiny_counter_run  # first.model is not used by any other test
     h5 = tmp_path / "trunk.h5"  # the Keras weights-file format, as the ImageNet notop file
@@ -305,7 +305,7 @@ def _countix_rows(csv_path):
 
 
 def test_countix_ingestion_on_the_real_csvs(countix_dir, tmp_path):
-    from movinet_crossfit.counting.manifest import build_counting_manifest
+    from movinet_crossfit.data.counting_manifest import build_counting_manifest
 
     videos = tmp_path / "videos"
     videos.mkdir()
@@ -343,7 +343,7 @@ def test_countix_ingestion_on_the_real_csvs(countix_dir, tmp_path):
     assert len(report.skipped) == len(missing)
     assert all("not downloaded" in reason for _, reason in report.skipped)
     # The saved manifest reads back with the same items (paths relative on disk, absolute in memory).
-    from movinet_crossfit.counting.manifest import CountingManifest
+    from movinet_crossfit.data.counting_manifest import CountingManifest
 
     on_disk = json.loads((tmp_path / "counting.json").read_text())
     assert on_disk["items"][0]["video"].startswith("videos/")
@@ -351,7 +351,7 @@ def test_countix_ingestion_on_the_real_csvs(countix_dir, tmp_path):
 
 
 def test_countix_needs_its_columns(tmp_path):
-    from movinet_crossfit.counting.manifest import from_countix
+    from movinet_crossfit.data.counting_manifest import from_countix
 
     bad = tmp_path / "ids.csv"
     bad.write_text("video_id,count\nabc,3\n")
@@ -360,8 +360,8 @@ def test_countix_needs_its_columns(tmp_path):
 
 
 def test_clip_manifest_items_keep_their_counts(tmp_path):
-    from movinet_crossfit.counting.manifest import load_counting_items
-    from movinet_crossfit.manifest import ClipEntry, Manifest
+    from movinet_crossfit.data.counting_manifest import load_counting_items
+    from movinet_crossfit.data.manifest import ClipEntry, Manifest
 
     clips = [ClipEntry(id="a", video="videos/a.mp4", label="thruster", start_frame=10, end_frame=90, fps=30,
                        group="a", count=5),
@@ -376,7 +376,7 @@ def test_clip_manifest_items_keep_their_counts(tmp_path):
 # --- evaluation ---------------------------------------------------------------------------------
 
 def test_mae_and_obo_on_known_numbers():
-    from movinet_crossfit.counting.evaluate import count_metrics
+    from movinet_crossfit.repnet.evaluate import count_metrics
 
     predicted, true = [2.4, 5.0, 9.6, 0.3], [2, 4, 12, 0]
     rounded = count_metrics(predicted, true)  # rounded: 2, 5, 10, 0 -> errors 0, 1, 2, 0
@@ -402,10 +402,10 @@ def test_eval_counter_end_to_end(small_corpus, tiny_counter_run, restored_counte
     from typer.testing import CliRunner
 
     from movinet_crossfit.cli import app
-    from movinet_crossfit.counting.evaluate import count_metrics
-    from movinet_crossfit.counting.manifest import (CountingItem, CountingManifest, from_synthetic_corpus,
+    from movinet_crossfit.repnet.evaluate import count_metrics
+    from movinet_crossfit.data.counting_manifest import (CountingItem, CountingManifest, from_synthetic_corpus,
                                                     iter_frame_range)
-    from movinet_crossfit.counting.repnet import CountOptions, count_frames, count_video, keras_runner
+    from movinet_crossfit.repnet.infer import CountOptions, count_frames, count_video, keras_runner
 
     truth = json.loads((small_corpus / "ground_truth.json").read_text())
     segments = [s for v in truth["videos"].values() for s in v["segments"]]
@@ -457,16 +457,16 @@ def test_eval_counter_end_to_end(small_corpus, tiny_counter_run, restored_counte
 
 
 def test_eval_counter_needs_weights(tmp_path):
-    from movinet_crossfit.counting.evaluate import eval_counter
-    from movinet_crossfit.counting.manifest import CountingItem
+    from movinet_crossfit.repnet.evaluate import eval_counter
+    from movinet_crossfit.data.counting_manifest import CountingItem
 
     with pytest.raises(UserError, match="--weights"):
         eval_counter([CountingItem(id="x", video="x.mp4", count=1)], tmp_path)
 
 
 def test_segments_shorter_than_the_window_are_reported(restored_counter, tmp_path):
-    from movinet_crossfit.counting.evaluate import eval_counter
-    from movinet_crossfit.counting.manifest import CountingItem
+    from movinet_crossfit.repnet.evaluate import eval_counter
+    from movinet_crossfit.data.counting_manifest import CountingItem
 
     video = _write_video(tmp_path / "v.mp4", 30)
     items = [CountingItem(id="short", video=str(video), count=2, start_frame=0, end_frame=FRAMES - 4),

@@ -16,8 +16,9 @@ import tensorflow as tf  # noqa: E402
 from ai_edge_litert.interpreter import Interpreter  # noqa: E402
 
 from conftest import TINY_CLASSES, TINY_FRAMES, TINY_SIZE  # noqa: E402
-from movinet_crossfit import export, video  # noqa: E402
-from movinet_crossfit.errors import UserError  # noqa: E402
+from movinet_crossfit.core import video
+from movinet_crossfit.movinet import export  # noqa: E402
+from movinet_crossfit.core.errors import UserError  # noqa: E402
 
 
 def test_every_format_written_atomically_with_a_report(tiny_export):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from movinet_crossfit.metrics import classification_metrics, plot_confusion_matrix, plot_true_class_probabilities
+from movinet_crossfit.core.metrics import classification_metrics, plot_confusion_matrix, plot_true_class_probabilities
 
 
 def test_metrics_by_hand(tmp_path):

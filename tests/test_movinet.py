@@ -20,8 +20,9 @@ import tensorflow as tf  # noqa: E402
 import tf_keras  # noqa: E402
 from official.vision.modeling.layers import nn_layers  # noqa: E402
 
-from movinet_crossfit.errors import UserError  # noqa: E402
-from movinet_crossfit.models import fast_ops, movinet  # noqa: E402
+from movinet_crossfit.core.errors import UserError  # noqa: E402
+from movinet_crossfit.movinet import fast_ops
+from movinet_crossfit.movinet import model as movinet  # noqa: E402
 
 FRAMES, SIZE = 4, 64  # tiny a0: enough for stride-2 stages down to 2x2 and both temporal kernels
 

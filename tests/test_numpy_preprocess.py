@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from movinet_crossfit import video
-from movinet_crossfit.numpy_preprocess import load_clip_numpy, preprocess_frames_numpy, resize_weights
+from movinet_crossfit.core import video
+from movinet_crossfit.core.numpy_preprocess import load_clip_numpy, preprocess_frames_numpy, resize_weights
 
 
 def _compare(frames: np.ndarray, size: int) -> np.ndarray:

@@ -7,8 +7,9 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from movinet_crossfit import records, video
-from movinet_crossfit.manifest import Manifest
+from movinet_crossfit.core import video
+from movinet_crossfit.data import records
+from movinet_crossfit.data.manifest import Manifest
 
 from conftest import PIPELINE_CLASSES
 

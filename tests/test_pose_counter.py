@@ -9,10 +9,10 @@ import sys
 import numpy as np
 import pytest
 
-from movinet_crossfit.counting.pose import (LAYOUTS, count_repetitions, counting_errors, load_poses, perturb,
+from movinet_crossfit.posecount.count import (LAYOUTS, count_repetitions, counting_errors, load_poses, perturb,
                                             plot_pose_count, pose_features)
-from movinet_crossfit.errors import UserError
-from movinet_crossfit.movements import DEFAULT_CLASSES
+from movinet_crossfit.core.errors import UserError
+from movinet_crossfit.core.movements import DEFAULT_CLASSES
 
 FPS = 30.0
 

@@ -11,9 +11,9 @@ import zipfile
 import numpy as np
 import pytest
 
-from movinet_crossfit.errors import UserError
+from movinet_crossfit.core.errors import UserError
 from movinet_crossfit.pose import blazepose
-from movinet_crossfit.pose.features import (Augmentation, augment_points, prepare_points, prepare_sequence,
+from movinet_crossfit.keypoints.features import (Augmentation, augment_points, prepare_points, prepare_sequence,
                                             resample)
 from movinet_crossfit.pose.sequence import (COCO17, MEDIAPIPE33, MEDIAPIPE_TO_COCO, PoseSequence, convert_layout,
                                             flip_permutation, keypoint_errors, read_poses, save_poses)
@@ -126,7 +126,7 @@ def _mediapipe_sequence(frames: int = 12) -> PoseSequence:
 
 
 def test_poses_file_round_trip_keeps_nan_and_metadata(tmp_path):
-    from movinet_crossfit.counting.pose import load_poses
+    from movinet_crossfit.posecount.count import load_poses
 
     poses = _mediapipe_sequence()
     path = save_poses(tmp_path / "p.npz", poses)
@@ -290,14 +290,14 @@ def test_resampling_keeps_the_ends_and_augmentations_stay_sane():
 
 @pytest.fixture(scope="session")
 def pose_corpus(tmp_path_factory):
-    from movinet_crossfit.pose.data import write_keypoint_corpus
+    from movinet_crossfit.keypoints.data import write_keypoint_corpus
 
     return write_keypoint_corpus(tmp_path_factory.mktemp("pose_corpus") / "corpus", classes=CLASSES,
                                  clips_per_class=8, seed=2, size=(160, 120))
 
 
 def test_keypoint_corpus_is_what_generate_corpus_writes(tmp_path):
-    from movinet_crossfit.pose.data import write_keypoint_corpus
+    from movinet_crossfit.keypoints.data import write_keypoint_corpus
     from movinet_crossfit.synthetic import generate_corpus
 
     generate_corpus(tmp_path / "real", classes=CLASSES[:2], clips_per_class=1, seed=5, size=(64, 64), workers=1)
@@ -312,8 +312,8 @@ def test_keypoint_corpus_is_what_generate_corpus_writes(tmp_path):
 
 
 def test_items_come_from_corpora_manifests_and_class_folders(pose_corpus, tmp_path):
-    from movinet_crossfit.manifest import ClipEntry, Manifest
-    from movinet_crossfit.pose.data import load_items
+    from movinet_crossfit.data.manifest import ClipEntry, Manifest
+    from movinet_crossfit.keypoints.data import load_items
 
     items, report = load_items(pose_corpus)
     assert {i.label for i in items} == set(CLASSES) and len(items) == 3 * 8
@@ -388,8 +388,8 @@ def test_evaluate_poses_and_predict(tcn_run, pose_corpus, tmp_path):
     from typer.testing import CliRunner
 
     from movinet_crossfit.cli import app
-    from movinet_crossfit.pose.data import load_items
-    from movinet_crossfit.pose.train import evaluate_pose_run, predict_poses
+    from movinet_crossfit.keypoints.data import load_items
+    from movinet_crossfit.keypoints.train import evaluate_pose_run, predict_poses
 
     run, _ = tcn_run
     everything = evaluate_pose_run(run, split="all", out_dir=tmp_path / "all")
@@ -409,7 +409,7 @@ def test_evaluate_poses_and_predict(tcn_run, pose_corpus, tmp_path):
 def test_simclr_loss_rewards_matching_views():
     import tensorflow as tf
 
-    from movinet_crossfit.pose.train import nt_xent_loss
+    from movinet_crossfit.keypoints.train import nt_xent_loss
 
     z = tf.random.stateless_normal((16, 64), seed=(1, 2))
     matched = float(nt_xent_loss(z, z + 0.01, 0.2))
@@ -420,7 +420,7 @@ def test_simclr_loss_rewards_matching_views():
 @pytest.mark.slow
 @pytest.mark.parametrize("arch", ["lstm", "convlstm"])
 def test_recurrent_classifiers_train_and_export_with_parity(arch, pose_corpus, tmp_path):
-    from movinet_crossfit.pose.train import PoseTrainConfig, train_pose_classifier
+    from movinet_crossfit.keypoints.train import PoseTrainConfig, train_pose_classifier
 
     result = train_pose_classifier(PoseTrainConfig(data=str(pose_corpus), out=str(tmp_path / arch), arch=arch,
                                                    epochs=3, width=12, length=32, ratios="train=0.7,test=0.3"))
@@ -434,7 +434,7 @@ def test_recurrent_classifiers_train_and_export_with_parity(arch, pose_corpus, t
 
 
 def test_train_poses_errors_are_clear(tmp_path, pose_corpus):
-    from movinet_crossfit.pose.train import PoseTrainConfig, train_pose_classifier
+    from movinet_crossfit.keypoints.train import PoseTrainConfig, train_pose_classifier
 
     with pytest.raises(UserError, match="no such folder"):
         train_pose_classifier(PoseTrainConfig(data=str(tmp_path / "missing"), out=str(tmp_path / "run")))

@@ -12,8 +12,9 @@ import movinet_crossfit  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
 import tensorflow as tf  # noqa: E402
 
 from conftest import TINY_CLASSES, TINY_FRAMES, TINY_SIZE  # noqa: E402
-from movinet_crossfit import export, predict, video  # noqa: E402
-from movinet_crossfit.errors import UserError  # noqa: E402
+from movinet_crossfit.core import video
+from movinet_crossfit.movinet import export, predict  # noqa: E402
+from movinet_crossfit.core.errors import UserError  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import json
 
-from movinet_crossfit.evaluate import evaluate_run
-from movinet_crossfit.export import export_run
-from movinet_crossfit.predict import predict_video
-from movinet_crossfit.records import RecordsConfig, write_records
-from movinet_crossfit.train import TrainConfig, train
+from movinet_crossfit.movinet.evaluate import evaluate_run
+from movinet_crossfit.movinet.export import export_run
+from movinet_crossfit.movinet.predict import predict_video
+from movinet_crossfit.data.records import RecordsConfig, write_records
+from movinet_crossfit.movinet.train import TrainConfig, train
 
 
 def test_real_clips_end_to_end(tmp_path, cfmove_clips):

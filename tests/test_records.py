@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from movinet_crossfit import records, video
-from movinet_crossfit.errors import UserError
+from movinet_crossfit.core import video
+from movinet_crossfit.data import records
+from movinet_crossfit.core.errors import UserError
 
 
 @pytest.fixture(scope="session")

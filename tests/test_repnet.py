@@ -11,16 +11,16 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from movinet_crossfit.counting.repnet import (CountOptions, count_frames, count_video, decide_count,
+from movinet_crossfit.repnet.infer import (CountOptions, count_frames, count_video, decide_count,
                                               frame_scores, plot_count, rep_boundaries)
-from movinet_crossfit.errors import UserError
+from movinet_crossfit.core.errors import UserError
 
 SIZE = 32
 
 
 @pytest.fixture(scope="session")
 def repnet70():
-    from movinet_crossfit.models.repnet import build_repnet
+    from movinet_crossfit.repnet.model import build_repnet
 
     import tf_keras
 
@@ -30,7 +30,7 @@ def repnet70():
 
 @pytest.fixture(scope="session")
 def repnet88():
-    from movinet_crossfit.models.repnet import build_repnet
+    from movinet_crossfit.repnet.model import build_repnet
 
     return build_repnet("ckpt-88", num_frames=64, image_size=SIZE)
 
@@ -135,7 +135,7 @@ def test_ckpt88_variant_layout(repnet88, tmp_path):
 def test_a_checkpoint_written_with_write_and_its_recorded_size_load(repnet70, tmp_path):
     import tensorflow as tf
 
-    from movinet_crossfit.models.repnet import load_repnet
+    from movinet_crossfit.repnet.model import load_repnet
 
     tf.train.Checkpoint(model=repnet70).write(str(tmp_path / "ckpt-7"))  # no save_counter, no 'checkpoint' file
     (tmp_path / "repnet.json").write_text(json.dumps({"image_size": SIZE}))
@@ -148,7 +148,7 @@ def test_a_checkpoint_written_with_write_and_its_recorded_size_load(repnet70, tm
 def test_restore_into_a_fresh_model_gives_identical_outputs(repnet70, weights70):
     import tensorflow as tf
 
-    from movinet_crossfit.models.repnet import load_repnet
+    from movinet_crossfit.repnet.model import load_repnet
 
     frames = tf.random.uniform([1, 64, SIZE, SIZE, 3], -1, 1, seed=3)
     loaded = load_repnet(weights70, image_size=SIZE)
@@ -158,7 +158,7 @@ def test_restore_into_a_fresh_model_gives_identical_outputs(repnet70, weights70)
 
 
 def test_wrong_or_missing_weights_are_clear_errors(repnet70, repnet88, weights70, tmp_path):
-    from movinet_crossfit.models.repnet import RepNetWeightsError, load_repnet, restore_weights
+    from movinet_crossfit.repnet.model import RepNetWeightsError, load_repnet, restore_weights
 
     with pytest.raises(RepNetWeightsError, match="ckpt-70.index.*storage.googleapis.com/repnet_ckpt"):
         load_repnet(tmp_path / "nowhere")
@@ -175,7 +175,7 @@ def test_wrong_or_missing_weights_are_clear_errors(repnet70, repnet88, weights70
 
 
 def test_a_checkpoint_with_other_frames_does_not_silently_load(weights70):
-    from movinet_crossfit.models.repnet import RepNetWeightsError, build_repnet, restore_weights
+    from movinet_crossfit.repnet.model import RepNetWeightsError, build_repnet, restore_weights
 
     model16 = build_repnet("ckpt-70", num_frames=16, image_size=SIZE)
     with pytest.raises(RepNetWeightsError, match="does not fit a ckpt-70 RepNet with 16 frames"):
@@ -186,7 +186,7 @@ def test_temporal_conv_taps_equal_the_dilated_conv3d():
     import tensorflow as tf
     import tf_keras
 
-    from movinet_crossfit.models.repnet import temporal_conv
+    from movinet_crossfit.repnet.model import temporal_conv
 
     conv = tf_keras.layers.Conv3D(16, 3, padding="same", dilation_rate=(3, 1, 1))
     x = tf.random.normal([2, 10, 5, 5, 8], seed=1)
@@ -296,7 +296,7 @@ def test_a_long_video_is_counted_in_bounded_memory():
 
 
 def test_too_short_and_static_videos(repnet70, tmp_path):
-    from movinet_crossfit.counting import keras_runner
+    from movinet_crossfit.repnet.infer import keras_runner
     from movinet_crossfit.synthetic.encode import write_mp4
 
     runner = keras_runner(repnet70)
@@ -337,14 +337,14 @@ def test_count_video_end_to_end_with_json_and_plot(repnet70, periodic_video, tmp
 
 @pytest.fixture(scope="session")
 def repnet_export(repnet70, tmp_path_factory):
-    from movinet_crossfit.counting.export import export_repnet
+    from movinet_crossfit.repnet.export import export_repnet
 
     out = tmp_path_factory.mktemp("repnet_export") / "export"
     return out, export_repnet(repnet70, out)
 
 
 def test_export_parity_and_builtin_ops(repnet_export):
-    from movinet_crossfit.counting.export import FP32_TOLERANCE, tflite_filename
+    from movinet_crossfit.repnet.export import FP32_TOLERANCE, tflite_filename
 
     out, report = repnet_export
     for fmt in ("fp32", "fp16", "dynamic"):
@@ -358,7 +358,7 @@ def test_export_parity_and_builtin_ops(repnet_export):
 
 
 def test_exported_models_count_like_keras(repnet70, repnet_export, periodic_video):
-    from movinet_crossfit.counting.export import load_runner
+    from movinet_crossfit.repnet.export import load_runner
 
     out, _ = repnet_export
     keras = count_video(periodic_video, model=repnet70, show_progress=False)

@@ -61,7 +61,7 @@ def _no_videos_left(cache: Path) -> None:
 
 
 def test_base64_bodies_of_real_clips_match_predict(lambda_env, tiny_export, cfmove_clips):
-    from movinet_crossfit.predict import predict_video
+    from movinet_crossfit.movinet.predict import predict_video
 
     totals = []
     for name in CLIPS:

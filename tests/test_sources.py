@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from movinet_crossfit.errors import UserError
-from movinet_crossfit.progress import BatchReport
-from movinet_crossfit.sources import (ARCHIVE_NAME, STAGING_DIR, DownloadOptions, download_sources, metadata_group,
+from movinet_crossfit.core.errors import UserError
+from movinet_crossfit.core.progress import BatchReport
+from movinet_crossfit.data.sources import (ARCHIVE_NAME, STAGING_DIR, DownloadOptions, download_sources, metadata_group,
                                       parse_countix, parse_csv, parse_url_list, read_metadata, read_sources,
                                       source_status, youtube_id)
 
@@ -292,7 +292,7 @@ def test_interrupted_run_resumes_on_the_next_run(server, tmp_path, cfmove_clips)
 
 
 def test_countix_ranges_cut_then_counting_manifest(server, tmp_path, countix_dir):
-    from movinet_crossfit.counting.manifest import from_countix
+    from movinet_crossfit.data.counting_manifest import from_countix
 
     ids = ["0CnQ-_e5Sl8", "0dZohHw4j_U", "0rvWeDPPQ3M", "1KKLVWl9FPE"]   # real Countix ids, served from real clips
     server.ids = {ids[0]: server.files["chest-to-bar_2.mp4"], ids[1]: server.files["thruster_6.mp4"],
@@ -338,9 +338,9 @@ def test_countix_ranges_cut_then_counting_manifest(server, tmp_path, countix_dir
 
 
 def test_uploader_becomes_the_manifest_group(tmp_path, cfmove_clips):
-    from movinet_crossfit.annotations import write_manifest
-    from movinet_crossfit.fileio import write_json_atomic
-    from movinet_crossfit.video import probe
+    from movinet_crossfit.data.annotations import write_manifest
+    from movinet_crossfit.core.fileio import write_json_atomic
+    from movinet_crossfit.core.video import probe
 
     videos = tmp_path / "videos"
     videos.mkdir()
@@ -410,6 +410,6 @@ def test_ctrl_c_keeps_the_part_file_and_the_rerun_resumes(server, tmp_path):
 
 
 def test_sources_module_imports_no_ytdlp_or_tensorflow():
-    code = ("import sys, movinet_crossfit.sources, movinet_crossfit.annotations; "
+    code = ("import sys, movinet_crossfit.data.sources, movinet_crossfit.data.annotations; "
             "sys.exit(bool({'yt_dlp', 'tensorflow'} & set(sys.modules)))")
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0

@@ -6,8 +6,8 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from movinet_crossfit.errors import UserError
-from movinet_crossfit.splits import assign_splits, parse_ratios, split_warnings
+from movinet_crossfit.core.errors import UserError
+from movinet_crossfit.data.splits import assign_splits, parse_ratios, split_warnings
 
 
 def _corpus(seed=1, videos=30, labels="abcdefghi", per_video=3, clips=5):

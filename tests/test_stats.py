@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from movinet_crossfit.manifest import ClipEntry, Manifest
-from movinet_crossfit.stats import corpus_stats, summarise, write_stats
+from movinet_crossfit.data.manifest import ClipEntry, Manifest
+from movinet_crossfit.data.stats import corpus_stats, summarise, write_stats
 
 
 def test_summarise_mean_and_sample_std():

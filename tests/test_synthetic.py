@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from movinet_crossfit.errors import UserError
-from movinet_crossfit.movements import DEFAULT_CLASSES
+from movinet_crossfit.core.errors import UserError
+from movinet_crossfit.core.movements import DEFAULT_CLASSES
 from movinet_crossfit.synthetic import SegmentSpec, generate_corpus, plan_corpus, render_video
-from movinet_crossfit.video import probe, read_frames
+from movinet_crossfit.core.video import probe, read_frames
 
 CLASSES = ("thruster", "chest-to-bar", "shspu")
 SIZE = (160, 120)

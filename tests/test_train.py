@@ -12,8 +12,8 @@ import pytest
 import tf_keras
 import yaml
 
-from movinet_crossfit.errors import UserError
-from movinet_crossfit.train import TrainConfig, train
+from movinet_crossfit.core.errors import UserError
+from movinet_crossfit.movinet.train import TrainConfig, train
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,7 @@ def test_run_folder_contents(head_run, records_dir):
 
 
 def test_evaluate_writes_metrics_and_pictures(head_run):
-    from movinet_crossfit.evaluate import evaluate_run
+    from movinet_crossfit.movinet.evaluate import evaluate_run
 
     result = evaluate_run(head_run.run_dir, split="test", tta="flip")
     metrics = json.loads(result.files["metrics"].read_text())
@@ -62,10 +62,10 @@ def test_evaluate_writes_metrics_and_pictures(head_run):
 def test_multi_clip_tta_averages_staggered_views(head_run, records_dir, tmp_path):
     import tensorflow as tf
 
-    from movinet_crossfit.evaluate import clip_views, evaluate_run, find_clip, view_phases
-    from movinet_crossfit.records import load_dataset, read_info
-    from movinet_crossfit.runs import load_trained_classifier
-    from movinet_crossfit.video import to_model_input
+    from movinet_crossfit.movinet.evaluate import clip_views, evaluate_run, find_clip, view_phases
+    from movinet_crossfit.data.records import load_dataset, read_info
+    from movinet_crossfit.core.runs import load_trained_classifier
+    from movinet_crossfit.core.video import to_model_input
 
     info = read_info(records_dir)
     frames_, size = info["num_frames"], info["size"]
@@ -157,8 +157,8 @@ def test_train_starts_from_a_kinetics_style_checkpoint(records_dir, tmp_path):
     """A 600-class classifier's checkpoint (the official layout) seeds the backbone of the run."""
     import tensorflow as tf
 
-    from movinet_crossfit.models.movinet import backbone_of, build_classifier
-    from movinet_crossfit.runs import load_trained_classifier
+    from movinet_crossfit.movinet.model import backbone_of, build_classifier
+    from movinet_crossfit.core.runs import load_trained_classifier
 
     info = json.loads((records_dir / "dataset_info.json").read_text())
     kinetics = build_classifier("a0", 600, info["num_frames"], info["size"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from movinet_crossfit import video
+from movinet_crossfit.core import video
 
 
 @pytest.mark.parametrize("num_frames", [1, 5, 9, 10, 11, 23, 67, 1000])

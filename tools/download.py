@@ -19,9 +19,9 @@ try:
 except ImportError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from movinet_crossfit.errors import UserError
-from movinet_crossfit.progress import console
-from movinet_crossfit.sources import (DEFAULT_FORMAT, YOUTUBE_URL_TEMPLATE, DownloadOptions, download_sources,
+from movinet_crossfit.core.errors import UserError
+from movinet_crossfit.core.progress import console
+from movinet_crossfit.data.sources import (DEFAULT_FORMAT, YOUTUBE_URL_TEMPLATE, DownloadOptions, download_sources,
                                       source_status)
 
 

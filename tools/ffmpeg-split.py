@@ -20,8 +20,8 @@ try:
 except ImportError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from movinet_crossfit.clips import DEFAULT_CRF, DEFAULT_PRESET, split_clips
-from movinet_crossfit.errors import UserError
+from movinet_crossfit.data.clips import DEFAULT_CRF, DEFAULT_PRESET, split_clips
+from movinet_crossfit.core.errors import UserError
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

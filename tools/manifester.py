@@ -18,8 +18,8 @@ try:
 except ImportError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from movinet_crossfit.annotations import summary_line, vocabulary_from_options, write_manifest
-from movinet_crossfit.errors import UserError
+from movinet_crossfit.data.annotations import summary_line, vocabulary_from_options, write_manifest
+from movinet_crossfit.core.errors import UserError
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -22,8 +22,8 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from movinet_crossfit import video
-from movinet_crossfit.errors import UserError
+from movinet_crossfit.core import video
+from movinet_crossfit.core.errors import UserError
 
 log = logging.getLogger("movinet_crossfit.app")
 
@@ -46,7 +46,7 @@ class Counter:
     runner: object = None
 
     def count(self, path: str | os.PathLike):
-        from movinet_crossfit.counting import count_video
+        from movinet_crossfit.repnet.infer import count_video
 
         return count_video(path, model=self.model, runner=self.runner, show_progress=False)
 
@@ -55,7 +55,7 @@ def load_counter(path: str | os.PathLike, *, image_size: int | None = None) -> C
     """``path``: a RepNet checkpoint folder (``--weights`` of ``count``) or an ``export-counter``
     folder (``repnet.json`` with ``repnet_*.tflite`` or ``saved_model/``). ``image_size`` applies to
     checkpoints only (default: the one recorded beside it, else 112); exports carry theirs."""
-    from movinet_crossfit.counting.export import SAVED_MODEL_DIR, load_runner
+    from movinet_crossfit.repnet.export import SAVED_MODEL_DIR, load_runner
 
     path = Path(path)
     if not path.exists():
@@ -65,8 +65,8 @@ def load_counter(path: str | os.PathLike, *, image_size: int | None = None) -> C
     if path.suffix == ".tflite" or (folder / SAVED_MODEL_DIR).is_dir() or any(folder.glob("repnet_*.tflite")):
         runner = load_runner(path)
         return Counter(path, "export", runner.config.num_frames, runner.config.image_size, runner=runner)
-    from movinet_crossfit.counting import keras_runner
-    from movinet_crossfit.models.repnet import load_repnet
+    from movinet_crossfit.repnet.infer import keras_runner
+    from movinet_crossfit.repnet.model import load_repnet
 
     model = load_repnet(path, image_size=image_size)
     # One traced runner for the app's lifetime (count_video would trace a new one per video).
@@ -125,7 +125,7 @@ class Analyser:
     def __init__(self, model: str | os.PathLike, counter: str | os.PathLike | None = None, *,
                  backend: str = "auto", variant: str = "fp32", clip_seconds: float = DEFAULT_CLIP_SECONDS,
                  counter_image_size: int | None = None, warm_up: bool = True):
-        from movinet_crossfit.predict import load_predictor
+        from movinet_crossfit.movinet.predict import load_predictor
 
         self.model = Path(model)
         self.backend, self.variant, self.clip_seconds = backend, variant, clip_seconds
@@ -157,7 +157,7 @@ class Analyser:
                 progress: ProgressFn | None = None, info: video.VideoInfo | None = None) -> Analysis:
         """Classify (clip or timeline) and count the video at ``path``. Errors name ``filename``;
         ``info``: its ``video.probe`` when the caller has it already."""
-        from movinet_crossfit.predict import predict_timeline, predict_video
+        from movinet_crossfit.movinet.predict import predict_timeline, predict_video
 
         path = Path(path)
         filename = filename or path.name

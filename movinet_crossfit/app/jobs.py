@@ -20,7 +20,7 @@ from pathlib import Path
 
 from movinet_crossfit.app.analysis import Analyser, Analysis
 from movinet_crossfit.app.uploads import check_video, remove_upload_dir
-from movinet_crossfit.errors import UserError
+from movinet_crossfit.core.errors import UserError
 
 log = logging.getLogger("movinet_crossfit.app")
 

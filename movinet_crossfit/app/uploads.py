@@ -18,8 +18,8 @@ import tempfile
 import unicodedata
 from pathlib import Path
 
-from movinet_crossfit import video
-from movinet_crossfit.errors import UserError
+from movinet_crossfit.core import video
+from movinet_crossfit.core.errors import UserError
 
 DEFAULT_MAX_UPLOAD_MB = 100.0
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from movinet_crossfit.errors import UserError
+from movinet_crossfit.core.errors import UserError
 
 DETECTOR_SIZE = 224
 LANDMARK_SIZE = 256
@@ -208,7 +208,7 @@ class BlazePose:
 
     def __init__(self, model_dir: str | os.PathLike | None = None, *, min_detection_score: float = 0.5,
                  min_tracking_score: float = 0.5, refine: bool = True, num_threads: int | None = None):
-        from movinet_crossfit.export import make_interpreter
+        from movinet_crossfit.movinet.export import make_interpreter
         from movinet_crossfit.pose.model_files import DETECTOR, LANDMARKER, model_dir as find_models
 
         folder = find_models(model_dir)

@@ -15,9 +15,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from movinet_crossfit.errors import UserError
+from movinet_crossfit.core.errors import UserError
 from movinet_crossfit.pose.sequence import PoseSequence, save_poses
-from movinet_crossfit.progress import BatchReport, progress_bar
+from movinet_crossfit.core.progress import BatchReport, progress_bar
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
 _BACKENDS: dict[str, Callable[..., object]] = {}
@@ -51,7 +51,7 @@ def extract_poses(video: str | os.PathLike, tracker=None, *, every: int = 1, fps
                   advance: Callable[[int], None] | None = None) -> PoseSequence:
     """Track one person through ``video`` (every ``every``-th frame); NaN where no pose was found.
     ``fps``: the video's frame rate when already probed."""
-    from movinet_crossfit.video import iter_frames, probe
+    from movinet_crossfit.core.video import iter_frames, probe
 
     if every < 1:
         raise UserError(f"--every {every}: must be at least 1")
@@ -109,7 +109,7 @@ def write_poses(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, 
     through ``importers`` (see ``output_paths`` for where they go). A bad input is reported and the
     batch goes on; existing outputs are kept unless ``overwrite``."""
     from movinet_crossfit.pose.importers import import_poses
-    from movinet_crossfit.video import probe
+    from movinet_crossfit.core.video import probe
 
     sources = [Path(p) for p in inputs]
     if not sources:

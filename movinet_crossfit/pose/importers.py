@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from movinet_crossfit.errors import UserError
+from movinet_crossfit.core.errors import UserError
 from movinet_crossfit.pose.sequence import PoseSequence
 
 IMPORT_FORMATS = ("vitpose", "torchvision")

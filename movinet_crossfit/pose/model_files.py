@@ -20,8 +20,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from movinet_crossfit.errors import UserError
-from movinet_crossfit.fileio import atomic_path
+from movinet_crossfit.core.errors import UserError
+from movinet_crossfit.core.fileio import atomic_path
 
 DETECTOR = "pose_detection.tflite"
 LANDMARKER = "pose_landmark_full.tflite"

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from movinet_crossfit.errors import UserError
-from movinet_crossfit.fileio import atomic_path
+from movinet_crossfit.core.errors import UserError
+from movinet_crossfit.core.fileio import atomic_path
 
 FORMAT_VERSION = 1
 MEDIAPIPE33 = ("nose", "l_eye_inner", "l_eye", "l_eye_outer", "r_eye_inner", "r_eye", "r_eye_outer", "l_ear",
@@ -138,7 +138,7 @@ def save_poses(path: str | os.PathLike, poses: PoseSequence) -> Path:
 def read_poses(path: str | os.PathLike) -> PoseSequence:
     """A poses ``.npz`` (ours, the generated corpus's, or a ViTPose ``reconstruction`` export) with
     every array it holds. Keypoints, fps and layout come from ``counting.pose.load_poses``."""
-    from movinet_crossfit.counting.pose import load_poses
+    from movinet_crossfit.posecount.count import load_poses
 
     path = Path(path)
     keypoints, fps, layout = load_poses(path)

@@ -25,8 +25,8 @@ from typing import Sequence
 
 import numpy as np
 
-from movinet_crossfit.fileio import atomic_path, write_json_atomic
-from movinet_crossfit.movements import DEFAULT_CLASSES
+from movinet_crossfit.core.fileio import atomic_path, write_json_atomic
+from movinet_crossfit.core.movements import DEFAULT_CLASSES
 from movinet_crossfit.synthetic import figure, scene
 from movinet_crossfit.synthetic.encode import write_mp4
 from movinet_crossfit.synthetic.movements import movement
@@ -249,7 +249,7 @@ def generate_corpus(out_dir: str | os.PathLike, classes: Sequence[str] = DEFAULT
 
     ``max_per_video`` caps the segments of one class in one video (see ``plan_corpus``).
     """
-    from movinet_crossfit.progress import BatchReport, progress_bar
+    from movinet_crossfit.core.progress import BatchReport, progress_bar
 
     started = time.perf_counter()
     size = _check_size(size)
@@ -305,7 +305,7 @@ def generate_corpus(out_dir: str | os.PathLike, classes: Sequence[str] = DEFAULT
     if report.failed:
         report.print()
         if not videos:
-            from movinet_crossfit.errors import UserError
+            from movinet_crossfit.core.errors import UserError
 
             raise UserError(f"{out}: every synthetic video failed; first error: {report.failed[0][1]}")
     return summary

@@ -8,8 +8,8 @@ from typing import Iterable
 
 import numpy as np
 
-from movinet_crossfit.fileio import atomic_path
-from movinet_crossfit.video import VideoError, ffmpeg_executable
+from movinet_crossfit.core.fileio import atomic_path
+from movinet_crossfit.core.video import VideoError, ffmpeg_executable
 
 
 def encoder_command(path: str | os.PathLike, size: tuple[int, int], fps: float, crf: int = 23,

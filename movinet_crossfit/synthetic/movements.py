@@ -258,7 +258,7 @@ def movement(name: str) -> Movement:
     try:
         return MOVEMENTS[name]
     except KeyError:
-        from movinet_crossfit.errors import UserError
+        from movinet_crossfit.core.errors import UserError
 
         raise UserError(f"no synthetic movement for class {name!r}; "
                         f"the generator draws: {', '.join(MOVEMENTS)}") from None

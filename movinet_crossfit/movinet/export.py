@@ -1,0 +1,505 @@
+"""A training run -> a SavedModel for servers and TFLite files for phones, checked against Keras.
+
+```
+OUT/
+  saved_model/           serving_default: uint8 frames [batch, T, H, W, 3], any H x W (THE
+                         preprocessing runs inside) -> probabilities [batch, C], labels [C]
+  model_fp32.tflite      uint8 frames [1, T, S, S, 3], already preprocessed -> probabilities [1, C]
+  model_fp16.tflite      the same with float16 weights
+  model_dynamic.tflite   int8 weights, float activations (dynamic-range quantization)
+  model_int8.tflite      int8 weights and activations, calibrated on the training records
+  labels.txt             class names, one per line, in output order
+  export_report.json     sizes, conversion times, parity against the Keras model
+```
+Every TFLite file is converted from the fast builtin-op graph (``models.fast_ops``) with
+``TFLITE_BUILTINS`` only (plus ``TFLITE_BUILTINS_INT8`` for int8): no Select TF ops, so the plain
+LiteRT runtime runs them without the Flex delegate. A graph that would need a TF op is an
+``ExportError`` naming the op. ``docs/export.md`` is the contract for the phone app.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from movinet_crossfit.core.errors import UserError
+from movinet_crossfit.core.fileio import atomic_path, write_json_atomic
+from movinet_crossfit.core.progress import progress_bar
+from movinet_crossfit.core.runs import LABELS_FILE, load_trained_classifier, write_labels
+
+SAVED_MODEL_DIR = "saved_model"
+REPORT_FILE = "export_report.json"
+TFLITE_FORMATS = ("fp32", "fp16", "dynamic", "int8")
+FORMATS = ("saved_model", *TFLITE_FORMATS)
+# The SavedModel's second signature is the exact graph the TFLite files are converted from.
+TFLITE_SIGNATURE = "tflite"
+# Targets checked by `check_parity` (and recorded in the report).
+FP32_TOLERANCE = 1e-4
+QUANTIZED_TOP1_TARGET = 0.95
+_BATCH = 8
+
+
+class ExportError(UserError):
+    """A model that cannot be exported as asked (e.g. an op TFLite has no builtin kernel for)."""
+
+
+def tflite_filename(fmt: str) -> str:
+    return f"model_{fmt}.tflite"
+
+
+@dataclass
+class ExportReport:
+    """What ``export_run`` wrote; ``export_report.json`` holds ``to_dict()``."""
+
+    out_dir: str
+    run_dir: str
+    model_id: str
+    num_frames: int
+    size: int
+    classes: list[str]
+    formats: list[str]
+    files: dict[str, str] = field(default_factory=dict)  # format -> file name in out_dir
+    bytes: dict[str, int] = field(default_factory=dict)
+    conversion_seconds: dict[str, float] = field(default_factory=dict)
+    # Ops left in float in the int8 file (TFLite has no int8 kernel for them), name -> count.
+    int8_float_ops: dict[str, int] = field(default_factory=dict)
+    calibration: dict = field(default_factory=dict)
+    parity: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    total_seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def summary(self) -> str:
+        lines = [f"exported MoViNet-{self.model_id} ({self.num_frames} frames, {self.size}px, "
+                 f"{len(self.classes)} classes) to {self.out_dir} in {self.total_seconds:.0f} s"]
+        for fmt in self.formats:
+            parity = self.parity.get("formats", {}).get(fmt, {})
+            check = ""
+            if parity:
+                check = (f"  max |p - keras| {parity['max_abs_diff']:.2e}  top-1 agreement "
+                         f"{parity['top1_agreement']:.0%}  {'ok' if parity['passed'] else 'BELOW TARGET'}")
+            lines.append(f"  {self.files.get(fmt, fmt):22s} {self.bytes.get(fmt, 0) / 1e6:7.2f} MB  "
+                         f"{self.conversion_seconds.get(fmt, 0):6.1f} s{check}")
+        lines.extend(f"  warning: {w}" for w in self.warnings)
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading the run and the calibration frames
+
+
+def _records_frames(records_dir: Path, splits: Sequence[str], limit: int, num_frames: int,
+                    size: int) -> tuple[list[np.ndarray], str]:
+    """Up to ``limit`` uint8 clips ``[T, S, S, 3]`` from the first of ``splits`` present."""
+    from movinet_crossfit.data.records import load_dataset, read_info
+
+    info = read_info(records_dir)
+    if (int(info["num_frames"]), int(info["size"])) != (num_frames, size):
+        raise UserError(f"{records_dir}: records hold {info['num_frames']} frames of {info['size']}px "
+                        f"but the model takes {num_frames} of {size}px; build records with "
+                        f"`movinet-crossfit records --frames {num_frames} --size {size}`")
+    present = [s for s in splits if info.get("splits", {}).get(s, {}).get("clips")]
+    if not present:
+        raise UserError(f"{records_dir}: none of the splits {list(splits)} holds clips")
+    split = present[0]
+    dataset = load_dataset(records_dir, split, batch_size=None, shuffle=split == "train", seed=0)
+    clips = []
+    for frames, _label in dataset.take(limit).as_numpy_iterator():
+        # load_dataset gives uint8/255 to within 1 ulp, so rounding recovers the stored frames bit for bit.
+        clips.append(np.round(frames * 255.0).astype(np.uint8))
+    return clips, f"records:{split}"
+
+
+# ---------------------------------------------------------------------------------------------
+# The exported graphs
+
+
+def build_export_module(model, classes: Sequence[str], num_frames: int, size: int,
+                        labels_path: str | os.PathLike | None = None):
+    """A ``tf.Module`` holding the model's variables and the two exported functions.
+
+    Only the variables are tracked (not the Keras model), so saving serialises two traced
+    functions instead of every Keras layer: seconds instead of minutes.
+    """
+    import tensorflow as tf
+
+    from movinet_crossfit.core.video import preprocess_frames, to_model_input
+
+    module = tf.Module()
+    module.model_variables = list(model.variables)
+    module.num_frames = tf.Variable(int(num_frames), trainable=False, name="num_frames")
+    module.size = tf.Variable(int(size), trainable=False, name="size")
+    module.class_names = tf.Variable(list(classes), trainable=False, name="class_names")
+    if labels_path is not None:
+        module.labels_file = tf.saved_model.Asset(str(labels_path))
+
+    def probabilities(frames):
+        return tf.nn.softmax(model(to_model_input(frames), training=False), axis=-1)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, num_frames, None, None, 3], tf.uint8,
+                                                name="frames")])
+    def serve(frames):
+        shape = tf.shape(frames)
+        flat = tf.reshape(frames, tf.concat([[-1], shape[2:]], axis=0))
+        clips = tf.reshape(preprocess_frames(flat, size), [-1, num_frames, size, size, 3])
+        return {"probabilities": probabilities(clips), "labels": tf.identity(module.class_names)}
+
+    @tf.function(input_signature=[tf.TensorSpec([1, num_frames, size, size, 3], tf.uint8,
+                                                name="frames")])
+    def preprocessed(frames):
+        return {"probabilities": probabilities(frames)}
+
+    module.serve = serve
+    module.preprocessed = preprocessed
+    return module
+
+
+def save_module(module, path: Path) -> None:
+    import tensorflow as tf
+
+    signatures = {"serving_default": module.serve.get_concrete_function(),
+                  TFLITE_SIGNATURE: module.preprocessed.get_concrete_function()}
+    tf.saved_model.save(module, str(path), signatures=signatures)
+
+
+def _replace_dir(tmp: Path, final: Path) -> None:
+    """Move a finished folder into place; a previous one is swapped out first, then removed."""
+    old = final.with_name(f".{final.name}.old-{os.getpid()}")
+    if final.exists():
+        os.replace(final, old)
+    os.replace(tmp, final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+_TF_OP_RE = re.compile(r"\btf\.(\w+)")
+_FLEX_RE = re.compile(r"\bFlex(\w+)")
+
+
+def convert_tflite(saved_model_dir: str | os.PathLike, fmt: str,
+                   calibration: Sequence[np.ndarray] | None = None) -> bytes:
+    """Convert the SavedModel's ``tflite`` signature; builtin ops only, never Select TF ops."""
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir),
+                                                         signature_keys=[TFLITE_SIGNATURE])
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if fmt == "fp16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif fmt == "dynamic":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif fmt == "int8":
+        if not calibration:
+            raise ExportError("int8 needs calibration clips (records_dir)")
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
+                                               tf.lite.OpsSet.TFLITE_BUILTINS]
+        # The input is uint8 already (raw pixels, the /255 is inside), so it stays uint8.
+        converter.representative_dataset = lambda: ([clip[None]] for clip in calibration)
+    elif fmt != "fp32":
+        raise ValueError(fmt)
+    try:
+        return converter.convert()
+    except Exception as exc:  # noqa: BLE001 - the converter raises several unrelated types
+        text = str(exc)
+        ops = sorted(set(_FLEX_RE.findall(text)) | set(_TF_OP_RE.findall(text)))
+        if ops:
+            raise ExportError(f"{fmt}: TFLite has no builtin kernel for TensorFlow op(s) "
+                              f"{', '.join(ops)}; the graph must use builtin ops only (no Flex). "
+                              "Export the fast graph (models.fast_ops) or replace the op.") from exc
+        first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+        raise ExportError(f"{fmt}: TFLite conversion failed: {first[:500]}") from exc
+
+
+def tflite_op_names(model: bytes | str | os.PathLike) -> list[str]:
+    """The operator codes of a ``.tflite`` file (``CUSTOM:<name>`` for custom/Flex ops)."""
+    try:
+        from ai_edge_litert import schema_py_generated as schema
+    except ImportError:  # pragma: no cover - ai-edge-litert is a dependency
+        from tensorflow.lite.python import schema_py_generated as schema
+    data = bytes(model) if isinstance(model, (bytes, bytearray)) else Path(model).read_bytes()
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    parsed = schema.Model.GetRootAsModel(data, 0)
+    found = []
+    for i in range(parsed.OperatorCodesLength()):
+        code = parsed.OperatorCodes(i)
+        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+        if builtin == schema.BuiltinOperator.CUSTOM:
+            custom = code.CustomCode()
+            found.append(f"CUSTOM:{custom.decode() if custom else '?'}")
+        else:
+            found.append(names.get(builtin, str(builtin)))
+    return found
+
+
+def _check_builtin_only(fmt: str, data: bytes) -> list[str]:
+    ops = tflite_op_names(data)
+    bad = [op for op in ops if op.startswith("CUSTOM") or op.startswith("Flex")]
+    if bad:
+        raise ExportError(f"{fmt}: converted model uses non-builtin op(s) {', '.join(bad)}: it would "
+                          "need the Flex delegate. Export the fast graph (models.fast_ops).")
+    return ops
+
+
+def _float_ops(data: bytes) -> dict[str, int]:
+    """Ops of an int8 file that still compute in float32 (input and output casts excluded)."""
+    interpreter = make_interpreter(model_content=data)
+    tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
+    counts: dict[str, int] = {}
+    for op in interpreter._get_ops_details():
+        name = op["op_name"]
+        if name in ("QUANTIZE", "DEQUANTIZE", "CAST", "DELEGATE"):
+            continue
+        inputs = [tensors[i] for i in op["inputs"] if i >= 0 and i in tensors]
+        if inputs and inputs[0]["dtype"] == np.float32:
+            counts[name] = counts.get(name, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+# ---------------------------------------------------------------------------------------------
+# Running the exported files
+
+
+def make_interpreter(model_path: str | os.PathLike | None = None, *, model_content: bytes | None = None,
+                     num_threads: int | None = None):
+    """A LiteRT interpreter (``ai_edge_litert``; ``tf.lite`` where it is not installed)."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:  # pragma: no cover - ai-edge-litert is a dependency
+        import tensorflow as tf
+
+        Interpreter = tf.lite.Interpreter
+    return Interpreter(model_path=None if model_path is None else str(model_path),
+                       model_content=model_content, num_threads=num_threads or os.cpu_count() or 1)
+
+
+def run_tflite(interpreter, clips: Iterable[np.ndarray]) -> np.ndarray:
+    """Probabilities ``[N, C]`` for uint8 clips ``[T, S, S, 3]``, one invoke each."""
+    interpreter.allocate_tensors()
+    inp = interpreter.get_input_details()[0]
+    out = interpreter.get_output_details()[0]
+    results = []
+    for clip in clips:
+        interpreter.set_tensor(inp["index"], np.asarray(clip, np.uint8)[None])
+        interpreter.invoke()
+        results.append(np.array(interpreter.get_tensor(out["index"])[0], np.float32))
+    return np.stack(results)
+
+
+def keras_probabilities(model, clips: Sequence[np.ndarray]) -> np.ndarray:
+    import tensorflow as tf
+
+    from movinet_crossfit.core.video import to_model_input
+
+    forward = tf.function(lambda x: tf.nn.softmax(model(to_model_input(x), training=False), axis=-1))
+    return np.concatenate([forward(tf.constant(np.stack(clips[i:i + _BATCH]))).numpy()
+                           for i in range(0, len(clips), _BATCH)])
+
+
+def _as_clips(clips: Iterable, num_frames: int, size: int) -> list[np.ndarray]:
+    from movinet_crossfit.core.video import load_clip
+
+    result = []
+    for clip in clips:
+        if isinstance(clip, (str, os.PathLike)):
+            clip = load_clip(clip, num_frames, size)
+        clip = np.asarray(clip)
+        if clip.dtype != np.uint8 or clip.shape != (num_frames, size, size, 3):
+            raise UserError(f"parity clips must be uint8 [{num_frames}, {size}, {size}, 3] "
+                            f"(preprocessed) or video paths; got {clip.dtype} {list(clip.shape)}")
+        result.append(clip)
+    if not result:
+        raise UserError("check_parity needs at least one clip")
+    return result
+
+
+def check_parity(out_dir: str | os.PathLike, clips: Iterable, *, model=None,
+                 formats: Sequence[str] = FORMATS) -> dict:
+    """Run Keras, the SavedModel and every TFLite file in ``out_dir`` on the same clips.
+
+    ``clips``: video paths (loaded with ``video.load_clip``) or preprocessed uint8 clips
+    ``[T, S, S, 3]``. ``model``: the Keras classifier; by default it is rebuilt from the run
+    recorded in ``export_report.json``. ``formats``: which of the files present to check.
+    Returns, per format, the max absolute difference of the
+    probabilities from Keras and the share of clips with the same top-1 class; ``passed`` is
+    true when the SavedModel and fp32 are within ``FP32_TOLERANCE`` and the quantized files agree
+    on top-1 for at least ``QUANTIZED_TOP1_TARGET`` of the clips.
+    """
+    import json
+
+    import tensorflow as tf
+
+    out_dir = Path(out_dir)
+    if model is None:
+        report_path = out_dir / REPORT_FILE
+        if not report_path.is_file():
+            raise UserError(f"{out_dir}: no {REPORT_FILE}; pass the Keras model or export again")
+        model = load_trained_classifier(json.loads(report_path.read_text(encoding="utf-8"))["run_dir"])[0]
+    from movinet_crossfit.movinet.model import spec_of
+
+    spec = spec_of(model)
+    clips = _as_clips(clips, spec.num_frames, spec.size)
+    reference = keras_probabilities(model, clips)
+    outputs: dict[str, np.ndarray] = {}
+    saved = out_dir / SAVED_MODEL_DIR
+    if "saved_model" in formats and (saved / "saved_model.pb").is_file():
+        serve = tf.saved_model.load(str(saved)).signatures["serving_default"]
+        outputs["saved_model"] = np.concatenate(
+            [serve(frames=tf.constant(np.stack(clips[i:i + _BATCH])))["probabilities"].numpy()
+             for i in range(0, len(clips), _BATCH)])
+    for fmt in TFLITE_FORMATS:
+        path = out_dir / tflite_filename(fmt)
+        if fmt in formats and path.is_file():
+            outputs[fmt] = run_tflite(make_interpreter(path), clips)
+    formats = {}
+    for fmt, probs in outputs.items():
+        diff = float(np.abs(probs - reference).max())
+        agreement = float(np.mean(probs.argmax(-1) == reference.argmax(-1)))
+        exact = fmt in ("saved_model", "fp32")
+        passed = diff <= FP32_TOLERANCE if exact else agreement >= QUANTIZED_TOP1_TARGET
+        formats[fmt] = {"max_abs_diff": diff, "top1_agreement": agreement, "passed": bool(passed),
+                        "target": (f"max_abs_diff <= {FP32_TOLERANCE}" if exact
+                                   else f"top1_agreement >= {QUANTIZED_TOP1_TARGET}")}
+    margins = np.sort(reference, axis=-1)
+    return {"clips": len(clips), "formats": formats,
+            "passed": all(f["passed"] for f in formats.values()),
+            # A small top-1 margin makes top-1 agreement a harder test (an untrained model's is tiny).
+            "keras_top1_margin_median": float(np.median(margins[:, -1] - margins[:, -2]))
+            if reference.shape[1] > 1 else 1.0}
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
+               formats: Sequence[str] = FORMATS, records_dir: str | os.PathLike | None = None,
+               calibration_clips: int = 100, parity_clips: int = 32) -> ExportReport:
+    """Export a training run's best checkpoint as a SavedModel and TFLite files (see module doc).
+
+    ``records_dir``: the run's TFRecords. int8 calibrates on up to ``calibration_clips`` clips of
+    its ``train`` split and cannot be built without it. Parity is measured on up to
+    ``parity_clips`` clips: its test split first, topped up from val and train; without records,
+    on seeded random frames (numbers only: such clips say nothing about accuracy).
+    """
+    started = time.perf_counter()
+    formats = list(dict.fromkeys(formats))
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise UserError(f"unknown export format(s) {unknown or '(none given)'}: choose from {', '.join(FORMATS)}")
+    if "int8" in formats and records_dir is None:
+        raise UserError("int8 export needs calibration frames: pass records_dir (the training "
+                        "TFRecords from `movinet-crossfit records`), or leave int8 out of formats")
+    if records_dir is not None and not Path(records_dir).is_dir():
+        raise UserError(f"{records_dir}: no such records folder; build it with `movinet-crossfit records`")
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+
+    with _quiet_tensorflow():  # a checkpoint's unused save_counter is reported as a warning
+        model, classes, config = load_trained_classifier(run_dir)
+    num_frames, size = int(config["num_frames"]), int(config["size"])
+    report = ExportReport(str(out_dir), str(run_dir), str(config["model_id"]), num_frames, size,
+                          list(classes), formats)
+    calibration: list[np.ndarray] = []
+    if records_dir is not None:
+        from movinet_crossfit.data.records import read_info
+
+        records_classes = list(read_info(records_dir).get("classes", []))
+        if records_classes and records_classes != list(classes):
+            report.warnings.append(f"{records_dir}: classes {records_classes} differ from the run's "
+                                   f"{list(classes)}; calibration uses its frames only")
+    if "int8" in formats:
+        calibration, source = _records_frames(Path(records_dir), ["train"], calibration_clips,
+                                              num_frames, size)
+        report.calibration = {"clips": len(calibration), "source": source}
+        if len(calibration) < calibration_clips:
+            report.warnings.append(f"int8 calibrated on {len(calibration)} clips (asked for "
+                                   f"{calibration_clips}): all the train split holds")
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp_saved = out_dir / f".{SAVED_MODEL_DIR}.part-{os.getpid()}"
+    shutil.rmtree(tmp_saved, ignore_errors=True)
+    steps = 1 + sum(f in TFLITE_FORMATS for f in formats) + 1
+    try:
+        with progress_bar(steps, "export") as advance, _quiet_tensorflow():
+            tick = time.perf_counter()
+            save_module(build_export_module(model, classes, num_frames, size, run_dir / LABELS_FILE),
+                        tmp_saved)
+            report.conversion_seconds["saved_model"] = round(time.perf_counter() - tick, 2)
+            advance(1)
+            for fmt in formats:
+                if fmt not in TFLITE_FORMATS:
+                    continue
+                tick = time.perf_counter()
+                data = convert_tflite(tmp_saved, fmt, calibration if fmt == "int8" else None)
+                _check_builtin_only(fmt, data)
+                if fmt == "int8":
+                    report.int8_float_ops = _float_ops(data)
+                name = tflite_filename(fmt)
+                with atomic_path(out_dir / name) as tmp:
+                    Path(tmp).write_bytes(data)
+                report.conversion_seconds[fmt] = round(time.perf_counter() - tick, 2)
+                report.files[fmt], report.bytes[fmt] = name, len(data)
+                advance(1)
+            if "saved_model" in formats:
+                _replace_dir(tmp_saved, out_dir / SAVED_MODEL_DIR)
+                report.files["saved_model"] = SAVED_MODEL_DIR
+                report.bytes["saved_model"] = sum(p.stat().st_size for p in
+                                                  (out_dir / SAVED_MODEL_DIR).rglob("*") if p.is_file())
+            write_labels(out_dir / LABELS_FILE, list(classes))
+            parity_set, source = _parity_clips(records_dir, parity_clips, num_frames, size)
+            report.parity = check_parity(out_dir, parity_set, model=model, formats=formats)
+            report.parity["source"] = source
+            advance(1)
+    finally:
+        shutil.rmtree(tmp_saved, ignore_errors=True)
+    for fmt, result in report.parity["formats"].items():
+        if not result["passed"]:
+            report.warnings.append(f"{fmt}: parity below target ({result['target']}: "
+                                   f"diff {result['max_abs_diff']:.2e}, top-1 {result['top1_agreement']:.0%})")
+    report.total_seconds = round(time.perf_counter() - started, 2)
+    write_json_atomic(out_dir / REPORT_FILE, report.to_dict())
+    return report
+
+
+def _parity_clips(records_dir, limit: int, num_frames: int, size: int) -> tuple[list[np.ndarray], str]:
+    """Held-out clips first (test, then val), topped up from train: parity is about numbers, and
+    a tiny test split alone would make the top-1 agreement a coarse measure."""
+    if records_dir is None:
+        rng = np.random.default_rng(0)
+        count = max(1, min(limit, 8))
+        return [rng.integers(0, 256, (num_frames, size, size, 3), dtype=np.uint8)
+                for _ in range(count)], "random frames (no records given)"
+    from movinet_crossfit.data.records import read_info
+
+    splits = read_info(records_dir).get("splits", {})
+    clips, used = [], []
+    for split in ("test", "val", "train"):
+        if len(clips) >= limit or not splits.get(split, {}).get("clips"):
+            continue
+        more, _ = _records_frames(Path(records_dir), [split], limit - len(clips), num_frames, size)
+        clips.extend(more)
+        used.append(f"{split}:{len(more)}")
+    return clips, "records " + " ".join(used)
+
+
+@contextlib.contextmanager
+def _quiet_tensorflow():
+    """The SavedModel writer logs a warning per unbuilt Keras layer: noise here."""
+    import tensorflow as tf
+
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)

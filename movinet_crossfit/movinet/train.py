@@ -1,0 +1,385 @@
+"""Fine-tune a MoViNet *base* classifier on TFRecords.
+
+The original recipe: new head on Kinetics-600 weights, RMSprop (rho 0.9, momentum 0.9, epsilon 1.0),
+clipnorm 1, cosine decay from 0.01, label smoothing 0.1, batch 8; head-only first, then optionally
+the last blocks or the whole backbone at a lower rate.
+
+Head-only training with the backbone frozen computes the same backbone features every epoch, so
+on a CPU the features are computed once (with the fast graph) and the head trains on them
+(``cache_features``); on a GPU the frozen backbone runs every step, with augmentation.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import tensorflow as tf
+import tf_keras
+import yaml
+
+from movinet_crossfit.core.errors import UserError
+from movinet_crossfit.core.fileio import write_json_atomic, write_text_atomic
+from movinet_crossfit.core.progress import console
+from movinet_crossfit.core.runs import BEST, CONFIG_FILE, FINAL, LABELS_FILE, write_labels
+
+STRATEGIES = ("default", "mirrored", "tpu", "multiworker")
+FINE_TUNE = ("none", "last", "all")
+
+
+@dataclass
+class TrainConfig:
+    records: str = "tfrecords"
+    out: str = "runs/default"
+    model_id: str = "a2"
+    # Frames and size come from the records' dataset_info.json; setting them must agree with it.
+    num_frames: Optional[int] = None
+    size: Optional[int] = None
+    batch_size: int = 8
+    epochs: int = 10
+    learning_rate: float = 0.01
+    label_smoothing: float = 0.1
+    # "rmsprop": the MoViNet fine-tuning recipe (rho 0.9, momentum 0.9, epsilon 1.0, clipnorm 1).
+    # "adam": faster from random weights, where the recipe's epsilon 1.0 crawls.
+    optimizer: str = "rmsprop"
+    dropout_rate: float = 0.5
+    fine_tune: str = "none"  # none | last | all
+    fine_tune_blocks: int = 1  # with fine_tune=last: how many of the last backbone blocks
+    fine_tune_epochs: int = 0
+    fine_tune_learning_rate: float = 0.001
+    checkpoint: Optional[str] = None  # Kinetics-600 checkpoint dir or prefix
+    archive: Optional[str] = None  # official movinet_<id>_base.tar.gz
+    hub: Optional[str] = None  # TF Hub handle or local hub folder
+    from_scratch: bool = False
+    cache_features: Optional[bool] = None  # None: on when no GPU is visible
+    augment: bool = True
+    strategy: str = "default"
+    mixed_precision: bool = False
+    early_stopping_patience: int = 5
+    # False: best/ holds the last epoch's weights and no epoch is chosen on the validation split
+    # (an honest test score when the validation split is the test split).
+    select_best: bool = True
+    validation_split: Optional[str] = None  # None: 'val' when the records have it, else 'test'
+    backup_every_steps: Optional[int] = None  # BackupAndRestore frequency; None: every epoch
+    seed: int = 0
+    classes: list = field(default_factory=list)  # filled from the records
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike, **overrides) -> "TrainConfig":
+        path = Path(path)
+        if not path.is_file():
+            raise UserError(f"{path}: config file not found")
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if not isinstance(data, dict):
+            raise UserError(f"{path}: expected a mapping of option: value")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise UserError(f"{path}: unknown option(s) {unknown}; valid: {sorted(known)}")
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**data)
+
+    def validate(self) -> None:
+        from movinet_crossfit.movinet.model import check_model_id
+
+        self.model_id = check_model_id(self.model_id)
+        if self.strategy not in STRATEGIES:
+            raise UserError(f"--strategy {self.strategy!r}: choose one of {', '.join(STRATEGIES)}")
+        if self.optimizer not in ("rmsprop", "adam"):
+            raise UserError(f"optimizer {self.optimizer!r}: choose rmsprop or adam")
+        if self.fine_tune not in FINE_TUNE:
+            raise UserError(f"--fine-tune {self.fine_tune!r}: choose one of {', '.join(FINE_TUNE)}")
+        sources = [n for n in ("checkpoint", "archive", "hub") if getattr(self, n)]
+        if len(sources) > 1:
+            raise UserError(f"give one pretrained source, not {' and '.join(sources)}")
+        if not sources and not self.from_scratch:
+            from movinet_crossfit.movinet.model import checkpoint_url, hub_url
+
+            raise UserError("no pretrained weights given: pass --checkpoint DIR, --archive "
+                            f"movinet_{self.model_id}_base.tar.gz ({checkpoint_url(self.model_id)}) or --hub "
+                            f"({hub_url(self.model_id)}); to train from random weights, say --from-scratch")
+        if sources and self.from_scratch:
+            raise UserError(f"--from-scratch contradicts --{sources[0]}; choose one")
+        if self.batch_size < 1 or self.epochs < 0 or self.fine_tune_epochs < 0:
+            raise UserError("batch size must be >= 1 and epochs >= 0")
+
+
+def get_strategy(name: str):
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "tpu":
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return tf.distribute.TPUStrategy(resolver)
+    raise UserError(f"unknown strategy {name!r}")
+
+
+def make_optimizer(learning_rate: float, decay_steps: int, name: str = "rmsprop"):
+    schedule = tf_keras.optimizers.schedules.CosineDecay(learning_rate, max(1, decay_steps))
+    if name == "adam":
+        return tf_keras.optimizers.Adam(schedule, clipnorm=1.0)
+    return tf_keras.optimizers.RMSprop(schedule, rho=0.9, momentum=0.9, epsilon=1.0, clipnorm=1.0)
+
+
+def make_loss(label_smoothing: float):
+    return tf_keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=label_smoothing)
+
+
+def _one_hot(num_classes: int):
+    return lambda x, y: (x, tf.one_hot(y, num_classes))
+
+
+class BestCheckpoint(tf_keras.callbacks.Callback):
+    """Save ``tf.train.Checkpoint(model=classifier)`` when the monitored metric improves.
+
+    It saves the *classifier*, whichever model (the head alone, or the whole) is being fit. The
+    checkpoint is written to a temp folder and swapped in, so ``best/`` is always complete.
+    """
+
+    def __init__(self, classifier, directory: Path, monitor: str = "val_accuracy"):
+        super().__init__()
+        self.classifier, self.directory, self.monitor = classifier, Path(directory), monitor
+        self.best = -np.inf
+        self.best_epoch: Optional[int] = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None or value <= self.best:
+            return
+        self.best, self.best_epoch = float(value), epoch
+        write_checkpoint(self.classifier, self.directory)
+
+
+def write_checkpoint(classifier, directory: Path) -> None:
+    """``tf.train.Checkpoint(model=classifier)`` into ``directory``, replacing it whole."""
+    tmp = directory.with_name(f".{directory.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tf.train.Checkpoint(model=classifier).write(str(tmp / "ckpt"))
+    write_text_atomic(tmp / "checkpoint", 'model_checkpoint_path: "ckpt"\nall_model_checkpoint_paths: "ckpt"\n')
+    shutil.rmtree(directory, ignore_errors=True)
+    os.replace(tmp, directory)
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    config: TrainConfig
+    history: dict
+    best_score: Optional[float]
+    best_epoch: Optional[int]
+    seconds: float
+    summary: dict
+
+
+def _callbacks(config: TrainConfig, run_dir: Path, classifier, phase: str, best, extra=()):
+    backup = run_dir / "backup" / phase
+    callbacks = [
+        tf_keras.callbacks.BackupAndRestore(str(backup), save_freq=config.backup_every_steps or "epoch",
+                                            delete_checkpoint=True),
+        tf_keras.callbacks.TensorBoard(str(run_dir / "logs" / phase), write_graph=False, profile_batch=0),
+        tf_keras.callbacks.CSVLogger(str(run_dir / f"history_{phase}.csv"), append=True),
+        *([best] if config.select_best else []),
+        *extra,
+    ]
+    if config.early_stopping_patience:
+        callbacks.append(tf_keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max",
+                                                          patience=config.early_stopping_patience,
+                                                          restore_best_weights=False))
+    return callbacks
+
+
+def compute_features(extractor, dataset, description: str) -> tuple[np.ndarray, np.ndarray]:
+    """Run the frozen backbone once over a dataset of (frames, label) batches."""
+    from movinet_crossfit.core.progress import progress_bar
+
+    forward = tf.function(lambda x: extractor(x, training=False), reduce_retracing=True)
+    features, labels = [], []
+    batches = int(dataset.cardinality()) if int(dataset.cardinality()) > 0 else 0
+    with progress_bar(batches, description) as advance:
+        for frames, label in dataset:
+            features.append(forward(frames).numpy())
+            labels.append(label.numpy())
+            advance(1)
+    if not features:
+        return np.zeros((0, 0), np.float32), np.zeros((0,), np.int64)
+    return np.concatenate(features), np.concatenate(labels)
+
+
+def _set_fine_tune_trainable(classifier, mode: str, blocks: int) -> int:
+    """Unfreeze the whole backbone or its last ``blocks`` stages; returns trainable variable count."""
+    from movinet_crossfit.movinet.model import backbone_of
+
+    backbone = backbone_of(classifier)
+    backbone.trainable = True
+    if mode == "last":
+        names = sorted({layer.name.split("_layer")[0] for layer in backbone.layers
+                        if layer.name.startswith("block")}, key=lambda n: int(n[5:]))
+        keep = set(names[-blocks:]) | {"head"}
+        for layer in backbone.layers:
+            prefix = layer.name.split("_layer")[0]
+            layer.trainable = prefix in keep
+    return len(classifier.trainable_variables)
+
+
+def train(config: TrainConfig, extra_callbacks: tuple = ()) -> TrainResult:
+    """Train per ``config`` into ``config.out``; ``extra_callbacks`` are added to every fit."""
+    from movinet_crossfit.movinet.model import build_backbone_features, build_classifier, build_head, load_pretrained
+    from movinet_crossfit.data.records import load_dataset, read_info
+
+    config.validate()
+    info = read_info(config.records)
+    for key in ("num_frames", "size"):
+        value = getattr(config, key)
+        if value is not None and value != info[key]:
+            raise UserError(f"{config.records}: records hold {info[key]} for {key}, the config asks {value}; "
+                            "rebuild the records or drop the option")
+        setattr(config, key, int(info[key]))
+    config.classes = list(info["classes"])
+    num_classes = len(config.classes)
+    splits = info["splits"]
+    if "train" not in splits or not splits["train"]["clips"]:
+        raise UserError(f"{config.records}: no training clips")
+    if config.validation_split is None:
+        config.validation_split = "val" if splits.get("val", {}).get("clips") else "test"
+    if not splits.get(config.validation_split, {}).get("clips"):
+        raise UserError(f"{config.records}: no '{config.validation_split}' clips to validate on")
+    if config.cache_features is None:
+        config.cache_features = not tf.config.list_physical_devices("GPU")
+
+    run_dir = Path(config.out)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(run_dir / CONFIG_FILE, yaml.safe_dump(asdict(config), sort_keys=False))
+    write_labels(run_dir / LABELS_FILE, config.classes)
+    tf_keras.utils.set_random_seed(config.seed)
+    if config.mixed_precision:
+        tf_keras.mixed_precision.set_global_policy("mixed_float16")
+    started = time.perf_counter()
+    summary: dict = {"classes": config.classes, "train_clips": splits["train"]["clips"],
+                     "validation_split": config.validation_split,
+                     "validation_clips": splits[config.validation_split]["clips"]}
+
+    strategy = get_strategy(config.strategy)
+    with strategy.scope():
+        classifier = build_classifier(config.model_id, num_classes, config.num_frames, config.size,
+                                      fast=True, dropout_rate=config.dropout_rate)
+        if config.from_scratch:
+            summary["weights"] = "random (--from-scratch)"
+            console.print("[yellow]training from random weights (--from-scratch)[/yellow]")
+        else:
+            report = load_pretrained(classifier, checkpoint=config.checkpoint, archive=config.archive,
+                                     hub=config.hub)
+            summary["weights"] = report.summary()
+            console.print(report.summary())
+
+    one_hot = _one_hot(num_classes)
+    best = BestCheckpoint(classifier, run_dir / BEST)
+    history: dict = {}
+    head_epochs = config.epochs
+    if head_epochs:
+        steps = -(-splits["train"]["clips"] // config.batch_size)
+        if config.cache_features:
+            t0 = time.perf_counter()
+            extractor = build_backbone_features(classifier)
+            train_x, train_y = compute_features(
+                extractor, load_dataset(config.records, "train", config.batch_size, shuffle=False),
+                "backbone features (train)")
+            val_x, val_y = compute_features(
+                extractor, load_dataset(config.records, config.validation_split, config.batch_size, shuffle=False),
+                f"backbone features ({config.validation_split})")
+            summary["feature_cache_seconds"] = round(time.perf_counter() - t0, 2)
+            train_ds = (tf.data.Dataset.from_tensor_slices((train_x, train_y))
+                        .shuffle(len(train_x), seed=config.seed).batch(config.batch_size).map(one_hot))
+            val_ds = tf.data.Dataset.from_tensor_slices((val_x, val_y)).batch(config.batch_size).map(one_hot)
+            with strategy.scope():
+                fit_model = build_head(classifier)
+        else:
+            train_ds = load_dataset(config.records, "train", config.batch_size, augment=config.augment,
+                                    seed=config.seed).map(one_hot)
+            val_ds = load_dataset(config.records, config.validation_split, config.batch_size).map(one_hot)
+            fit_model = classifier
+            with strategy.scope():
+                from movinet_crossfit.movinet.model import backbone_of
+
+                backbone_of(classifier).trainable = False
+        with strategy.scope():
+            fit_model.compile(optimizer=make_optimizer(config.learning_rate, steps * head_epochs, config.optimizer),
+                              loss=make_loss(config.label_smoothing), metrics=["accuracy"])
+        t0 = time.perf_counter()
+        fitted = fit_model.fit(train_ds, validation_data=val_ds, epochs=head_epochs,
+                               callbacks=_callbacks(config, run_dir, classifier, "head", best, extra_callbacks), verbose=2)
+        summary["head_seconds"] = round(time.perf_counter() - t0, 2)
+        history["head"] = {k: [float(v) for v in values] for k, values in fitted.history.items()}
+
+    if config.fine_tune != "none" and config.fine_tune_epochs:
+        with strategy.scope():
+            summary["fine_tune_trainable_variables"] = _set_fine_tune_trainable(
+                classifier, config.fine_tune, config.fine_tune_blocks)
+            steps = -(-splits["train"]["clips"] // config.batch_size)
+            classifier.compile(optimizer=make_optimizer(config.fine_tune_learning_rate, steps * config.fine_tune_epochs,
+                                                        config.optimizer),
+                               loss=make_loss(config.label_smoothing), metrics=["accuracy"])
+        train_ds = load_dataset(config.records, "train", config.batch_size, augment=config.augment,
+                                seed=config.seed).map(one_hot)
+        val_ds = load_dataset(config.records, config.validation_split, config.batch_size).map(one_hot)
+        t0 = time.perf_counter()
+        fitted = classifier.fit(train_ds, validation_data=val_ds, epochs=config.fine_tune_epochs,
+                                callbacks=_callbacks(config, run_dir, classifier, "fine_tune", best, extra_callbacks), verbose=2)
+        summary["fine_tune_seconds"] = round(time.perf_counter() - t0, 2)
+        history["fine_tune"] = {k: [float(v) for v in values] for k, values in fitted.history.items()}
+
+    final = run_dir / FINAL
+    write_checkpoint(classifier, final)
+    if not config.select_best:  # the last epoch is the model
+        shutil.rmtree(run_dir / BEST, ignore_errors=True)
+    if not (run_dir / BEST).exists():  # no validation improvement recorded (e.g. 0 epochs)
+        shutil.copytree(final, run_dir / BEST)
+    shutil.rmtree(run_dir / "backup", ignore_errors=True)
+    seconds = time.perf_counter() - started
+    last_phase = history.get("fine_tune") or history.get("head") or {}
+    last_val = (last_phase.get("val_accuracy") or [None])[-1]
+    summary.update({"best_val_accuracy": None if best.best_epoch is None else best.best,
+                    "best_epoch": best.best_epoch, "final_val_accuracy": last_val, "select_best": config.select_best,
+                    "seconds": round(seconds, 2), "history": history,
+                    "cache_features": config.cache_features})
+    write_json_atomic(run_dir / "train_summary.json", summary)
+    _merge_history(run_dir)
+    return TrainResult(run_dir, config, history, summary["best_val_accuracy"], best.best_epoch, seconds, summary)
+
+
+def _merge_history(run_dir: Path) -> None:
+    """One ``history.csv`` across phases (head, then fine-tune), with a phase column."""
+    import pandas as pd
+
+    frames = []
+    for phase in ("head", "fine_tune"):
+        path = run_dir / f"history_{phase}.csv"
+        if path.is_file() and path.stat().st_size:
+            frame = pd.read_csv(path)
+            frame.insert(0, "phase", phase)
+            frames.append(frame)
+    if frames:
+        write_text_atomic(run_dir / "history.csv", pd.concat(frames).to_csv(index=False))
+
+
+def describe(result: TrainResult) -> str:
+    if not result.config.select_best:
+        final = result.summary.get("final_val_accuracy")
+        return (f"trained in {result.seconds:.0f} s; last-epoch {result.config.validation_split} accuracy "
+                f"{'n/a' if final is None else f'{final:.3f}'} (best/ = last epoch, none chosen) -> {result.run_dir}")
+    score = "n/a" if result.best_score is None else f"{result.best_score:.3f}"
+    return (f"trained in {result.seconds:.0f} s; best {result.config.validation_split} accuracy {score} "
+            f"(epoch {None if result.best_epoch is None else result.best_epoch + 1}) -> {result.run_dir}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(json.dumps(asdict(TrainConfig()), indent=2))

@@ -1,0 +1,191 @@
+"""RepNet -> a SavedModel and TFLite files, checked against Keras, and runners that count with them.
+
+```
+OUT/
+  saved_model/            serving_default: uint8 frames [batch, T, S, S, 3] already resized
+                          (``preprocess_for_repnet``) -> period_logits [batch, T, P],
+                          periodicity_logits [batch, T, 1], embeddings [batch, T, 512]
+  repnet_fp32.tflite      the same for batch 1, builtin ops only
+  repnet_fp16.tflite      float16 weights
+  repnet_dynamic.tflite   int8 weights, float activations
+  repnet.json             the model's shape: variant, num_frames, image_size, period_offset, temperature
+  export_report.json      sizes, conversion times, largest difference from Keras per output
+```
+The scaling to [-1, 1] is inside every graph, so an app feeds resized RGB bytes.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from movinet_crossfit.repnet.infer import scale_for_repnet
+from movinet_crossfit.core.errors import UserError
+from movinet_crossfit.movinet.export import (TFLITE_SIGNATURE, ExportError, _check_builtin_only, _quiet_tensorflow,
+                                     _replace_dir, convert_tflite, make_interpreter)
+from movinet_crossfit.core.fileio import atomic_path, write_json_atomic
+
+SAVED_MODEL_DIR = "saved_model"
+CONFIG_FILE = "repnet.json"
+REPORT_FILE = "export_report.json"
+TFLITE_FORMATS = ("fp32", "fp16", "dynamic")
+FORMATS = ("saved_model", *TFLITE_FORMATS)
+OUTPUTS = ("period_logits", "periodicity_logits", "embeddings")
+FP32_TOLERANCE = 1e-3  # on logits of magnitude ~1-10, after ~60 layers of float32 reordering
+
+
+def tflite_filename(fmt: str) -> str:
+    return f"repnet_{fmt}.tflite"
+
+
+def build_module(model):
+    """A ``tf.Module`` with the model's variables and its two exported functions."""
+    import tensorflow as tf
+
+    cfg = model.config
+    shape = [cfg.num_frames, cfg.image_size, cfg.image_size, 3]
+    module = tf.Module()
+    module.model_variables = list(model.variables)
+
+    def forward(frames):
+        period, periodicity, embeddings = model(scale_for_repnet(frames), training=False)
+        return dict(zip(OUTPUTS, (period, periodicity, embeddings)))
+
+    module.serve = tf.function(forward, input_signature=[tf.TensorSpec([None, *shape], tf.uint8, name="frames")])
+    module.single = tf.function(forward, input_signature=[tf.TensorSpec([1, *shape], tf.uint8, name="frames")])
+    return module
+
+
+def export_repnet(model, out_dir: str | os.PathLike, *, formats: Sequence[str] = FORMATS,
+                  parity_chunks: Sequence[np.ndarray] | None = None) -> dict:
+    """Write ``model`` (a ``RepNet``) to ``out_dir`` in ``formats`` and check each file against Keras
+    on ``parity_chunks`` (uint8 ``[T, S, S, 3]``; random frames when not given). Returns the report."""
+    import tensorflow as tf
+
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise UserError(f"unknown RepNet export format(s) {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
+    cfg = model.config
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if parity_chunks is None:
+        rng = np.random.default_rng(0)
+        parity_chunks = [rng.integers(0, 256, (cfg.num_frames, cfg.image_size, cfg.image_size, 3), np.uint8)]
+    chunks = np.stack([np.asarray(c, np.uint8) for c in parity_chunks])
+    reference = [np.asarray(t) for t in model(scale_for_repnet(chunks), training=False)]
+    report: dict = {"config": asdict(cfg), "period_offset": cfg.period_offset, "files": {}, "parity": {}}
+
+    saved = out / SAVED_MODEL_DIR
+    tmp_saved = out / f".{SAVED_MODEL_DIR}.part-{os.getpid()}"
+    shutil.rmtree(tmp_saved, ignore_errors=True)
+    start = time.perf_counter()
+    module = build_module(model)
+    with _quiet_tensorflow():
+        tf.saved_model.save(module, str(tmp_saved), signatures={
+            "serving_default": module.serve.get_concrete_function(),
+            TFLITE_SIGNATURE: module.single.get_concrete_function()})
+    report["files"]["saved_model"] = {"seconds": round(time.perf_counter() - start, 2)}
+    try:
+        for fmt in (f for f in formats if f in TFLITE_FORMATS):
+            start = time.perf_counter()
+            data = convert_tflite(tmp_saved, fmt)
+            ops = _check_builtin_only(fmt, data)
+            with atomic_path(out / tflite_filename(fmt)) as tmp:
+                Path(tmp).write_bytes(data)
+            runner = TFLiteRunner(out / tflite_filename(fmt), cfg)
+            outputs = runner(chunks)
+            report["files"][fmt] = {"bytes": len(data), "seconds": round(time.perf_counter() - start, 2),
+                                    "ops": sorted(set(ops))}
+            report["parity"][fmt] = _differences(reference, outputs)
+        if "saved_model" in formats:
+            loaded = SavedModelRunner(tmp_saved, cfg)
+            report["parity"]["saved_model"] = _differences(reference, loaded(chunks))
+            _replace_dir(tmp_saved, saved)
+    finally:
+        shutil.rmtree(tmp_saved, ignore_errors=True)
+    write_json_atomic(out / CONFIG_FILE, {**asdict(cfg), "period_offset": cfg.period_offset})
+    failed = [fmt for fmt in ("saved_model", "fp32") if fmt in report["parity"]
+              and report["parity"][fmt]["max_abs"] > FP32_TOLERANCE * report["parity"][fmt]["scale"]]
+    report["fp32_tolerance"] = FP32_TOLERANCE
+    write_json_atomic(out / REPORT_FILE, report)
+    if failed:
+        raise ExportError(f"{out}: {', '.join(failed)} outputs differ from Keras by more than "
+                          f"{FP32_TOLERANCE} x their scale: {json.dumps({f: report['parity'][f] for f in failed})}")
+    return report
+
+
+def _differences(reference: Sequence[np.ndarray], outputs: Sequence[np.ndarray]) -> dict:
+    per_output = {name: float(np.abs(np.asarray(o, np.float64) - r).max())
+                  for name, r, o in zip(OUTPUTS, reference, outputs)}
+    scale = max(1.0, max(float(np.abs(r).max()) for r in reference[:2]))
+    same_period = float(np.mean(reference[0].argmax(-1) == np.asarray(outputs[0]).argmax(-1)))
+    return {"max_abs": max(per_output[n] for n in OUTPUTS[:2]), "per_output": per_output, "scale": scale,
+            "period_argmax_agreement": same_period}
+
+
+class _ConfiguredRunner:
+    config = None
+
+    def __call__(self, batch: np.ndarray):  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class SavedModelRunner(_ConfiguredRunner):
+    """Counts with the exported SavedModel's ``serving_default``."""
+
+    def __init__(self, path: str | os.PathLike, config):
+        import tensorflow as tf
+
+        self.config = config
+        self._fn = tf.saved_model.load(str(path)).signatures["serving_default"]
+
+    def __call__(self, batch):
+        import tensorflow as tf
+
+        result = self._fn(frames=tf.convert_to_tensor(np.asarray(batch, np.uint8)))
+        return [result[name].numpy() for name in OUTPUTS]
+
+
+class TFLiteRunner(_ConfiguredRunner):
+    """Counts with a ``repnet_*.tflite`` file (one chunk per invoke)."""
+
+    def __init__(self, path: str | os.PathLike, config, num_threads: int | None = None):
+        self.config = config
+        self._interpreter = make_interpreter(path, num_threads=num_threads)
+        self._run = self._interpreter.get_signature_runner(TFLITE_SIGNATURE)
+
+    def __call__(self, batch):
+        rows = [self._run(frames=np.asarray(chunk, np.uint8)[None]) for chunk in batch]
+        return [np.concatenate([row[name] for row in rows]) for name in OUTPUTS]
+
+
+def load_runner(path: str | os.PathLike, backend: str = "auto", variant: str = "fp32"):
+    """A chunk runner from an ``export_repnet`` folder (or one ``.tflite`` file inside it)."""
+    from movinet_crossfit.repnet.model import RepNetConfig
+
+    path = Path(path)
+    folder = path.parent if path.suffix == ".tflite" else path
+    config_file = folder / CONFIG_FILE
+    if not config_file.is_file():
+        raise UserError(f"{folder}: not a RepNet export (no {CONFIG_FILE}); write one with "
+                        "`movinet-crossfit export-counter`")
+    fields = json.loads(config_file.read_text())
+    fields.pop("period_offset", None)
+    config = RepNetConfig(**fields)
+    if path.suffix == ".tflite":
+        return TFLiteRunner(path, config)
+    if backend in ("auto", "tflite") and (folder / tflite_filename(variant)).is_file():
+        return TFLiteRunner(folder / tflite_filename(variant), config)
+    if backend in ("auto", "saved_model") and (folder / SAVED_MODEL_DIR).is_dir():
+        return SavedModelRunner(folder / SAVED_MODEL_DIR, config)
+    raise UserError(f"{folder}: has no {backend if backend != 'auto' else 'TFLite or SavedModel'} RepNet "
+                    f"(looked for {tflite_filename(variant)} and {SAVED_MODEL_DIR}/)")
+
+
+__all__ = ["export_repnet", "load_runner", "SavedModelRunner", "TFLiteRunner", "tflite_filename", "ExportError"]
