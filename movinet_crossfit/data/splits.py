@@ -28,6 +28,11 @@ def parse_ratios(text: str) -> dict[str, float]:
     return normalise_ratios(ratios)
 
 
+def format_ratios(ratios: Mapping[str, float]) -> str:
+    """The inverse of ``parse_ratios``: ``{"train": 0.8, "test": 0.2}`` -> ``"train=0.8,test=0.2"``."""
+    return ",".join(f"{name}={value:g}" for name, value in ratios.items())
+
+
 def normalise_ratios(ratios: Mapping[str, float]) -> dict[str, float]:
     from movinet_crossfit.core.errors import UserError
 

@@ -1,0 +1,185 @@
+"""Corpus commands: download, manifest, split, records, stats, counting-manifest."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from movinet_crossfit.cli._common import app, console
+from movinet_crossfit.core.errors import UserError
+from movinet_crossfit.data.records import RecordsConfig, write_records
+from movinet_crossfit.data.splits import format_ratios, parse_ratios
+
+_RECORDS = RecordsConfig()  # the library's defaults, shown in --help
+
+
+@app.command()
+def download(
+    sources: List[str] = typer.Argument(..., help="URL lists (#title lines), CSVs (url or video_id), Countix CSVs, URLs"),
+    output: Path = typer.Option(Path("videos"), "-o", "--output", help="videos folder (+ metadata, archive, report)"),
+    format: Optional[str] = typer.Option(None, "--format", help="yt-dlp format (default: mp4, height <= 720)"),
+    workers: int = typer.Option(2, "--workers", help="parallel downloads"),
+    retries: int = typer.Option(5, "--retries", help="retries per transfer, each resuming"),
+    backoff: float = typer.Option(2.0, "--backoff", help="seconds before the first retry, doubling"),
+    rate_limit: Optional[str] = typer.Option(None, "--rate-limit", help="bytes/s per download, e.g. 2M"),
+    sleep: float = typer.Option(0.0, "--sleep", help="seconds to wait before each download"),
+    max_sleep: Optional[float] = typer.Option(None, "--max-sleep", help="random wait in [--sleep, --max-sleep]"),
+    sleep_requests: float = typer.Option(0.0, "--sleep-requests", help="seconds between extraction requests"),
+    whole_videos: bool = typer.Option(False, "--whole-videos", help="never cut to the Countix/CSV time range"),
+    cookies: Optional[str] = typer.Option(None, "--cookies", help="Netscape cookie file for yt-dlp"),
+    url_template: Optional[str] = typer.Option(None, "--url-template", help="URL of a video id, with {id}"),
+    report_stem: Optional[Path] = typer.Option(None, "--report", help="report stem (default: OUTPUT/download-report)"),
+    status: bool = typer.Option(False, "--status", help="download nothing: present/missing, OUTPUT/missing.txt"),
+) -> None:
+    """Download source videos with yt-dlp: resumable, archived, reported (CSV + JSON)."""
+    from movinet_crossfit.data.sources import (DEFAULT_FORMAT, YOUTUBE_URL_TEMPLATE, DownloadOptions, download_sources,
+                                          source_status)
+
+    options = DownloadOptions(format=format or DEFAULT_FORMAT, workers=workers, retries=retries, backoff=backoff,
+                              rate_limit=rate_limit, sleep=sleep, max_sleep=max_sleep, sleep_requests=sleep_requests,
+                              cut_ranges=not whole_videos, cookies=cookies,
+                              url_template=url_template or YOUTUBE_URL_TEMPLATE)
+    if status:
+        result = source_status(sources, output, url_template=options.url_template)
+        console.print(f"{result.summary()}; missing -> {result.write_missing(output / 'missing.txt')}", highlight=False)
+        return
+    report = download_sources(sources, output, options, report_path=report_stem)
+    report.print()
+    console.print(f"videos -> [bold]{output}[/bold], report -> [bold]{report.files['csv']}[/bold]")
+    if not report.succeeded:
+        raise typer.Exit(1)
+
+
+@app.command()
+def manifest(
+    export: List[Path] = typer.Argument(..., help="Supervisely project folder(s), ann folders or *.json files"),
+    output: Path = typer.Option(Path("manifest.json"), "-o", "--output", help="manifest.json to write"),
+    videos: Optional[Path] = typer.Option(None, "--videos", help="folder of the source videos (fps, frame checks)"),
+    fps: Optional[float] = typer.Option(None, "--fps", help="frame rate to assume when videos are absent"),
+    alias: List[str] = typer.Option([], "--alias", help="extra label alias FROM=TO (repeatable)"),
+    classes: Optional[str] = typer.Option(None, "--classes", help="comma-separated class list (default: the 9)"),
+    keep_unknown: bool = typer.Option(False, "--keep-unknown", help="keep labels outside the class list"),
+    keep_overlapping: bool = typer.Option(False, "--keep-overlapping",
+                                          help="keep overlapping segments with different labels (default: drop both)"),
+) -> None:
+    """Turn a Supervisely export into a validated manifest.json."""
+    from movinet_crossfit.data.annotations import summary_line, vocabulary_from_options, write_manifest
+
+    result, report = write_manifest(export, output, videos_dir=videos, fps=fps,
+                                    vocabulary=vocabulary_from_options(classes, alias),
+                                    keep_unknown=keep_unknown, keep_overlapping=keep_overlapping)
+    report.print()
+    if not result.clips:
+        console.print(f"{output}: nothing written, no clips")
+        raise typer.Exit(1)
+    console.print(summary_line(result, output))
+
+
+@app.command()
+def split(
+    manifest_path: Path = typer.Argument(..., metavar="MANIFEST", help="manifest.json"),
+    videos: Optional[Path] = typer.Option(None, "--videos", help="folder of the source videos"),
+    output: Path = typer.Option(Path("clips"), "-o", "--output", help="folder for <label>/<clip>.mp4"),
+    copy: bool = typer.Option(False, "--copy", help="stream-copy (fast, cuts at keyframes, not frame-accurate)"),
+    workers: Optional[int] = typer.Option(None, "--workers", help="parallel ffmpeg processes (default: cores)"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="re-cut clips that already exist"),
+) -> None:
+    """Cut the manifest's clips out of the source videos with ffmpeg (frame-accurate, resumable)."""
+    from movinet_crossfit.data.clips import split_clips
+
+    report = split_clips(manifest_path, output, videos_dir=videos, reencode=not copy, workers=workers,
+                         overwrite=overwrite)
+    report.print()
+    console.print(f"clips -> [bold]{output}[/bold]")
+    if not report.succeeded:
+        raise typer.Exit(1)
+
+
+@app.command()
+def records(
+    manifest_path: Optional[Path] = typer.Argument(None, metavar="[MANIFEST]",
+                                                   help="manifest.json; omit to read a <label>/<clip>.mp4 folder"),
+    clips: Path = typer.Option(Path("clips"), "--clips", help="clip folder (from `split`, or <label>/<clip>.mp4)"),
+    output: Path = typer.Option(Path("tfrecords"), "-o", "--output", help="folder for shards + dataset_info.json"),
+    frames: int = typer.Option(_RECORDS.num_frames, "--frames", help="frames sampled evenly per clip"),
+    size: int = typer.Option(_RECORDS.size, "--size", help="frame side in pixels after centre crop + resize"),
+    ratios: str = typer.Option(format_ratios(_RECORDS.ratios), "--ratios",
+                               help="split fractions, e.g. train=0.7,val=0.1,test=0.2"),
+    seed: int = typer.Option(_RECORDS.seed, "--seed", help="split seed"),
+    jpeg_quality: int = typer.Option(_RECORDS.jpeg_quality, "--jpeg-quality", min=1, max=100,
+                                     help="JPEG quality of stored frames"),
+    workers: Optional[int] = typer.Option(None, "--workers", help="parallel decoders (default: cores)"),
+) -> None:
+    """Write TFRecords of sampled, preprocessed clips, split by source video."""
+    config = RecordsConfig(num_frames=frames, size=size, ratios=parse_ratios(ratios), seed=seed,
+                           jpeg_quality=jpeg_quality, workers=workers)
+    result = write_records(output, clips_dir=clips, manifest=manifest_path, config=config)
+    result.report.print()
+    _print_records_info(result.info, output)
+
+
+def _print_records_info(info: dict, output: Path) -> None:
+    from rich.table import Table
+
+    splits = list(info["splits"])
+    table = Table("class", *splits)
+    for name in info["classes"]:
+        table.add_row(name, *(str(info["splits"][s]["per_class"].get(name, 0)) for s in splits))
+    table.add_row("[bold]clips", *(f"[bold]{info['splits'][s]['clips']}" for s in splits))
+    table.add_row("MB", *(f"{info['splits'][s]['bytes'] / 1e6:.2f}" for s in splits))
+    console.print(table)
+    console.print(f"records ({info['num_frames']} frames, {info['size']}x{info['size']}) -> [bold]{output}[/bold]")
+
+
+@app.command()
+def stats(
+    manifest_path: Optional[Path] = typer.Argument(None, metavar="[MANIFEST]", help="manifest.json"),
+    clips: Optional[Path] = typer.Option(None, "--clips", help="or a <label>/<clip>.mp4 folder to probe"),
+    output: Path = typer.Option(Path("stats"), "-o", "--output", help="folder for stats.csv/.json/.png"),
+) -> None:
+    """Per-class clip count, frames and duration (mean ± std), with a chart."""
+    from movinet_crossfit.data.stats import corpus_stats, write_stats
+
+    if manifest_path is None and clips is None:
+        raise UserError("give a MANIFEST or --clips FOLDER")
+    result = corpus_stats(manifest=manifest_path, clips_dir=clips)
+    if result.report.failed or result.report.warnings:
+        result.report.print()
+    _print_stats_table(result.table)
+    paths = write_stats(result, output)
+    console.print(f"stats -> [bold]{paths['csv']}[/bold], chart -> [bold]{paths['png']}[/bold]")
+
+
+def _print_stats_table(table) -> None:
+    from rich.table import Table
+
+    out = Table("class", "clips", "frames mean", "frames std", "seconds mean", "seconds std")
+    for label, row in table.iterrows():
+        out.add_row(str(label), str(int(row["clips"])), *(f"{row[c]:.2f}" for c in
+                    ("frames_mean", "frames_std", "duration_mean", "duration_std")))
+    console.print(out)
+
+
+@app.command("counting-manifest")
+def counting_manifest(
+    output: Path = typer.Option(Path("counting.json"), "-o", "--output", help="counting manifest to write"),
+    clip_manifest: List[Path] = typer.Option([], "--clip-manifest", help="manifest.json whose clips carry counts"),
+    corpus: List[Path] = typer.Option([], "--corpus", help="generated corpus folder (ground_truth.json)"),
+    countix: List[Path] = typer.Option([], "--countix", help="Countix CSV, e.g. countix_val.csv (repeatable)"),
+    countix_videos: Optional[Path] = typer.Option(None, "--countix-videos", help="folder of <video_id>.mp4"),
+    time_origin: str = typer.Option("auto", "--time-origin", help="Countix files: auto | video | kinetics"),
+) -> None:
+    """Videos (or ranges) with true rep counts, for eval-counter and train-counter."""
+    from movinet_crossfit.data.counting_manifest import build_counting_manifest
+
+    result, report = build_counting_manifest(output, clip_manifests=clip_manifest, corpora=corpus,
+                                             countix_csvs=countix, countix_videos=countix_videos,
+                                             time_origin=time_origin)
+    report.print()
+    for item, reason in report.skipped[:5]:
+        console.print(f"  skipped {item}: {reason}", highlight=False)
+    if not result.items:
+        console.print(f"{output}: nothing written, no items")
+        raise typer.Exit(1)
+    console.print(f"{len(result.items)} items -> [bold]{output}[/bold]")

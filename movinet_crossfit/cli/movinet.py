@@ -1,0 +1,129 @@
+"""MoViNet commands: train, evaluate, export, predict."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from movinet_crossfit.cli._common import app, console, parse_names, print_metrics_table
+from movinet_crossfit.core.errors import UserError
+
+
+@app.command()
+def train(
+    records: Path = typer.Option(Path("tfrecords"), "--records", help="records folder (from `records`)"),
+    out: Path = typer.Option(..., "--out", help="run folder, e.g. runs/NAME"),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML with any TrainConfig option"),
+    model_id: Optional[str] = typer.Option(None, "--model-id", help="a0..a5 (default a2)"),
+    checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="Kinetics-600 checkpoint dir/prefix"),
+    archive: Optional[str] = typer.Option(None, "--archive", help="official movinet_<id>_base.tar.gz"),
+    hub: Optional[str] = typer.Option(None, "--hub", help="TF Hub handle or local hub folder"),
+    from_scratch: bool = typer.Option(False, "--from-scratch", help="train from random weights (explicitly)"),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="head-only epochs (default 10)"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="default 8"),
+    learning_rate: Optional[float] = typer.Option(None, "--learning-rate", help="default 0.01 (cosine decay)"),
+    fine_tune: Optional[str] = typer.Option(None, "--fine-tune", help="none | last | all"),
+    fine_tune_epochs: Optional[int] = typer.Option(None, "--fine-tune-epochs"),
+    cache_features: Optional[bool] = typer.Option(None, "--cache-features/--no-cache-features",
+                                                  help="head-only on cached backbone features (default: on without GPU)"),
+    strategy: Optional[str] = typer.Option(None, "--strategy", help="default | mirrored | tpu | multiworker"),
+    mixed_precision: bool = typer.Option(False, "--mixed-precision", help="float16 compute (GPU/TPU)"),
+) -> None:
+    """Fine-tune MoViNet (Kinetics-600 weights) on the records; writes checkpoints, logs, history."""
+    from movinet_crossfit.movinet.train import TrainConfig, describe
+    from movinet_crossfit.movinet.train import train as run_training
+
+    options = dict(records=str(records), out=str(out), model_id=model_id, checkpoint=checkpoint, archive=archive,
+                   hub=hub, from_scratch=from_scratch or None, epochs=epochs, batch_size=batch_size,
+                   learning_rate=learning_rate, fine_tune=fine_tune, fine_tune_epochs=fine_tune_epochs,
+                   cache_features=cache_features, strategy=strategy, mixed_precision=mixed_precision or None)
+    cfg = TrainConfig.from_yaml(config, **options) if config else TrainConfig(
+        **{k: v for k, v in options.items() if v is not None})
+    result = run_training(cfg)
+    console.print(describe(result))
+
+
+@app.command()
+def evaluate(
+    run: Path = typer.Argument(..., help="run folder from `train`"),
+    split: str = typer.Option("test", "--split", help="records split to evaluate"),
+    records: Optional[str] = typer.Option(None, "--records", help="records folder (default: the run's)"),
+    tta: str = typer.Option("none", "--tta", help="test-time averaging: none | flip (mirror) | clips (several "
+                                                  "samplings in time of each source clip) | clips+flip"),
+    views: int = typer.Option(3, "--views", help="with --tta clips: samplings per clip"),
+    clips: Optional[Path] = typer.Option(None, "--clips", help="with --tta clips: the clip folder "
+                                                               "(default: the one the records were built from)"),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="folder (default RUN/eval_SPLIT)"),
+) -> None:
+    """Accuracy, top-k, per-class precision/recall/F1, confusion matrix and probability plots."""
+    from movinet_crossfit.movinet.evaluate import evaluate_run
+
+    result = evaluate_run(run, split=split, records=records, out_dir=output, tta=tta, views=views, clips_dir=clips)
+    m = result.metrics
+    tops = print_metrics_table(m, "clips")
+    console.print(f"{split}: accuracy {m['accuracy']:.3f} ({tops}) on {m['clips']} clips -> [bold]{result.out_dir}[/bold]")
+    single = m.get("tta_views", {}).get("single_view", [])
+    if single:
+        console.print(f"[yellow]{len(single)} clip(s) kept a single view (source file missing or unreadable), "
+                      f"e.g. {single[0]['id']}: {single[0]['reason']}[/yellow]")
+
+
+@app.command()
+def export(
+    run: Path = typer.Argument(..., help="run folder from `train`"),
+    output: Path = typer.Option(Path("export"), "-o", "--output", help="export folder"),
+    records: Optional[Path] = typer.Option(None, "--records", help="records for int8 calibration and parity "
+                                                                    "(default: the run's)"),
+    formats: str = typer.Option("saved_model,fp32,fp16,dynamic,int8", "--formats", help="comma-separated"),
+    calibration_clips: int = typer.Option(100, "--calibration-clips", help="training clips for int8 calibration"),
+) -> None:
+    """SavedModel + TFLite (fp32, fp16, dynamic, int8) on builtin ops, with a parity check."""
+    from movinet_crossfit.movinet.export import export_run
+    from movinet_crossfit.core.runs import read_run_config
+
+    records_dir = records or read_run_config(run).get("records")
+    report = export_run(run, output, formats=parse_names(formats),
+                        records_dir=records_dir, calibration_clips=calibration_clips)
+    console.print(report.summary())
+
+
+@app.command()
+def predict(
+    video_path: Path = typer.Argument(..., metavar="VIDEO", help="video file"),
+    model: Path = typer.Option(Path("export"), "--model", help="export folder, or a .tflite file"),
+    backend: str = typer.Option("auto", "--backend", help="auto | saved_model | tflite"),
+    variant: str = typer.Option("fp32", "--variant", help="TFLite file: fp32 | fp16 | dynamic | int8"),
+    top_k: int = typer.Option(5, "--top-k", min=1),
+    output_format: str = typer.Option("table", "--format", help="table | json"),
+    timeline: bool = typer.Option(False, "--timeline", help="slide a window over a long video"),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="with --timeline: PNG of the movement over time"),
+) -> None:
+    """Classify a video with exactly the training preprocessing."""
+    import json
+
+    from movinet_crossfit.movinet.predict import plot_timeline, predict_timeline, predict_video
+
+    if timeline:
+        result = predict_timeline(video_path, model, backend=backend, variant=variant)
+        if output_format == "json":
+            print(json.dumps(result.to_dict(), indent=2))
+        else:
+            for segment in result.segments:
+                console.print(f"{segment.start:7.2f}-{segment.end:7.2f} s  {segment.label}"
+                              f"  ({segment.probability:.2f})")
+        if plot:
+            console.print(f"timeline -> [bold]{plot_timeline(result, plot)}[/bold]")
+        return
+    result = predict_video(video_path, model, top_k=top_k, backend=backend, variant=variant)
+    if output_format == "json":
+        print(json.dumps(result.to_dict(), indent=2))
+        return
+    from rich.table import Table
+
+    table = Table("movement", "probability")
+    for label, probability in result.top_k:
+        table.add_row(label, f"{probability:.3f}")
+    console.print(table)
+    console.print(f"{video_path}: [bold]{result.label}[/bold] ({result.probability:.2f}) via {result.backend}, "
+                  f"{result.timings['total']:.2f} s")

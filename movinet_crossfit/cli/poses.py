@@ -1,0 +1,102 @@
+"""Pose commands: poses, train-poses, evaluate-poses."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from movinet_crossfit.cli._common import app, console, print_metrics_table
+from movinet_crossfit.core.errors import UserError
+
+
+@app.command()
+def poses(
+    inputs: List[Path] = typer.Argument(..., metavar="VIDEO...", help="videos or folders of them; or another "
+                                        "estimator's .npz/.json to import"),
+    output: Path = typer.Option(..., "-o", "--output", help="poses .npz (one input) or a folder"),
+    backend: str = typer.Option("blazepose", "--backend", help="pose estimator for videos"),
+    model_dir: Optional[Path] = typer.Option(None, "--model-dir", help="folder with pose_detection.tflite and "
+                                             "pose_landmark_full.tflite (default: pose_models/, from setup)"),
+    import_format: Optional[str] = typer.Option(None, "--from", help="import instead of detecting: "
+                                                "vitpose | torchvision | auto"),
+    fps: Optional[float] = typer.Option(None, "--fps", help="frame rate (for imports that hold none)"),
+    every: int = typer.Option(1, "--every", min=1, help="only every N-th frame (fps divided by N)"),
+    min_detection_score: float = typer.Option(0.5, "--min-detection-score", help="BlazePose person detector threshold"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="redo outputs that exist"),
+) -> None:
+    """Keypoints per frame: BlazePose's 33 landmarks (NaN where nobody is found), or imported."""
+    from movinet_crossfit.pose.extract import expand_inputs, write_poses
+
+    options = {"model_dir": model_dir, "min_detection_score": min_detection_score} if backend == "blazepose" else {}
+    result = write_poses(expand_inputs(inputs), output, backend=backend, import_format=import_format, fps=fps,
+                         every=every, overwrite=overwrite, **options)
+    for source, text in result.summaries.items():
+        console.print(f"{source}: {text} ({result.seconds[source]:.1f} s) -> [bold]{result.outputs[source]}[/bold]",
+                      highlight=False)
+    result.report.print()
+    if not result.report.succeeded:
+        raise typer.Exit(1)
+
+
+@app.command("train-poses")
+def train_poses(
+    data: Path = typer.Argument(..., help="a generated corpus (ground_truth.json), or a poses folder: "
+                                "<label>/<name>.npz, or per clip/video with --manifest"),
+    out: Path = typer.Option(..., "--out", help="run folder, e.g. runs/poses-tcn"),
+    manifest: Optional[Path] = typer.Option(None, "--manifest", help="manifest.json whose clips DATA holds poses of"),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML with any PoseTrainConfig option"),
+    arch: Optional[str] = typer.Option(None, "--arch", help="tcn | lstm | convlstm (default tcn)"),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="default 80"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="default 32"),
+    learning_rate: Optional[float] = typer.Option(None, "--learning-rate", help="default 0.002 (cosine decay)"),
+    length: Optional[int] = typer.Option(None, "--length", help="frames each sequence is resampled to (default 64)"),
+    layout: Optional[str] = typer.Option(None, "--layout", help="model joints: coco17 (default) | mediapipe33"),
+    ratios: Optional[str] = typer.Option(None, "--ratios", help="default train=0.7,val=0.1,test=0.2"),
+    contrastive_epochs: Optional[int] = typer.Option(None, "--contrastive-epochs",
+                                                     help="SimCLR pre-training epochs first (default 0)"),
+    seed: Optional[int] = typer.Option(None, "--seed"),
+    no_export: bool = typer.Option(False, "--no-export", help="skip model.tflite"),
+) -> None:
+    """Train a keypoint classifier (TCN, LSTM or ConvLSTM), evaluate it on test, export TFLite."""
+    import yaml
+
+    from movinet_crossfit.keypoints.train import PoseTrainConfig, train_pose_classifier
+
+    base = yaml.safe_load(config.read_text()) if config else {}
+    options = dict(data=str(data), out=str(out), manifest=str(manifest) if manifest else None, arch=arch,
+                   epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, length=length, layout=layout,
+                   ratios=ratios, contrastive_epochs=contrastive_epochs, seed=seed, export=False if no_export else None)
+    cfg = PoseTrainConfig.from_dict({**(base or {}), **{k: v for k, v in options.items() if v is not None}})
+    result = train_pose_classifier(cfg)
+    s = result.summary
+    if result.report.failed or result.report.warnings:
+        result.report.print()
+    if result.metrics:
+        _print_pose_metrics(result.metrics, s["eval_split"])
+    tflite = s["tflite"] or {}
+    console.print(f"{s['arch']}: {s['sequences']} sequences, best epoch {s['best_epoch']}/{s['epochs']}, "
+                  f"{s['seconds']['total']:.0f} s"
+                  + (f"; TFLite {tflite['bytes'] / 1e3:.0f} kB, max |diff| {tflite['max_abs_diff']:.1e}" if tflite else "")
+                  + f" -> [bold]{result.run_dir}[/bold]", highlight=False)
+
+
+@app.command("evaluate-poses")
+def evaluate_poses(
+    run: Path = typer.Argument(..., help="run folder from `train-poses`"),
+    data: Optional[Path] = typer.Option(None, "--data", help="other sequences to evaluate on (default: the run's own)"),
+    manifest: Optional[Path] = typer.Option(None, "--manifest", help="with --data: its manifest.json"),
+    split: str = typer.Option("test", "--split", help="of the run's own data: train | val | test | all"),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="folder (default RUN/eval_SPLIT)"),
+) -> None:
+    """Accuracy, per-class P/R/F1, confusion matrix and probability plots of a keypoint classifier."""
+    from movinet_crossfit.keypoints.train import evaluate_pose_run
+
+    result = evaluate_pose_run(run, data=data, manifest=manifest, split=split, out_dir=output)
+    _print_pose_metrics(result.metrics, split if data is None else str(data))
+    console.print(f"-> [bold]{result.out_dir}[/bold]")
+
+
+def _print_pose_metrics(m: dict, split: str) -> None:
+    tops = print_metrics_table(m, "sequences")
+    console.print(f"{split}: accuracy {m['accuracy']:.3f} ({tops}) on {m['clips']} sequences", highlight=False)

@@ -1,0 +1,47 @@
+"""Whole-product commands: demo, app."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from movinet_crossfit.cli._common import app, console
+from movinet_crossfit.core.errors import UserError
+
+from movinet_crossfit.demo import DemoConfig
+
+_DEMO = DemoConfig()
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("demo_out"), "--out", help="folder for everything the demo makes"),
+    clips_per_class: int = typer.Option(_DEMO.clips_per_class, "--clips-per-class", help="labelled segments per class"),
+    size: int = typer.Option(_DEMO.size, "--size", help="frame size for records and model"),
+    frames: int = typer.Option(_DEMO.num_frames, "--frames", help="frames sampled per clip"),
+    model_id: str = typer.Option(_DEMO.model_id, "--model-id", help="MoViNet a0..a5"),
+    epochs: int = typer.Option(_DEMO.epochs, "--epochs", help="training epochs (from random weights)"),
+    seed: int = typer.Option(_DEMO.seed, "--seed", help="corpus, split and training seed"),
+    no_train: bool = typer.Option(False, "--no-train", help="stop after records + stats"),
+) -> None:
+    """Run the whole pipeline on a generated corpus, offline, explaining each step."""
+    from movinet_crossfit.demo import run_demo
+
+    run_demo(out, DemoConfig(clips_per_class=clips_per_class, num_frames=frames, size=size, model_id=model_id,
+                             epochs=epochs, seed=seed, train=not no_train))
+
+
+@app.command("app")
+def run_app(
+    model: Path = typer.Option(Path("demo_out/export"), "--model", help="export folder (from `export` or `demo`)"),
+    counter: Optional[Path] = typer.Option(None, "--counter", help="RepNet weights folder or export-counter folder"),
+    host: str = typer.Option("127.0.0.1", "--host", help="address to listen on (0.0.0.0 exposes it to the network)"),
+    port: int = typer.Option(8050, "--port"),
+    max_upload_mb: float = typer.Option(100.0, "--max-upload-mb", help="largest video accepted"),
+    backend: str = typer.Option("auto", "--backend", help="auto | saved_model | tflite"),
+) -> None:
+    """Serve the upload page: drop a video, see the movement, the rep count and the timeline."""
+    from movinet_crossfit.app import serve
+
+    serve(model, counter, host=host, port=port, max_upload_mb=max_upload_mb, backend=backend)

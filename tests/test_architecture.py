@@ -1,0 +1,146 @@
+"""The layout's rules, checked on the source: dependencies point one way (down the layers), no
+import cycles, no library module over 600 lines. See docs/architecture.md for the map."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "movinet_crossfit"
+# Lower number = lower layer. A module may import its own package and any lower layer, never a
+# higher one and never another package of its own layer.
+LAYERS = {
+    "_env": 0,
+    "core": 1,
+    "data": 2, "synthetic": 2, "pose": 2,
+    "movinet": 3, "repnet": 3, "keypoints": 3, "posecount": 3,
+    "analysis": 4,
+    "app": 5, "serverless": 5,
+    "demo": 6,
+    "cli": 7,
+    "__main__": 8,
+}
+MAX_LINES = 600
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _imports(path: Path) -> set[str]:
+    """Every movinet_crossfit module imported anywhere in the file (lazy imports included)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("movinet_crossfit"))
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("movinet_crossfit"):
+            found.add(node.module)
+            # `from movinet_crossfit.core import video` imports the module core.video.
+            for alias in node.names:
+                candidate = f"{node.module}.{alias.name}"
+                if (PACKAGE.parent / (candidate.replace(".", "/") + ".py")).is_file():
+                    found.add(candidate)
+    return found
+
+
+def _graph() -> dict[str, set[str]]:
+    return {_module_name(p): _imports(p) for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def _unit(module: str) -> str:
+    """The layer unit of a module: its first part below the package (``movinet_crossfit.core.video`` -> ``core``)."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def test_every_unit_has_a_layer():
+    units = {_unit(m) for m in _graph()} - {""}
+    assert units <= set(LAYERS), f"add these to LAYERS (and docs/architecture.md): {sorted(units - set(LAYERS))}"
+
+
+def test_dependencies_point_down_the_layers():
+    wrong = []
+    for module, imported in _graph().items():
+        unit = _unit(module)
+        if not unit:
+            continue
+        for target in imported:
+            other = _unit(target)
+            if not other or other == unit:
+                continue
+            if LAYERS[other] >= LAYERS[unit]:
+                wrong.append(f"{module} imports {target} (layer {LAYERS[other]} >= {LAYERS[unit]})")
+    assert not wrong, "\n".join(sorted(wrong))
+
+
+def test_no_import_cycles():
+    graph = _graph()
+    # Package __init__ files that only describe their package import nothing; edges to a package
+    # are edges to its __init__.
+    index, low, stack, on_stack, cycles = {}, {}, [], set(), []
+
+    def visit(node: str) -> None:  # Tarjan's strongly connected components
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in graph.get(node, ()):
+            if target not in graph:
+                continue
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                item = stack.pop()
+                on_stack.discard(item)
+                component.append(item)
+                if item == node:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for node in graph:
+        if node not in index:
+            visit(node)
+    # A package __init__ that re-exports its own modules forms a harmless loop with them.
+    cycles = [c for c in cycles if not all(m.startswith(c[0] + ".") or m == c[0] for m in c)]
+    assert not cycles, f"import cycles: {cycles}"
+
+
+def test_no_library_module_over_the_limit():
+    long = {str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py")
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+    assert not long, f"modules over {MAX_LINES} lines: {long}"
+
+
+def test_the_checks_can_fail(tmp_path, monkeypatch):
+    """The rules above catch a higher-layer import and a cycle (so a passing run means something)."""
+    pkg = tmp_path / "movinet_crossfit"
+    (pkg / "core").mkdir(parents=True)
+    (pkg / "app").mkdir()
+    (pkg / "core" / "a.py").write_text("from movinet_crossfit.app import b\n")
+    (pkg / "app" / "b.py").write_text("from movinet_crossfit.core import a\n")
+    monkeypatch.setattr(__import__(__name__), "PACKAGE", pkg, raising=False)
+    globals()["PACKAGE"] = pkg
+    try:
+        graph = _graph()
+        assert graph["movinet_crossfit.core.a"] == {"movinet_crossfit.app", "movinet_crossfit.app.b"}
+        try:
+            test_dependencies_point_down_the_layers()
+        except AssertionError as exc:
+            assert "core.a imports movinet_crossfit.app" in str(exc)
+        else:
+            raise AssertionError("a core module importing app passed the layer check")
+        try:
+            test_no_import_cycles()
+        except AssertionError as exc:
+            assert "import cycles" in str(exc)
+        else:
+            raise AssertionError("a two-module cycle passed the cycle check")
+    finally:
+        globals()["PACKAGE"] = Path(__file__).resolve().parents[1] / "movinet_crossfit"
