@@ -170,7 +170,7 @@ def counting_manifest(
     countix_videos: Optional[Path] = typer.Option(None, "--countix-videos", help="folder of <video_id>.mp4"),
     time_origin: str = typer.Option("auto", "--time-origin", help="Countix files: auto | video | kinetics"),
 ) -> None:
-    """Videos (or ranges) with true rep counts, for eval-counter and train-counter."""
+    """Videos (or ranges) with true rep counts, for evaluate-counter and train-counter."""
     from movinet_crossfit.data.counting_manifest import build_counting_manifest
 
     result, report = build_counting_manifest(output, clip_manifests=clip_manifest, corpora=corpus,
