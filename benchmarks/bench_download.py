@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import movinet_crossfit  # noqa: E402,F401
-from movinet_crossfit.data.sources import DownloadOptions, download_sources  # noqa: E402
+from movinet_crossfit.data.download import DownloadOptions, download_sources  # noqa: E402
 
 CLIPS = Path(os.environ.get("MOVINET_CROSSFIT_SHARED_DATA", ROOT.parent / "shared" / "data")) / "cfmove" / "clips"
 

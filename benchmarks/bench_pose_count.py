@@ -25,7 +25,9 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from movinet_crossfit.posecount.count import count_repetitions, counting_errors, perturb  # noqa: E402
+from movinet_crossfit.core.metrics import count_metrics  # noqa: E402
+from movinet_crossfit.posecount.count import count_repetitions  # noqa: E402
+from movinet_crossfit.posecount.evaluate import perturb  # noqa: E402
 from movinet_crossfit.core.movements import DEFAULT_CLASSES  # noqa: E402
 from movinet_crossfit.synthetic import SegmentSpec  # noqa: E402
 from movinet_crossfit.synthetic.corpus import render_keypoints  # noqa: E402
@@ -64,7 +66,8 @@ def main() -> None:
         start = time.process_time()
         predicted = [count_repetitions(k, FPS, "coco17").count for k in prepared]
         cpu = time.process_time() - start
-        mae, obo = counting_errors(predicted, [t for _, _, t in sequences])
+        metrics = count_metrics(predicted, [t for _, _, t in sequences])
+        mae, obo = metrics["mae"], metrics["obo"]
         seconds = sum(len(k) for k in prepared) / FPS
         print(f"{name:28s} {mae:6.3f} {obo:6.3f} {seconds / cpu:12.0f}")
     per_class = {}

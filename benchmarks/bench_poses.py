@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -31,8 +32,10 @@ import movinet_crossfit  # noqa: E402,F401
 from movinet_crossfit.keypoints.data import corpus_plan, write_keypoint_corpus  # noqa: E402
 from movinet_crossfit.pose.extract import extract_poses, make_backend, write_poses  # noqa: E402
 from movinet_crossfit.pose.sequence import keypoint_errors, save_poses  # noqa: E402
-from movinet_crossfit.keypoints.train import PoseTrainConfig, evaluate_pose_run, train_pose_classifier  # noqa: E402
+from movinet_crossfit.keypoints.evaluate import evaluate_pose_run  # noqa: E402
+from movinet_crossfit.keypoints.train import PoseTrainConfig, train_pose_classifier  # noqa: E402
 from movinet_crossfit.synthetic import render_video  # noqa: E402
+from movinet_crossfit.synthetic.truth import GroundTruth  # noqa: E402
 
 SHARED = Path(os.environ.get("MOVINET_CROSSFIT_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
@@ -40,7 +43,7 @@ SHARED = Path(os.environ.get("MOVINET_CROSSFIT_SHARED_DATA", ROOT.parent / "shar
 def detected_corpus(corpus: Path, test_videos: list[str], plan: dict, out: Path, tracker) -> dict:
     """Render the test videos, run BlazePose on them, and write a corpus folder whose keypoints are
     the detected ones (same ground truth, segments and names)."""
-    truth = json.loads((corpus / "ground_truth.json").read_text())
+    truth = GroundTruth.load(corpus)
     errors, frames, seconds = [], 0, 0.0
     videos = {}
     for name in test_videos:
@@ -53,10 +56,10 @@ def detected_corpus(corpus: Path, test_videos: list[str], plan: dict, out: Path,
         frames += poses.num_frames
         relative = f"keypoints/{Path(name).stem}.npz"
         save_poses(out / relative, poses)
-        true = np.load(corpus / truth["videos"][name]["keypoints"])["keypoints"]
+        true = np.load(truth.root / truth.videos[name]["keypoints"])["keypoints"]
         errors.append(keypoint_errors(poses.keypoints, poses.layout, true))
-        videos[name] = {**truth["videos"][name], "keypoints": relative}
-    (out / "ground_truth.json").write_text(json.dumps({**truth, "videos": videos}))
+        videos[name] = {**truth.videos[name], "keypoints": relative}
+    dataclasses.replace(truth, videos=videos).save(out)
     weights = np.array([e["frames"] for e in errors], float)
     mean = lambda key: float(np.average([e[key] for e in errors], weights=weights))  # noqa: E731
     joints = {k: float(np.nanmedian([e["per_joint_median"][k] for e in errors if e["per_joint_median"][k] is not None]))

@@ -93,8 +93,9 @@ def main() -> None:
     import tensorflow as tf
 
     from movinet_crossfit.core import video
+    from movinet_crossfit.core.tflite import make_interpreter, tflite_filename
     from movinet_crossfit.movinet import export, predict
-    from movinet_crossfit.core.runs import load_trained_classifier
+    from movinet_crossfit.movinet.model import load_trained_classifier
     from movinet_crossfit.movinet import fast_ops
     from movinet_crossfit.data.records import RecordsConfig, write_records
 
@@ -157,7 +158,7 @@ def main() -> None:
     # Forward only, TFLite files interleaved round after round on one clip: other load on the
     # machine then hits every file alike, so their order is trustworthy (min is the cleanest).
     clip = video.load_clip(timed[0], FRAMES, SIZE)
-    interpreters = {f: export.make_interpreter(out / export.tflite_filename(f)) for f in export.TFLITE_FORMATS}
+    interpreters = {f: make_interpreter(out / tflite_filename(export.TFLITE_PREFIX, f)) for f in export.TFLITE_FORMATS}
     for interpreter in interpreters.values():
         export.run_tflite(interpreter, [clip])
     invokes: dict[str, list] = {f: [] for f in interpreters}

@@ -7,6 +7,11 @@ every class's probability, the top 5, the video's size and length, the count (wh
 configured) and the time each step took; 4xx with ``{"error": message}`` for a request the caller
 can fix (not a video, no such S3 object, too large, unknown event), 500 for a broken deployment.
 
+The analysis is ``movinet_crossfit.analysis.analyse_video``, the one the app runs, so the body is
+``VideoAnalysis.to_dict()`` (the app's result in the same JSON form) plus the download time. The
+video is probed once (``analysis.inputs.check_video``, the content check) and that probe is passed
+along. Nothing of the app (or Dash) is imported here.
+
 Configuration (environment):
 
 * ``MOVINET_CROSSFIT_MODEL`` (required): an export folder or a ``model_*.tflite`` file (with
@@ -17,9 +22,11 @@ Configuration (environment):
   with ``repnet.json`` beside it, local or s3://, to count repetitions as well.
 * ``MOVINET_CROSSFIT_MAX_VIDEO_MB``: largest video accepted (100).
 
-Only LiteRT runs here, never TensorFlow: frames go through ``numpy_preprocess`` (the training
-preprocessing in numpy; see that module for how close it is), so the container needs neither
-TensorFlow nor tf_keras (see ``deploy/lambda/``).
+Only LiteRT runs here, never TensorFlow: ``analysis.NumpyMovement`` sends the sampled frames
+through ``numpy_preprocess`` (the training preprocessing in numpy; see that module for how close it
+is), so the container needs neither TensorFlow nor tf_keras (see ``deploy/lambda/``). Every video
+is classified as one clip (``clip_seconds=None``: no timeline, which needs TensorFlow's
+preprocessing frame by frame); only its sampled frames are kept while decoding, whatever its length.
 """
 from __future__ import annotations
 
@@ -37,8 +44,8 @@ import types
 import urllib.parse
 from pathlib import Path
 
-import numpy as np
-
+from movinet_crossfit.analysis import (Counter, NotAVideoError, NumpyMovement, analyse_video, check_video,
+                                       decoded_size, format_mb, safe_name)
 from movinet_crossfit.core import video
 from movinet_crossfit.core.errors import UserError
 from movinet_crossfit.core.fileio import atomic_path
@@ -52,7 +59,6 @@ COUNTER_ENV = "MOVINET_CROSSFIT_COUNTER"
 CACHE_ENV = "MOVINET_CROSSFIT_CACHE"
 MAX_VIDEO_ENV = "MOVINET_CROSSFIT_MAX_VIDEO_MB"
 DEFAULT_MAX_VIDEO_MB = 100.0
-TOP_K = 5
 
 
 class RequestError(UserError):
@@ -135,7 +141,8 @@ _models_lock = threading.Lock()
 
 def load_model():
     """The ``predict.TFLitePredictor`` for ``$MOVINET_CROSSFIT_MODEL`` (cached)."""
-    from movinet_crossfit.movinet.export import tflite_filename
+    from movinet_crossfit.core.tflite import tflite_filename
+    from movinet_crossfit.movinet.export import TFLITE_PREFIX
     from movinet_crossfit.movinet.predict import TFLitePredictor, resolve_model
     from movinet_crossfit.core.runs import LABELS_FILE
 
@@ -149,7 +156,7 @@ def load_model():
         if cache_key not in _models:
             if location.startswith("s3://"):
                 local = fetch_s3_model(location, (LABELS_FILE,) if location.endswith(".tflite")
-                                       else (tflite_filename(variant), LABELS_FILE))
+                                       else (tflite_filename(TFLITE_PREFIX, variant), LABELS_FILE))
             else:
                 local = Path(location)
             _, path = resolve_model(local, "tflite", variant)
@@ -158,8 +165,10 @@ def load_model():
 
 
 def load_counter():
-    """A RepNet TFLite runner for ``$MOVINET_CROSSFIT_COUNTER``, or ``None`` when it is unset."""
-    from movinet_crossfit.repnet.export import CONFIG_FILE, TFLiteRunner, tflite_filename
+    """An ``analysis.Counter`` (a RepNet TFLite runner) for ``$MOVINET_CROSSFIT_COUNTER``, or
+    ``None`` when it is unset (cached)."""
+    from movinet_crossfit.core.tflite import tflite_filename
+    from movinet_crossfit.repnet.export import CONFIG_FILE, TFLITE_PREFIX, TFLiteRunner
 
     location = os.environ.get(COUNTER_ENV, "").strip()
     if not location:
@@ -169,18 +178,18 @@ def load_counter():
         if cache_key not in _models:
             if location.startswith("s3://"):
                 local = fetch_s3_model(location, (CONFIG_FILE,) if location.endswith(".tflite")
-                                       else (tflite_filename("fp32"), CONFIG_FILE))
+                                       else (tflite_filename(TFLITE_PREFIX, "fp32"), CONFIG_FILE))
             else:
                 local = Path(location)
-            path = local if local.suffix == ".tflite" else local / tflite_filename("fp32")
+            path = local if local.suffix == ".tflite" else local / tflite_filename(TFLITE_PREFIX, "fp32")
             config_file = path.with_name(CONFIG_FILE)
             if not path.is_file() or not config_file.is_file():
                 raise DeploymentError(f"{location}: expected {path.name} and {CONFIG_FILE} (write them with "
                                       "`movinet-crossfit export-counter`)")
-            # counting.export.load_runner builds a RepNetConfig, which imports TensorFlow; the
+            # repnet.export.load_runner builds a RepNetConfig, which imports TensorFlow; the
             # runner only reads these fields, straight from the export's repnet.json.
             config = types.SimpleNamespace(**json.loads(config_file.read_text()))
-            _models[cache_key] = TFLiteRunner(path, config)
+            _models[cache_key] = Counter.from_runner(path, TFLiteRunner(path, config))
         return _models[cache_key]
 
 
@@ -188,61 +197,27 @@ def load_counter():
 # One video
 
 
-def analyse_file(path: Path, predictor, counter=None, name: str = "") -> dict:
-    """Classify (and count) the video at ``path``: the JSON-ready result the handler returns."""
-    from movinet_crossfit.core.numpy_preprocess import load_clip_numpy
-
+def analyse_file(path: Path, predictor, counter: Counter | None = None, name: str = "") -> dict:
+    """Classify (and count) the video at ``path`` with ``analysis.analyse_video``: the JSON-ready
+    result the handler returns. ``predictor``: a ``predict.TFLitePredictor`` (``load_model``)."""
     name = name or path.name
-    timings: dict[str, float] = {}
     tick = time.perf_counter()
     try:
-        info = video.probe(path)
-    except video.VideoError as exc:
-        reason = str(exc).replace(f"{path}: ", "").replace(str(path), name)
-        raise RequestError(f"{name}: {reason}; send a video file (MP4, MOV, WebM, AVI, ...)", 415) from exc
-    timings["check"] = time.perf_counter() - tick
-    tick = time.perf_counter()
+        info = check_video(path, name, verb="send")  # the one probe of this video
+    except NotAVideoError as exc:
+        raise RequestError(str(exc), 415) from exc
+    checked = time.perf_counter() - tick
     try:
-        clip, _ = load_clip_numpy(path, predictor.num_frames, predictor.size)
-    except video.VideoError as exc:
-        raise RequestError(str(exc).replace(str(path), name), 415) from exc
-    timings["decode"] = time.perf_counter() - tick
-    tick = time.perf_counter()
-    probs = predictor.predict_clip(clip)
-    timings["infer"] = time.perf_counter() - tick
-    order = np.argsort(-probs, kind="stable")
-    result = {
-        "video": name, "movement": predictor.classes[int(order[0])], "probability": float(probs[order[0]]),
-        "probabilities": {c: float(p) for c, p in zip(predictor.classes, probs)},
-        "top_k": [[predictor.classes[i], float(probs[i])] for i in order[:TOP_K]],
-        "frames": info.num_frames, "fps": info.fps, "duration": info.duration,
-        "width": info.width, "height": info.height, "model": predictor.source.name,
-        "count": None, "count_message": "no counter configured" if counter is None else ""}
-    if counter is not None:
-        needed = counter.config.num_frames
-        if info.num_frames < needed:
-            fps = info.fps or 30.0
-            result["count_message"] = (f"too short to count: {info.num_frames} frames; the counter needs at "
-                                       f"least {needed} ({needed / fps:.1f} s at {fps:g} fps)")
-        else:
-            from movinet_crossfit.repnet.infer import count_video
-
-            tick = time.perf_counter()
-            try:
-                counted = count_video(path, runner=counter, show_progress=False)
-                counted.source = name
-                result["count"] = counted.to_dict(per_frame=False)
-            except UserError as exc:
-                result["count_message"] = f"could not count: {str(exc).replace(str(path), name)}"
-            timings["count"] = time.perf_counter() - tick
-    result["timings"] = timings
-    return result
+        result = analyse_video(path, info, NumpyMovement(predictor), counter, name=name, clip_seconds=None,
+                               no_counter_message="no counter configured")
+    except video.VideoError as exc:  # probed, yet it does not decode
+        raise RequestError(str(exc), 415) from exc
+    result.timings = {"check": checked, **result.timings}
+    return result.to_dict()
 
 
 def _event_video(event: dict, folder: Path) -> tuple[Path, str, float]:
     """Write the event's video into ``folder``: ``(path, name to report, download seconds)``."""
-    from movinet_crossfit.app.uploads import decoded_size, format_mb, safe_name
-
     if not isinstance(event, dict):
         raise RequestError("the event must be a JSON object")
     records = event.get("Records")
@@ -283,8 +258,6 @@ def _event_video(event: dict, folder: Path) -> tuple[Path, str, float]:
 
 def _fetch_video(bucket: str, key: str, folder: Path) -> tuple[Path, str, float]:
     from botocore.exceptions import BotoCoreError, ClientError
-
-    from movinet_crossfit.app.uploads import format_mb, safe_name
 
     uri = f"s3://{bucket}/{key}"
     tick = time.perf_counter()

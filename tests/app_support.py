@@ -75,6 +75,21 @@ def analyser(model_dir: Path, counter_dir: Path):
     return _once(f"analyser:{model_dir}:{counter_dir}", make)
 
 
+def count_probes(monkeypatch) -> list[str]:
+    """Record every ``video.probe`` from now on (the file names probed, in order)."""
+    from movinet_crossfit.core import video
+
+    calls: list[str] = []
+    probe = video.probe
+
+    def counted(path, *args, **kwargs):
+        calls.append(Path(path).name)
+        return probe(path, *args, **kwargs)
+
+    monkeypatch.setattr(video, "probe", counted)
+    return calls
+
+
 def save_artifact(path: Path) -> Path:
     """Copy a screenshot (or timings file) into test-artifacts/ as well."""
     ARTIFACTS.mkdir(exist_ok=True)

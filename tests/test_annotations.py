@@ -454,7 +454,7 @@ def test_tool_script_writes_a_manifest(tmp_path):
     proc = _run_tool(project, "-o", out, "--fps", "20", "--alias", "wb=double-unders",
                      "--classes", "thruster,double-unders")
     assert proc.returncode == 0, proc.stderr
-    assert f"{out}: 2 clips from 1 video (thruster 1, double-unders 1)" in proc.stdout
+    assert f"{out}: 2 clips from 1 video (thruster 1, double-unders 1)" in proc.stdout + proc.stderr
     assert "#2 frameRange [50, 69]: duplicate of tag 'thruster' #1" in " ".join(proc.stderr.split())  # rich wraps
     manifest = Manifest.load(out)
     assert manifest.classes == ["thruster", "double-unders"]
@@ -473,7 +473,7 @@ def test_tool_script_exit_codes(tmp_path):
 def test_tool_on_real_cfmove(tmp_path, cfmove_annotations):
     proc = _run_tool(cfmove_annotations, "-o", tmp_path / "manifest.json", "--keep-unknown")
     assert proc.returncode == 0, proc.stderr
-    assert "clips from 6 videos" in proc.stdout
+    assert "clips from 6 videos" in proc.stdout + proc.stderr
 
 
 def test_annotations_do_not_import_tensorflow():

@@ -120,16 +120,18 @@ def test_a_real_clip_is_classified_and_too_short_to_count(analyser, cfmove_clips
     assert result.probabilities == pytest.approx(expected.probabilities, abs=1e-6)
     assert sum(result.probabilities.values()) == pytest.approx(1.0, abs=1e-4)
     assert result.count is None and result.count_message.startswith("too short to count")
-    assert f"{result.video['num_frames']} frames" in result.count_message and "64 frames" in result.count_message
+    assert f"{result.info.num_frames} frames" in result.count_message and "64 frames" in result.count_message
     assert [s for s, _ in stages] == ["checking the video", "classifying the movement", "done"]
     assert [f for _, f in stages] == sorted(f for _, f in stages)
-    assert set(result.timings) == {"probe", "classify", "total"}
-    assert result.to_dict()["count"] is None
+    assert set(result.timings) == {"probe", "decode", "infer", "total"}
+    as_json = result.to_dict()
+    assert as_json["count"] is None and as_json["video"] == "thruster_2.mp4" and as_json["mode"] == "clip"
+    assert [c for c, _ in as_json["top_k"]][0] == result.label == as_json["movement"]
 
 
 def test_a_long_video_gets_a_timeline_and_a_count(analyser, countable):
     result = analyser.analyse(countable)
-    assert result.mode == "timeline" and result.video["num_frames"] == 175
+    assert result.mode == "timeline" and result.info.num_frames == 175
     windows = result.timeline.windows
     assert len(windows) >= 8
     mean = np.mean([w.probabilities for w in windows], axis=0)
@@ -138,7 +140,9 @@ def test_a_long_video_gets_a_timeline_and_a_count(analyser, countable):
     assert result.count is not None and result.count_message == ""
     assert result.count.num_frames == 175 and len(result.count.periodicity) == 175
     assert result.count.source == countable.name
-    assert {"timeline", "count", "total"} <= set(result.timings)
+    assert {"decode", "infer", "count", "total"} <= set(result.timings)
+    segments = result.to_dict()["timeline"]
+    assert [s["label"] for s in segments] == [s.label for s in result.timeline.segments]
 
 
 def test_no_counter_says_how_to_add_one(tiny_export, cfmove_clips):
@@ -183,13 +187,30 @@ def test_jobs_keep_their_own_results_and_remove_their_files(analyser, cfmove_cli
     jobs = [_queue_copy(runner, tmp_path / "uploads", s, s.name) for s in sources]
     done = [_wait(runner, job_id) for job_id, _ in jobs]
     for source, status in zip(sources[:2], done[:2]):
-        assert status.state == DONE and status.result.filename == source.name
-        assert status.result.video["num_frames"] == video.probe(source).num_frames
+        assert status.state == DONE and status.result.name == source.name
+        assert status.result.info.num_frames == video.probe(source).num_frames
         assert "check" in status.result.timings
     assert done[2].state == FAILED and done[2].error.startswith("notes.txt: ")
     assert all(not folder.exists() for _, folder in jobs)
     assert runner.status("not-a-job") is None
     runner.shutdown()
+
+
+def test_an_upload_is_probed_once(analyser, cfmove_clips, countable, tmp_path, monkeypatch):
+    """The content check's probe is the one the analysis uses: predict_timeline and count_video
+    (and predict_video) are given it and never probe again."""
+    probes = app_support.count_probes(monkeypatch)
+    runner = JobRunner(analyser)
+    for source, mode in ((countable, "timeline"), (cfmove_clips / "thruster" / "thruster_3.mp4", "clip")):
+        probes.clear()
+        status = _wait(runner, _queue_copy(runner, tmp_path, source, source.name)[0])
+        assert status.state == DONE and status.result.mode == mode
+        assert (status.result.count is not None) == (mode == "timeline")
+        assert len(probes) == 1, probes
+    runner.shutdown()
+    probes.clear()
+    assert analyser.analyse(countable).count is not None  # no probe given: it probes, once
+    assert len(probes) == 1, probes
 
 
 class _Exploding:
@@ -198,8 +219,7 @@ class _Exploding:
     def analyse(self, path, filename, info=None, progress=None):
         if filename == "boom.mp4":
             raise RuntimeError("the model fell over")
-        return Analysis(filename, info.to_dict(), "clip", "thruster", 1.0, {"thruster": 1.0}, "stub",
-                        timings={"total": 0.0})
+        return Analysis(filename, info, "clip", {"thruster": 1.0}, "stub", timings={"total": 0.0})
 
 
 def test_a_crash_is_reported_and_logged_and_the_next_job_runs(cfmove_clips, tmp_path, caplog):
@@ -210,7 +230,7 @@ def test_a_crash_is_reported_and_logged_and_the_next_job_runs(cfmove_clips, tmp_
     crashed, ok = _wait(runner, boom), _wait(runner, fine)
     assert crashed.state == FAILED and "RuntimeError: the model fell over" in crashed.error
     assert boom in crashed.error  # the job id, to find the traceback in the log
-    assert ok.state == DONE and ok.result.filename == "fine.mp4"
+    assert ok.state == DONE and ok.result.name == "fine.mp4"
     assert "Traceback" in caplog.text and "the model fell over" in caplog.text
     assert not boom_folder.exists() and not list(tmp_path.glob("upload-*"))
     runner.shutdown()

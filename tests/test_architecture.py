@@ -11,13 +11,14 @@ PACKAGE = Path(__file__).resolve().parents[1] / "movinet_crossfit"
 LAYERS = {
     "_env": 0,
     "core": 1,
-    "data": 2, "synthetic": 2, "pose": 2,
-    "movinet": 3, "repnet": 3, "keypoints": 3, "posecount": 3,
-    "analysis": 4,
-    "app": 5, "serverless": 5,
-    "demo": 6,
-    "cli": 7,
-    "__main__": 8,
+    "synthetic": 2,
+    "data": 3, "pose": 3,
+    "movinet": 4, "repnet": 4, "keypoints": 4, "posecount": 4,
+    "analysis": 5,
+    "app": 6, "serverless": 6,
+    "demo": 7,
+    "cli": 8,
+    "__main__": 9,
 }
 MAX_LINES = 600
 

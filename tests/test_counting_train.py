@@ -375,20 +375,6 @@ def test_clip_manifest_items_keep_their_counts(tmp_path):
 
 # --- evaluation ---------------------------------------------------------------------------------
 
-def test_mae_and_obo_on_known_numbers():
-    from movinet_crossfit.repnet.evaluate import count_metrics
-
-    predicted, true = [2.4, 5.0, 9.6, 0.3], [2, 4, 12, 0]
-    rounded = count_metrics(predicted, true)  # rounded: 2, 5, 10, 0 -> errors 0, 1, 2, 0
-    assert rounded["mae"] == pytest.approx((0 / 2 + 1 / 4 + 2 / 12) / 3)
-    assert rounded["obo"] == pytest.approx(3 / 4) and rounded["mae_items"] == 3
-    assert rounded["mean_absolute_error"] == pytest.approx(3 / 4)
-    raw = count_metrics(predicted, true, round_predictions=False)  # errors 0.4, 1, 2.4, 0.3
-    assert raw["mae"] == pytest.approx((0.4 / 2 + 1 / 4 + 2.4 / 12) / 3)
-    assert raw["obo"] == pytest.approx(3 / 4)
-    assert count_metrics([], [])["mae"] is None
-
-
 @pytest.fixture(scope="session")
 def small_corpus(tmp_path_factory):
     from movinet_crossfit.synthetic import generate_corpus
@@ -402,7 +388,7 @@ def test_eval_counter_end_to_end(small_corpus, tiny_counter_run, restored_counte
     from typer.testing import CliRunner
 
     from movinet_crossfit.cli import app
-    from movinet_crossfit.repnet.evaluate import count_metrics
+    from movinet_crossfit.core.metrics import count_metrics
     from movinet_crossfit.data.counting_manifest import (CountingItem, CountingManifest, from_synthetic_corpus,
                                                     iter_frame_range)
     from movinet_crossfit.repnet.infer import CountOptions, count_frames, count_video, keras_runner

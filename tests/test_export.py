@@ -16,7 +16,7 @@ import tensorflow as tf  # noqa: E402
 from ai_edge_litert.interpreter import Interpreter  # noqa: E402
 
 from conftest import TINY_CLASSES, TINY_FRAMES, TINY_SIZE  # noqa: E402
-from movinet_crossfit.core import video
+from movinet_crossfit.core import tflite, video
 from movinet_crossfit.movinet import export  # noqa: E402
 from movinet_crossfit.core.errors import UserError  # noqa: E402
 
@@ -55,7 +55,7 @@ def test_tflite_runs_in_plain_litert_without_flex(tiny_export, fmt):
     assert outp["dtype"] == np.float32 and list(outp["shape"]) == [1, len(TINY_CLASSES)]
     ops = {op["op_name"] for op in interpreter._get_ops_details()}
     assert not [op for op in ops if "flex" in op.lower() or "custom" in op.lower()], ops
-    file_ops = export.tflite_op_names(path)
+    file_ops = tflite.tflite_op_names(path)
     assert "CONV_2D" in file_ops and "DEPTHWISE_CONV_2D" in file_ops
     assert not [op for op in file_ops if op.startswith("CUSTOM")], file_ops
     assert not {"CONV_3D", "AVERAGE_POOL_3D"} & set(file_ops)
@@ -153,13 +153,3 @@ def test_corrupt_checkpoint_is_a_user_error(tiny_run, tmp_path):
     with pytest.raises(UserError, match="checkpoint"):
         export.export_run(broken, tmp_path / "out", formats=["fp32"])
     assert not (tmp_path / "out").exists()
-
-
-def test_an_op_without_builtin_kernel_is_named(tmp_path):
-    module = tf.Module()
-    module.f = tf.function(lambda x: {"s": tf.linalg.svd(x, compute_uv=False)},
-                           input_signature=[tf.TensorSpec([1, 3, 3], tf.float32)])
-    tf.saved_model.save(module, str(tmp_path / "sm"),
-                        signatures={export.TFLITE_SIGNATURE: module.f.get_concrete_function()})
-    with pytest.raises(export.ExportError, match=r"fp32: TFLite has no builtin kernel for .*Svd"):
-        export.convert_tflite(tmp_path / "sm", "fp32")

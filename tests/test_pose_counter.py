@@ -9,10 +9,12 @@ import sys
 import numpy as np
 import pytest
 
-from movinet_crossfit.posecount.count import (LAYOUTS, count_repetitions, counting_errors, load_poses, perturb,
-                                            plot_pose_count, pose_features)
 from movinet_crossfit.core.errors import UserError
+from movinet_crossfit.core.metrics import count_metrics
 from movinet_crossfit.core.movements import DEFAULT_CLASSES
+from movinet_crossfit.pose.sequence import load_poses
+from movinet_crossfit.posecount.count import LAYOUTS, count_repetitions, plot_pose_count, pose_features
+from movinet_crossfit.posecount.evaluate import evaluate_on_corpus, perturb
 
 FPS = 30.0
 
@@ -36,7 +38,8 @@ def sequences():
 def _score(sequences, transform=lambda kp, rng: kp, layout="coco17"):
     rng = np.random.default_rng(0)
     predicted = [count_repetitions(transform(kp, rng), FPS, layout).count for _, kp, _ in sequences]
-    return counting_errors(predicted, [true for _, _, true in sequences])
+    metrics = count_metrics(predicted, [true for _, _, true in sequences])
+    return metrics["mae"], metrics["obo"]
 
 
 def test_counts_every_movement(sequences):
@@ -144,3 +147,25 @@ def test_count_command_with_poses(sequences, tmp_path):
     assert (tmp_path / "p.png").is_file()
     missing = subprocess.run([sys.executable, "-m", "movinet_crossfit.cli", "count"], capture_output=True, text=True)
     assert missing.returncode == 2 and "VIDEO" in missing.stderr
+
+
+def test_evaluate_on_a_corpus_scores_every_segment_with_the_shared_metrics(tmp_path):
+    from movinet_crossfit.keypoints.data import write_keypoint_corpus
+    from movinet_crossfit.synthetic.truth import GroundTruth
+
+    corpus = write_keypoint_corpus(tmp_path / "corpus", classes=["thruster", "chest-to-bar"], clips_per_class=2,
+                                   seed=4, size=(160, 120))
+    truth = GroundTruth.load(corpus)
+    segments = [s for _, v in sorted(truth.videos.items()) for s in v["segments"]]
+    clean = evaluate_on_corpus(corpus)
+    assert [(i["label"], i["true"]) for i in clean.items] == [(s["label"], s["count"]) for s in segments]
+    shared = count_metrics([i["predicted"] for i in clean.items], [i["true"] for i in clean.items])
+    assert (clean.mae, clean.obo) == (shared["mae"], shared["obo"]) and clean.obo >= 0.75
+    assert json.loads(json.dumps(clean.to_dict()))["obo"] == round(clean.obo, 4)
+    # Counting options reach the counter: a periodicity no sequence reaches counts nothing, so each
+    # item is off by its whole count (MAE 1) and only true counts of 1 stay within one.
+    none = evaluate_on_corpus(corpus, min_score=1.01)
+    assert all(i["predicted"] == 0 for i in none.items) and none.mae == pytest.approx(1.0)
+    assert none.obo == pytest.approx(np.mean([s["count"] <= 1 for s in segments]))
+    jittered = evaluate_on_corpus(corpus, perturbation={"jitter": 0.05}, seed=1)
+    assert jittered.items == evaluate_on_corpus(corpus, perturbation={"jitter": 0.05}, seed=1).items

@@ -126,7 +126,7 @@ def _mediapipe_sequence(frames: int = 12) -> PoseSequence:
 
 
 def test_poses_file_round_trip_keeps_nan_and_metadata(tmp_path):
-    from movinet_crossfit.posecount.count import load_poses
+    from movinet_crossfit.pose.sequence import load_poses
 
     poses = _mediapipe_sequence()
     path = save_poses(tmp_path / "p.npz", poses)
@@ -389,7 +389,8 @@ def test_evaluate_poses_and_predict(tcn_run, pose_corpus, tmp_path):
 
     from movinet_crossfit.cli import app
     from movinet_crossfit.keypoints.data import load_items
-    from movinet_crossfit.keypoints.train import evaluate_pose_run, predict_poses
+    from movinet_crossfit.keypoints.evaluate import evaluate_pose_run
+    from movinet_crossfit.keypoints.predict import predict_poses
 
     run, _ = tcn_run
     everything = evaluate_pose_run(run, split="all", out_dir=tmp_path / "all")

@@ -13,6 +13,7 @@ import tensorflow as tf  # noqa: E402
 
 from conftest import TINY_CLASSES, TINY_FRAMES, TINY_SIZE  # noqa: E402
 from movinet_crossfit.core import video
+from movinet_crossfit.core.tflite import make_interpreter  # noqa: E402
 from movinet_crossfit.movinet import export, predict  # noqa: E402
 from movinet_crossfit.core.errors import UserError  # noqa: E402
 
@@ -60,7 +61,7 @@ def test_prediction_sees_exactly_load_clip(tiny_export, clip):
     """The records' path (video.load_clip) run through each model by hand gives the same numbers."""
     out, _ = tiny_export
     frames = video.load_clip(clip, TINY_FRAMES, TINY_SIZE)
-    interpreter = export.make_interpreter(out / "model_fp32.tflite")
+    interpreter = make_interpreter(out / "model_fp32.tflite")
     by_hand = export.run_tflite(interpreter, [frames])[0]
     got = predict.predict_video(clip, out / "model_fp32.tflite").probabilities
     np.testing.assert_allclose(list(got.values()), by_hand, atol=1e-7)

@@ -344,11 +344,11 @@ def repnet_export(repnet70, tmp_path_factory):
 
 
 def test_export_parity_and_builtin_ops(repnet_export):
-    from movinet_crossfit.repnet.export import FP32_TOLERANCE, tflite_filename
+    from movinet_crossfit.repnet.export import FP32_TOLERANCE
 
     out, report = repnet_export
     for fmt in ("fp32", "fp16", "dynamic"):
-        assert (out / tflite_filename(fmt)).is_file()
+        assert (out / f"repnet_{fmt}.tflite").is_file()
         assert not any(op.startswith(("CUSTOM", "Flex")) for op in report["files"][fmt]["ops"])
         assert report["parity"][fmt]["period_argmax_agreement"] >= 0.95
     assert "CONV_2D" in report["files"]["fp32"]["ops"] and "CONV_3D" not in report["files"]["fp32"]["ops"]

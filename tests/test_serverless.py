@@ -78,6 +78,7 @@ def test_base64_bodies_of_real_clips_match_predict(lambda_env, tiny_export, cfmo
         assert body["frames"] == expected.video_frames and body["width"] == 854
         assert [k for k, _ in body["top_k"]][0] == body["movement"] and len(body["top_k"]) == 3
         assert body["count"] is None and body["count_message"] == "no counter configured"
+        assert body["mode"] == "clip" and body["timeline"] is None and body["backend"] == "tflite"
         assert set(body["timings"]) == {"download", "check", "decode", "infer", "total"}
         totals.append(body["timings"]["total"])
     _no_videos_left(lambda_env)
@@ -187,6 +188,60 @@ def test_the_counter_counts_long_videos_and_says_when_a_clip_is_too_short(lambda
     assert body["count_message"].startswith("too short to count: 23 frames")
 
 
+def test_a_request_is_probed_once(lambda_env, monkeypatch, tmp_path_factory):
+    """The content check's probe is passed along: the sampled read and count_video do not probe."""
+    base = tmp_path_factory.getbasetemp() / "app_support"
+    monkeypatch.setenv(serverless.COUNTER_ENV, str(app_support.repnet_export(base)))
+    probes = app_support.count_probes(monkeypatch)
+    status, body = _call(_body_event(app_support.countable_video(base)))
+    assert status == 200 and body["count"] is not None, body
+    assert len(probes) == 1, probes
+
+
+def test_the_app_and_the_handler_give_the_same_json(lambda_env, tiny_export, cfmove_clips, monkeypatch,
+                                                    tmp_path_factory):
+    """One analysis flow: the same fields, count and messages; the movement within the numpy
+    preprocessing's tolerance (the app preprocesses with TensorFlow, the handler with numpy)."""
+    from movinet_crossfit.app.analysis import Analyser
+
+    base = tmp_path_factory.getbasetemp() / "app_support"
+    model, counter = tiny_export[0] / "model_fp32.tflite", app_support.repnet_export(base)
+    monkeypatch.setenv(serverless.MODEL_ENV, str(model))
+    monkeypatch.setenv(serverless.COUNTER_ENV, str(counter))
+    # The handler classifies every video as one clip; so does the app when its clips may be long.
+    app = Analyser(model, counter, clip_seconds=60.0, warm_up=False)
+    for video in (cfmove_clips / "thruster" / "thruster_2.mp4", app_support.countable_video(base)):
+        status, handler = _call(_body_event(video))
+        assert status == 200, handler
+        # "request body" is what the handler calls a body upload; the app is told the same name.
+        from_app = json.loads(json.dumps(app.analyse(video, "request body").to_dict()))
+        assert set(from_app) == set(handler)
+        for key in ("video", "frames", "fps", "duration", "width", "height", "model", "backend", "mode",
+                    "timeline", "count", "count_message"):
+            assert from_app[key] == handler[key], key
+        assert from_app["probabilities"] == pytest.approx(handler["probabilities"], abs=2e-3)
+        ranked = sorted(handler["probabilities"].values())
+        if ranked[-1] - ranked[-2] > 4e-3:
+            assert from_app["movement"] == handler["movement"]
+        assert set(from_app["timings"]) == set(handler["timings"]) - {"download", "check"} | {"probe", "total"}
+    assert handler["count"]["num_frames"] == 175 and handler["count"]["source"] == "request body"
+
+
+_IMPORTS = """
+import json, sys
+from movinet_crossfit import serverless
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in ("dash", "flask", "plotly", "tensorflow",
+                                                                        "tf_keras", "keras")
+                        or m.startswith("movinet_crossfit.app"))))
+"""
+
+
+def test_importing_the_handler_imports_no_app_dash_or_tensorflow():
+    done = subprocess.run([sys.executable, "-c", _IMPORTS], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+
+
 _NO_TENSORFLOW = """
 import base64, json, sys
 class Block:
@@ -200,7 +255,9 @@ for path in sys.argv[1:]:
     event = {"body": base64.b64encode(open(path, "rb").read()).decode(), "isBase64Encoded": True}
     response = serverless.handler(event, None)
     answers.append({"status": response["statusCode"], "body": json.loads(response["body"])})
-print(json.dumps({"answers": answers, "tensorflow": any(m.split(".")[0] == "tensorflow" for m in sys.modules)}))
+print(json.dumps({"answers": answers, "tensorflow": any(m.split(".")[0] == "tensorflow" for m in sys.modules),
+                  "app": sorted(m for m in sys.modules if m.split(".")[0] == "dash"
+                                or m.startswith("movinet_crossfit.app"))}))
 """
 
 
@@ -214,7 +271,7 @@ def test_the_handler_runs_without_tensorflow(tiny_export, cfmove_clips, tmp_path
                           capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout.strip().splitlines()[-1])
-    assert out["tensorflow"] is False
+    assert out["tensorflow"] is False and out["app"] == []
     clip, counted = out["answers"]
     assert clip["status"] == 200 and clip["body"]["count_message"].startswith("too short to count"), clip
     assert counted["status"] == 200 and counted["body"]["count"]["num_frames"] == 175, counted

@@ -15,9 +15,9 @@ import pytest
 
 from movinet_crossfit.core.errors import UserError
 from movinet_crossfit.core.progress import BatchReport
-from movinet_crossfit.data.sources import (ARCHIVE_NAME, STAGING_DIR, DownloadOptions, download_sources, metadata_group,
-                                      parse_countix, parse_csv, parse_url_list, read_metadata, read_sources,
-                                      source_status, youtube_id)
+from movinet_crossfit.data.download import ARCHIVE_NAME, STAGING_DIR, DownloadOptions, download_sources, source_status
+from movinet_crossfit.data.metadata import metadata_group, read_metadata
+from movinet_crossfit.data.sources import parse_countix, parse_csv, parse_url_list, read_sources, youtube_id
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = dict(retries=1, backoff=0.0, workers=2, socket_timeout=10)
@@ -134,6 +134,34 @@ def test_url_list_real_cfmove(cfmove_clips):
     assert items[-1].name == "2KFfIQxfr8I"   # the file's last line has no newline
     local = parse_url_list(path, url_template="http://127.0.0.1:9/yt/{id}")
     assert local[0].url == "http://127.0.0.1:9/yt/4-5ZJahGp0o" and local[0].youtube_id == "4-5ZJahGp0o"
+
+
+def test_one_countix_reader_for_downloads_and_counting(tmp_path):
+    from movinet_crossfit.data.countix import read_countix
+    from movinet_crossfit.data.counting_manifest import from_countix
+
+    path = tmp_path / "countix_val.csv"   # a BOM and spaces in the header, as spreadsheets write them
+    path.write_text("\ufeffvideo_id, class ,kinetics_start,kinetics_end,repetition_start,repetition_end,count\n"
+                    "0CnQ-_e5Sl8,squat,1,11,2,5,3\n0CnQ-_e5Sl8,squat,x,11,2,5,3\n", encoding="utf-8")
+    table = read_countix(path)
+    assert table.split == "val" and [r.line for r in table.rows] == [2, 3] and table.rows[0].label == "squat"
+    assert table.rows[0].kinetics() == (1.0, 11.0) and table.rows[0].repetitions() == (2.0, 5.0, 3.0)
+    with pytest.raises(ValueError):
+        table.rows[1].kinetics()
+    report = BatchReport("sources")
+    items = parse_countix(path, report=report)
+    assert items[0].countix == {"split": "val", "csv": path.name, "rows": [2], "classes": ["squat"]}
+    assert [item for item, _ in report.failed] == ["countix_val.csv:3"]
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    counting = BatchReport("counting")
+    assert from_countix(path, videos, counting) == []
+    assert [item for item, _ in counting.skipped] == ["countix_val.csv:2 0CnQ-_e5Sl8", "countix_val.csv:3 0CnQ-_e5Sl8"]
+    bad = tmp_path / "ids.csv"
+    bad.write_text("video_id,count\nabc,3\n")
+    for read in (parse_countix, lambda csv_path: from_countix(csv_path, videos)):
+        with pytest.raises(UserError, match="ids.csv: not a Countix CSV, missing column.s. kinetics_start"):
+            read(bad)
 
 
 def test_countix_real_csvs(countix_dir):
@@ -410,6 +438,7 @@ def test_ctrl_c_keeps_the_part_file_and_the_rerun_resumes(server, tmp_path):
 
 
 def test_sources_module_imports_no_ytdlp_or_tensorflow():
-    code = ("import sys, movinet_crossfit.data.sources, movinet_crossfit.data.annotations; "
+    code = ("import sys, movinet_crossfit.data.sources, movinet_crossfit.data.download, "
+            "movinet_crossfit.data.annotations; "
             "sys.exit(bool({'yt_dlp', 'tensorflow'} & set(sys.modules)))")
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0

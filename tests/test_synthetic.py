@@ -91,6 +91,28 @@ def test_ground_truth_matches_annotations_and_plan(corpora):
     assert "6 segments over 3 classes" in str(summary)
 
 
+def test_ground_truth_reads_back_as_written(corpora, tmp_path):
+    from dataclasses import replace
+
+    from movinet_crossfit.synthetic.truth import GroundTruth, ground_truth_path, is_corpus
+
+    root = corpora[0].out_dir
+    truth = GroundTruth.load(root)
+    raw = _load(root, "ground_truth.json")
+    assert truth.to_dict() == raw and list(raw) == list(truth.to_dict())  # same keys, same order
+    assert truth.root == root and GroundTruth.load(ground_truth_path(root)) == truth
+    assert (truth.fps, truth.size, truth.classes, truth.seed) == (30.0, SIZE, list(CLASSES), 3)
+    copy = replace(truth, videos=dict(list(truth.videos.items())[:1]))
+    copy.save(tmp_path / "one")
+    assert is_corpus(tmp_path / "one") and list(GroundTruth.load(tmp_path / "one").videos) == list(copy.videos)
+    assert not is_corpus(tmp_path)
+    with pytest.raises(UserError, match="not a readable generated-corpus ground truth"):
+        GroundTruth.load(tmp_path)
+    (tmp_path / "ground_truth.json").write_text(json.dumps({"videos": {}}))
+    with pytest.raises(UserError, match="no seed, dataset, classes, clips_per_class, fps, size"):
+        GroundTruth.load(tmp_path)
+
+
 def test_same_seed_same_corpus_other_seed_differs(corpora):
     first, again, other = (c.out_dir for c in corpora)
     assert _load(first, "ground_truth.json")["videos"] == _load(again, "ground_truth.json")["videos"]

@@ -64,7 +64,7 @@ def test_multi_clip_tta_averages_staggered_views(head_run, records_dir, tmp_path
 
     from movinet_crossfit.movinet.evaluate import clip_views, evaluate_run, find_clip, view_phases
     from movinet_crossfit.data.records import load_dataset, read_info
-    from movinet_crossfit.core.runs import load_trained_classifier
+    from movinet_crossfit.movinet.model import load_trained_classifier
     from movinet_crossfit.core.video import to_model_input
 
     info = read_info(records_dir)
@@ -158,7 +158,7 @@ def test_train_starts_from_a_kinetics_style_checkpoint(records_dir, tmp_path):
     import tensorflow as tf
 
     from movinet_crossfit.movinet.model import backbone_of, build_classifier
-    from movinet_crossfit.core.runs import load_trained_classifier
+    from movinet_crossfit.movinet.model import load_trained_classifier
 
     info = json.loads((records_dir / "dataset_info.json").read_text())
     kinetics = build_classifier("a0", 600, info["num_frames"], info["size"])

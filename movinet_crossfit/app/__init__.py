@@ -1,7 +1,9 @@
-"""The upload app: a Dash page over ``predict`` and ``counting`` (``movinet-crossfit app``).
+"""The upload app: a Dash page over ``movinet_crossfit.analysis`` (``movinet-crossfit app``).
 
-* ``analysis.Analyser``: the models, loaded once; ``analyse(path)`` -> ``Analysis`` (no Dash).
-* ``uploads``: size limit, sanitised temp names, the content check with ``video.probe``.
+* ``analysis.Analyser``: the models, loaded once; ``analyse(path)`` -> ``Analysis`` (the
+  ``analysis.VideoAnalysis`` the Lambda handler returns too; no Dash).
+* ``uploads``: the data URL, the size limit, upload folders; names and the content check are
+  ``movinet_crossfit.analysis.inputs``, shared with the handler.
 * ``jobs.JobRunner``: analyses on a worker thread, polled by the page.
 * ``server.create_app`` / ``server.serve``: the page and its callbacks.
 """

@@ -185,12 +185,12 @@ def _graph(graph_id: str, figure) -> dcc.Graph:
 
 def result_view(analysis: Analysis, waited: float) -> html.Div:
     """The result card: movement + chart, count + plot (or why not), timeline, timings."""
-    v = analysis.video
+    v = analysis.info
     children = [
-        html.H2([f"{analysis.filename}: ", html.Span(analysis.label, className="movement", id="movement"),
+        html.H2([f"{analysis.name}: ", html.Span(analysis.label, className="movement", id="movement"),
                  f" ({analysis.probability:.0%})"]),
         html.P(className="muted", id="video-info", children=(
-            f"{v['width']}x{v['height']}, {v['num_frames']} frames, {v['duration']:.2f} s at {v['fps']:g} fps; "
+            f"{v.width}x{v.height}, {v.num_frames} frames, {v.duration:.2f} s at {v.fps:g} fps; "
             + ("one clip" if analysis.mode == "clip" else f"{len(analysis.timeline.windows)} timeline windows")
             + f" via {analysis.backend}")),
         _graph("probabilities", figures.probabilities_figure(analysis)),

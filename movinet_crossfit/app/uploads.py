@@ -4,7 +4,10 @@ The browser sends a ``data:<type>;base64,<bytes>`` URL (``dcc.Upload``). Its dec
 from the text length, so an oversize upload is refused before anything is decoded or written. A
 file that passes is written under a random name (plus a sanitised form of the user's name, for
 the logs) in its own fresh folder, which the job removes when it ends. Whether it is a video is
-decided by ``video.probe`` (ffprobe, or ffmpeg) on its content, never by its name or type.
+decided by ``analysis.inputs.check_video`` (``video.probe`` on its content, never its name or
+type), whose probe the analysis is then given. The name, size and content rules are
+``analysis.inputs``, shared with the Lambda handler; what is the app's own is here: the data URL,
+the upload folders, and the messages that tell a person at the page what to do.
 """
 from __future__ import annotations
 
@@ -15,41 +18,28 @@ import re
 import secrets
 import shutil
 import tempfile
-import unicodedata
 from pathlib import Path
 
+from movinet_crossfit.analysis import inputs
+from movinet_crossfit.analysis.inputs import decoded_size, format_mb, safe_name
 from movinet_crossfit.core import video
 from movinet_crossfit.core.errors import UserError
 
 DEFAULT_MAX_UPLOAD_MB = 100.0
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-_NAME_LENGTH = 60
+
+__all__ = ["DEFAULT_MAX_UPLOAD_MB", "UploadError", "check_video", "decoded_size", "display_name", "format_mb",
+           "new_upload_dir", "oversize_message", "remove_upload_dir", "safe_name", "save_upload",
+           "split_data_url"]
 
 
 class UploadError(UserError):
     """An upload the app refuses; the message names the file and says what to do."""
 
 
-def safe_name(filename: str | None) -> str:
-    """A file name with no path, no leading dots and only ``[A-Za-z0-9._-]``; never empty."""
-    name = unicodedata.normalize("NFKD", str(filename or "")).encode("ascii", "ignore").decode()
-    name = re.split(r"[\\/]", name)[-1]  # a path (Windows or POSIX) keeps only its last part
-    name = _UNSAFE.sub("_", name).lstrip(".-_")
-    if len(name) > _NAME_LENGTH:
-        stem, dot, suffix = name.rpartition(".")
-        suffix = suffix[:10] if dot else ""
-        name = (stem if dot else name)[:_NAME_LENGTH - len(suffix) - 1] + (f".{suffix}" if suffix else "")
-    return name or "upload"
-
-
 def display_name(filename: str | None) -> str:
     """The user's file name as shown back to them (no path, bounded length)."""
     name = re.split(r"[\\/]", str(filename or "upload"))[-1].strip() or "upload"
     return name if len(name) <= 120 else name[:117] + "..."
-
-
-def format_mb(size: int) -> str:
-    return f"{size / 1e6:.1f} MB" if size >= 1e5 else f"{size / 1e3:.0f} kB"
 
 
 def oversize_message(filename: str, size: int | str, max_bytes: int) -> str:
@@ -68,11 +58,6 @@ def split_data_url(contents: str, filename: str) -> tuple[str, str]:
     if not header.endswith(";base64"):
         raise UploadError(f"{display_name(filename)}: the upload is not base64-encoded; try again")
     return header[5:-7], payload
-
-
-def decoded_size(payload: str) -> int:
-    """Bytes that the base64 text ``payload`` decodes to, without decoding it."""
-    return len(payload) * 3 // 4 - payload[-2:].count("=")
 
 
 def new_upload_dir(root: str | os.PathLike) -> Path:
@@ -105,10 +90,9 @@ def save_upload(contents: str, filename: str, folder: str | os.PathLike, max_byt
 
 
 def check_video(path: Path, filename: str) -> video.VideoInfo:
-    """``video.probe`` on the content; ``UploadError`` naming the user's file when it is no video."""
+    """The upload's one probe (``inputs.check_video``); ``UploadError`` naming the user's file when
+    it is no video."""
     try:
-        return video.probe(path)
-    except video.VideoError as exc:
-        reason = str(exc).replace(f"{path}: ", "").replace(str(path), display_name(filename))
-        raise UploadError(f"{display_name(filename)}: {reason}; upload a video file (MP4, MOV, WebM, AVI, ...)"
-                          ) from exc
+        return inputs.check_video(path, display_name(filename), verb="upload")
+    except inputs.NotAVideoError as exc:
+        raise UploadError(str(exc)) from exc

@@ -20,10 +20,11 @@ from movinet_crossfit.core.errors import UserError
 __all__ = ["app", "main"]
 
 
-def main() -> None:
-    """Entry point: user errors print one clear line (no traceback) and exit with status 2."""
+def main(argv: list[str] | None = None) -> None:
+    """Entry point (``argv``: the arguments, default ``sys.argv[1:]``): user errors print one clear
+    line (no traceback) and exit with status 2."""
     try:
-        app()
+        app(args=argv)
     except UserError as exc:
         console.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
         sys.exit(2)

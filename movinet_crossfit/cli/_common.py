@@ -1,6 +1,8 @@
 """What every command module shares: the Typer app, the console, option parsing, printing."""
 from __future__ import annotations
 
+import enum
+
 import typer
 
 from movinet_crossfit.core.errors import UserError
@@ -9,7 +11,19 @@ from movinet_crossfit.core.progress import console
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="CrossFit movement classification and rep counting: corpus -> MoViNet -> phone.")
 
-__all__ = ["app", "console", "parse_int_list", "parse_names", "print_metrics_table"]
+__all__ = ["OutputFormat", "app", "console", "default", "parse_int_list", "parse_names", "print_metrics_table"]
+
+
+class OutputFormat(str, enum.Enum):
+    """``--format``: a table for people, JSON for programs (always on stdout)."""
+
+    table = "table"
+    json = "json"
+
+
+def default(config_class, name: str) -> str:
+    """``"default X"`` for a config field, for help texts: the value is the library's, never a copy."""
+    return f"default {config_class.model_fields[name].get_default(call_default_factory=True)}"
 
 
 def _print_version(value: bool) -> None:

@@ -6,7 +6,7 @@ from typing import List, Optional
 
 import typer
 
-from movinet_crossfit.cli._common import app, console, parse_int_list, parse_names
+from movinet_crossfit.cli._common import OutputFormat, app, console, parse_int_list, parse_names
 from movinet_crossfit.core.errors import UserError
 from movinet_crossfit.repnet.infer import CountOptions
 
@@ -38,7 +38,7 @@ def count(
                                    "frame instead of refusing it"),
     json_path: Optional[Path] = typer.Option(None, "--json", help="write the full result (per-frame) as JSON"),
     plot: Optional[Path] = typer.Option(None, "--plot", help="PNG: periodicity and count over time + self-similarity"),
-    output_format: str = typer.Option("table", "--format", help="table | json (summary to stdout)"),
+    output_format: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table | json (summary to stdout)"),
 ) -> None:
     """Count repetitions in a video with RepNet, or in keypoints with the pose counter (both class-agnostic)."""
     import json
@@ -82,14 +82,11 @@ def _count_poses(path: Path, fps: Optional[float], layout: Optional[str], json_p
                  plot: Optional[Path], output_format: str) -> None:
     import json
 
-    from movinet_crossfit.posecount.count import count_repetitions, load_poses, plot_pose_count
     from movinet_crossfit.core.fileio import write_json_atomic
+    from movinet_crossfit.posecount.count import count_poses_file, plot_pose_count
 
-    keypoints, file_fps, file_layout = load_poses(path)
-    rate = fps or file_fps
-    if not rate:
-        raise UserError(f"{path}: holds no frame rate; pass --fps")
-    result = count_repetitions(keypoints, rate, layout or file_layout)
+    result = count_poses_file(path, fps=fps, layout=layout)
+    rate = result.fps
     if json_path:
         write_json_atomic(json_path, {"source": str(path), **result.to_dict()})
     if output_format == "json":

@@ -8,43 +8,48 @@ import typer
 
 from movinet_crossfit.cli._common import app, console
 from movinet_crossfit.core.errors import UserError
+from movinet_crossfit.data.clips import DEFAULT_CRF, DEFAULT_PRESET, split_clips
+from movinet_crossfit.data.download import DownloadOptions, download_sources, source_status
 from movinet_crossfit.data.records import RecordsConfig, write_records
 from movinet_crossfit.data.splits import format_ratios, parse_ratios
 
-_RECORDS = RecordsConfig()  # the library's defaults, shown in --help
+# The library's defaults, shown in --help.
+_RECORDS = RecordsConfig()
+_DOWNLOAD = DownloadOptions()
 
 
 @app.command()
 def download(
     sources: List[str] = typer.Argument(..., help="URL lists (#title lines), CSVs (url or video_id), Countix CSVs, URLs"),
     output: Path = typer.Option(Path("videos"), "-o", "--output", help="videos folder (+ metadata, archive, report)"),
-    format: Optional[str] = typer.Option(None, "--format", help="yt-dlp format (default: mp4, height <= 720)"),
-    workers: int = typer.Option(2, "--workers", help="parallel downloads"),
-    retries: int = typer.Option(5, "--retries", help="retries per transfer, each resuming"),
-    backoff: float = typer.Option(2.0, "--backoff", help="seconds before the first retry, doubling"),
+    format: str = typer.Option(_DOWNLOAD.format, "--format", help="yt-dlp format (mp4, height <= 720)"),
+    workers: int = typer.Option(_DOWNLOAD.workers, "--workers", help="parallel downloads"),
+    retries: int = typer.Option(_DOWNLOAD.retries, "--retries", help="retries per transfer, each resuming"),
+    backoff: float = typer.Option(_DOWNLOAD.backoff, "--backoff", help="seconds before the first retry, doubling"),
     rate_limit: Optional[str] = typer.Option(None, "--rate-limit", help="bytes/s per download, e.g. 2M"),
-    sleep: float = typer.Option(0.0, "--sleep", help="seconds to wait before each download"),
+    sleep: float = typer.Option(_DOWNLOAD.sleep, "--sleep", help="seconds to wait before each download"),
     max_sleep: Optional[float] = typer.Option(None, "--max-sleep", help="random wait in [--sleep, --max-sleep]"),
-    sleep_requests: float = typer.Option(0.0, "--sleep-requests", help="seconds between extraction requests"),
+    sleep_requests: float = typer.Option(_DOWNLOAD.sleep_requests, "--sleep-requests",
+                                         help="seconds between extraction requests"),
     whole_videos: bool = typer.Option(False, "--whole-videos", help="never cut to the Countix/CSV time range"),
     cookies: Optional[str] = typer.Option(None, "--cookies", help="Netscape cookie file for yt-dlp"),
-    url_template: Optional[str] = typer.Option(None, "--url-template", help="URL of a video id, with {id}"),
+    url_template: str = typer.Option(_DOWNLOAD.url_template, "--url-template", help="URL of a video id, with {id}"),
     report_stem: Optional[Path] = typer.Option(None, "--report", help="report stem (default: OUTPUT/download-report)"),
     status: bool = typer.Option(False, "--status", help="download nothing: present/missing, OUTPUT/missing.txt"),
 ) -> None:
     """Download source videos with yt-dlp: resumable, archived, reported (CSV + JSON)."""
-    from movinet_crossfit.data.sources import (DEFAULT_FORMAT, YOUTUBE_URL_TEMPLATE, DownloadOptions, download_sources,
-                                          source_status)
-
-    options = DownloadOptions(format=format or DEFAULT_FORMAT, workers=workers, retries=retries, backoff=backoff,
+    options = DownloadOptions(format=format, workers=workers, retries=retries, backoff=backoff,
                               rate_limit=rate_limit, sleep=sleep, max_sleep=max_sleep, sleep_requests=sleep_requests,
-                              cut_ranges=not whole_videos, cookies=cookies,
-                              url_template=url_template or YOUTUBE_URL_TEMPLATE)
+                              cut_ranges=not whole_videos, cookies=cookies, url_template=url_template)
     if status:
         result = source_status(sources, output, url_template=options.url_template)
         console.print(f"{result.summary()}; missing -> {result.write_missing(output / 'missing.txt')}", highlight=False)
         return
-    report = download_sources(sources, output, options, report_path=report_stem)
+    try:
+        report = download_sources(sources, output, options, report_path=report_stem)
+    except KeyboardInterrupt:  # typer would turn it into a silent Exit(130)
+        console.print("interrupted: the report lists what finished; rerun to resume the rest")
+        raise typer.Exit(130) from None
     report.print()
     console.print(f"videos -> [bold]{output}[/bold], report -> [bold]{report.files['csv']}[/bold]")
     if not report.succeeded:
@@ -82,14 +87,14 @@ def split(
     videos: Optional[Path] = typer.Option(None, "--videos", help="folder of the source videos"),
     output: Path = typer.Option(Path("clips"), "-o", "--output", help="folder for <label>/<clip>.mp4"),
     copy: bool = typer.Option(False, "--copy", help="stream-copy (fast, cuts at keyframes, not frame-accurate)"),
-    workers: Optional[int] = typer.Option(None, "--workers", help="parallel ffmpeg processes (default: cores)"),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="parallel ffmpeg processes (default: cores)"),
     overwrite: bool = typer.Option(False, "--overwrite", help="re-cut clips that already exist"),
+    crf: int = typer.Option(DEFAULT_CRF, "--crf", min=0, max=51, help="x264 quality of re-encoded clips (lower = better)"),
+    preset: str = typer.Option(DEFAULT_PRESET, "--preset", help="x264 speed preset of re-encoded clips"),
 ) -> None:
     """Cut the manifest's clips out of the source videos with ffmpeg (frame-accurate, resumable)."""
-    from movinet_crossfit.data.clips import split_clips
-
     report = split_clips(manifest_path, output, videos_dir=videos, reencode=not copy, workers=workers,
-                         overwrite=overwrite)
+                         overwrite=overwrite, crf=crf, preset=preset)
     report.print()
     console.print(f"clips -> [bold]{output}[/bold]")
     if not report.succeeded:

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
 import typer
 
-from movinet_crossfit.cli._common import app, console, parse_names, print_metrics_table
-from movinet_crossfit.core.errors import UserError
+from movinet_crossfit.cli._common import OutputFormat, app, console, default, parse_names, print_metrics_table
+from movinet_crossfit.movinet.config import FINE_TUNE, STRATEGIES, TrainConfig
 
 
 @app.command()
@@ -15,31 +15,30 @@ def train(
     records: Path = typer.Option(Path("tfrecords"), "--records", help="records folder (from `records`)"),
     out: Path = typer.Option(..., "--out", help="run folder, e.g. runs/NAME"),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML with any TrainConfig option"),
-    model_id: Optional[str] = typer.Option(None, "--model-id", help="a0..a5 (default a2)"),
+    model_id: Optional[str] = typer.Option(None, "--model-id", help=f"a0..a5 ({default(TrainConfig, 'model_id')})"),
     checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="Kinetics-600 checkpoint dir/prefix"),
     archive: Optional[str] = typer.Option(None, "--archive", help="official movinet_<id>_base.tar.gz"),
     hub: Optional[str] = typer.Option(None, "--hub", help="TF Hub handle or local hub folder"),
     from_scratch: bool = typer.Option(False, "--from-scratch", help="train from random weights (explicitly)"),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="head-only epochs (default 10)"),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="default 8"),
-    learning_rate: Optional[float] = typer.Option(None, "--learning-rate", help="default 0.01 (cosine decay)"),
-    fine_tune: Optional[str] = typer.Option(None, "--fine-tune", help="none | last | all"),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help=f"head-only epochs ({default(TrainConfig, 'epochs')})"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help=default(TrainConfig, "batch_size")),
+    learning_rate: Optional[float] = typer.Option(None, "--learning-rate", help=f"{default(TrainConfig, 'learning_rate')} (cosine decay)"),
+    fine_tune: Optional[str] = typer.Option(None, "--fine-tune", help=" | ".join(FINE_TUNE)),
     fine_tune_epochs: Optional[int] = typer.Option(None, "--fine-tune-epochs"),
     cache_features: Optional[bool] = typer.Option(None, "--cache-features/--no-cache-features",
                                                   help="head-only on cached backbone features (default: on without GPU)"),
-    strategy: Optional[str] = typer.Option(None, "--strategy", help="default | mirrored | tpu | multiworker"),
+    strategy: Optional[str] = typer.Option(None, "--strategy", help=" | ".join(STRATEGIES)),
     mixed_precision: bool = typer.Option(False, "--mixed-precision", help="float16 compute (GPU/TPU)"),
 ) -> None:
     """Fine-tune MoViNet (Kinetics-600 weights) on the records; writes checkpoints, logs, history."""
-    from movinet_crossfit.movinet.train import TrainConfig, describe
+    from movinet_crossfit.movinet.train import describe
     from movinet_crossfit.movinet.train import train as run_training
 
     options = dict(records=str(records), out=str(out), model_id=model_id, checkpoint=checkpoint, archive=archive,
                    hub=hub, from_scratch=from_scratch or None, epochs=epochs, batch_size=batch_size,
                    learning_rate=learning_rate, fine_tune=fine_tune, fine_tune_epochs=fine_tune_epochs,
                    cache_features=cache_features, strategy=strategy, mixed_precision=mixed_precision or None)
-    cfg = TrainConfig.from_yaml(config, **options) if config else TrainConfig(
-        **{k: v for k, v in options.items() if v is not None})
+    cfg = TrainConfig.from_yaml(config, **options)
     result = run_training(cfg)
     console.print(describe(result))
 
@@ -80,11 +79,9 @@ def export(
 ) -> None:
     """SavedModel + TFLite (fp32, fp16, dynamic, int8) on builtin ops, with a parity check."""
     from movinet_crossfit.movinet.export import export_run
-    from movinet_crossfit.core.runs import read_run_config
 
-    records_dir = records or read_run_config(run).get("records")
-    report = export_run(run, output, formats=parse_names(formats),
-                        records_dir=records_dir, calibration_clips=calibration_clips)
+    report = export_run(run, output, formats=parse_names(formats), records_dir=records,
+                        calibration_clips=calibration_clips)
     console.print(report.summary())
 
 
@@ -95,7 +92,7 @@ def predict(
     backend: str = typer.Option("auto", "--backend", help="auto | saved_model | tflite"),
     variant: str = typer.Option("fp32", "--variant", help="TFLite file: fp32 | fp16 | dynamic | int8"),
     top_k: int = typer.Option(5, "--top-k", min=1),
-    output_format: str = typer.Option("table", "--format", help="table | json"),
+    output_format: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table | json"),
     timeline: bool = typer.Option(False, "--timeline", help="slide a window over a long video"),
     plot: Optional[Path] = typer.Option(None, "--plot", help="with --timeline: PNG of the movement over time"),
 ) -> None:

@@ -6,8 +6,8 @@ from typing import List, Optional
 
 import typer
 
-from movinet_crossfit.cli._common import app, console, print_metrics_table
-from movinet_crossfit.core.errors import UserError
+from movinet_crossfit.cli._common import OutputFormat, app, console, default, print_metrics_table
+from movinet_crossfit.keypoints.config import PoseTrainConfig
 
 
 @app.command()
@@ -46,28 +46,25 @@ def train_poses(
     out: Path = typer.Option(..., "--out", help="run folder, e.g. runs/poses-tcn"),
     manifest: Optional[Path] = typer.Option(None, "--manifest", help="manifest.json whose clips DATA holds poses of"),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML with any PoseTrainConfig option"),
-    arch: Optional[str] = typer.Option(None, "--arch", help="tcn | lstm | convlstm (default tcn)"),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="default 80"),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="default 32"),
-    learning_rate: Optional[float] = typer.Option(None, "--learning-rate", help="default 0.002 (cosine decay)"),
-    length: Optional[int] = typer.Option(None, "--length", help="frames each sequence is resampled to (default 64)"),
-    layout: Optional[str] = typer.Option(None, "--layout", help="model joints: coco17 (default) | mediapipe33"),
-    ratios: Optional[str] = typer.Option(None, "--ratios", help="default train=0.7,val=0.1,test=0.2"),
+    arch: Optional[str] = typer.Option(None, "--arch", help=f"tcn | lstm | convlstm ({default(PoseTrainConfig, 'arch')})"),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help=default(PoseTrainConfig, "epochs")),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help=default(PoseTrainConfig, "batch_size")),
+    learning_rate: Optional[float] = typer.Option(None, "--learning-rate", help=f"{default(PoseTrainConfig, 'learning_rate')} (cosine decay)"),
+    length: Optional[int] = typer.Option(None, "--length", help=f"frames each sequence is resampled to ({default(PoseTrainConfig, 'length')})"),
+    layout: Optional[str] = typer.Option(None, "--layout", help=f"model joints: coco17 | mediapipe33 ({default(PoseTrainConfig, 'layout')})"),
+    ratios: Optional[str] = typer.Option(None, "--ratios", help=default(PoseTrainConfig, "ratios")),
     contrastive_epochs: Optional[int] = typer.Option(None, "--contrastive-epochs",
-                                                     help="SimCLR pre-training epochs first (default 0)"),
+                                                     help=f"SimCLR pre-training epochs first ({default(PoseTrainConfig, 'contrastive_epochs')})"),
     seed: Optional[int] = typer.Option(None, "--seed"),
     no_export: bool = typer.Option(False, "--no-export", help="skip model.tflite"),
 ) -> None:
     """Train a keypoint classifier (TCN, LSTM or ConvLSTM), evaluate it on test, export TFLite."""
-    import yaml
+    from movinet_crossfit.keypoints.train import train_pose_classifier
 
-    from movinet_crossfit.keypoints.train import PoseTrainConfig, train_pose_classifier
-
-    base = yaml.safe_load(config.read_text()) if config else {}
     options = dict(data=str(data), out=str(out), manifest=str(manifest) if manifest else None, arch=arch,
                    epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, length=length, layout=layout,
                    ratios=ratios, contrastive_epochs=contrastive_epochs, seed=seed, export=False if no_export else None)
-    cfg = PoseTrainConfig.from_dict({**(base or {}), **{k: v for k, v in options.items() if v is not None}})
+    cfg = PoseTrainConfig.from_yaml(config, **options)
     result = train_pose_classifier(cfg)
     s = result.summary
     if result.report.failed or result.report.warnings:
@@ -90,11 +87,32 @@ def evaluate_poses(
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="folder (default RUN/eval_SPLIT)"),
 ) -> None:
     """Accuracy, per-class P/R/F1, confusion matrix and probability plots of a keypoint classifier."""
-    from movinet_crossfit.keypoints.train import evaluate_pose_run
+    from movinet_crossfit.keypoints.evaluate import evaluate_pose_run
 
     result = evaluate_pose_run(run, data=data, manifest=manifest, split=split, out_dir=output)
     _print_pose_metrics(result.metrics, split if data is None else str(data))
     console.print(f"-> [bold]{result.out_dir}[/bold]")
+
+
+@app.command("predict-poses")
+def predict_poses(
+    run: Path = typer.Argument(..., help="run folder from `train-poses`"),
+    poses_path: Path = typer.Argument(..., metavar="POSES", help="a poses .npz (from `poses`)"),
+    top_k: int = typer.Option(5, "--top-k", min=1, help="classes to show"),
+    output_format: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table | json"),
+) -> None:
+    """The movement of one keypoint sequence, by a keypoint classifier."""
+    import json
+
+    from movinet_crossfit.keypoints.predict import predict_poses_file
+
+    probabilities = predict_poses_file(run, poses_path)
+    top = list(probabilities.items())[:top_k]
+    if output_format is OutputFormat.json:
+        print(json.dumps({"poses": str(poses_path), "label": top[0][0], "probabilities": dict(top)}, indent=2))
+        return
+    for label, probability in top:
+        print(f"{label:20s} {probability:.3f}")
 
 
 def _print_pose_metrics(m: dict, split: str) -> None:

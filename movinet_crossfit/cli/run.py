@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
 import typer
 
-from movinet_crossfit.cli._common import app, console
-from movinet_crossfit.core.errors import UserError
+from movinet_crossfit.cli._common import app
 
 from movinet_crossfit.demo import DemoConfig
 

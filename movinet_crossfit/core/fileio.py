@@ -1,9 +1,12 @@
-"""Atomic file writing: nothing half-written is ever left where a good file is expected."""
+"""Atomic file writing (nothing half-written is ever left where a good file is expected), and the
+SHA-256 of a file."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Iterator
 
@@ -26,6 +29,25 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+def replace_dir(tmp: str | os.PathLike, final: str | os.PathLike) -> None:
+    """Move a finished folder into place; a previous one is swapped out first, then removed."""
+    tmp, final = Path(tmp), Path(final)
+    old = final.with_name(f".{final.name}.old-{os.getpid()}")
+    if final.exists():
+        os.replace(final, old)
+    os.replace(tmp, final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file's bytes, read 1 MiB at a time (large videos never sit in memory)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def write_json_atomic(path: str | os.PathLike, data) -> None:

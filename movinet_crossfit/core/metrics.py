@@ -1,12 +1,26 @@
-"""Classification metrics from labels and predicted probabilities, and their pictures.
+"""Classification and counting metrics, one definition each, and their pictures.
 
-Kept free of any model code so the video classifier, the keypoint classifiers and the app share
-them: accuracy, top-k, per-class precision/recall/F1, the confusion matrix, and per-class mean ± std
-of the probability given to the true class (the original report's Table 3.2).
+Kept free of any model code so the video classifier, the keypoint classifiers, both rep counters
+and the app share them.
+
+* **Classification** (``classification_metrics``): accuracy, top-k, per-class precision/recall/F1,
+  the confusion matrix, and per-class mean ± std of the probability given to the true class (the
+  original report's Table 3.2).
+* **Counting** (``count_metrics``), the RepCount/TransRAC metrics as TransRAC's evaluation computes
+  them, predictions rounded to whole reps first (what a user is shown):
+
+  - **MAE** = mean of |round(pred) - true| / true over the items whose true count is above 0. A
+    true 0 has no relative error: such items are left out of MAE (``mae_items`` says how many
+    were in). TransRAC's code divides by ``true + 0.1`` instead: within 10 % of the paper's
+    formula (ours) when every true count is at least 1.
+  - **OBO** (off-by-one accuracy) = share of *all* items with |round(pred) - true| <= 1.
+
+  ``Rep`` is one counted repetition, the unit both counters report.
 """
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -106,3 +120,39 @@ def plot_true_class_probabilities(labels: Sequence[int], probabilities: np.ndarr
     ax.set_xlabel("predicted probability of the true class")
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+# --------------------------------------------------------------------------- counting
+
+@dataclass(frozen=True)
+class Rep:
+    """One completed repetition: frames ``[start_frame, end_frame]`` (inclusive)."""
+
+    index: int
+    start_frame: int
+    end_frame: int
+    start_time: float
+    end_time: float
+
+
+def count_metrics(predicted: Sequence[float], true: Sequence[float], round_predictions: bool = True) -> dict:
+    """MAE and OBO as defined in the module docstring, plus the plain mean absolute error.
+
+    ``round_predictions=False`` scores the raw fractional counts instead (RepNet's output before
+    it is shown). ``mae`` is ``None`` when no item has a true count above 0; ``obo`` and
+    ``mean_absolute_error`` are ``None`` when there are no items.
+    """
+    pred = np.asarray(predicted, dtype=np.float64)
+    truth = np.asarray(true, dtype=np.float64)
+    if pred.shape != truth.shape:
+        raise ValueError(f"{pred.shape[0]} predictions for {truth.shape[0]} true counts")
+    if round_predictions:
+        pred = np.round(pred)
+    error = np.abs(pred - truth)
+    positive = truth > 0
+    return {"items": int(len(truth)),
+            "mae": float((error[positive] / truth[positive]).mean()) if positive.any() else None,
+            "mae_items": int(positive.sum()),
+            "obo": float((error <= 1).mean()) if len(truth) else None,
+            "mean_absolute_error": float(error.mean()) if len(truth) else None,
+            "rounded": bool(round_predictions)}

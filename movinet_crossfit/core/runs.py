@@ -1,26 +1,25 @@
-"""A training run's folder: what ``train`` writes and what ``evaluate`` / ``export`` read.
+"""A training run's folder: what the ``train*`` commands write and what ``evaluate`` / ``export`` read.
 
-```
-runs/NAME/
-  config.yaml          the resolved TrainConfig (model id, frames, size, recipe, weights source)
-  labels.txt           class names, one per line, in output order
-  best/                tf.train.Checkpoint(model=classifier) of the best validation epoch
-  final/               the same, after the last epoch
-  backup/              BackupAndRestore state while training runs (removed when it ends)
-  logs/                TensorBoard
-  history.csv          per-epoch metrics
-  train_summary.json   what happened: epochs, best score, timings, feature-cache use
-```
-Checkpoints are the official layout (``tf.train.Checkpoint(model=...)``), so ``load_pretrained``
-could read a run's checkpoint as it reads the Kinetics ones.
+Every family writes ``config.yaml`` (its resolved ``TrainingConfig``, ``write_config``); the
+classifiers write their class names in ``labels.txt``; the rest depends on the model::
+
+    MoViNet (train)            best/, final/   tf.train.Checkpoint(model=classifier): best
+                                               validation epoch, last epoch
+    RepNet (train-counter)     weights/        tf.train.Checkpoint(model=repnet) + repnet.json
+                               checkpoints/    the full training state, to resume
+    keypoints (train-poses)    model.weights.h5
+    all                        history.csv, train_summary.json, logs/ (TensorBoard)
+
+A checkpoint folder is read with ``find_checkpoint``: the prefix its ``checkpoint`` state file
+names, else its one ``*.index``. The checkpoints are the official layout
+(``tf.train.Checkpoint(model=...)``), so a run's checkpoint reads as the published ones do.
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-import yaml
-
+from movinet_crossfit.core.config import TrainingConfig, config_to_yaml, read_yaml
 from movinet_crossfit.core.errors import UserError
 from movinet_crossfit.core.fileio import write_text_atomic
 
@@ -28,6 +27,55 @@ CONFIG_FILE = "config.yaml"
 LABELS_FILE = "labels.txt"
 BEST = "best"
 FINAL = "final"
+WEIGHTS_FILE = "model.weights.h5"  # a Keras model's weights (keypoint runs)
+SHAPE_FILE = "repnet.json"  # beside RepNet weights or an export: variant, num_frames, image_size
+HISTORY_FILE = "history.csv"
+SUMMARY_FILE = "train_summary.json"
+
+
+# --- config and labels ----------------------------------------------------------------------------
+
+def write_config(run_dir: str | os.PathLike, config: TrainingConfig, **extra) -> Path:
+    """``run_dir/config.yaml``: the resolved config, then ``extra`` (what the run adds to it)."""
+    path = Path(run_dir) / CONFIG_FILE
+    write_text_atomic(path, config_to_yaml(config, **extra))
+    return path
+
+
+def read_run_config(run_dir: str | os.PathLike) -> dict:
+    """The run's ``config.yaml`` as written (a plain mapping)."""
+    run_dir = Path(run_dir)
+    path = run_dir / CONFIG_FILE
+    if not path.is_file():
+        raise UserError(f"{run_dir}: not a training run (no {CONFIG_FILE}); train one with "
+                        f"`movinet-crossfit train --records DIR --out {run_dir}`")
+    data = read_yaml(path, fix="restore it from the training run")
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a mapping of option: value; restore it from the training run")
+    return data
+
+
+def run_records(run_dir: str | os.PathLike, records: str | os.PathLike | None = None, *,
+                missing_ok: bool = False) -> Path | None:
+    """The records folder a run evaluates or exports with: ``records`` when given, else the one its
+    ``config.yaml`` names, taken as written (absolute, or relative to the working folder) or, when
+    that is not a folder, relative to the run. None when the run names none (or, with
+    ``missing_ok``, when the folder it names is gone)."""
+    if records is not None:
+        path = Path(records)
+        if not path.is_dir():
+            raise UserError(f"{path}: no such records folder; build it with `movinet-crossfit records`")
+        return path
+    named = read_run_config(run_dir).get("records")
+    if not named:
+        return None
+    for candidate in (Path(named), Path(run_dir) / named):
+        if candidate.is_dir():
+            return candidate
+    if missing_ok:
+        return None
+    raise UserError(f"{Path(run_dir) / CONFIG_FILE}: its records folder {named} is gone; pass --records DIR "
+                    "(the TFRecords the run was trained on)")
 
 
 def write_labels(path: str | os.PathLike, classes: list[str]) -> None:
@@ -44,61 +92,50 @@ def read_labels(path: str | os.PathLike) -> list[str]:
     return labels
 
 
-def read_run_config(run_dir: str | os.PathLike) -> dict:
-    run_dir = Path(run_dir)
-    path = run_dir / CONFIG_FILE
-    if not path.is_file():
-        raise UserError(f"{run_dir}: not a training run (no {CONFIG_FILE}); train one with "
-                        f"`movinet-crossfit train --records DIR --out {run_dir}`")
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
+# --- checkpoints ----------------------------------------------------------------------------------
+
+def find_checkpoint(path: str | os.PathLike, *, expected: str = "TensorFlow checkpoint", hint: str = "",
+                    recursive: bool = False, error: type[UserError] = UserError) -> str:
+    """The checkpoint prefix ``path`` stands for: a prefix, an ``.index`` file, or a folder (the
+    prefix its ``checkpoint`` state file names, else its one ``*.index``; in subfolders too when
+    ``recursive``). Anything else raises ``error``: no ``expected`` there, then ``hint`` (where to get one).
+
+    Checkpoints written with ``save()`` / a ``CheckpointManager`` (``ckpt-N`` and a state file) and
+    with ``write()`` (a bare prefix) are both found."""
+    path = Path(path)
+    text = str(path)
+    tail = f"; {hint}" if hint else ""
+    if text.endswith(".index") and path.is_file():
+        return text[: -len(".index")]
+    if Path(text + ".index").is_file():
+        return text
+    if not path.is_dir():
+        raise error(f"{path}: no such checkpoint (looked for {path}.index and a folder holding one){tail}")
+    prefixes = _prefixes_in(path, recursive)
+    if len(prefixes) == 1:
+        return prefixes[0]
+    if prefixes:
+        raise error(f"{path}: holds {len(prefixes)} checkpoints and no 'checkpoint' file naming the latest; "
+                    f"pass one prefix, e.g. {prefixes[-1]}")
+    raise error(f"{path}: no {expected} here (no 'checkpoint' file, no *.index){tail}")
+
+
+def _prefixes_in(folder: Path, recursive: bool = False) -> list[str]:
+    """The prefix the folder's ``checkpoint`` state file names, else every ``*.index`` prefix."""
+    import tensorflow as tf
+
+    latest = tf.train.latest_checkpoint(str(folder))
+    if latest and Path(latest + ".index").is_file():
+        return [latest]
+    found = folder.rglob("*.index") if recursive else folder.glob("*.index")
+    return sorted({str(p)[: -len(".index")] for p in found})
 
 
 def checkpoint_prefix(run_dir: str | os.PathLike, which: str = BEST) -> str:
-    """The newest checkpoint prefix in ``run_dir/which`` (falls back to ``final``)."""
-    import tensorflow as tf
-
+    """The checkpoint prefix in ``run_dir/which`` (falls back to ``final``)."""
     run_dir = Path(run_dir)
     for name in (which, FINAL) if which != FINAL else (FINAL,):
-        prefix = tf.train.latest_checkpoint(str(run_dir / name))
-        if prefix:
-            return prefix
+        prefixes = _prefixes_in(run_dir / name) if (run_dir / name).is_dir() else []
+        if len(prefixes) == 1:
+            return prefixes[0]
     raise UserError(f"{run_dir}: no checkpoint in {which}/ or {FINAL}/ (was the run finished?)")
-
-
-def load_trained_classifier(run_dir: str | os.PathLike, *, which: str = BEST, fast: bool = True):
-    """Rebuild a run's classifier and restore its weights, checking every variable matched.
-
-    Returns ``(model, classes, config)``.
-    """
-    import tensorflow as tf
-
-    from movinet_crossfit.movinet.model import build_classifier
-
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise UserError(f"{run_dir}: no such run folder; train one with `movinet-crossfit train`")
-    try:
-        config = read_run_config(run_dir)
-        classes = read_labels(run_dir / LABELS_FILE)
-        model = build_classifier(config["model_id"], len(classes), config["num_frames"], config["size"],
-                                 fast=fast, dropout_rate=config.get("dropout_rate", 0.5))
-    except yaml.YAMLError as exc:
-        raise UserError(f"{run_dir / CONFIG_FILE}: not valid YAML ({str(exc).splitlines()[0]}); "
-                        "restore it from the training run") from exc
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise UserError(f"{run_dir / CONFIG_FILE}: incomplete run config ({type(exc).__name__}: {exc}); "
-                        "it needs model_id, num_frames and size") from exc
-    model.build([None, config["num_frames"], config["size"], config["size"], 3])
-    prefix = checkpoint_prefix(run_dir, which)
-    try:
-        # Every variable of the model must match; the optimizer's slots saved with it are not
-        # needed to predict, so they are let go without a warning per slot.
-        tf.train.Checkpoint(model=model).read(prefix).assert_existing_objects_matched().expect_partial()
-    except (AssertionError, ValueError, tf.errors.OpError) as exc:
-        raise UserError(f"{prefix}: does not fit a MoViNet-{config['model_id']} with {len(classes)} classes "
-                        f"({str(exc).splitlines()[0][:300]})") from exc
-    except (IndexError, RuntimeError, OSError) as exc:
-        # A truncated checkpoint reads as "IndexError: Read less bytes than requested".
-        raise UserError(f"{prefix}: checkpoint is damaged or truncated ({type(exc).__name__}: "
-                        f"{str(exc).splitlines()[0][:200] if str(exc) else ''}); copy the run again") from exc
-    return model, classes, config

@@ -25,6 +25,9 @@ from movinet_crossfit.core.errors import UserError
 
 DEFAULT_NUM_FRAMES = 10
 DEFAULT_SIZE = 224
+# File name suffixes taken for videos wherever a folder is searched (clip folders, pose inputs,
+# Supervisely's "<video file name>.json" annotations); compare with ``path.suffix.lower()``.
+VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".3gp", ".flv", ".wmv", ".mpg", ".mpeg")
 
 
 class VideoError(UserError):
@@ -356,8 +359,9 @@ def preprocess_frames(frames, size: int = DEFAULT_SIZE):
 
 
 @functools.lru_cache(maxsize=8)
-def _compiled_preprocess(size: int):
-    """``preprocess_frames`` traced once per size: the same ops, without eager per-op overhead."""
+def compiled_preprocess(size: int):
+    """``preprocess_frames`` traced once per size: the same ops, without eager per-op overhead.
+    Callers that preprocess frame by frame (``predict_timeline``) or warm it up (the app) use it."""
     import tensorflow as tf
 
     return tf.function(lambda frames: preprocess_frames(frames, size),
@@ -393,4 +397,4 @@ def sample_clip(frames: np.ndarray, num_frames: int = DEFAULT_NUM_FRAMES, size: 
     """All of a clip's decoded frames ``[N, H, W, 3]`` -> uint8 ``[num_frames, size, size, 3]``:
     ``sample_frame_indices`` (at ``phase``) + ``preprocess_frames``, as records and predict do."""
     indices = sample_frame_indices(len(frames), num_frames, phase)
-    return _compiled_preprocess(size)(frames[indices]).numpy()
+    return compiled_preprocess(size)(frames[indices]).numpy()

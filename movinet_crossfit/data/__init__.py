@@ -1,7 +1,8 @@
 """The corpus layer: source lists and downloads -> annotations -> manifest -> clips -> records.
 
     sources.py          source lists (URL lists, CSVs, Countix) -> SourceItem
-    download.py         the yt-dlp driver, the metadata sidecar, the download report and status
+    download.py         the yt-dlp driver, the download report and archive, status
+    metadata.py         the <video>.info.json sidecar (read by the manifest stage)
     manifest.py         the manifest format (pydantic), the shared contract
     annotations.py      Supervisely export -> manifest
     clips.py            manifest + videos -> frame-accurate clips (ffmpeg)

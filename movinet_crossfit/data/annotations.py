@@ -25,9 +25,9 @@ from movinet_crossfit.core.errors import UserError
 from movinet_crossfit.data.manifest import ClipEntry, Manifest, clip_id
 from movinet_crossfit.core.movements import DEFAULT_ALIASES, DEFAULT_CLASSES, Vocabulary, parse_alias_options, slugify
 from movinet_crossfit.core.progress import BatchReport, progress_bar
-from movinet_crossfit.data.sources import metadata_group
+from movinet_crossfit.core.video import VIDEO_SUFFIXES
+from movinet_crossfit.data.metadata import metadata_group
 
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".3gp", ".flv", ".wmv", ".m4v", ".mpg", ".mpeg")
 # Files a Supervisely project folder holds beside the annotations; never annotations themselves.
 PROJECT_FILES = ("meta.json", "key_id_map.json")
 # Relative difference between a given --fps and a probed one that is worth a warning.
@@ -163,7 +163,7 @@ class AnnotationFile:
 def _is_annotation_name(path: Path) -> bool:
     """Supervisely names an annotation after its video: ``<video file name>.json``."""
     return (path.suffix.lower() == ".json" and path.name not in PROJECT_FILES
-            and Path(path.stem).suffix.lower() in VIDEO_EXTENSIONS)
+            and Path(path.stem).suffix.lower() in VIDEO_SUFFIXES)
 
 
 def _display(path: Path, root: Path) -> str:

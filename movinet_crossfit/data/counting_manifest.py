@@ -10,17 +10,16 @@ Built from:
 
 * a clip ``manifest.json`` (the Supervisely path): its clips that carry a ``count``;
 * a generated corpus (``synthetic.generate_corpus``): every segment of ``ground_truth.json``;
-* Countix CSVs (``video_id, [class,] kinetics_start, kinetics_end, repetition_start,
-  repetition_end, count``) with the videos downloaded as ``<video_id>.mp4``. A row whose video
-  is absent is reported as skipped, never a crash. Whether a file is the whole YouTube video or
-  only the Kinetics clip (downloaders do either) is read from its duration (``time_origin``).
+* Countix CSVs (read by ``countix.read_countix``) with the videos downloaded as
+  ``<video_id>.mp4``. A row whose video is absent is reported as skipped, never a crash. Whether a
+  file is the whole YouTube video or only the Kinetics clip (downloaders do either) is read from
+  its duration (``time_origin``).
 
 ``eval-counter`` and ``train-counter`` read it (``load_counting_items`` also takes a clip
 manifest or a corpus folder directly).
 """
 from __future__ import annotations
 
-import csv
 import json
 import os
 from pathlib import Path
@@ -32,9 +31,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from movinet_crossfit.core.errors import UserError
 from movinet_crossfit.core.fileio import write_json_atomic
 from movinet_crossfit.core.progress import BatchReport
+from movinet_crossfit.data.countix import read_countix
 
 COUNTING_MANIFEST_VERSION = 1
-COUNTIX_COLUMNS = ("video_id", "kinetics_start", "kinetics_end", "repetition_start", "repetition_end", "count")
 TIME_ORIGINS = ("auto", "video", "kinetics")
 
 
@@ -154,16 +153,14 @@ def from_clip_manifest(path: str | os.PathLike, report: BatchReport | None = Non
 
 
 def from_synthetic_corpus(corpus_dir: str | os.PathLike, report: BatchReport | None = None) -> list[CountingItem]:
-    """One item per segment of a generated corpus (its ``ground_truth.json``)."""
-    root = Path(corpus_dir)
-    truth_path = root / "ground_truth.json" if root.is_dir() else root
+    """One item per segment of a generated corpus (its ``ground_truth.json``, or that file)."""
+    from movinet_crossfit.synthetic.truth import GroundTruth
+
     report = report if report is not None else BatchReport("counting manifest")
-    truth = _read_json(truth_path)
-    if not isinstance(truth, dict) or "videos" not in truth:
-        raise UserError(f"{truth_path}: not a synthetic corpus ground truth (no \"videos\")")
-    base = truth_path.parent.resolve()
+    truth = GroundTruth.load(corpus_dir)
+    base = truth.root.resolve()
     items = []
-    for name, video in sorted(truth["videos"].items()):
+    for name, video in sorted(truth.videos.items()):
         for k, seg in enumerate(video["segments"]):
             item_id = f"{Path(name).stem}-{k:02d}-{seg['label']}"
             items.append(CountingItem(id=item_id, video=str(base / video["video"]), count=int(seg["count"]),
@@ -171,11 +168,6 @@ def from_synthetic_corpus(corpus_dir: str | os.PathLike, report: BatchReport | N
                                       fps=float(video["fps"]), label=seg["label"], source="synthetic"))
             report.ok(item_id)
     return items
-
-
-def _countix_split(csv_path: Path) -> str:
-    stem = csv_path.stem.lower()
-    return stem.split("_", 1)[1] if stem.startswith("countix_") else stem
 
 
 def from_countix(csv_path: str | os.PathLike, videos_dir: str | os.PathLike, report: BatchReport | None = None,
@@ -189,40 +181,30 @@ def from_countix(csv_path: str | os.PathLike, videos_dir: str | os.PathLike, rep
     """
     from movinet_crossfit.core.video import probe
 
-    csv_path, videos = Path(csv_path), Path(videos_dir)
+    videos = Path(videos_dir)
     report = report if report is not None else BatchReport("counting manifest")
     if time_origin not in TIME_ORIGINS:
         raise UserError(f"time origin {time_origin!r}: choose one of {', '.join(TIME_ORIGINS)}")
-    if not csv_path.is_file():
-        raise UserError(f"{csv_path}: Countix CSV not found")
+    table = read_countix(csv_path)
     if not videos.is_dir():
         raise UserError(f"{videos}: videos folder not found (download them first: issue 5's `download`)")
-    with open(csv_path, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        missing_columns = [c for c in COUNTIX_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing_columns:
-            raise UserError(f"{csv_path}: not a Countix CSV, missing column(s) {', '.join(missing_columns)} "
-                            f"(expected {', '.join(COUNTIX_COLUMNS)})")
-        rows = list(reader)
-    split = _countix_split(csv_path)
     probes: dict[str, object] = {}
     items = []
-    for line, row in enumerate(rows, start=2):  # line 1 is the header
-        video_id = row["video_id"].strip()
-        name = f"{csv_path.name}:{line} {video_id}"
+    for row in table.rows:
+        video_id = row.video_id
+        name = f"{table.path.name}:{row.line} {video_id}"
         path = videos / f"{video_id}.mp4"
         if not path.is_file():
             report.skip(name, f"video not downloaded ({path.name} not in {videos})")
             continue
         try:
-            k0, k1 = float(row["kinetics_start"]), float(row["kinetics_end"])
-            r0, r1 = float(row["repetition_start"]), float(row["repetition_end"])
-            count = float(row["count"])
-        except (TypeError, ValueError) as exc:
+            k0, k1 = row.kinetics()
+            r0, r1, count = row.repetitions()
+        except ValueError as exc:
             report.fail(name, f"unreadable row ({exc})")
             continue
         if r1 <= r0 or count < 0 or not count.is_integer():
-            report.fail(name, f"bad row: repetition {r0}-{r1} s, count {row['count']!r}")
+            report.fail(name, f"bad row: repetition {r0}-{r1} s, count {row.fields['count']!r}")
             continue
         if video_id not in probes:
             try:
@@ -245,9 +227,9 @@ def from_countix(csv_path: str | os.PathLike, videos_dir: str | os.PathLike, rep
                                   f"at {r1:.1f} s) nor the {k1 - k0:.0f} s Kinetics clip; pass a time origin")
                 continue
         shift = k0 if origin == "kinetics" else 0.0
-        item = CountingItem(id=f"countix-{split}-{line:05d}-{video_id}", video=str(path.resolve()),
+        item = CountingItem(id=f"countix-{table.split}-{row.line:05d}-{video_id}", video=str(path.resolve()),
                             count=int(count), start_time=max(0.0, r0 - shift), end_time=r1 - shift,
-                            fps=info.fps or None, label=(row.get("class") or None), source=f"countix-{split}")
+                            fps=info.fps or None, label=row.label, source=f"countix-{table.split}")
         items.append(item)
         report.ok(name)
     return items
@@ -287,9 +269,11 @@ def build_counting_manifest(output: str | os.PathLike | None = None, *,
 def load_counting_items(source: str | os.PathLike) -> list[CountingItem]:
     """Items from a counting manifest, a clip ``manifest.json`` (clips with counts) or a generated
     corpus folder (``ground_truth.json``); video paths absolute."""
+    from movinet_crossfit.synthetic.truth import is_corpus
+
     path = Path(source)
     if path.is_dir():
-        if (path / "ground_truth.json").is_file():
+        if is_corpus(path):
             return from_synthetic_corpus(path)
         raise UserError(f"{path}: a folder, but no ground_truth.json; give a counting manifest")
     data = _read_json(path)

@@ -20,14 +20,13 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 from movinet_crossfit.core.errors import UserError
-from movinet_crossfit.core.fileio import temp_path_for, write_json_atomic
+from movinet_crossfit.core.fileio import sha256_file, temp_path_for, write_json_atomic
 from movinet_crossfit.data.manifest import Manifest
 from movinet_crossfit.core.progress import BatchReport, progress_bar
 from movinet_crossfit.data.splits import DEFAULT_RATIOS, assign_splits, normalise_ratios, split_warnings
-from movinet_crossfit.core.video import DEFAULT_NUM_FRAMES, DEFAULT_SIZE, VideoError, load_clip_with_fps
+from movinet_crossfit.core.video import DEFAULT_NUM_FRAMES, DEFAULT_SIZE, VIDEO_SUFFIXES, VideoError, load_clip_with_fps
 
 INFO_FILE = "dataset_info.json"
-VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi")
 
 
 @dataclass
@@ -80,14 +79,6 @@ def clips_from_folder(clips_dir: Path) -> tuple[list[str], list[ClipSource]]:
     return labels, sources
 
 
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def drop_duplicates(sources: list[ClipSource], report: BatchReport) -> list[ClipSource]:
     """Drop clips whose source range or whose bytes repeat an earlier clip's."""
     seen_keys: dict[tuple, str] = {}
@@ -98,7 +89,7 @@ def drop_duplicates(sources: list[ClipSource], report: BatchReport) -> list[Clip
             report.warn(f"{source.id}: same source and frame range as {seen_keys[source.key]}; dropped")
             continue
         if source.path.is_file():
-            digest = _file_digest(source.path)
+            digest = sha256_file(source.path)
             if digest in seen_bytes:
                 report.warn(f"{source.path}: byte-identical to {seen_bytes[digest]}; dropped")
                 continue
@@ -258,7 +249,7 @@ def write_records(out_dir: str | os.PathLike, *, clips_dir: str | os.PathLike,
         sizes[split] = 0
         for name in names:
             digest.update(name.name.encode())
-            digest.update(_file_digest(name).encode())
+            digest.update(sha256_file(name).encode())
             sizes[split] += name.stat().st_size
     info = {
         "version": 1,

@@ -12,7 +12,6 @@ A sequence that cannot be read, or in which no joint is ever seen, is reported a
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,15 +33,12 @@ class PoseItem:
 
 
 def load_corpus_items(corpus: str | os.PathLike, report: BatchReport) -> list[PoseItem]:
-    root = Path(corpus)
-    truth_path = root / "ground_truth.json"
-    try:
-        truth = json.loads(truth_path.read_text())
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{truth_path}: not a readable generated-corpus ground truth ({exc})") from exc
+    from movinet_crossfit.synthetic.truth import GroundTruth
+
+    truth = GroundTruth.load(corpus)
     items = []
-    for video_name, video in sorted(truth.get("videos", {}).items()):
-        path = root / video["keypoints"]
+    for video_name, video in sorted(truth.videos.items()):
+        path = truth.root / video["keypoints"]
         try:
             data = np.load(path)
             points = np.asarray(data["keypoints"], np.float32)
@@ -52,7 +48,7 @@ def load_corpus_items(corpus: str | os.PathLike, report: BatchReport) -> list[Po
             continue
         for i, seg in enumerate(video["segments"]):
             items.append(PoseItem(f"{Path(video_name).stem}#{i}", seg["label"], video_name,
-                                  points[seg["start_frame"]:seg["end_frame"]], layout, float(video.get("fps", truth["fps"]))))
+                                  points[seg["start_frame"]:seg["end_frame"]], layout, float(video.get("fps", truth.fps))))
     return items
 
 
@@ -108,13 +104,15 @@ def load_folder_items(poses_dir: str | os.PathLike, report: BatchReport) -> list
 def load_items(data: str | os.PathLike, manifest: str | os.PathLike | None = None,
                report: BatchReport | None = None) -> tuple[list[PoseItem], BatchReport]:
     """Every labelled sequence of ``data`` (a corpus folder, or a poses folder with or without ``manifest``)."""
+    from movinet_crossfit.synthetic.truth import is_corpus
+
     report = report or BatchReport("keypoint sequences")
     data = Path(data)
     if not data.is_dir():
         raise UserError(f"{data}: no such folder (a generated corpus or a folder of poses .npz)")
     if manifest is not None:
         items = load_manifest_items(manifest, data, report)
-    elif (data / "ground_truth.json").is_file():
+    elif is_corpus(data):
         items = load_corpus_items(data, report)
     else:
         items = load_folder_items(data, report)
@@ -149,9 +147,10 @@ def write_keypoint_corpus(out_dir: str | os.PathLike, classes=None, clips_per_cl
     """The keypoints and ``ground_truth.json`` that ``synthetic.generate_corpus`` would write for the
     same arguments (same plan, seeds and names), without drawing or encoding any video: a corpus
     for the keypoint classifiers in seconds instead of minutes."""
-    from movinet_crossfit.core.fileio import atomic_path, write_json_atomic
+    from movinet_crossfit.core.fileio import atomic_path
     from movinet_crossfit.core.movements import DEFAULT_CLASSES
-    from movinet_crossfit.synthetic.corpus import GROUND_TRUTH_VERSION, render_keypoints
+    from movinet_crossfit.synthetic.corpus import render_keypoints
+    from movinet_crossfit.synthetic.truth import GroundTruth
 
     classes = list(classes or DEFAULT_CLASSES)
     out = Path(out_dir)
@@ -164,8 +163,6 @@ def write_keypoint_corpus(out_dir: str | os.PathLike, classes=None, clips_per_cl
                 np.savez_compressed(handle, keypoints=keypoints, fps=np.float32(fps), layout=np.array("coco17"))
         videos[name] = {"fps": fps, "size": {"width": size[0], "height": size[1]}, "frames": int(len(keypoints)),
                         "seed": video_seed, "segments": [t.to_dict() for t in truths], "keypoints": relative}
-    write_json_atomic(out / "ground_truth.json", {
-        "version": GROUND_TRUTH_VERSION, "generator": "movinet_crossfit.keypoints.data.write_keypoint_corpus",
-        "seed": seed, "dataset": dataset, "classes": classes, "clips_per_class": clips_per_class, "fps": fps,
-        "size": {"width": size[0], "height": size[1]}, "videos": videos})
+    GroundTruth(videos, fps, tuple(size), classes, seed, dataset, clips_per_class,
+                generator="movinet_crossfit.keypoints.data.write_keypoint_corpus").save(out)
     return out

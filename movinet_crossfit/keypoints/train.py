@@ -1,4 +1,4 @@
-"""Train, evaluate and export the keypoint classifiers (``train-poses``, ``evaluate-poses``).
+"""Train the keypoint classifiers (``train-poses``); evaluate.py, export.py and predict.py beside it.
 
 ```
 runs/NAME/
@@ -14,64 +14,27 @@ runs/NAME/
   train_summary.json     sizes, accuracies, timings
 ```
 The split is ``splits.assign_splits`` over the sequences' groups (source videos): a video's
-segments never straddle train and test.
+segments never straddle train and test. Training ends by evaluating (``evaluate.write_evaluation``)
+and exporting (``export.export_tflite``) the best epoch.
 """
 from __future__ import annotations
 
 import csv
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
 from movinet_crossfit.core.errors import UserError
-from movinet_crossfit.core.fileio import atomic_path, write_json_atomic, write_text_atomic
-from movinet_crossfit.keypoints.features import Augmentation, augmented_batch, prepare_points, resample
-
-CONFIG_FILE = "config.yaml"
-WEIGHTS_FILE = "model.weights.h5"
-TFLITE_FILE = "model.tflite"
-PARITY_TOLERANCE = 1e-4
-
-
-@dataclass
-class PoseTrainConfig:
-    data: str = ""
-    out: str = ""
-    manifest: Optional[str] = None
-    arch: str = "tcn"
-    layout: str = "coco17"  # the model's joint layout; mediapipe33 inputs are converted to it
-    length: int = 64
-    width: int = 64
-    dropout: float = 0.2
-    epochs: int = 80
-    batch_size: int = 32
-    learning_rate: float = 2e-3
-    label_smoothing: float = 0.1
-    ratios: str = "train=0.7,val=0.1,test=0.2"
-    seed: int = 0  # weights, augmentation and batch order
-    split_seed: int = 0  # which groups go to which split (kept apart so runs can be compared on one split)
-    contrastive_epochs: int = 0  # SimCLR pre-training epochs before the supervised ones (0: none)
-    temperature: float = 0.2
-    export: bool = True
-    augmentation: Augmentation = field(default_factory=Augmentation)
-
-    def to_dict(self) -> dict:
-        out = asdict(self)
-        out["augmentation"] = self.augmentation.to_dict()
-        return out
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "PoseTrainConfig":
-        data = dict(data)
-        aug = Augmentation(**data.pop("augmentation", {}) or {})
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise UserError(f"unknown train-poses option(s) {', '.join(sorted(unknown))}")
-        return cls(**data, augmentation=aug)
+from movinet_crossfit.core.fileio import atomic_path, write_json_atomic
+from movinet_crossfit.core.runs import HISTORY_FILE, LABELS_FILE, SUMMARY_FILE, WEIGHTS_FILE, write_config, write_labels
+from movinet_crossfit.keypoints.config import PoseTrainConfig
+from movinet_crossfit.keypoints.evaluate import write_evaluation
+from movinet_crossfit.keypoints.export import REPORT_FILE, TFLITE_FILE, export_tflite
+from movinet_crossfit.keypoints.features import augmented_batch
+from movinet_crossfit.keypoints.predict import model_inputs, prepare_items
 
 
 @dataclass
@@ -84,17 +47,6 @@ class PoseTrainResult:
 
 # --- data ------------------------------------------------------------------------------------
 
-def _prepared(items, layout: str, report) -> tuple[list, list]:
-    kept, points = [], []
-    for item in items:
-        try:
-            points.append(prepare_points(item.keypoints, item.layout, layout))
-            kept.append(item)
-        except (ValueError, UserError) as exc:
-            report.fail(item.name, str(exc))
-    return kept, points
-
-
 def _assign(items, ratios: str, seed: int) -> tuple[list[str], list[str]]:
     from movinet_crossfit.data.splits import assign_splits, parse_ratios, split_warnings
 
@@ -103,10 +55,6 @@ def _assign(items, ratios: str, seed: int) -> tuple[list[str], list[str]]:
     groups = [i.group for i in items]
     splits = assign_splits(labels, groups, parsed, seed)
     return splits, split_warnings(labels, groups, splits, parsed)
-
-
-def _inputs(points: list, length: int) -> np.ndarray:
-    return np.stack([resample(p, length).reshape(length, -1) for p in points]).astype(np.float32)
 
 
 # --- SimCLR ----------------------------------------------------------------------------------
@@ -174,18 +122,16 @@ def _model_config(config: PoseTrainConfig, features: int, num_classes: int):
 def train_pose_classifier(config: PoseTrainConfig) -> PoseTrainResult:
     """Load the sequences, split them by group, (pre-)train, evaluate on test, export TFLite."""
     import tf_keras as keras
-    import yaml
 
     from movinet_crossfit.keypoints.model import build_keypoint_model
     from movinet_crossfit.keypoints.data import load_items
-    from movinet_crossfit.core.runs import write_labels
 
     if not config.out:
         raise UserError("train-poses needs --out RUN_DIR")
     started = time.perf_counter()
     run = Path(config.out)
     items, report = load_items(config.data, config.manifest)
-    items, points = _prepared(items, config.layout, report)
+    items, points = prepare_items(items, config.layout, report)
     if not items:
         raise UserError(f"{config.data}: no sequence could be prepared")
     classes = sorted({i.label for i in items})
@@ -218,7 +164,7 @@ def train_pose_classifier(config: PoseTrainConfig) -> PoseTrainResult:
                   loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
                   metrics=["accuracy"])
     one_hot = np.eye(len(classes), dtype=np.float32)
-    val_x = _inputs([points[k] for k in part["val"]], config.length) if part["val"] else None
+    val_x = model_inputs([points[k] for k in part["val"]], config.length) if part["val"] else None
     val_y = one_hot[labels[part["val"]]] if part["val"] else None
     history, best, best_key = [], None, None
     t0 = time.perf_counter()
@@ -242,12 +188,11 @@ def train_pose_classifier(config: PoseTrainConfig) -> PoseTrainResult:
 
     run.mkdir(parents=True, exist_ok=True)
     save_weights(model, run / WEIGHTS_FILE)
-    write_labels(run / "labels.txt", classes)
-    write_text_atomic(run / CONFIG_FILE, yaml.safe_dump({**config.to_dict(), "model": model_config.to_dict(),
-                                                         "classes": classes}, sort_keys=False))
+    write_labels(run / LABELS_FILE, classes)
+    write_config(run, config, model=model_config.to_dict(), classes=classes)
     write_json_atomic(run / "split.json", [{"name": i.name, "label": i.label, "group": i.group, "split": s}
                                            for i, s in zip(items, splits)])
-    _write_csv(run / "history.csv", history)
+    _write_csv(run / HISTORY_FILE, history)
     if pretrain:
         _write_csv(run / "pretrain_history.csv", [{"epoch": e + 1, "nt_xent": v} for e, v in enumerate(pretrain)])
 
@@ -255,7 +200,7 @@ def train_pose_classifier(config: PoseTrainConfig) -> PoseTrainResult:
     split_for_eval = "test" if part["test"] else ("val" if part["val"] else None)
     if split_for_eval:
         chosen = part[split_for_eval]
-        x = _inputs([points[k] for k in chosen], config.length)
+        x = model_inputs([points[k] for k in chosen], config.length)
         t0 = time.perf_counter()
         probabilities = model.predict(x, verbose=0, batch_size=256)
         keras_seconds = (time.perf_counter() - t0) / len(chosen)
@@ -264,9 +209,9 @@ def train_pose_classifier(config: PoseTrainConfig) -> PoseTrainResult:
         metrics["keras_seconds_per_sequence_batched"] = keras_seconds
     export = {}
     if config.export:
-        sample = _inputs([points[k] for k in (part["test"] or part["train"])[:32]], config.length)
+        sample = model_inputs([points[k] for k in (part["test"] or part["train"])[:32]], config.length)
         export = export_tflite(model, run / TFLITE_FILE, sample, config.length, features)
-        write_json_atomic(run / "export_report.json", export)
+        write_json_atomic(run / REPORT_FILE, export)
     summary = {
         "arch": config.arch, "classes": classes, "sequences": {s: len(v) for s, v in part.items()},
         "groups": {s: len({items[k].group for k in v}) for s, v in part.items()},
@@ -281,7 +226,7 @@ def train_pose_classifier(config: PoseTrainConfig) -> PoseTrainResult:
         if export else None,
         "report": report.to_dict(),
     }
-    write_json_atomic(run / "train_summary.json", summary)
+    write_json_atomic(run / SUMMARY_FILE, summary)
     return PoseTrainResult(run, summary, metrics, report)
 
 
@@ -304,145 +249,3 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
             writer = csv.DictWriter(handle, names)
             writer.writeheader()
             writer.writerows(rows)
-
-
-# --- evaluation --------------------------------------------------------------------------------
-
-def write_evaluation(out_dir: Path, labels, probabilities, classes, names) -> tuple[dict, dict]:
-    """``metrics.json`` (the video classifier's metrics, plus every sequence's prediction) and the plots."""
-    from movinet_crossfit.core.metrics import classification_metrics, plot_confusion_matrix, plot_true_class_probabilities
-
-    metrics = classification_metrics(labels, probabilities, classes)
-    metrics["predictions"] = [{"name": n, "label": classes[int(y)], "predicted": classes[int(p.argmax())],
-                               "probability": round(float(p.max()), 4)}
-                              for n, y, p in zip(names, labels, probabilities)]
-    files = {"metrics": out_dir / "metrics.json",
-             "confusion_matrix": plot_confusion_matrix(metrics["confusion_matrix"], classes,
-                                                       out_dir / "confusion_matrix.png"),
-             "probabilities": plot_true_class_probabilities(labels, probabilities, classes,
-                                                            out_dir / "probabilities.png")}
-    write_json_atomic(files["metrics"], metrics)
-    return metrics, files
-
-
-def load_pose_run(run_dir: str | os.PathLike):
-    """``(model, classes, config dict)`` of a ``train-poses`` run, with its best weights."""
-    import yaml
-
-    from movinet_crossfit.keypoints.model import KeypointModelConfig, build_keypoint_model
-    from movinet_crossfit.core.runs import read_labels
-
-    run = Path(run_dir)
-    path = run / CONFIG_FILE
-    if not path.is_file() or not (run / WEIGHTS_FILE).is_file():
-        raise UserError(f"{run}: not a train-poses run (no {CONFIG_FILE} / {WEIGHTS_FILE}); train one with "
-                        f"`movinet-crossfit train-poses DATA --out {run}`")
-    config = yaml.safe_load(path.read_text())
-    classes = read_labels(run / "labels.txt")
-    model = build_keypoint_model(KeypointModelConfig(**config["model"]))
-    try:
-        model.load_weights(str(run / WEIGHTS_FILE))
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{run / WEIGHTS_FILE}: does not fit the {config['model']['arch']} model of "
-                        f"{path} ({exc})") from exc
-    return model, classes, config
-
-
-def predict_poses(run_dir: str | os.PathLike, keypoints: np.ndarray, layout: str) -> dict:
-    """Class probabilities for one keypoint sequence ``(T, K, C)`` with a trained run."""
-    from movinet_crossfit.keypoints.features import prepare_sequence
-
-    model, classes, config = load_pose_run(run_dir)
-    x = prepare_sequence(keypoints, layout, config["layout"], config["length"])
-    probabilities = model.predict(x[None], verbose=0)[0]
-    return dict(sorted(zip(classes, map(float, probabilities)), key=lambda kv: -kv[1]))
-
-
-@dataclass
-class PoseEvaluation:
-    metrics: dict
-    out_dir: Path
-    files: dict
-
-
-def evaluate_pose_run(run_dir: str | os.PathLike, *, data: str | os.PathLike | None = None,
-                      manifest: str | os.PathLike | None = None, split: str = "test",
-                      out_dir: str | os.PathLike | None = None) -> PoseEvaluation:
-    """Evaluate a run on ``split`` of its own data (the saved split), or on every sequence of other
-    ``data`` (``split="all"``); sequences of classes the run does not know are reported and skipped."""
-    import json
-
-    from movinet_crossfit.keypoints.data import load_items
-
-    run = Path(run_dir)
-    model, classes, config = load_pose_run(run)
-    own = data is None
-    items, report = load_items(data or config["data"], manifest if not own else config.get("manifest"))
-    if own and split != "all":
-        assigned = {row["name"]: row["split"] for row in json.loads((run / "split.json").read_text())}
-        items = [i for i in items if assigned.get(i.name) == split]
-    known = []
-    for item in items:
-        if item.label in classes:
-            known.append(item)
-        else:
-            report.fail(item.name, f"class {item.label!r} is not one the run was trained on")
-    items, points = _prepared(known, config["layout"], report)
-    if not items:
-        raise UserError(f"{data or config['data']}: no sequence of split {split!r} to evaluate")
-    x = _inputs(points, config["length"])
-    probabilities = model.predict(x, verbose=0, batch_size=256)
-    labels = np.array([classes.index(i.label) for i in items])
-    target = Path(out_dir) if out_dir else run / f"eval_{split if own else 'external'}"
-    metrics, files = write_evaluation(target, labels, probabilities, classes, [i.name for i in items])
-    metrics["report"] = report.to_dict()
-    write_json_atomic(files["metrics"], metrics)
-    return PoseEvaluation(metrics, target, files)
-
-
-# --- export ------------------------------------------------------------------------------------
-
-def export_tflite(model, path: Path, sample: np.ndarray, length: int, features: int) -> dict:
-    """float32 TFLite of the classifier on builtin ops only, checked against Keras on ``sample``."""
-    import tensorflow as tf
-
-    from movinet_crossfit.movinet.export import ExportError, make_interpreter, tflite_op_names
-
-    forward = tf.function(lambda x: model(x, training=False),
-                          input_signature=[tf.TensorSpec([1, length, features], tf.float32, name="keypoints")],
-                          autograph=False)
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([forward.get_concrete_function()], model)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    started = time.perf_counter()
-    try:
-        data = converter.convert()
-    except Exception as exc:  # noqa: BLE001 - the converter raises several unrelated types
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ExportError(f"{path}: TFLite conversion failed: {first[:300]}") from exc
-    convert_seconds = time.perf_counter() - started
-    ops = tflite_op_names(data)
-    bad = [op for op in ops if op.startswith("CUSTOM") or op.startswith("Flex")]
-    if bad:
-        raise ExportError(f"{path}: the converted model needs non-builtin op(s) {', '.join(bad)}")
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
-    interpreter = make_interpreter(model_content=data, num_threads=1)
-    interpreter.allocate_tensors()
-    inp, out = interpreter.get_input_details()[0]["index"], interpreter.get_output_details()[0]["index"]
-    lite = []
-    started = time.perf_counter()
-    for row in sample:
-        # The LSTM's state lives in TFLite variable tensors that survive invoke(): start each
-        # sequence from zeros, as Keras does (on Android: Interpreter.resetVariableTensors()).
-        interpreter.reset_all_variables()
-        interpreter.set_tensor(inp, row[None])
-        interpreter.invoke()
-        lite.append(np.array(interpreter.get_tensor(out)[0]))
-    per_sequence = (time.perf_counter() - started) / max(1, len(sample))
-    lite = np.stack(lite)
-    reference = model.predict(sample, verbose=0)
-    return {"file": str(path), "bytes": len(data), "ops": sorted(set(ops)), "convert_seconds": round(convert_seconds, 2),
-            "input": [1, length, features], "parity_sequences": int(len(sample)),
-            "max_abs_diff": float(np.abs(lite - reference).max()),
-            "argmax_agreement": float((lite.argmax(1) == reference.argmax(1)).mean()),
-            "seconds_per_sequence": per_sequence, "within_tolerance": bool(np.abs(lite - reference).max() <= PARITY_TOLERANCE)}

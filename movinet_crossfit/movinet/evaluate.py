@@ -40,7 +40,7 @@ def view_phases(views: int) -> list[float]:
 def find_clip(clips_dir: Path, clip_id: str, label: str) -> Optional[Path]:
     """The clip file a record came from: ``<label>/<id>.mp4`` (from a manifest) or ``<id>.*``
     (a ``<label>/<clip>`` folder, whose ids carry the label)."""
-    from movinet_crossfit.data.records import VIDEO_SUFFIXES
+    from movinet_crossfit.core.video import VIDEO_SUFFIXES
 
     candidate = clips_dir / label / f"{clip_id}.mp4"
     if candidate.is_file():
@@ -123,13 +123,16 @@ def predict_records(model, records_dir: str | os.PathLike, split: str, *, batch_
 def evaluate_run(run_dir: str | os.PathLike, *, split: str = "test", records: Optional[str] = None,
                  out_dir: Optional[str | os.PathLike] = None, tta: str = "none", batch_size: int = 8,
                  views: int = 3, clips_dir: Optional[str | os.PathLike] = None) -> Evaluation:
+    from movinet_crossfit.core.runs import run_records
     from movinet_crossfit.data.records import read_info
-    from movinet_crossfit.core.runs import load_trained_classifier
+    from movinet_crossfit.movinet.model import load_trained_classifier
 
     run_dir = Path(run_dir)
     check_tta(tta)
     model, classes, config = load_trained_classifier(run_dir)
-    records = records or config["records"]
+    records = run_records(run_dir, records)
+    if records is None:
+        raise UserError(f"{run_dir}: the run names no records folder; pass --records DIR")
     info = read_info(records)
     if list(info["classes"]) != classes:
         raise UserError(f"{records}: its classes {info['classes']} differ from the run's {classes}")

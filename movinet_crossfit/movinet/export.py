@@ -11,17 +11,14 @@ OUT/
   labels.txt             class names, one per line, in output order
   export_report.json     sizes, conversion times, parity against the Keras model
 ```
-Every TFLite file is converted from the fast builtin-op graph (``models.fast_ops``) with
-``TFLITE_BUILTINS`` only (plus ``TFLITE_BUILTINS_INT8`` for int8): no Select TF ops, so the plain
-LiteRT runtime runs them without the Flex delegate. A graph that would need a TF op is an
-``ExportError`` naming the op. ``docs/export.md`` is the contract for the phone app.
+Every TFLite file is converted from the fast builtin-op graph (``movinet.fast_ops``) by
+``core.tflite``: builtin ops only, so the plain LiteRT runtime runs them without the Flex delegate;
+a graph that would need a TF op is an ``ExportError`` naming the op. ``docs/export.md`` is the
+contract for the phone app.
 """
 from __future__ import annotations
 
-import contextlib
-import logging
 import os
-import re
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -31,28 +28,23 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from movinet_crossfit.core.errors import UserError
-from movinet_crossfit.core.fileio import atomic_path, write_json_atomic
+from movinet_crossfit.core.fileio import atomic_path, replace_dir, temp_path_for, write_json_atomic
 from movinet_crossfit.core.progress import progress_bar
-from movinet_crossfit.core.runs import LABELS_FILE, load_trained_classifier, write_labels
+from movinet_crossfit.core.runs import LABELS_FILE, run_records, write_labels
+from movinet_crossfit.core.tflite import (TFLITE_SIGNATURE, ExportError, check_builtin_only, compare_outputs, convert_saved_model,
+                                          int8_float_ops, make_interpreter, quiet_tensorflow, tflite_filename)
 
 SAVED_MODEL_DIR = "saved_model"
 REPORT_FILE = "export_report.json"
+TFLITE_PREFIX = "model"  # model_<format>.tflite
 TFLITE_FORMATS = ("fp32", "fp16", "dynamic", "int8")
 FORMATS = ("saved_model", *TFLITE_FORMATS)
-# The SavedModel's second signature is the exact graph the TFLite files are converted from.
-TFLITE_SIGNATURE = "tflite"
+# What to do about an op TFLite has no builtin kernel for.
+_FIX = "export the fast graph (movinet.fast_ops) or replace the op"
 # Targets checked by `check_parity` (and recorded in the report).
 FP32_TOLERANCE = 1e-4
 QUANTIZED_TOP1_TARGET = 0.95
 _BATCH = 8
-
-
-class ExportError(UserError):
-    """A model that cannot be exported as asked (e.g. an op TFLite has no builtin kernel for)."""
-
-
-def tflite_filename(fmt: str) -> str:
-    return f"model_{fmt}.tflite"
 
 
 @dataclass
@@ -172,115 +164,8 @@ def save_module(module, path: Path) -> None:
     tf.saved_model.save(module, str(path), signatures=signatures)
 
 
-def _replace_dir(tmp: Path, final: Path) -> None:
-    """Move a finished folder into place; a previous one is swapped out first, then removed."""
-    old = final.with_name(f".{final.name}.old-{os.getpid()}")
-    if final.exists():
-        os.replace(final, old)
-    os.replace(tmp, final)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-_TF_OP_RE = re.compile(r"\btf\.(\w+)")
-_FLEX_RE = re.compile(r"\bFlex(\w+)")
-
-
-def convert_tflite(saved_model_dir: str | os.PathLike, fmt: str,
-                   calibration: Sequence[np.ndarray] | None = None) -> bytes:
-    """Convert the SavedModel's ``tflite`` signature; builtin ops only, never Select TF ops."""
-    import tensorflow as tf
-
-    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir),
-                                                         signature_keys=[TFLITE_SIGNATURE])
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    if fmt == "fp16":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.target_spec.supported_types = [tf.float16]
-    elif fmt == "dynamic":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    elif fmt == "int8":
-        if not calibration:
-            raise ExportError("int8 needs calibration clips (records_dir)")
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
-                                               tf.lite.OpsSet.TFLITE_BUILTINS]
-        # The input is uint8 already (raw pixels, the /255 is inside), so it stays uint8.
-        converter.representative_dataset = lambda: ([clip[None]] for clip in calibration)
-    elif fmt != "fp32":
-        raise ValueError(fmt)
-    try:
-        return converter.convert()
-    except Exception as exc:  # noqa: BLE001 - the converter raises several unrelated types
-        text = str(exc)
-        ops = sorted(set(_FLEX_RE.findall(text)) | set(_TF_OP_RE.findall(text)))
-        if ops:
-            raise ExportError(f"{fmt}: TFLite has no builtin kernel for TensorFlow op(s) "
-                              f"{', '.join(ops)}; the graph must use builtin ops only (no Flex). "
-                              "Export the fast graph (models.fast_ops) or replace the op.") from exc
-        first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-        raise ExportError(f"{fmt}: TFLite conversion failed: {first[:500]}") from exc
-
-
-def tflite_op_names(model: bytes | str | os.PathLike) -> list[str]:
-    """The operator codes of a ``.tflite`` file (``CUSTOM:<name>`` for custom/Flex ops)."""
-    try:
-        from ai_edge_litert import schema_py_generated as schema
-    except ImportError:  # pragma: no cover - ai-edge-litert is a dependency
-        from tensorflow.lite.python import schema_py_generated as schema
-    data = bytes(model) if isinstance(model, (bytes, bytearray)) else Path(model).read_bytes()
-    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
-    parsed = schema.Model.GetRootAsModel(data, 0)
-    found = []
-    for i in range(parsed.OperatorCodesLength()):
-        code = parsed.OperatorCodes(i)
-        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
-        if builtin == schema.BuiltinOperator.CUSTOM:
-            custom = code.CustomCode()
-            found.append(f"CUSTOM:{custom.decode() if custom else '?'}")
-        else:
-            found.append(names.get(builtin, str(builtin)))
-    return found
-
-
-def _check_builtin_only(fmt: str, data: bytes) -> list[str]:
-    ops = tflite_op_names(data)
-    bad = [op for op in ops if op.startswith("CUSTOM") or op.startswith("Flex")]
-    if bad:
-        raise ExportError(f"{fmt}: converted model uses non-builtin op(s) {', '.join(bad)}: it would "
-                          "need the Flex delegate. Export the fast graph (models.fast_ops).")
-    return ops
-
-
-def _float_ops(data: bytes) -> dict[str, int]:
-    """Ops of an int8 file that still compute in float32 (input and output casts excluded)."""
-    interpreter = make_interpreter(model_content=data)
-    tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
-    counts: dict[str, int] = {}
-    for op in interpreter._get_ops_details():
-        name = op["op_name"]
-        if name in ("QUANTIZE", "DEQUANTIZE", "CAST", "DELEGATE"):
-            continue
-        inputs = [tensors[i] for i in op["inputs"] if i >= 0 and i in tensors]
-        if inputs and inputs[0]["dtype"] == np.float32:
-            counts[name] = counts.get(name, 0) + 1
-    return dict(sorted(counts.items()))
-
-
 # ---------------------------------------------------------------------------------------------
 # Running the exported files
-
-
-def make_interpreter(model_path: str | os.PathLike | None = None, *, model_content: bytes | None = None,
-                     num_threads: int | None = None):
-    """A LiteRT interpreter (``ai_edge_litert``; ``tf.lite`` where it is not installed)."""
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:  # pragma: no cover - ai-edge-litert is a dependency
-        import tensorflow as tf
-
-        Interpreter = tf.lite.Interpreter
-    return Interpreter(model_path=None if model_path is None else str(model_path),
-                       model_content=model_content, num_threads=num_threads or os.cpu_count() or 1)
 
 
 def run_tflite(interpreter, clips: Iterable[np.ndarray]) -> np.ndarray:
@@ -339,13 +224,14 @@ def check_parity(out_dir: str | os.PathLike, clips: Iterable, *, model=None,
 
     import tensorflow as tf
 
+    from movinet_crossfit.movinet.model import load_trained_classifier, spec_of
+
     out_dir = Path(out_dir)
     if model is None:
         report_path = out_dir / REPORT_FILE
         if not report_path.is_file():
             raise UserError(f"{out_dir}: no {REPORT_FILE}; pass the Keras model or export again")
         model = load_trained_classifier(json.loads(report_path.read_text(encoding="utf-8"))["run_dir"])[0]
-    from movinet_crossfit.movinet.model import spec_of
 
     spec = spec_of(model)
     clips = _as_clips(clips, spec.num_frames, spec.size)
@@ -358,16 +244,16 @@ def check_parity(out_dir: str | os.PathLike, clips: Iterable, *, model=None,
             [serve(frames=tf.constant(np.stack(clips[i:i + _BATCH])))["probabilities"].numpy()
              for i in range(0, len(clips), _BATCH)])
     for fmt in TFLITE_FORMATS:
-        path = out_dir / tflite_filename(fmt)
+        path = out_dir / tflite_filename(TFLITE_PREFIX, fmt)
         if fmt in formats and path.is_file():
             outputs[fmt] = run_tflite(make_interpreter(path), clips)
     formats = {}
     for fmt, probs in outputs.items():
-        diff = float(np.abs(probs - reference).max())
-        agreement = float(np.mean(probs.argmax(-1) == reference.argmax(-1)))
         exact = fmt in ("saved_model", "fp32")
-        passed = diff <= FP32_TOLERANCE if exact else agreement >= QUANTIZED_TOP1_TARGET
-        formats[fmt] = {"max_abs_diff": diff, "top1_agreement": agreement, "passed": bool(passed),
+        parity = (compare_outputs(reference, probs, max_abs_diff=FP32_TOLERANCE) if exact
+                  else compare_outputs(reference, probs, min_top1=QUANTIZED_TOP1_TARGET))
+        formats[fmt] = {"max_abs_diff": parity.max_abs_diff, "top1_agreement": parity.top1_agreement,
+                        "passed": parity.passed,
                         "target": (f"max_abs_diff <= {FP32_TOLERANCE}" if exact
                                    else f"top1_agreement >= {QUANTIZED_TOP1_TARGET}")}
     margins = np.sort(reference, axis=-1)
@@ -386,7 +272,7 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                calibration_clips: int = 100, parity_clips: int = 32) -> ExportReport:
     """Export a training run's best checkpoint as a SavedModel and TFLite files (see module doc).
 
-    ``records_dir``: the run's TFRecords. int8 calibrates on up to ``calibration_clips`` clips of
+    ``records_dir``: the TFRecords (default: the run's own, see ``runs.run_records``). int8 calibrates on up to ``calibration_clips`` clips of
     its ``train`` split and cannot be built without it. Parity is measured on up to
     ``parity_clips`` clips: its test split first, topped up from val and train; without records,
     on seeded random frames (numbers only: such clips say nothing about accuracy).
@@ -396,15 +282,21 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:
         raise UserError(f"unknown export format(s) {unknown or '(none given)'}: choose from {', '.join(FORMATS)}")
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    records_dir = run_records(run_dir, records_dir, missing_ok="int8" not in formats)
     if "int8" in formats and records_dir is None:
         raise UserError("int8 export needs calibration frames: pass records_dir (the training "
                         "TFRecords from `movinet-crossfit records`), or leave int8 out of formats")
-    if records_dir is not None and not Path(records_dir).is_dir():
-        raise UserError(f"{records_dir}: no such records folder; build it with `movinet-crossfit records`")
-    run_dir, out_dir = Path(run_dir), Path(out_dir)
 
-    with _quiet_tensorflow():  # a checkpoint's unused save_counter is reported as a warning
+    from movinet_crossfit.movinet.model import load_trained_classifier
+
+    with quiet_tensorflow():  # a checkpoint's unused save_counter is reported as a warning
         model, classes, config = load_trained_classifier(run_dir)
+    from movinet_crossfit.movinet.fast_ops import uses_fast_ops
+
+    if not uses_fast_ops(model):  # the Conv3D graph would need Flex ops (and run 77x slower)
+        raise ExportError(f"{run_dir}: the model was not switched to its builtin-op graph (fast_ops); "
+                          "load it with load_trained_classifier(fast=True)")
     num_frames, size = int(config["num_frames"]), int(config["size"])
     report = ExportReport(str(out_dir), str(run_dir), str(config["model_id"]), num_frames, size,
                           list(classes), formats)
@@ -425,11 +317,11 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                                    f"{calibration_clips}): all the train split holds")
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    tmp_saved = out_dir / f".{SAVED_MODEL_DIR}.part-{os.getpid()}"
+    tmp_saved = temp_path_for(out_dir / SAVED_MODEL_DIR)
     shutil.rmtree(tmp_saved, ignore_errors=True)
     steps = 1 + sum(f in TFLITE_FORMATS for f in formats) + 1
     try:
-        with progress_bar(steps, "export") as advance, _quiet_tensorflow():
+        with progress_bar(steps, "export") as advance, quiet_tensorflow():
             tick = time.perf_counter()
             save_module(build_export_module(model, classes, num_frames, size, run_dir / LABELS_FILE),
                         tmp_saved)
@@ -439,18 +331,18 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                 if fmt not in TFLITE_FORMATS:
                     continue
                 tick = time.perf_counter()
-                data = convert_tflite(tmp_saved, fmt, calibration if fmt == "int8" else None)
-                _check_builtin_only(fmt, data)
+                data = convert_saved_model(tmp_saved, fmt, calibration if fmt == "int8" else None, fix=_FIX)
+                check_builtin_only(data, fmt, fix=_FIX)
                 if fmt == "int8":
-                    report.int8_float_ops = _float_ops(data)
-                name = tflite_filename(fmt)
+                    report.int8_float_ops = int8_float_ops(data)
+                name = tflite_filename(TFLITE_PREFIX, fmt)
                 with atomic_path(out_dir / name) as tmp:
                     Path(tmp).write_bytes(data)
                 report.conversion_seconds[fmt] = round(time.perf_counter() - tick, 2)
                 report.files[fmt], report.bytes[fmt] = name, len(data)
                 advance(1)
             if "saved_model" in formats:
-                _replace_dir(tmp_saved, out_dir / SAVED_MODEL_DIR)
+                replace_dir(tmp_saved, out_dir / SAVED_MODEL_DIR)
                 report.files["saved_model"] = SAVED_MODEL_DIR
                 report.bytes["saved_model"] = sum(p.stat().st_size for p in
                                                   (out_dir / SAVED_MODEL_DIR).rglob("*") if p.is_file())
@@ -489,17 +381,3 @@ def _parity_clips(records_dir, limit: int, num_frames: int, size: int) -> tuple[
         clips.extend(more)
         used.append(f"{split}:{len(more)}")
     return clips, "records " + " ".join(used)
-
-
-@contextlib.contextmanager
-def _quiet_tensorflow():
-    """The SavedModel writer logs a warning per unbuilt Keras layer: noise here."""
-    import tensorflow as tf
-
-    logger = tf.get_logger()
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)

@@ -31,6 +31,8 @@ from official.projects.movinet.modeling import movinet as mg_movinet
 from official.projects.movinet.modeling import movinet_layers, movinet_model
 
 from movinet_crossfit.core.errors import UserError
+from movinet_crossfit.core.runs import BEST, CONFIG_FILE, LABELS_FILE, checkpoint_prefix, find_checkpoint, \
+    read_labels, read_run_config
 from movinet_crossfit.movinet import fast_ops
 from movinet_crossfit.core.video import DEFAULT_NUM_FRAMES, DEFAULT_SIZE
 
@@ -263,27 +265,9 @@ def _how_to_get(model_id: str) -> str:
 
 
 def _find_checkpoint_prefix(path: Path, model_id: str) -> str:
-    """A checkpoint prefix from a prefix, an ``.index`` file, or a folder holding one."""
-    text = str(path)
-    if text.endswith(".index") and path.is_file():
-        return text[: -len(".index")]
-    if Path(text + ".index").is_file():
-        return text
-    if path.is_dir():
-        latest = tf.train.latest_checkpoint(text)
-        if latest:
-            return latest
-        prefixes = sorted({str(p)[: -len(".index")] for p in path.rglob("*.index")})
-        if len(prefixes) == 1:
-            return prefixes[0]
-        if len(prefixes) > 1:
-            raise PretrainedWeightsError(
-                f"{path}: holds {len(prefixes)} checkpoints and no 'checkpoint' file says which is "
-                f"the latest; pass one prefix: {', '.join(prefixes[:4])}")
-        raise PretrainedWeightsError(f"{path}: folder holds no TensorFlow checkpoint (*.index); "
-                                     + _how_to_get(model_id))
-    raise PretrainedWeightsError(f"{path}: no such checkpoint (looked for {path}.index and a folder "
-                                 "with a 'checkpoint' file); " + _how_to_get(model_id))
+    """A checkpoint prefix from a prefix, an ``.index`` file, or a folder holding one (the official
+    archive extracts to a subfolder, so subfolders are searched too)."""
+    return find_checkpoint(path, hint=_how_to_get(model_id), recursive=True, error=PretrainedWeightsError)
 
 
 def _load_archive(backbone, model_id: str, archive: str) -> LoadReport:
@@ -512,3 +496,37 @@ def _assign(backbone, values: dict, kind: str, source: str, where: str, model_id
         var.assign(np.asarray(values[var.ref()], dtype=var.dtype.as_numpy_dtype))
     return LoadReport(kind=kind, source=source, checkpoint=where, model_id=model_id,
                       restored=len(variables), ignored=tuple(ignored))
+
+
+# --- a training run -------------------------------------------------------------------------------
+
+def load_trained_classifier(run_dir: str | os.PathLike, *, which: str = BEST, fast: bool = True):
+    """Rebuild a ``train`` run's classifier and restore its weights, checking every variable matched.
+
+    Returns ``(model, classes, config)``.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise UserError(f"{run_dir}: no such run folder; train one with `movinet-crossfit train`")
+    config = read_run_config(run_dir)
+    classes = read_labels(run_dir / LABELS_FILE)
+    try:
+        model = build_classifier(config["model_id"], len(classes), config["num_frames"], config["size"],
+                                 fast=fast, dropout_rate=config.get("dropout_rate", 0.5))
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise UserError(f"{run_dir / CONFIG_FILE}: incomplete run config ({type(exc).__name__}: {exc}); "
+                        "it needs model_id, num_frames and size") from exc
+    model.build([None, config["num_frames"], config["size"], config["size"], 3])
+    prefix = checkpoint_prefix(run_dir, which)
+    try:
+        # Every variable of the model must match; the optimizer's slots saved with it are not
+        # needed to predict, so they are let go without a warning per slot.
+        tf.train.Checkpoint(model=model).read(prefix).assert_existing_objects_matched().expect_partial()
+    except (AssertionError, ValueError, tf.errors.OpError) as exc:
+        raise UserError(f"{prefix}: does not fit a MoViNet-{config['model_id']} with {len(classes)} classes "
+                        f"({str(exc).splitlines()[0][:300]})") from exc
+    except (IndexError, RuntimeError, OSError) as exc:
+        # A truncated checkpoint reads as "IndexError: Read less bytes than requested".
+        raise UserError(f"{prefix}: checkpoint is damaged or truncated ({type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0][:200] if str(exc) else ''}); copy the run again") from exc
+    return model, classes, config

@@ -87,7 +87,7 @@ class TFLitePredictor(Predictor):
     backend = "tflite"
 
     def __init__(self, path: Path):
-        from movinet_crossfit.movinet.export import make_interpreter
+        from movinet_crossfit.core.tflite import make_interpreter
 
         self.source = path
         try:
@@ -122,7 +122,8 @@ class TFLitePredictor(Predictor):
 def resolve_model(model: str | os.PathLike, backend: str = "auto",
                   variant: str = "fp32") -> tuple[str, Path]:
     """``(backend, path)`` of the model to load from an export folder, a SavedModel or a .tflite."""
-    from movinet_crossfit.movinet.export import SAVED_MODEL_DIR, tflite_filename
+    from movinet_crossfit.core.tflite import tflite_filename
+    from movinet_crossfit.movinet.export import SAVED_MODEL_DIR, TFLITE_PREFIX
 
     if backend not in BACKENDS:
         raise UserError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
@@ -145,14 +146,14 @@ def resolve_model(model: str | os.PathLike, backend: str = "auto",
         return "saved_model", saved
     if backend == "saved_model":
         raise UserError(f"{path}: no {SAVED_MODEL_DIR}/saved_model.pb; " + _HOW_TO_EXPORT)
-    wanted = path / tflite_filename(variant)
+    wanted = path / tflite_filename(TFLITE_PREFIX, variant)
     if wanted.is_file():
         return "tflite", wanted
     if backend == "tflite" and variant != "fp32":
         raise UserError(f"{wanted}: not found; export it with `--formats {variant}`")
     for name in TFLITE_PREFERENCE:
-        if (path / tflite_filename(name)).is_file():
-            return "tflite", path / tflite_filename(name)
+        if (path / tflite_filename(TFLITE_PREFIX, name)).is_file():
+            return "tflite", path / tflite_filename(TFLITE_PREFIX, name)
     raise UserError(f"{path}: holds no exported model ({SAVED_MODEL_DIR}/ or model_*.tflite); "
                     + _HOW_TO_EXPORT)
 
@@ -266,8 +267,9 @@ class Timeline:
 def predict_timeline(path: str | os.PathLike, model_dir: str | os.PathLike, *,
                      window_seconds: float = DEFAULT_WINDOW_SECONDS,
                      stride_seconds: float = DEFAULT_STRIDE_SECONDS, backend: str = "auto",
-                     variant: str = "fp32") -> Timeline:
+                     variant: str = "fp32", info: video.VideoInfo | None = None) -> Timeline:
     """Classify overlapping windows of a long video, streaming it: memory holds one window.
+    ``info``: the video's ``video.probe``, when the caller has it already (else it is probed here).
 
     Every decoded frame is preprocessed once as it arrives (``preprocess_frames`` is per frame, so
     this equals preprocessing after sampling) into a ring buffer of one window's frames. Each window
@@ -280,11 +282,11 @@ def predict_timeline(path: str | os.PathLike, model_dir: str | os.PathLike, *,
         raise UserError(f"window ({window_seconds}) and stride ({stride_seconds}) must be positive seconds")
     predictor = load_predictor(model_dir, backend, variant)
     path = Path(path)
-    info = video.probe(path)
+    info = video.probe(path) if info is None else info
     fps = info.fps or 30.0  # a stream without a frame rate: assume the common camera rate
     window = max(1, round(window_seconds * fps))
     stride = max(1, round(stride_seconds * fps))
-    preprocess = video._compiled_preprocess(predictor.size)  # the records' own traced preprocessing
+    preprocess = video.compiled_preprocess(predictor.size)  # the records' own traced preprocessing
     buffer: collections.deque = collections.deque(maxlen=window)
     spans: list[tuple[int, int, np.ndarray]] = []
     decode_s = infer_s = 0.0

@@ -10,104 +10,22 @@ on a CPU the features are computed once (with the fast graph) and the head train
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 import tensorflow as tf
 import tf_keras
-import yaml
 
 from movinet_crossfit.core.errors import UserError
 from movinet_crossfit.core.fileio import write_json_atomic, write_text_atomic
 from movinet_crossfit.core.progress import console
-from movinet_crossfit.core.runs import BEST, CONFIG_FILE, FINAL, LABELS_FILE, write_labels
-
-STRATEGIES = ("default", "mirrored", "tpu", "multiworker")
-FINE_TUNE = ("none", "last", "all")
-
-
-@dataclass
-class TrainConfig:
-    records: str = "tfrecords"
-    out: str = "runs/default"
-    model_id: str = "a2"
-    # Frames and size come from the records' dataset_info.json; setting them must agree with it.
-    num_frames: Optional[int] = None
-    size: Optional[int] = None
-    batch_size: int = 8
-    epochs: int = 10
-    learning_rate: float = 0.01
-    label_smoothing: float = 0.1
-    # "rmsprop": the MoViNet fine-tuning recipe (rho 0.9, momentum 0.9, epsilon 1.0, clipnorm 1).
-    # "adam": faster from random weights, where the recipe's epsilon 1.0 crawls.
-    optimizer: str = "rmsprop"
-    dropout_rate: float = 0.5
-    fine_tune: str = "none"  # none | last | all
-    fine_tune_blocks: int = 1  # with fine_tune=last: how many of the last backbone blocks
-    fine_tune_epochs: int = 0
-    fine_tune_learning_rate: float = 0.001
-    checkpoint: Optional[str] = None  # Kinetics-600 checkpoint dir or prefix
-    archive: Optional[str] = None  # official movinet_<id>_base.tar.gz
-    hub: Optional[str] = None  # TF Hub handle or local hub folder
-    from_scratch: bool = False
-    cache_features: Optional[bool] = None  # None: on when no GPU is visible
-    augment: bool = True
-    strategy: str = "default"
-    mixed_precision: bool = False
-    early_stopping_patience: int = 5
-    # False: best/ holds the last epoch's weights and no epoch is chosen on the validation split
-    # (an honest test score when the validation split is the test split).
-    select_best: bool = True
-    validation_split: Optional[str] = None  # None: 'val' when the records have it, else 'test'
-    backup_every_steps: Optional[int] = None  # BackupAndRestore frequency; None: every epoch
-    seed: int = 0
-    classes: list = field(default_factory=list)  # filled from the records
-
-    @classmethod
-    def from_yaml(cls, path: str | os.PathLike, **overrides) -> "TrainConfig":
-        path = Path(path)
-        if not path.is_file():
-            raise UserError(f"{path}: config file not found")
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        if not isinstance(data, dict):
-            raise UserError(f"{path}: expected a mapping of option: value")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise UserError(f"{path}: unknown option(s) {unknown}; valid: {sorted(known)}")
-        data.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**data)
-
-    def validate(self) -> None:
-        from movinet_crossfit.movinet.model import check_model_id
-
-        self.model_id = check_model_id(self.model_id)
-        if self.strategy not in STRATEGIES:
-            raise UserError(f"--strategy {self.strategy!r}: choose one of {', '.join(STRATEGIES)}")
-        if self.optimizer not in ("rmsprop", "adam"):
-            raise UserError(f"optimizer {self.optimizer!r}: choose rmsprop or adam")
-        if self.fine_tune not in FINE_TUNE:
-            raise UserError(f"--fine-tune {self.fine_tune!r}: choose one of {', '.join(FINE_TUNE)}")
-        sources = [n for n in ("checkpoint", "archive", "hub") if getattr(self, n)]
-        if len(sources) > 1:
-            raise UserError(f"give one pretrained source, not {' and '.join(sources)}")
-        if not sources and not self.from_scratch:
-            from movinet_crossfit.movinet.model import checkpoint_url, hub_url
-
-            raise UserError("no pretrained weights given: pass --checkpoint DIR, --archive "
-                            f"movinet_{self.model_id}_base.tar.gz ({checkpoint_url(self.model_id)}) or --hub "
-                            f"({hub_url(self.model_id)}); to train from random weights, say --from-scratch")
-        if sources and self.from_scratch:
-            raise UserError(f"--from-scratch contradicts --{sources[0]}; choose one")
-        if self.batch_size < 1 or self.epochs < 0 or self.fine_tune_epochs < 0:
-            raise UserError("batch size must be >= 1 and epochs >= 0")
-
+from movinet_crossfit.core.runs import BEST, FINAL, HISTORY_FILE, LABELS_FILE, SUMMARY_FILE, write_config, write_labels
+from movinet_crossfit.movinet.config import TrainConfig
 
 def get_strategy(name: str):
     if name == "default":
@@ -258,7 +176,7 @@ def train(config: TrainConfig, extra_callbacks: tuple = ()) -> TrainResult:
 
     run_dir = Path(config.out)
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(run_dir / CONFIG_FILE, yaml.safe_dump(asdict(config), sort_keys=False))
+    write_config(run_dir, config)
     write_labels(run_dir / LABELS_FILE, config.classes)
     tf_keras.utils.set_random_seed(config.seed)
     if config.mixed_precision:
@@ -351,7 +269,7 @@ def train(config: TrainConfig, extra_callbacks: tuple = ()) -> TrainResult:
                     "best_epoch": best.best_epoch, "final_val_accuracy": last_val, "select_best": config.select_best,
                     "seconds": round(seconds, 2), "history": history,
                     "cache_features": config.cache_features})
-    write_json_atomic(run_dir / "train_summary.json", summary)
+    write_json_atomic(run_dir / SUMMARY_FILE, summary)
     _merge_history(run_dir)
     return TrainResult(run_dir, config, history, summary["best_val_accuracy"], best.best_epoch, seconds, summary)
 
@@ -368,7 +286,7 @@ def _merge_history(run_dir: Path) -> None:
             frame.insert(0, "phase", phase)
             frames.append(frame)
     if frames:
-        write_text_atomic(run_dir / "history.csv", pd.concat(frames).to_csv(index=False))
+        write_text_atomic(run_dir / HISTORY_FILE, pd.concat(frames).to_csv(index=False))
 
 
 def describe(result: TrainResult) -> str:
@@ -379,7 +297,3 @@ def describe(result: TrainResult) -> str:
     score = "n/a" if result.best_score is None else f"{result.best_score:.3f}"
     return (f"trained in {result.seconds:.0f} s; best {result.config.validation_split} accuracy {score} "
             f"(epoch {None if result.best_epoch is None else result.best_epoch + 1}) -> {result.run_dir}")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    print(json.dumps(asdict(TrainConfig()), indent=2))

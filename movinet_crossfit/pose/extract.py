@@ -18,8 +18,8 @@ import numpy as np
 from movinet_crossfit.core.errors import UserError
 from movinet_crossfit.pose.sequence import PoseSequence, save_poses
 from movinet_crossfit.core.progress import BatchReport, progress_bar
+from movinet_crossfit.core.video import VIDEO_SUFFIXES
 
-VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
 _BACKENDS: dict[str, Callable[..., object]] = {}
 
 

@@ -23,18 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from movinet_crossfit.core.errors import UserError
-from movinet_crossfit.pose.sequence import PoseSequence
+from movinet_crossfit.pose.sequence import PoseSequence, split_score_channel
 
 IMPORT_FORMATS = ("vitpose", "torchvision")
-
-
-def split_score_channel(points: np.ndarray, path) -> tuple[np.ndarray, np.ndarray | None]:
-    """(T, 17, 3) -> ((T, 17, 2) and scores (T, 17)) when the third channel is a score, else unchanged."""
-    third = points[..., 2]
-    finite = third[np.isfinite(third)]
-    if finite.size and finite.min() >= 0.0 and finite.max() <= 1.0:
-        return np.ascontiguousarray(points[..., :2]), third.astype(np.float32)
-    return points, None
 
 
 def _fps(data, fps: float | None, path: Path) -> float:

@@ -21,7 +21,7 @@ import zipfile
 from pathlib import Path
 
 from movinet_crossfit.core.errors import UserError
-from movinet_crossfit.core.fileio import atomic_path
+from movinet_crossfit.core.fileio import atomic_path, sha256_file
 
 DETECTOR = "pose_detection.tflite"
 LANDMARKER = "pose_landmark_full.tflite"
@@ -40,14 +40,6 @@ HOW_TO_GET = ("run `bash scripts/setup.sh` (it takes them from the mediapipe 0.1
               f"`python -m movinet_crossfit.pose.model_files DIR`, or pass --model-dir / set ${ENV_VAR}")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def model_dir(explicit: str | os.PathLike | None = None) -> Path:
     """The folder holding both model files, or a ``UserError`` naming what is missing and the fix."""
     folder = Path(explicit) if explicit else Path(os.environ.get(ENV_VAR) or DEFAULT_DIR)
@@ -61,7 +53,7 @@ def models_present(folder: str | os.PathLike, verify: bool = True) -> bool:
     folder = Path(folder)
     for name, (_, digest) in MEMBERS.items():
         path = folder / name
-        if not path.is_file() or (verify and _sha256(path) != digest):
+        if not path.is_file() or (verify and sha256_file(path) != digest):
             return False
     return True
 

@@ -15,8 +15,9 @@ Keys (``version`` 1)::
     image_size  int32 (2,)         width, height when known
     source, backend  str           what was read and by what
 
-``counting.pose.load_poses`` reads the same files (and the generated corpus's ``keypoints`` files,
-and ViTPose exports with a ``reconstruction`` array); ``read_poses`` returns everything.
+``load_poses`` reads the keypoints, fps and layout of these files, of the generated corpus's
+``keypoints`` files and of ViTPose exports with a ``reconstruction`` array (what the pose counter
+needs); ``read_poses`` returns everything.
 """
 from __future__ import annotations
 
@@ -135,20 +136,53 @@ def save_poses(path: str | os.PathLike, poses: PoseSequence) -> Path:
     return path
 
 
+def split_score_channel(points: np.ndarray, path) -> tuple[np.ndarray, np.ndarray | None]:
+    """(T, 17, 3) -> ((T, 17, 2) and scores (T, 17)) when the third channel is a score (every value
+    in [0, 1], as ViTPose/COCO exports store it), else unchanged (a depth)."""
+    third = points[..., 2]
+    finite = third[np.isfinite(third)]
+    if finite.size and finite.min() >= 0.0 and finite.max() <= 1.0:
+        return np.ascontiguousarray(points[..., :2]), third.astype(np.float32)
+    return points, None
+
+
+def load_poses(path: str | os.PathLike) -> tuple[np.ndarray, float, str]:
+    """``(keypoints (T, K, C), fps, layout)`` from a poses ``.npz``.
+
+    Reads our own files (``keypoints``, ``fps``, ``layout``), the generated corpus's (COCO-17
+    ``keypoints``), and ViTPose-style exports with a ``reconstruction`` array ``(T, 17, 3)``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such poses file (write one with `movinet-crossfit poses`)")
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: not a readable .npz ({exc})") from exc
+    key = next((k for k in ("keypoints", "reconstruction", "poses") if k in data.files), None)
+    if key is None:
+        raise UserError(f"{path}: no 'keypoints' (or 'reconstruction') array; holds {', '.join(data.files)}")
+    points = np.asarray(data[key], np.float64)
+    if points.ndim == 4:  # (1, T, K, C) as some exporters write
+        points = points[0]
+    layout = str(data["layout"]) if "layout" in data.files else {17: "coco17", 33: "mediapipe33"}.get(
+        points.shape[1] if points.ndim == 3 else -1, "")
+    if not layout:
+        raise UserError(f"{path}: keypoints of shape {points.shape}; cannot tell the layout (17 or 33 joints)")
+    fps = float(data["fps"]) if "fps" in data.files else 0.0
+    return points, fps, layout
+
+
 def read_poses(path: str | os.PathLike) -> PoseSequence:
     """A poses ``.npz`` (ours, the generated corpus's, or a ViTPose ``reconstruction`` export) with
-    every array it holds. Keypoints, fps and layout come from ``counting.pose.load_poses``."""
-    from movinet_crossfit.posecount.count import load_poses
-
+    every array it holds. Keypoints, fps and layout come from ``load_poses``."""
     path = Path(path)
     keypoints, fps, layout = load_poses(path)
     data = np.load(path, allow_pickle=False)
     optional = {name: data[name] for name in ("confidence", "visibility", "presence", "roi_source")
                 if name in data.files}
     if "keypoints" not in data.files and keypoints.shape[-1] == 3:
-        # A ViTPose/COCO export: the third channel is the estimator's score (see importers).
-        from movinet_crossfit.pose.importers import split_score_channel
-
+        # A ViTPose/COCO export: the third channel is the estimator's score.
         keypoints, score = split_score_channel(keypoints, path)
         if score is not None:
             optional["visibility"] = score

@@ -18,20 +18,20 @@ score]; missing detections NaN) and:
    the start and end does not add a rep.
 
 Pauses between reps, fatigue drift of the period, missing frames, jitter, partial visibility and
-left/right views are handled by construction; the evaluation on generated sequences with known
-counts is ``evaluate_on_corpus`` (MAE and off-by-one accuracy, the RepCount metrics).
+left/right views are handled by construction. Poses files are read by ``pose.sequence.load_poses``;
+the evaluation on generated sequences with known counts is ``evaluate.evaluate_on_corpus`` (MAE and
+off-by-one accuracy, the RepCount metrics of ``core.metrics.count_metrics``).
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
-from movinet_crossfit.repnet.infer import Rep
 from movinet_crossfit.core.errors import UserError
+from movinet_crossfit.core.metrics import Rep
 
 # Joint order used inside: name -> index in each layout.
 JOINTS = ("nose", "l_shoulder", "r_shoulder", "l_elbow", "r_elbow", "l_wrist", "r_wrist",
@@ -355,96 +355,17 @@ def plot_pose_count(result: PoseCount, png: str | os.PathLike, title: str = "") 
     return save_figure(fig, png)
 
 
-# --- keypoint files ----------------------------------------------------------------------------------
+def count_poses_file(path: str | os.PathLike, *, fps: float | None = None, layout: str | None = None) -> PoseCount:
+    """``count_repetitions`` on a poses file; ``fps`` and ``layout`` override what the file holds
+    (a file without a frame rate needs ``fps``)."""
+    import math
 
-def load_poses(path: str | os.PathLike) -> tuple[np.ndarray, float, str]:
-    """``(keypoints (T, K, C), fps, layout)`` from a poses ``.npz``.
+    from movinet_crossfit.pose.sequence import load_poses
 
-    Reads our own files (``keypoints``, ``fps``, ``layout``), the generated corpus's (COCO-17
-    ``keypoints``), and ViTPose-style exports with a ``reconstruction`` array ``(T, 17, 3)``.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: no such poses file (write one with `movinet-crossfit poses`)")
-    try:
-        data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{path}: not a readable .npz ({exc})") from exc
-    key = next((k for k in ("keypoints", "reconstruction", "poses") if k in data.files), None)
-    if key is None:
-        raise UserError(f"{path}: no 'keypoints' (or 'reconstruction') array; holds {', '.join(data.files)}")
-    points = np.asarray(data[key], np.float64)
-    if points.ndim == 4:  # (1, T, K, C) as some exporters write
-        points = points[0]
-    layout = str(data["layout"]) if "layout" in data.files else {17: "coco17", 33: "mediapipe33"}.get(
-        points.shape[1] if points.ndim == 3 else -1, "")
-    if not layout:
-        raise UserError(f"{path}: keypoints of shape {points.shape}; cannot tell the layout (17 or 33 joints)")
-    fps = float(data["fps"]) if "fps" in data.files else 0.0
-    return points, fps, layout
+    keypoints, file_fps, file_layout = load_poses(path)
+    rate = fps if fps is not None else file_fps
+    if not rate or not math.isfinite(rate) or rate <= 0:
+        where = "--fps" if fps is not None else f"{path}: its frame rate"
+        raise UserError(f"{where} is {rate!r}: need a positive, finite frame rate (pass --fps)")
+    return count_repetitions(keypoints, float(rate), layout or file_layout)
 
-
-# --- evaluation on generated sequences -----------------------------------------------------------
-
-@dataclass
-class PoseEvaluation:
-    items: list
-    mae: float
-    obo: float
-
-    def to_dict(self) -> dict:
-        return {"mae": round(self.mae, 4), "obo": round(self.obo, 4), "items": self.items}
-
-
-def counting_errors(predicted: Sequence[float], true: Sequence[float]) -> tuple[float, float]:
-    """(MAE = mean |pred - true| / true, off-by-one accuracy = share with |pred - true| <= 1)."""
-    predicted, true = np.asarray(predicted, np.float64), np.asarray(true, np.float64)
-    if not len(true):
-        return 0.0, 0.0
-    mae = float(np.mean(np.abs(predicted - true) / np.maximum(true, 1e-9)))
-    return mae, float(np.mean(np.abs(predicted - true) <= 1))
-
-
-def perturb(keypoints: np.ndarray, rng: np.random.Generator, *, drop: float = 0.0, jitter: float = 0.0,
-            pause: float = 0.0, mirror: bool = False, hide: Iterable[int] = ()) -> np.ndarray:
-    """A harder copy of a keypoint sequence: NaN frames and joints (``drop``), gaussian ``jitter`` in
-    torso lengths, a pause of ``pause`` x length held somewhere inside, a mirrored camera, hidden joints."""
-    points = np.array(keypoints, np.float64)
-    torso = np.nanmedian(np.linalg.norm(points[:, 5] - points[:, 11], axis=-1)) if points.shape[1] == 17 else 1.0
-    if pause > 0:
-        at = int(rng.integers(len(points) // 4, 3 * len(points) // 4))
-        points = np.concatenate([points[:at], np.repeat(points[at:at + 1], int(pause * len(points)), 0), points[at:]])
-    if jitter > 0:
-        points = points + rng.normal(0, jitter * torso, points.shape)
-    if mirror:
-        points[..., 0] = 2 * np.nanmean(points[..., 0]) - points[..., 0]
-    if drop > 0:
-        points[rng.random(len(points)) < drop] = np.nan
-        points[rng.random(points.shape[:2]) < drop / 2] = np.nan
-    for joint in hide:
-        points[:, joint] = np.nan
-    return points
-
-
-def evaluate_on_corpus(corpus_dir: str | os.PathLike, *, perturbation: dict | None = None, seed: int = 0,
-                       **count_options) -> PoseEvaluation:
-    """Count every segment of a generated corpus from its true keypoints (optionally perturbed)
-    and compare with its true rep count."""
-    import json
-
-    root = Path(corpus_dir)
-    truth = json.loads((root / "ground_truth.json").read_text())
-    rng = np.random.default_rng(seed)
-    items = []
-    for name, video in sorted(truth["videos"].items()):
-        keypoints_path = root / video["keypoints"]
-        points = np.load(keypoints_path)["keypoints"]
-        for segment in video["segments"]:
-            clip = points[segment["start_frame"]:segment["end_frame"]]
-            if perturbation:
-                clip = perturb(clip, rng, **perturbation)
-            found = count_repetitions(clip, truth["fps"], "coco17", **count_options)
-            items.append({"video": name, "label": segment["label"], "true": segment["count"],
-                          "predicted": found.count, "note": found.note})
-    mae, obo = counting_errors([i["predicted"] for i in items], [i["true"] for i in items])
-    return PoseEvaluation(items, mae, obo)

@@ -1,16 +1,11 @@
-"""Evaluate a repetition counter on a counting manifest: the metrics of the RepNet and TransRAC
-papers.
+"""Evaluate a repetition counter on a counting manifest: MAE and OBO, the metrics of the RepNet
+and TransRAC papers, as ``core.metrics.count_metrics`` defines them for both counters (predictions
+rounded to whole reps first, MAE over the items whose true count is above 0, OBO over all;
+``round_predictions=False`` scores the raw fractional counts).
 
-* **MAE** (their "mean absolute error", a relative one): mean of |predicted - true| / true over
-  the items whose true count is above 0 (a true 0 has no relative error; such items still count
-  for OBO).
-* **OBO** (off-by-one accuracy): the share of items with |predicted - true| <= 1.
-
-As in TransRAC's evaluation, the predicted count is rounded to a whole number first (what the
-user is shown); ``round_predictions=False`` uses the raw fractional count. Every item is counted
-by ``counting.count_video`` (a whole video) or ``counting.count_frames`` on the item's frame
-range, cut from the decoded stream in memory. An item that cannot be counted (missing file, fewer
-frames than the model's window, unreadable) is reported and left out of the metrics.
+Every item is counted by ``infer.count_video`` (a whole video) or ``infer.count_frames`` on the
+item's frame range, cut from the decoded stream in memory. An item that cannot be counted (missing
+file, fewer frames than the model's window, unreadable) is reported and left out of the metrics.
 """
 from __future__ import annotations
 
@@ -24,25 +19,8 @@ import numpy as np
 
 from movinet_crossfit.core.errors import UserError
 from movinet_crossfit.core.fileio import save_figure, write_json_atomic
+from movinet_crossfit.core.metrics import count_metrics
 from movinet_crossfit.core.progress import BatchReport, progress_bar
-
-
-def count_metrics(predicted: Sequence[float], true: Sequence[float], round_predictions: bool = True) -> dict:
-    """MAE (mean relative absolute error over true > 0), OBO, and the plain mean absolute error."""
-    pred = np.asarray(predicted, dtype=np.float64)
-    truth = np.asarray(true, dtype=np.float64)
-    if pred.shape != truth.shape:
-        raise ValueError(f"{pred.shape[0]} predictions for {truth.shape[0]} true counts")
-    if round_predictions:
-        pred = np.round(pred)
-    error = np.abs(pred - truth)
-    positive = truth > 0
-    return {"items": int(len(truth)),
-            "mae": float((error[positive] / truth[positive]).mean()) if positive.any() else None,
-            "mae_items": int(positive.sum()),
-            "obo": float((error <= 1).mean()) if len(truth) else None,
-            "mean_absolute_error": float(error.mean()) if len(truth) else None,
-            "rounded": bool(round_predictions)}
 
 
 @dataclass
@@ -105,7 +83,7 @@ def eval_counter(manifest: str | os.PathLike | Sequence, out_dir: str | os.PathL
 
         if weights is None:
             raise UserError("eval-counter needs RepNet weights (--weights DIR); " + how_to_get_weights())
-        model = load_repnet(weights, variant, image_size=image_size or trained_image_size(weights))
+        model = load_repnet(weights, variant, image_size=image_size)
     runner = keras_runner(model)
     cfg = model.config
     report = BatchReport("eval-counter")
@@ -165,22 +143,6 @@ def eval_counter(manifest: str | os.PathLike | Sequence, out_dir: str | os.PathL
         files["scatter"] = plot_count_scatter(rows, out / "scatter.png",
                                               f"{len(rows)} items: MAE {mae}, OBO {overall['obo']:.3f}")
     return CounterEvalResult(out, metrics, rows, report, files)
-
-
-def trained_image_size(weights: str | os.PathLike, default: int = 112) -> int:
-    """The image size recorded beside a checkpoint (``repnet.json``, as train-counter and
-    export-counter write it), else ``default``."""
-    import json
-
-    path = Path(weights)
-    folder = path if path.is_dir() else path.parent
-    shape = folder / "repnet.json"
-    if shape.is_file():
-        try:
-            return int(json.loads(shape.read_text(encoding="utf-8"))["image_size"])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise UserError(f"{shape}: unreadable ({exc}); fix or remove it, or pass the image size") from exc
-    return default
 
 
 class _silent:

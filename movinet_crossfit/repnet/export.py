@@ -25,23 +25,21 @@ from typing import Sequence
 
 import numpy as np
 
-from movinet_crossfit.repnet.infer import scale_for_repnet
 from movinet_crossfit.core.errors import UserError
-from movinet_crossfit.movinet.export import (TFLITE_SIGNATURE, ExportError, _check_builtin_only, _quiet_tensorflow,
-                                     _replace_dir, convert_tflite, make_interpreter)
-from movinet_crossfit.core.fileio import atomic_path, write_json_atomic
+from movinet_crossfit.core.runs import SHAPE_FILE
+from movinet_crossfit.core.fileio import atomic_path, replace_dir, temp_path_for, write_json_atomic
+from movinet_crossfit.core.tflite import (TFLITE_SIGNATURE, ExportError, check_builtin_only, compare_outputs,
+                                          convert_saved_model, make_interpreter, quiet_tensorflow, tflite_filename)
+from movinet_crossfit.repnet.infer import scale_for_repnet
 
 SAVED_MODEL_DIR = "saved_model"
-CONFIG_FILE = "repnet.json"
+CONFIG_FILE = SHAPE_FILE  # repnet.json: the same file train-counter writes beside its weights
 REPORT_FILE = "export_report.json"
+TFLITE_PREFIX = "repnet"  # repnet_<format>.tflite
 TFLITE_FORMATS = ("fp32", "fp16", "dynamic")
 FORMATS = ("saved_model", *TFLITE_FORMATS)
 OUTPUTS = ("period_logits", "periodicity_logits", "embeddings")
 FP32_TOLERANCE = 1e-3  # on logits of magnitude ~1-10, after ~60 layers of float32 reordering
-
-
-def tflite_filename(fmt: str) -> str:
-    return f"repnet_{fmt}.tflite"
 
 
 def build_module(model):
@@ -82,11 +80,11 @@ def export_repnet(model, out_dir: str | os.PathLike, *, formats: Sequence[str] =
     report: dict = {"config": asdict(cfg), "period_offset": cfg.period_offset, "files": {}, "parity": {}}
 
     saved = out / SAVED_MODEL_DIR
-    tmp_saved = out / f".{SAVED_MODEL_DIR}.part-{os.getpid()}"
+    tmp_saved = temp_path_for(saved)
     shutil.rmtree(tmp_saved, ignore_errors=True)
     start = time.perf_counter()
     module = build_module(model)
-    with _quiet_tensorflow():
+    with quiet_tensorflow():
         tf.saved_model.save(module, str(tmp_saved), signatures={
             "serving_default": module.serve.get_concrete_function(),
             TFLITE_SIGNATURE: module.single.get_concrete_function()})
@@ -94,11 +92,12 @@ def export_repnet(model, out_dir: str | os.PathLike, *, formats: Sequence[str] =
     try:
         for fmt in (f for f in formats if f in TFLITE_FORMATS):
             start = time.perf_counter()
-            data = convert_tflite(tmp_saved, fmt)
-            ops = _check_builtin_only(fmt, data)
-            with atomic_path(out / tflite_filename(fmt)) as tmp:
+            data = convert_saved_model(tmp_saved, fmt)
+            ops = check_builtin_only(data, fmt)
+            path = out / tflite_filename(TFLITE_PREFIX, fmt)
+            with atomic_path(path) as tmp:
                 Path(tmp).write_bytes(data)
-            runner = TFLiteRunner(out / tflite_filename(fmt), cfg)
+            runner = TFLiteRunner(path, cfg)
             outputs = runner(chunks)
             report["files"][fmt] = {"bytes": len(data), "seconds": round(time.perf_counter() - start, 2),
                                     "ops": sorted(set(ops))}
@@ -106,7 +105,7 @@ def export_repnet(model, out_dir: str | os.PathLike, *, formats: Sequence[str] =
         if "saved_model" in formats:
             loaded = SavedModelRunner(tmp_saved, cfg)
             report["parity"]["saved_model"] = _differences(reference, loaded(chunks))
-            _replace_dir(tmp_saved, saved)
+            replace_dir(tmp_saved, saved)
     finally:
         shutil.rmtree(tmp_saved, ignore_errors=True)
     write_json_atomic(out / CONFIG_FILE, {**asdict(cfg), "period_offset": cfg.period_offset})
@@ -121,12 +120,11 @@ def export_repnet(model, out_dir: str | os.PathLike, *, formats: Sequence[str] =
 
 
 def _differences(reference: Sequence[np.ndarray], outputs: Sequence[np.ndarray]) -> dict:
-    per_output = {name: float(np.abs(np.asarray(o, np.float64) - r).max())
-                  for name, r, o in zip(OUTPUTS, reference, outputs)}
+    parity = {name: compare_outputs(r, o) for name, r, o in zip(OUTPUTS, reference, outputs)}
     scale = max(1.0, max(float(np.abs(r).max()) for r in reference[:2]))
-    same_period = float(np.mean(reference[0].argmax(-1) == np.asarray(outputs[0]).argmax(-1)))
-    return {"max_abs": max(per_output[n] for n in OUTPUTS[:2]), "per_output": per_output, "scale": scale,
-            "period_argmax_agreement": same_period}
+    return {"max_abs": max(parity[n].max_abs_diff for n in OUTPUTS[:2]),
+            "per_output": {name: p.max_abs_diff for name, p in parity.items()}, "scale": scale,
+            "period_argmax_agreement": parity["period_logits"].top1_agreement}
 
 
 class _ConfiguredRunner:
@@ -180,12 +178,13 @@ def load_runner(path: str | os.PathLike, backend: str = "auto", variant: str = "
     config = RepNetConfig(**fields)
     if path.suffix == ".tflite":
         return TFLiteRunner(path, config)
-    if backend in ("auto", "tflite") and (folder / tflite_filename(variant)).is_file():
-        return TFLiteRunner(folder / tflite_filename(variant), config)
+    wanted = tflite_filename(TFLITE_PREFIX, variant)
+    if backend in ("auto", "tflite") and (folder / wanted).is_file():
+        return TFLiteRunner(folder / wanted, config)
     if backend in ("auto", "saved_model") and (folder / SAVED_MODEL_DIR).is_dir():
         return SavedModelRunner(folder / SAVED_MODEL_DIR, config)
     raise UserError(f"{folder}: has no {backend if backend != 'auto' else 'TFLite or SavedModel'} RepNet "
-                    f"(looked for {tflite_filename(variant)} and {SAVED_MODEL_DIR}/)")
+                    f"(looked for {wanted} and {SAVED_MODEL_DIR}/)")
 
 
-__all__ = ["export_repnet", "load_runner", "SavedModelRunner", "TFLiteRunner", "tflite_filename", "ExportError"]
+__all__ = ["export_repnet", "load_runner", "SavedModelRunner", "TFLiteRunner"]

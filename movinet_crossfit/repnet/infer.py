@@ -19,11 +19,15 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 import numpy as np
 
 from movinet_crossfit.core.errors import UserError
+from movinet_crossfit.core.metrics import Rep
+
+if TYPE_CHECKING:
+    from movinet_crossfit.core.video import VideoInfo
 
 # A chunk runner maps uint8 frames [n, T, S, S, 3], already resized to the model's size, to
 # (period_logits [n, T, P], periodicity_logits [n, T, 1], embeddings [n, T, D]); it scales the
@@ -57,17 +61,6 @@ class CountOptions:
             raise UserError(f"strides must be positive integers, got {self.strides}")
         if self.batch_size < 1:
             raise UserError(f"batch_size must be >= 1, got {self.batch_size}")
-
-
-@dataclass(frozen=True)
-class Rep:
-    """One completed repetition: frames ``[start_frame, end_frame]`` (inclusive)."""
-
-    index: int
-    start_frame: int
-    end_frame: int
-    start_time: float
-    end_time: float
 
 
 @dataclass
@@ -303,8 +296,10 @@ def keras_runner(model) -> ChunkRunner:
 
 def count_video(path: str | os.PathLike, weights: str | os.PathLike | None = None, *, model=None,
                 runner: ChunkRunner | None = None, variant: str | None = None,
-                options: CountOptions = CountOptions(), show_progress: bool = True) -> CountResult:
-    """Count repetitions in the video at ``path``.
+                options: CountOptions = CountOptions(), show_progress: bool = True,
+                info: VideoInfo | None = None) -> CountResult:
+    """Count repetitions in the video at ``path``; ``info``: its ``video.probe``, when the caller
+    has it already (else it is probed here).
 
     The model comes from ``weights`` (a folder with the official ``checkpoint``/``ckpt-*`` files,
     see ``models.repnet.load_repnet``), or ready-made as ``model`` (a ``RepNet``) or ``runner``
@@ -314,7 +309,8 @@ def count_video(path: str | os.PathLike, weights: str | os.PathLike | None = Non
     from movinet_crossfit.core.progress import progress_bar
 
     path = Path(path)
-    info = video.probe(path)  # also the clear error for a missing, empty or unreadable file
+    if info is None:
+        info = video.probe(path)  # also the clear error for a missing, empty or unreadable file
     if model is None and runner is None:
         if weights is None:
             from movinet_crossfit.repnet.model import how_to_get_weights

@@ -30,7 +30,9 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
+from movinet_crossfit.core import runs
 from movinet_crossfit.core.errors import UserError
+from movinet_crossfit.core.runs import SHAPE_FILE
 
 VARIANTS = ("ckpt-70", "ckpt-88")
 DEFAULT_VARIANT = "ckpt-70"
@@ -250,24 +252,8 @@ def how_to_get_weights(variant: str = DEFAULT_VARIANT) -> str:
 def find_checkpoint(weights: str | os.PathLike) -> str:
     """The checkpoint prefix in ``weights``: a folder (its ``checkpoint`` file, or its one
     ``*.index``), a prefix, or an ``.index`` file."""
-    path = Path(weights)
-    text = str(path)
-    if text.endswith(".index") and path.is_file():
-        return text[: -len(".index")]
-    if Path(text + ".index").is_file():
-        return text
-    if path.is_dir():
-        latest = tf.train.latest_checkpoint(text)
-        if latest and Path(latest + ".index").is_file():
-            return latest
-        prefixes = sorted(str(p)[: -len(".index")] for p in path.glob("*.index"))
-        if len(prefixes) == 1:
-            return prefixes[0]
-        if prefixes:
-            raise RepNetWeightsError(f"{path}: holds {len(prefixes)} checkpoints and no 'checkpoint' file "
-                                     f"naming the latest; pass one prefix, e.g. {prefixes[-1]}")
-        raise RepNetWeightsError(f"{path}: no RepNet checkpoint here; " + how_to_get_weights())
-    raise RepNetWeightsError(f"{path}: no such folder or checkpoint; " + how_to_get_weights())
+    return runs.find_checkpoint(weights, expected="RepNet checkpoint", hint=how_to_get_weights(),
+                                error=RepNetWeightsError)
 
 
 def checkpoint_variant(prefix: str) -> str:
@@ -306,9 +292,6 @@ def restore_weights(model: RepNet, weights: str | os.PathLike) -> str:
         raise RepNetWeightsError(f"{prefix}: does not fit a {model.config.variant} RepNet with "
                                  f"{model.config.num_frames} frames ({message})") from exc
     return prefix
-
-
-SHAPE_FILE = "repnet.json"  # beside weights or an export: variant, num_frames, image_size
 
 
 def recorded_image_size(weights: str | os.PathLike) -> int | None:

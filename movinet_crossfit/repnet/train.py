@@ -32,113 +32,20 @@ import csv
 import io
 import os
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Sequence
+
 
 from movinet_crossfit.core.errors import UserError
 from movinet_crossfit.core.fileio import write_json_atomic, write_text_atomic
 from movinet_crossfit.core.progress import BatchReport, console, progress_bar
+from movinet_crossfit.core.runs import HISTORY_FILE, SHAPE_FILE, SUMMARY_FILE, write_config
+from movinet_crossfit.repnet.config import CounterTrainConfig
 
-PERIOD_LOSS_FRAMES = ("all", "periodic")
-SHAPE_FILE = "repnet.json"  # beside the weights: variant, num_frames, image_size (as counting.export writes)
 HISTORY_COLUMNS = ("step", "loss", "period_loss", "periodicity_loss", "regularization", "period_accuracy",
                    "periodicity_accuracy", "learning_rate", "seconds_per_step")
 
-
-@dataclass
-class CounterTrainConfig:
-    variant: str = "ckpt-70"
-    num_frames: int = 64
-    image_size: int = 112
-    steps: int = 400_000
-    batch_size: int = 5
-    learning_rate: float = 6e-6
-    weights: Optional[str] = None  # official (or our) RepNet checkpoint to start from
-    backbone_weights: Optional[str] = None  # Keras ResNet50V2 ImageNet "notop" .h5 for the trunk
-    from_scratch: bool = False  # say so explicitly to start from random weights
-    train_backbone: bool = True
-    period_loss_frames: str = "all"  # all | periodic
-    periodicity_weight: float = 1.0
-    log_every: int = 50
-    checkpoint_every: int = 5000
-    keep_checkpoints: int = 3
-    seed: int = 0
-    # Eager steps skip the one-off tracing of the step (~30 s on 2 cores): a win only for a
-    # handful of tiny steps (tests, smoke runs); traced steps are several times faster after.
-    run_eagerly: bool = False
-    cache_clips: int = 64  # decoded clips kept in memory
-    max_source_frames: int = 512  # frames read from the start of each clip
-    generator: dict = field(default_factory=dict)  # RepetitionConfig options (variant/frames/size are ours)
-
-    @classmethod
-    def small_cpu(cls, **overrides) -> "CounterTrainConfig":
-        """16 frames at 32 px, batch 2, a higher learning rate: seconds per step on 2 cores. The
-        starting weights are still to be chosen (``weights``, ``backbone_weights`` or
-        ``from_scratch=True``)."""
-        values = dict(num_frames=16, image_size=32, steps=20, batch_size=2, learning_rate=1e-4, log_every=1,
-                      checkpoint_every=10, keep_checkpoints=1)
-        values.update(overrides)
-        return cls(**values)
-
-    @classmethod
-    def from_yaml(cls, path: str | os.PathLike, **overrides) -> "CounterTrainConfig":
-        import yaml
-
-        path = Path(path)
-        if not path.is_file():
-            raise UserError(f"{path}: config file not found")
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        if not isinstance(data, dict):
-            raise UserError(f"{path}: expected a mapping of option: value")
-        data.pop("sources", None)  # a config.yaml written by a run lists them; the clips are arguments
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise UserError(f"{path}: unknown option(s) {unknown}; valid: {sorted(known)}")
-        data.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**data)
-
-    def repetition_config(self):
-        from movinet_crossfit.repnet.data import RepetitionConfig
-
-        clash = sorted({"variant", "num_frames", "image_size"} & set(self.generator))
-        if clash:
-            raise UserError(f"generator options {clash} are set by the training config itself; remove them")
-        try:
-            return RepetitionConfig(variant=self.variant, num_frames=self.num_frames, image_size=self.image_size,
-                                    **self.generator)
-        except TypeError as exc:
-            raise UserError(f"generator options: {exc}") from exc
-
-    def validate(self) -> None:
-        sources = [n for n in ("weights", "backbone_weights") if getattr(self, n)]
-        if len(sources) > 1:
-            raise UserError("give --weights (a whole RepNet) or --backbone-weights (its trunk), not both")
-        if not sources and not self.from_scratch:
-            from movinet_crossfit.repnet.model import how_to_get_weights
-
-            raise UserError("no starting weights: pass --weights DIR (" + how_to_get_weights(self.variant) +
-                            "), --backbone-weights resnet50v2_notop.h5 (Keras ImageNet), or say --from-scratch")
-        if sources and self.from_scratch:
-            raise UserError(f"--from-scratch contradicts --{sources[0].replace('_', '-')}; choose one")
-        if self.period_loss_frames not in PERIOD_LOSS_FRAMES:
-            raise UserError(f"period_loss_frames {self.period_loss_frames!r}: choose all or periodic")
-        if min(self.steps, self.batch_size, self.log_every, self.checkpoint_every, self.keep_checkpoints) < 1:
-            raise UserError("steps, batch_size, log_every, checkpoint_every and keep_checkpoints must be >= 1")
-        if self.learning_rate <= 0 or self.periodicity_weight < 0:
-            raise UserError("learning_rate must be > 0 and periodicity_weight >= 0")
-        self.repetition_config()  # its own checks (and the variant's)
-
-    def to_dict(self) -> dict:
-        out = asdict(self)
-        out["generator"] = self.repetition_config().to_dict()
-        for key in ("variant", "num_frames", "image_size"):
-            out["generator"].pop(key)
-        return out
-
-
-# --- losses ---------------------------------------------------------------------------------------
 
 def repnet_losses(period_logits, periodicity_logits, period_class, periodicity, *,
                   period_loss_frames: str = "all", periodicity_weight: float = 1.0) -> dict:
@@ -273,15 +180,11 @@ def _write_history(path: Path, rows: list[dict]) -> None:
 def train_counter(clips: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
                   config: CounterTrainConfig = CounterTrainConfig()) -> CounterTrainResult:
     """Train (or resume training) a RepNet on synthetic repetitions made from ``clips``."""
-    import yaml
-
     config.validate()
     sources = training_sources(clips)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    resolved = config.to_dict()
-    resolved["sources"] = [s.name for s in sources]
-    write_text_atomic(out / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
+    write_config(out, config, sources=[s.name for s in sources])
 
     import tensorflow as tf
     import tf_keras
@@ -321,7 +224,7 @@ def train_counter(clips: Sequence[str | os.PathLike], out_dir: str | os.PathLike
                                  cache_size=config.cache_clips, max_source_frames=config.max_source_frames,
                                  report=report)
     train_step = make_train_step(model, optimizer, config)
-    history = _read_history(out / "history.csv", resumed)
+    history = _read_history(out / HISTORY_FILE, resumed)
     writer = tf.summary.create_file_writer(str(out / "logs"))
     weights_dir = out / "weights"
     weights = model_weights_manager(model, weights_dir)
@@ -344,7 +247,7 @@ def train_counter(clips: Sequence[str | os.PathLike], out_dir: str | os.PathLike
                 history.append(row)
                 for key in HISTORY_COLUMNS[1:]:
                     tf.summary.scalar(key, row[key], step=step)
-                _write_history(out / "history.csv", history)
+                _write_history(out / HISTORY_FILE, history)
             if step % config.checkpoint_every == 0 or step == config.steps:
                 manager.save(checkpoint_number=step)
                 weights.save(checkpoint_number=step)
@@ -356,7 +259,7 @@ def train_counter(clips: Sequence[str | os.PathLike], out_dir: str | os.PathLike
     # the export's format, so eval-counter (and anything else reading it) builds the same model.
     write_json_atomic(weights_dir / SHAPE_FILE, {**asdict(model.config), "period_offset": model.config.period_offset})
     seconds = time.perf_counter() - started
-    write_json_atomic(out / "train_summary.json", {
+    write_json_atomic(out / SUMMARY_FILE, {
         "steps": final_step, "resumed_from": resumed, "start": start_from, "seconds": round(seconds, 2),
         "sources": len(sources), "unreadable_sources": report.to_dict()["failed"],
         "last": history[-1] if history else None, "weights": str(weights_dir)})

@@ -11,12 +11,14 @@ true rep counts and keypoints; ``render_video`` renders one video.
     timeline.py   segments + transitions -> one pose per frame; camera fit
     scene.py      equipment, background, lighting, noise, rasteriser
     encode.py     frames -> h264 mp4 through one ffmpeg process
-    corpus.py     render_video, generate_corpus, Supervisely export, ground truth
+    corpus.py     render_video, generate_corpus, Supervisely export
+    truth.py      ground_truth.json: GroundTruth, its one writer and reader
 """
 from movinet_crossfit.synthetic.corpus import (CorpusSummary, VideoTruth, generate_corpus, plan_corpus,
                                                random_segments, render_video)
 from movinet_crossfit.synthetic.movements import MOVEMENTS
 from movinet_crossfit.synthetic.timeline import SegmentSpec, SegmentTruth
+from movinet_crossfit.synthetic.truth import GroundTruth
 
-__all__ = ["CorpusSummary", "MOVEMENTS", "SegmentSpec", "SegmentTruth", "VideoTruth", "generate_corpus",
-           "plan_corpus", "random_segments", "render_video"]
+__all__ = ["CorpusSummary", "GroundTruth", "MOVEMENTS", "SegmentSpec", "SegmentTruth", "VideoTruth",
+           "generate_corpus", "plan_corpus", "random_segments", "render_video"]

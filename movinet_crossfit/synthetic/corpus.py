@@ -8,7 +8,7 @@ writes::
     out_dir/<dataset>/video/<name>.mp4             h264, yuv420p
     out_dir/<dataset>/ann/<name>.mp4.json          tags with inclusive frameRange, like Supervisely's
     out_dir/<dataset>/keypoints/<name>.npz         true COCO-17 keypoints (T, 17, 2), pixels
-    out_dir/ground_truth.json                      per video: segments, rep counts, rep boundaries
+    out_dir/ground_truth.json                      per video: segments, rep counts, rep boundaries (truth.py)
 
 Everything follows from ``seed``: the same seed gives the same annotations and the same pixels.
 """
@@ -31,10 +31,10 @@ from movinet_crossfit.synthetic import figure, scene
 from movinet_crossfit.synthetic.encode import write_mp4
 from movinet_crossfit.synthetic.movements import movement
 from movinet_crossfit.synthetic.timeline import SegmentSpec, SegmentTruth, Timeline, build_timeline, frame_primitives
+from movinet_crossfit.synthetic.truth import GroundTruth
 
 TAG_COLOURS = ("#E6194B", "#3CB44B", "#FFE119", "#4363D8", "#F58231", "#911EB4", "#46F0F0", "#F032E6",
                "#BCF60C", "#FABEBE", "#008080", "#9A6324")
-GROUND_TRUTH_VERSION = 1
 
 
 @dataclass
@@ -293,11 +293,7 @@ def generate_corpus(out_dir: str | os.PathLike, classes: Sequence[str] = DEFAULT
     _remove_stale(out, dataset, set(names))
     videos = {name: entries[name] for name in names if name in entries}
     write_json_atomic(out / "meta.json", project_meta(classes))
-    write_json_atomic(out / "ground_truth.json", {
-        "version": GROUND_TRUTH_VERSION, "generator": "movinet_crossfit.synthetic", "seed": seed,
-        "dataset": dataset, "classes": classes, "clips_per_class": clips_per_class,
-        "max_per_video": max_per_video, "fps": fps,
-        "size": {"width": size[0], "height": size[1]}, "videos": videos})
+    GroundTruth(videos, fps, size, classes, seed, dataset, clips_per_class, max_per_video).save(out)
     per_class = Counter(seg["label"] for entry in videos.values() for seg in entry["segments"])
     summary = CorpusSummary(out, len(videos), {c: per_class.get(c, 0) for c in classes},
                             sum(e["frames"] for e in videos.values()), time.perf_counter() - started, float(fps),

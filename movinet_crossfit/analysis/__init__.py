@@ -1,0 +1,23 @@
+"""One video in, one result out: the analysis the app and the Lambda handler share.
+
+Layer: above the model families (``movinet``, ``repnet``), below ``app``, ``serverless`` and the CLI.
+Nothing in it imports TensorFlow, Dash or the app; TensorFlow runs only if the models passed in
+need it (``PredictMovement``, a Keras counter).
+
+* ``inputs``: what arrives from outside: ``safe_name``, ``format_mb``, ``decoded_size`` and
+  ``check_video`` (the content check whose probe the analysis is then given).
+* ``movement``: ``PredictMovement`` (``movinet.predict``, TensorFlow preprocessing; clips and
+  timelines) and ``NumpyMovement`` (TFLite + ``numpy_preprocess``; clips, no TensorFlow).
+* ``counter``: ``Counter`` / ``load_counter`` (RepNet weights or export).
+* ``flow``: ``analyse_video(path, info, movement, counter)`` -> ``VideoAnalysis`` (``to_dict()``:
+  the one JSON form).
+"""
+from movinet_crossfit.analysis.counter import Counter, load_counter
+from movinet_crossfit.analysis.flow import (DEFAULT_CLIP_SECONDS, ProgressFn, VideoAnalysis, analyse_video,
+                                            user_names)
+from movinet_crossfit.analysis.inputs import NotAVideoError, check_video, decoded_size, format_mb, safe_name
+from movinet_crossfit.analysis.movement import NumpyMovement, PredictMovement
+
+__all__ = ["Counter", "DEFAULT_CLIP_SECONDS", "NotAVideoError", "NumpyMovement", "PredictMovement", "ProgressFn",
+           "VideoAnalysis", "analyse_video", "check_video", "decoded_size", "format_mb", "load_counter",
+           "safe_name", "user_names"]

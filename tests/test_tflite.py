@@ -1,0 +1,106 @@
+"""core.tflite, the one TFLite toolkit: conversion on builtin ops only, the op check, names, parity.
+
+Tiny graphs only; the real exports (MoViNet, RepNet, keypoints) are tested in test_export.py,
+test_repnet.py and test_poses.py.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import movinet_crossfit  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
+import tensorflow as tf  # noqa: E402
+
+from movinet_crossfit.core import tflite  # noqa: E402
+from movinet_crossfit.core.errors import UserError  # noqa: E402
+
+
+def test_file_names_of_every_family():
+    assert tflite.tflite_filename("model", "fp32") == "model_fp32.tflite"
+    assert tflite.tflite_filename("repnet", "dynamic") == "repnet_dynamic.tflite"
+    assert tflite.tflite_filename("model") == "model.tflite"
+
+
+def test_compare_outputs_bounds():
+    reference = np.array([[0.7, 0.2, 0.1], [0.1, 0.5, 0.4]], np.float32)
+    close = reference + np.float32(2e-5)
+    swapped = reference[:, [0, 2, 1]]  # the second row's top class changes
+    assert tflite.compare_outputs(reference, close, max_abs_diff=1e-4).passed
+    assert tflite.compare_outputs(reference, close).max_abs_diff == pytest.approx(2e-5, rel=1e-2)
+    parity = tflite.compare_outputs(reference, swapped, min_top1=0.9)
+    assert parity.top1_agreement == 0.5 and not parity.passed
+    assert tflite.compare_outputs(reference, swapped, min_top1=0.5).passed
+    assert not tflite.compare_outputs(reference, swapped, max_abs_diff=1e-4).passed
+    assert not tflite.compare_outputs(reference, np.full_like(reference, np.nan), max_abs_diff=1.0).passed
+    with pytest.raises(ValueError, match="shape"):
+        tflite.compare_outputs(reference, reference[:1])
+
+
+def _tiny_model():
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(0)
+    return keras.Sequential([keras.layers.Input((6,)), keras.layers.Dense(8, activation="relu"),
+                             keras.layers.Dense(3, activation="softmax")])
+
+
+def _function(model, dtype=tf.float32):
+    return tf.function(lambda x: model(x, training=False),
+                       input_signature=[tf.TensorSpec([1, 6], dtype, name="x")]).get_concrete_function()
+
+
+@pytest.mark.parametrize("fmt", tflite.FORMATS)
+def test_a_keras_model_converts_to_builtin_ops_and_matches_keras(fmt):
+    model = _tiny_model()
+    rng = np.random.default_rng(0)
+    inputs = rng.normal(size=(16, 6)).astype(np.float32)
+    data = tflite.convert_function(_function(model), fmt, list(inputs) if fmt == "int8" else None,
+                                   trackable=model)
+    ops = tflite.check_builtin_only(data, fmt)
+    assert "FULLY_CONNECTED" in ops and not [op for op in ops if op.startswith("CUSTOM")]
+    interpreter = tflite.make_interpreter(model_content=data, num_threads=1)
+    interpreter.allocate_tensors()
+    (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
+    lite = []
+    for row in inputs:
+        interpreter.set_tensor(inp["index"], row[None])
+        interpreter.invoke()
+        lite.append(interpreter.get_tensor(out["index"])[0].copy())
+    exact = fmt == "fp32"
+    parity = tflite.compare_outputs(model.predict(inputs, verbose=0), np.stack(lite),
+                                    max_abs_diff=1e-5 if exact else 0.05)
+    assert parity.passed, parity
+    if fmt == "int8":
+        assert "QUANTIZE" in ops  # float input -> int8 inside
+        assert "FULLY_CONNECTED" not in tflite.int8_float_ops(data)
+
+
+def test_int8_without_calibration_is_refused():
+    model = _tiny_model()
+    with pytest.raises(tflite.ExportError, match="tiny.tflite: int8 conversion needs calibration"):
+        tflite.convert_function(_function(model), "int8", trackable=model, label="tiny.tflite")
+
+
+def test_an_op_without_builtin_kernel_is_named(tmp_path):
+    module = tf.Module()
+    module.f = tf.function(lambda x: {"s": tf.linalg.svd(x, compute_uv=False)},
+                           input_signature=[tf.TensorSpec([1, 3, 3], tf.float32)])
+    tf.saved_model.save(module, str(tmp_path / "sm"),
+                        signatures={tflite.TFLITE_SIGNATURE: module.f.get_concrete_function()})
+    with pytest.raises(tflite.ExportError, match=r"fp32: TFLite has no builtin kernel for .*Svd.*: use another op"):
+        tflite.convert_saved_model(tmp_path / "sm", "fp32", fix="use another op")
+    with pytest.raises(tflite.ExportError, match=r"svd.tflite: TFLite has no builtin kernel for .*Svd"):
+        tflite.convert_function(module.f.get_concrete_function(), label="svd.tflite")
+    assert issubclass(tflite.ExportError, UserError)  # the CLI prints it as one line
+
+
+def test_a_flex_op_in_a_file_is_refused_by_name():
+    # A converter allowed Select TF ops writes the op as a Flex custom op: the check must catch it.
+    function = tf.function(lambda x: tf.linalg.det(x),
+                           input_signature=[tf.TensorSpec([1, 3, 3], tf.float32)]).get_concrete_function()
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([function], tf.Module())
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
+    data = converter.convert()
+    assert tflite.tflite_op_names(data) == ["CUSTOM:FlexMatrixDeterminant"]
+    with pytest.raises(tflite.ExportError, match="det.tflite: converted model uses non-builtin op.*FlexMatrixDet"):
+        tflite.check_builtin_only(data, "det.tflite")
