@@ -23,12 +23,17 @@ def poses(
     fps: Optional[float] = typer.Option(None, "--fps", help="frame rate (for imports that hold none)"),
     every: int = typer.Option(1, "--every", min=1, help="only every N-th frame (fps divided by N)"),
     min_detection_score: float = typer.Option(0.5, "--min-detection-score", help="BlazePose person detector threshold"),
+    person: str = typer.Option("auto", "--person", help="whose poses: auto (the athlete: the person moving most, "
+                               "and rhythmically, longest in view), largest, N (the N-th largest; 0 = largest), or first "
+                               "(whoever is found first; fastest, for one-person videos)"),
     overwrite: bool = typer.Option(False, "--overwrite", help="redo outputs that exist"),
 ) -> None:
     """Keypoints per frame: BlazePose's 33 landmarks (NaN where nobody is found), or imported."""
     from movinet_crossfit.pose.extract import expand_inputs, write_poses
+    from movinet_crossfit.pose.people import parse_person
 
-    options = {"model_dir": model_dir, "min_detection_score": min_detection_score} if backend == "blazepose" else {}
+    options = {"model_dir": model_dir, "min_detection_score": min_detection_score,
+               "person": parse_person(person)} if backend == "blazepose" else {}
     result = write_poses(expand_inputs(inputs), output, backend=backend, import_format=import_format, fps=fps,
                          every=every, overwrite=overwrite, **options)
     for source, text in result.summaries.items():

@@ -208,7 +208,7 @@ class BlazePose:
 
     def __init__(self, model_dir: str | os.PathLike | None = None, *, min_detection_score: float = 0.5,
                  min_tracking_score: float = 0.5, refine: bool = True, num_threads: int | None = None):
-        from movinet_crossfit.movinet.export import make_interpreter
+        from movinet_crossfit.core.tflite import make_interpreter
         from movinet_crossfit.pose.model_files import DETECTOR, LANDMARKER, model_dir as find_models
 
         folder = find_models(model_dir)
@@ -240,14 +240,15 @@ class BlazePose:
 
     # --- the two models ----------------------------------------------------------------------
 
-    def detect(self, image: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, float]]:
-        """Person detections in image pixels: (box (4,), keypoints (4, 2), score), best first."""
+    def detect(self, image: np.ndarray, region: Roi | None = None) -> list[tuple[np.ndarray, np.ndarray, float]]:
+        """Person detections in image pixels: (box (4,), keypoints (4, 2), score), best first.
+        ``region``: the square the detector looks at (default: the whole frame, letterboxed)."""
         import cv2
 
         height, width = image.shape[:2]
-        side = float(max(width, height))
-        letterbox = Roi(width / 2, height / 2, side, 0.0)
-        tensor = cv2.warpAffine(image, letterbox.crop_matrix(DETECTOR_SIZE), (DETECTOR_SIZE, DETECTOR_SIZE),
+        if region is None:
+            region = Roi(width / 2, height / 2, float(max(width, height)), 0.0)
+        tensor = cv2.warpAffine(image, region.crop_matrix(DETECTOR_SIZE), (DETECTOR_SIZE, DETECTOR_SIZE),
                                 flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT,
                                 borderValue=0)
         self.detector.set_tensor(self._det_in, (tensor.astype(np.float32) / 127.5 - 1.0)[None])
@@ -257,9 +258,30 @@ class BlazePose:
                                                      self.anchors, self.min_detection_score)
         found = []
         for box, points, score in weighted_nms(boxes, keypoints, scores):
-            corners = letterbox.to_image(box.reshape(2, 2)).reshape(4)
-            found.append((corners, letterbox.to_image(points), score))
+            corners = region.to_image(box.reshape(2, 2)).reshape(4)
+            found.append((corners, region.to_image(points), score))
         return found
+
+    def detect_everyone(self, image: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, float]]:
+        """``detect`` on the whole frame and on overlapping squares along its long side (a square as
+        tall as the frame, every half height): people far from the camera, a few pixels tall in the
+        224-pixel view of the whole frame, are found at twice the scale. Merged by weighted NMS."""
+        height, width = image.shape[:2]
+        side, long = float(min(width, height)), max(width, height)
+        regions = [None]
+        if long > 1.25 * side:
+            steps = max(1, int(math.ceil((long - side) / (side / 2))))
+            for k in range(steps + 1):
+                offset = side / 2 + k * (long - side) / steps
+                cx, cy = (offset, height / 2) if width >= height else (width / 2, offset)
+                regions.append(Roi(cx, cy, side, 0.0))
+        found = [d for region in regions for d in self.detect(image, region)]
+        if len(regions) == 1 or not found:
+            return found
+        boxes = np.stack([d[0] for d in found])
+        points = np.stack([d[1] for d in found])
+        scores = np.array([d[2] for d in found])
+        return weighted_nms(boxes, points, scores)
 
     def landmarks(self, image: np.ndarray, roi: Roi) -> tuple[np.ndarray, float]:
         """(39, 5) landmarks in image pixels (x, y, z, visibility, presence) and the pose flag."""
@@ -292,7 +314,7 @@ class BlazePose:
         if roi is None:
             detections = self.detect(image)
             if not detections:
-                return _no_pose(0.0)
+                return no_pose(0.0)
             _, points, _ = detections[0]
             roi = roi_from_alignment(points[0], points[1])
             source = 1
@@ -301,13 +323,13 @@ class BlazePose:
             self._roi = None
             if source == 2:  # lost the track: look again in this very frame
                 return self(image)
-            return _no_pose(flag)
+            return no_pose(flag)
         self._roi = roi_from_alignment(points[33, :2], points[34, :2])
         body = points[:NUM_LANDMARKS]
         return FramePose(body[:, :3].astype(np.float32), body[:, 3].astype(np.float32),
                          body[:, 4].astype(np.float32), flag, source)
 
 
-def _no_pose(score: float) -> FramePose:
+def no_pose(score: float) -> FramePose:
     nan = np.full(NUM_LANDMARKS, np.nan, np.float32)
     return FramePose(np.full((NUM_LANDMARKS, 3), np.nan, np.float32), nan, nan.copy(), float(score), 0)

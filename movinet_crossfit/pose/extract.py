@@ -28,10 +28,16 @@ def register_backend(name: str, factory: Callable[..., object]) -> None:
     _BACKENDS[name] = factory
 
 
-def _blazepose(**options):
+def _blazepose(*, person: str | int = "auto", **options):
+    """BlazePose following the athlete (``person``: see ``pose.people``), or with ``person="first"``
+    the first person it detects, as MediaPipe does (fastest: one landmark call per frame)."""
     from movinet_crossfit.pose.blazepose import BlazePose
 
-    return BlazePose(**options)
+    if person == "first":
+        return BlazePose(**options)
+    from movinet_crossfit.pose.people import PeopleTracker
+
+    return PeopleTracker(BlazePose(**options), person=person)
 
 
 register_backend("blazepose", _blazepose)
@@ -59,6 +65,8 @@ def extract_poses(video: str | os.PathLike, tracker=None, *, every: int = 1, fps
     fps = fps or probe(video).fps
     tracker = tracker or make_backend()
     tracker.reset()
+    if hasattr(tracker, "fps"):  # a tracker that chooses among people times their rhythm
+        tracker.fps = fps / every
     rows = []
     size = None
     for index, frame in enumerate(iter_frames(video)):
@@ -70,12 +78,19 @@ def extract_poses(video: str | os.PathLike, tracker=None, *, every: int = 1, fps
             advance(1)
     if not rows:
         raise UserError(f"{video}: no frames decoded")
+    extra = {}
+    if hasattr(tracker, "finish"):  # poses of the chosen person, known only at the end
+        rows = tracker.finish()
+        people = getattr(tracker, "summary", {}) or {}
+        if people.get("people", 0) > 1:
+            extra = {"people": people, "note": f"followed person {people['chosen']} of {people['people']} "
+                                               f"found ({people['mode']})"}
     return PoseSequence(
         np.stack([r.keypoints for r in rows]), fps / every, tracker.layout,
         confidence=np.array([r.score for r in rows], np.float32),
         visibility=np.stack([r.visibility for r in rows]), presence=np.stack([r.presence for r in rows]),
         roi_source=np.array([r.roi_source for r in rows], np.int8), image_size=size, source=str(video),
-        backend=getattr(tracker, "name", type(tracker).__name__))
+        backend=getattr(tracker, "name", type(tracker).__name__), extra=extra)
 
 
 @dataclass

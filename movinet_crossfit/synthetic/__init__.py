@@ -13,12 +13,14 @@ true rep counts and keypoints; ``render_video`` renders one video.
     encode.py     frames -> h264 mp4 through one ffmpeg process
     corpus.py     render_video, generate_corpus, Supervisely export
     truth.py      ground_truth.json: GroundTruth, its one writer and reader
+    bystanders.py people who are not the athlete: a standing judge, walking spectators
 """
+from movinet_crossfit.synthetic.bystanders import Bystander
 from movinet_crossfit.synthetic.corpus import (CorpusSummary, VideoTruth, generate_corpus, plan_corpus,
                                                random_segments, render_video)
 from movinet_crossfit.synthetic.movements import MOVEMENTS
 from movinet_crossfit.synthetic.timeline import SegmentSpec, SegmentTruth
 from movinet_crossfit.synthetic.truth import GroundTruth
 
-__all__ = ["CorpusSummary", "GroundTruth", "MOVEMENTS", "SegmentSpec", "SegmentTruth", "VideoTruth",
+__all__ = ["Bystander", "CorpusSummary", "GroundTruth", "MOVEMENTS", "SegmentSpec", "SegmentTruth", "VideoTruth",
            "generate_corpus", "plan_corpus", "random_segments", "render_video"]

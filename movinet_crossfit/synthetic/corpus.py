@@ -28,6 +28,7 @@ import numpy as np
 from movinet_crossfit.core.fileio import atomic_path, write_json_atomic
 from movinet_crossfit.core.movements import DEFAULT_CLASSES
 from movinet_crossfit.synthetic import figure, scene
+from movinet_crossfit.synthetic.bystanders import Bystander, bystander_params, bystander_primitives
 from movinet_crossfit.synthetic.encode import write_mp4
 from movinet_crossfit.synthetic.movements import movement
 from movinet_crossfit.synthetic.timeline import SegmentSpec, SegmentTruth, Timeline, build_timeline, frame_primitives
@@ -144,14 +145,16 @@ def plan_corpus(classes: Sequence[str], clips_per_class: int, seed: int,
     return videos
 
 
-def _render(path: Path, specs: list[SegmentSpec], seed: int, size: tuple[int, int], fps: float) -> VideoTruth:
+def _render(path: Path, specs: list[SegmentSpec], seed: int, size: tuple[int, int], fps: float,
+            bystanders: Sequence[Bystander] = ()) -> VideoTruth:
     rng = np.random.default_rng(seed)
     look = scene.random_look(rng, size)
     timeline = build_timeline(specs, rng, fps, look)
     look.shake = scene.shake_track(rng, timeline.frames, look.shake_amp)
     look.scale = timeline.scale
     joints = figure.forward_kinematics(timeline.params)
-    written = write_mp4(path, _frames(timeline, joints, look), size, fps)
+    others = [bystander_params(b, look, timeline.frames, fps) for b in bystanders]
+    written = write_mp4(path, _frames(timeline, joints, look, others), size, fps)
     if written != timeline.frames:  # pragma: no cover - write_mp4 raises first
         raise RuntimeError(f"{path}: wrote {written} frames, expected {timeline.frames}")
     keypoints = _keypoints(joints, look)
@@ -161,25 +164,33 @@ def _render(path: Path, specs: list[SegmentSpec], seed: int, size: tuple[int, in
 
 
 def render_keypoints(specs: Sequence[SegmentSpec], seed: int = 0, size: tuple[int, int] = (320, 240),
-                     fps: float = 30) -> tuple[np.ndarray, list]:
+                     fps: float = 30, bystanders: Sequence[Bystander] = ()) -> tuple[np.ndarray, list]:
     """The true COCO-17 keypoints ``(T, 17, 2)`` (pixels) and segment truths of the video that
     ``render_video`` would draw for ``specs`` and ``seed``, without drawing or encoding it: a fast
-    source of long pose sequences with known rep counts (for the pose counter)."""
+    source of long pose sequences with known rep counts (for the pose counter). With
+    ``bystanders``, the keypoints array is ``(1 + len(bystanders), T, 17, 2)``: the athlete first."""
     specs = [s if isinstance(s, SegmentSpec) else SegmentSpec(*s) for s in specs]
     rng = np.random.default_rng(seed)
     look = scene.random_look(rng, _check_size(size))
     timeline = build_timeline(list(specs), rng, fps, look)
     look.shake = scene.shake_track(rng, timeline.frames, look.shake_amp)
     look.scale = timeline.scale
-    return _keypoints(figure.forward_kinematics(timeline.params), look), list(timeline.truths)
+    athlete = _keypoints(figure.forward_kinematics(timeline.params), look)
+    if not bystanders:
+        return athlete, list(timeline.truths)
+    others = [_keypoints(figure.forward_kinematics(bystander_params(b, look, timeline.frames, fps)), look)
+              for b in bystanders]
+    return np.stack([athlete, *others]), list(timeline.truths)
 
 
-def _frames(timeline: Timeline, joints: np.ndarray, look: scene.Look):
+def _frames(timeline: Timeline, joints: np.ndarray, look: scene.Look, others: Sequence[np.ndarray] = ()):
     for t in range(timeline.frames):
         owner = int(timeline.segment_of[t])
         eq = timeline.equipment[owner] if 0 <= owner < len(timeline.equipment) else None
         prims = frame_primitives(joints[t], timeline.params[t], eq, int(timeline.bar_mode[t]),
                                  float(timeline.rope[t]), look.thickness)
+        for rows in others:
+            prims += bystander_primitives(rows, t, look.thickness)
         yield scene.draw_frame(look, prims, t)
 
 
@@ -201,8 +212,10 @@ def _keypoints(joints: np.ndarray, look: scene.Look) -> np.ndarray:
 
 def render_video(path: str | os.PathLike, segments: list[SegmentSpec] | None = None, seed: int = 0,
                  size: tuple[int, int] = (320, 240), fps: float = 30,
-                 classes: Sequence[str] = DEFAULT_CLASSES) -> VideoTruth:
-    """Render one video of ``segments`` (default: a random short WOD from ``classes``) to ``path``."""
+                 classes: Sequence[str] = DEFAULT_CLASSES, bystanders: Sequence[Bystander] = ()) -> VideoTruth:
+    """Render one video of ``segments`` (default: a random short WOD from ``classes``) to ``path``;
+    ``bystanders``: other people in the picture (a judge, walking spectators); the truth and
+    keypoints stay the athlete's."""
     size = _check_size(size)
     for name in classes:
         movement(name)
@@ -213,7 +226,7 @@ def render_video(path: str | os.PathLike, segments: list[SegmentSpec] | None = N
         raise ValueError(f"{path}: no segments to render")
     for spec in segments:
         movement(spec.label)
-    return _render(Path(path), segments, seed, size, fps)
+    return _render(Path(path), segments, seed, size, fps, bystanders)
 
 
 def _write_keypoints(path: Path, truth: VideoTruth) -> None:

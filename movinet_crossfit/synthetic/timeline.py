@@ -207,7 +207,7 @@ def _segment_extent(seg: _Segment, thickness: float) -> np.ndarray:
         ext = np.array([min(ext[0], e[0]), max(ext[1], e[1]), min(ext[2], e[2]), max(ext[3], e[3])])
     if seg.entry is not None:  # getting into position (a kick-up) must stay in the picture too
         start = seg.params[0]
-        stand = _stand_row(float(seg.entry[0, figure.P["px"]]), float(start[figure.P["heading"]]))
+        stand = stand_row(float(seg.entry[0, figure.P["px"]]), float(start[figure.P["heading"]]))
         rows = _tween([(0, stand), (8, seg.entry[0]), (16, start)], 17)
         rows[:, figure.P["py"]] += np.maximum(0.0, -figure.lowest_contact(figure.forward_kinematics(rows)))
         for joints in figure.forward_kinematics(rows):
@@ -220,7 +220,7 @@ def _segment_extent(seg: _Segment, thickness: float) -> np.ndarray:
     return ext
 
 
-def _stand_row(x: float, heading: float) -> np.ndarray:
+def stand_row(x: float, heading: float) -> np.ndarray:
     from movinet_crossfit.synthetic.movements import K, track_to_params
 
     row = np.zeros(len(K))
@@ -328,7 +328,7 @@ class _Builder:
                 f += blend
             f += blend
             ground_spans.append((0, f, 2))
-        stand_a = _stand_row(xa, ha)
+        stand_a = stand_row(xa, ha)
         keys.append((f, stand_a))
         idle = self.frames(0.1, 0.45)
         ground_spans.append((f, f + idle, 1))
@@ -339,14 +339,14 @@ class _Builder:
             direction = (0.0 if xb > xa else _PI) + self.look.yaw
             turn = max(3, int(round(0.25 * fps)))
             steps = max(4, int(np.ceil(abs(xb - xa) / rng.uniform(1.0, 1.4) * fps)))
-            keys.append((f + turn, _stand_row(xa, direction)))
-            keys.append((f + turn + steps, _stand_row(xb, direction)))
+            keys.append((f + turn, stand_row(xa, direction)))
+            keys.append((f + turn + steps, stand_row(xb, direction)))
             walk = (f + turn, f + turn + steps)
             f += 2 * turn + steps
-            keys.append((f, _stand_row(xb, hb)))
+            keys.append((f, stand_row(xb, hb)))
             ground_spans.append((walk[0] - turn, f, 1))
         idle = self.frames(0.1, 0.45)
-        stand_b = _stand_row(xb, hb)
+        stand_b = stand_row(xb, hb)
         keys.append((f, stand_b))
         ground_spans.append((f, f + idle, 1))
         f += idle

@@ -1,0 +1,153 @@
+"""Choosing the athlete among several people: generated scenes with a judge and a walking spectator
+(known keypoints), fragments of one person joined, the modes of --person, and the real cfmove clips
+concatenated (BlazePose on real broadcast footage, a judge and a crouching spectator in view)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from movinet_crossfit.core.errors import UserError
+from movinet_crossfit.pose import people
+from movinet_crossfit.pose.blazepose import FramePose
+from movinet_crossfit.pose.sequence import MEDIAPIPE_TO_COCO
+from movinet_crossfit.synthetic import Bystander, SegmentSpec
+from movinet_crossfit.synthetic.corpus import render_keypoints
+
+SIZE, FPS = (480, 270), 30.0
+
+
+def _as_mediapipe(coco: np.ndarray) -> np.ndarray:
+    out = np.full((len(coco), 33, 3), np.nan, np.float32)
+    out[:, list(MEDIAPIPE_TO_COCO), :2] = coco
+    out[:, list(MEDIAPIPE_TO_COCO), 2] = 0.0
+    return out
+
+
+def _followed(track_id: int, points: np.ndarray, frames) -> people._Followed:
+    from movinet_crossfit.pose.blazepose import roi_from_alignment
+
+    poses = [FramePose(points[f], np.ones(33, np.float32), np.ones(33, np.float32), 1.0, 2) for f in frames]
+    hips = points[frames[-1], [23, 24], :2].mean(axis=0)
+    shoulders = points[frames[-1], [11, 12], :2].mean(axis=0)
+    return people._Followed(track_id, roi_from_alignment(hips, shoulders), list(frames), poses, alive=False)
+
+
+@pytest.fixture(scope="module")
+def crowd():
+    """A thruster set with a judge standing at the right and a spectator walking in from the left."""
+    keypoints, truths = render_keypoints([SegmentSpec("thruster", 8)], seed=3, size=SIZE, fps=FPS,
+                                         bystanders=[Bystander(0.86), Bystander(0.02, 0.6, heading=90)])
+    return [_as_mediapipe(k) for k in keypoints], truths
+
+
+def test_generator_draws_bystanders_where_their_keypoints_are(tmp_path):
+    from movinet_crossfit.core.video import iter_frames
+    from movinet_crossfit.synthetic import render_video
+
+    specs = [SegmentSpec("deadlift", 2)]
+    plain = render_video(tmp_path / "plain.mp4", specs, seed=5, size=SIZE)
+    crowded = render_video(tmp_path / "crowd.mp4", specs, seed=5, size=SIZE, bystanders=[Bystander(0.88)])
+    assert np.allclose(plain.keypoints, crowded.keypoints)  # the truth stays the athlete's
+    judge = render_keypoints(specs, seed=5, size=SIZE, bystanders=[Bystander(0.88)])[0][1]
+    a = next(iter_frames(tmp_path / "plain.mp4")).astype(int)
+    b = next(iter_frames(tmp_path / "crowd.mp4")).astype(int)
+    changed = np.abs(a - b).sum(axis=2) > 60
+    ys, xs = np.nonzero(changed)
+    assert changed.sum() > 200, "the judge is not drawn"
+    # Drawn where the judge's keypoints say (the hips' column), not over the athlete.
+    assert abs(np.median(xs) - np.nanmedian(judge[0, [11, 12], 0])) < 0.06 * SIZE[0]
+
+
+def test_auto_chooses_the_athlete_over_a_judge_and_a_walker(crowd):
+    points, _ = crowd
+    n = len(points[0])
+    tracks = [_followed(0, points[1], range(n)),  # the judge: seen all the time, still
+              _followed(1, points[2], range(n)),  # the walker: active, crosses the picture
+              # the athlete, lost twice and found again: three fragments
+              _followed(2, points[0], range(0, n // 3)),
+              _followed(3, points[0], range(n // 3 + 10, 2 * n // 3)),
+              _followed(4, points[0], range(2 * n // 3 + 5, n))]
+    joined = people._join_fragments(tracks, max_gap=int(2 * FPS))
+    assert len(joined) == 3, "the athlete's fragments were not joined into one track"
+    scored = people.score_followed(joined, SIZE, n, FPS)
+    best = scored[0]
+    assert best["id"] == 2, [(s["id"], round(s["score"], 4)) for s in scored]
+    assert best["coverage"] > 0.9
+    walker = next(s for s in scored if s["id"] == 1)
+    judge = next(s for s in scored if s["id"] == 0)
+    assert walker["travel"] > 1.5 and best["travel"] < 1.0
+    assert judge["activity"] < 0.5 * best["activity"]
+
+
+def test_fragments_of_different_people_are_not_joined(crowd):
+    points, _ = crowd
+    n = len(points[0])
+    # The judge disappears when the athlete's fragment starts: too far to be the same person.
+    tracks = [_followed(0, points[1], range(0, n // 2)), _followed(1, points[0], range(n // 2 + 3, n))]
+    assert len(people._join_fragments(tracks, max_gap=int(2 * FPS))) == 2
+
+
+def test_person_modes():
+    assert people.parse_person("auto") == "auto"
+    assert people.parse_person("2") == 2
+    assert people.parse_person("first") == "first"
+    with pytest.raises(UserError, match="--person 'tallest'"):
+        people.parse_person("tallest")
+
+
+def test_periodicity_tells_a_rhythm_from_noise():
+    t = np.arange(300)
+    assert people.periodicity(np.sin(2 * np.pi * t / 30), 10, 100) > 0.9
+    assert people.periodicity(np.random.default_rng(0).normal(size=300), 10, 100) < 0.3
+    assert people.periodicity(np.zeros(300), 10, 100) == 0.0
+
+
+# --- real footage: the cfmove clips of one movement joined into one video -------------------------
+
+@pytest.fixture(scope="module")
+def cfmove_sets(cfmove_clips, tmp_path_factory):
+    """The 15 real thruster clips and the 14 unique chest-to-bar clips (one rep each), each set joined
+    in order into one video, as a judge would see a set."""
+    import hashlib
+    import subprocess
+
+    from movinet_crossfit.core.video import ffmpeg_executable
+
+    out = tmp_path_factory.mktemp("cfmove_sets")
+    made = {}
+    for label in ("thruster", "chest-to-bar"):
+        clips, seen = [], set()
+        for path in sorted((cfmove_clips / label).glob("*.mp4"), key=lambda p: int(p.stem.rsplit("_", 1)[1])):
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            if digest not in seen:  # chest-to-bar_5 is a byte copy of chest-to-bar_1
+                seen.add(digest)
+                clips.append(path)
+        inputs = [arg for clip in clips for arg in ("-i", str(clip))]
+        graph = "".join(f"[{i}:v]" for i in range(len(clips))) + f"concat=n={len(clips)}:v=1:a=0[v]"
+        target = out / f"{label}.mp4"
+        subprocess.run([ffmpeg_executable(), "-v", "error", "-y", *inputs, "-filter_complex", graph, "-map", "[v]",
+                        "-c:v", "libx264", "-pix_fmt", "yuv420p", str(target)], check=True)
+        made[label] = (target, len(clips))
+    return made
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("label", ["thruster", "chest-to-bar"])
+def test_real_sets_count_within_one_following_the_athlete(cfmove_sets, label):
+    pytest.importorskip("ai_edge_litert")
+    from movinet_crossfit.pose.extract import extract_poses, make_backend
+    from movinet_crossfit.pose.model_files import DEFAULT_DIR, models_present
+    from movinet_crossfit.posecount.count import count_repetitions
+
+    if not models_present(DEFAULT_DIR, verify=False):
+        pytest.skip("BlazePose models not fetched (scripts/setup.sh fetches them; CI always has them)")
+    video, reps = cfmove_sets[label]
+    tracker = make_backend("blazepose", person="auto")
+    poses = extract_poses(video, tracker)
+    chosen = tracker.summary
+    assert chosen["people"] >= 2, "the judge and the spectator should be seen too"
+    result = count_repetitions(poses.keypoints, poses.fps, poses.layout)
+    assert abs(result.count - reps) <= 1, (label, result.count, reps, chosen)
+    # The athlete works in the middle of the picture; the judge stands at its left edge.
+    hips = np.nanmedian(poses.keypoints[:, [23, 24], 0])
+    assert 0.2 * poses.image_size[0] < hips < 0.8 * poses.image_size[0]
