@@ -5,7 +5,8 @@ keypoints from the generator (no detector), then made harder: missing frames and
 a pause, the mirrored camera, wrists out of view, all together. Accuracy: MAE (|pred - true| / true)
 and off-by-one accuracy (|pred - true| <= 1), RepCount's metrics; for reference the best published
 numbers on RepCount-A real videos are PoseRAC MAE 0.236 / OBO 0.560 and ESCounts MAE 0.213 / OBO
-0.563 (a different, harder test: real people, real pose estimates).
+0.563 (a different, harder test: real people, real pose estimates; ``bench_repcount.py`` measures this
+counter on 80 of those videos).
 
     python benchmarks/bench_pose_count.py [--per-class 4] [--seed 1]
 """

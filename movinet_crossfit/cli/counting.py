@@ -18,8 +18,10 @@ _STRIDES = ",".join(map(str, _COUNT.strides))
 def count(
     video_path: Optional[Path] = typer.Argument(None, metavar="[VIDEO]", help="video file (not with --poses)"),
     poses: Optional[Path] = typer.Option(None, "--poses", help="count from keypoints instead: a poses .npz "
-                                         "(from `poses`, ViTPose `reconstruction`, or the generated corpus)"),
-    fps: Optional[float] = typer.Option(None, "--fps", help="with --poses: frame rate when the file has none"),
+                                         "(from `poses`, ViTPose `reconstruction`, or the generated corpus) "
+                                         "or a RepCount pose .npy"),
+    fps: Optional[float] = typer.Option(None, "--fps", help="with --poses: frame rate when the file has none "
+                                        "(a RepCount .npy: 30 assumed)"),
     layout: Optional[str] = typer.Option(None, "--layout", help="with --poses: mediapipe33 | coco17 (default: from the file)"),
     weights: Optional[Path] = typer.Option(None, "--weights", help="folder with the RepNet checkpoint "
                                            "(official: checkpoint, ckpt-70.*; or one written by train-counter)"),
@@ -92,9 +94,15 @@ def _count_poses(path: Path, fps: Optional[float], layout: Optional[str], json_p
     if output_format == "json":
         print(json.dumps({"source": str(path), **result.to_dict(per_frame=False)}, indent=2))
     else:
-        console.print(f"{path}: [bold]{result.count} reps[/bold], period {result.period / rate:.2f} s, "
-                      f"periodicity {result.score:.2f}, {result.num_frames} frames"
-                      + (f"; {result.note}" if result.note else ""))
+        console.print(f"{path}: [bold]{result.count} reps[/bold] in {len(result.sets)} set(s), period "
+                      f"{result.period / rate:.2f} s, periodicity {result.score:.2f}, {result.num_frames} frames"
+                      + (f"; {result.note}" if result.note else ""), highlight=False)
+        # Sets and the gaps between them (rests, nobody in view), in time order.
+        rows = [("set", s.start_time, s.end_time, f"{s.count} reps, {s.period_seconds:.2f} s each")
+                for s in result.sets]
+        rows += [(g.kind, g.start_time, g.end_time, f"frames {g.start_frame}-{g.end_frame}") for g in result.gaps]
+        for kind, start, end, text in sorted(rows, key=lambda row: row[1]):
+            console.print(f"  {kind:7s} {start:7.2f}-{end:7.2f} s  {text}", highlight=False)
         for rep in result.reps[:50]:
             console.print(f"  rep {rep.index:3d}: {rep.start_time:7.2f}-{rep.end_time:7.2f} s")
     if plot:

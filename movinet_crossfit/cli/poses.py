@@ -13,14 +13,15 @@ from movinet_crossfit.keypoints.config import PoseTrainConfig
 @app.command()
 def poses(
     inputs: List[Path] = typer.Argument(..., metavar="VIDEO...", help="videos or folders of them; or another "
-                                        "estimator's .npz/.json to import"),
+                                        "estimator's .npz/.json (or a RepCount .npy) to import"),
     output: Path = typer.Option(..., "-o", "--output", help="poses .npz (one input) or a folder"),
     backend: str = typer.Option("blazepose", "--backend", help="pose estimator for videos"),
     model_dir: Optional[Path] = typer.Option(None, "--model-dir", help="folder with pose_detection.tflite and "
                                              "pose_landmark_full.tflite (default: pose_models/, from setup)"),
     import_format: Optional[str] = typer.Option(None, "--from", help="import instead of detecting: "
-                                                "vitpose | torchvision | auto"),
-    fps: Optional[float] = typer.Option(None, "--fps", help="frame rate (for imports that hold none)"),
+                                                "vitpose | torchvision | repcount | auto"),
+    fps: Optional[float] = typer.Option(None, "--fps", help="frame rate (for imports that hold none; "
+                                        "repcount: 30 assumed)"),
     every: int = typer.Option(1, "--every", min=1, help="only every N-th frame (fps divided by N)"),
     min_detection_score: float = typer.Option(0.5, "--min-detection-score", help="BlazePose person detector threshold"),
     person: str = typer.Option("auto", "--person", help="whose poses: auto (the athlete: the person moving most, "

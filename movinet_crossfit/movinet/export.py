@@ -283,10 +283,6 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     if unknown or not formats:
         raise UserError(f"unknown export format(s) {unknown or '(none given)'}: choose from {', '.join(FORMATS)}")
     run_dir, out_dir = Path(run_dir), Path(out_dir)
-    records_dir = run_records(run_dir, records_dir, missing_ok="int8" not in formats)
-    if "int8" in formats and records_dir is None:
-        raise UserError("int8 export needs calibration frames: pass records_dir (the training "
-                        "TFRecords from `movinet-crossfit records`), or leave int8 out of formats")
 
     from movinet_crossfit.movinet.model import load_trained_classifier
 
@@ -297,6 +293,10 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     if not uses_fast_ops(model):  # the Conv3D graph would need Flex ops (and run 77x slower)
         raise ExportError(f"{run_dir}: the model was not switched to its builtin-op graph (fast_ops); "
                           "load it with load_trained_classifier(fast=True)")
+    records_dir = run_records(run_dir, records_dir, missing_ok="int8" not in formats)
+    if "int8" in formats and records_dir is None:
+        raise UserError("int8 export needs calibration frames: pass records_dir (the training "
+                        "TFRecords from `movinet-crossfit records`), or leave int8 out of formats")
     num_frames, size = int(config["num_frames"]), int(config["size"])
     report = ExportReport(str(out_dir), str(run_dir), str(config["model_id"]), num_frames, size,
                           list(classes), formats)

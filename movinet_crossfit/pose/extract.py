@@ -20,6 +20,8 @@ from movinet_crossfit.pose.sequence import PoseSequence, save_poses
 from movinet_crossfit.core.progress import BatchReport, progress_bar
 from movinet_crossfit.core.video import VIDEO_SUFFIXES
 
+# Other estimators' outputs (importers): ViTPose / torchvision .npz or .json, RepCount .npy.
+IMPORT_SUFFIXES = (".npz", ".json", ".npy")
 _BACKENDS: dict[str, Callable[..., object]] = {}
 
 
@@ -102,7 +104,7 @@ class PosesResult:
 
 
 def _is_video(path: Path, import_format: str | None) -> bool:
-    return not import_format and path.suffix.lower() not in (".npz", ".json")
+    return not import_format and path.suffix.lower() not in IMPORT_SUFFIXES
 
 
 def output_paths(sources: Sequence[Path], output: Path) -> list[Path]:
@@ -170,7 +172,7 @@ def expand_inputs(paths: Sequence[str | os.PathLike]) -> list[Path]:
     for path in map(Path, paths):
         if path.is_dir():
             found.extend(sorted(p for p in path.rglob("*")
-                                if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES + (".npz", ".json")))
+                                if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES + IMPORT_SUFFIXES))
         else:
             found.append(path)
     return found

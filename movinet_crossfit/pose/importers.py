@@ -12,7 +12,12 @@
   is NaN. Joint scores are the raw heatmap maxima (logits, not probabilities): ``visibility``
   stores their sigmoid.
 
-``fps`` comes from the file when it has one, else from the caller (``--fps``).
+* **RepCount pose ``.npy``** (the RepCount-A benchmark's BlazePose landmarks): ``(frames, 104)``,
+  33 landmarks x, y, z min-max normalised per frame, an all-zero row where nobody was found (NaN
+  here). Layout ``mediapipe33``; the pose counter takes these shapes as they are.
+
+``fps`` comes from the file when it has one, else from the caller (``--fps``); RepCount files
+record none, so 30 is assumed there (and said in the summary) unless ``--fps`` is given.
 """
 from __future__ import annotations
 
@@ -23,9 +28,9 @@ from pathlib import Path
 import numpy as np
 
 from movinet_crossfit.core.errors import UserError
-from movinet_crossfit.pose.sequence import PoseSequence, split_score_channel
+from movinet_crossfit.pose.sequence import PoseSequence, read_repcount, split_score_channel
 
-IMPORT_FORMATS = ("vitpose", "torchvision")
+IMPORT_FORMATS = ("vitpose", "torchvision", "repcount")
 
 
 def _fps(data, fps: float | None, path: Path) -> float:
@@ -93,6 +98,11 @@ def import_torchvision(path: str | os.PathLike, fps: float | None = None, min_sc
                         source=str(path), backend="torchvision")
 
 
+def import_repcount(path: str | os.PathLike, fps: float | None = None) -> PoseSequence:
+    """A RepCount pose ``.npy`` (see the module docstring; ``pose.sequence.read_repcount``)."""
+    return read_repcount(path, fps)
+
+
 def _torchvision_arrays(data, path: Path) -> list:
     points = np.asarray(data["keypoints"], np.float64)
     joint_scores = np.asarray(data["keypoints_scores"], np.float64) if "keypoints_scores" in data.files else None
@@ -156,11 +166,14 @@ def _nan_to_zero(values):
 
 def import_poses(path: str | os.PathLike, fmt: str = "auto", fps: float | None = None,
                  min_score: float | None = None) -> PoseSequence:
-    """Read another estimator's keypoints; ``fmt`` is ``vitpose``, ``torchvision`` or ``auto``
-    (a ``reconstruction`` array -> vitpose; ``keypoints_scores``/``scores`` or JSON -> torchvision)."""
+    """Read another estimator's keypoints; ``fmt`` is ``vitpose``, ``torchvision``, ``repcount`` or
+    ``auto`` (a ``reconstruction`` array -> vitpose; ``keypoints_scores``/``scores`` or JSON ->
+    torchvision; ``.npy`` -> repcount)."""
     path = Path(path)
     if fmt == "auto":
-        if path.suffix.lower() == ".json":
+        if path.suffix.lower() == ".npy":
+            fmt = "repcount"
+        elif path.suffix.lower() == ".json":
             fmt = "torchvision"
         else:
             files = _load_npz(path).files
@@ -169,4 +182,6 @@ def import_poses(path: str | os.PathLike, fmt: str = "auto", fps: float | None =
         return import_vitpose(path, fps, min_score or 0.0)
     if fmt == "torchvision":
         return import_torchvision(path, fps, 0.5 if min_score is None else min_score)
-    raise UserError(f"--format {fmt!r}: choose one of auto, {', '.join(IMPORT_FORMATS)}")
+    if fmt == "repcount":
+        return import_repcount(path, fps)
+    raise UserError(f"--from {fmt!r}: choose one of auto, {', '.join(IMPORT_FORMATS)}")

@@ -16,8 +16,8 @@ Keys (``version`` 1)::
     source, backend  str           what was read and by what
 
 ``load_poses`` reads the keypoints, fps and layout of these files, of the generated corpus's
-``keypoints`` files and of ViTPose exports with a ``reconstruction`` array (what the pose counter
-needs); ``read_poses`` returns everything.
+``keypoints`` files, of ViTPose exports with a ``reconstruction`` array and of RepCount pose
+``.npy`` files (``read_repcount``; what the pose counter needs); ``read_poses`` returns everything.
 """
 from __future__ import annotations
 
@@ -110,7 +110,7 @@ class PoseSequence:
     def summary(self) -> str:
         rate = self.detected.mean() if self.num_frames else 0.0
         return (f"{self.num_frames} frames at {self.fps:g} fps, {self.layout} ({self.keypoints.shape[2]} channels), "
-                f"pose found in {rate:.0%} of frames")
+                f"pose found in {rate:.0%} of frames" + (f"; {self.extra['note']}" if self.extra.get("note") else ""))
 
     def to_arrays(self) -> dict:
         arrays = {"version": np.int32(FORMAT_VERSION), "keypoints": self.keypoints, "fps": np.float64(self.fps),
@@ -146,15 +146,45 @@ def split_score_channel(points: np.ndarray, path) -> tuple[np.ndarray, np.ndarra
     return points, None
 
 
+# RepCount pose files record no frame rate; most of their source videos run at 25-30 fps.
+REPCOUNT_FPS = 30.0
+
+
+def read_repcount(path: str | os.PathLike, fps: float | None = None) -> PoseSequence:
+    """A RepCount pose ``.npy`` (RepCount-Using-Skeleton-Information): ``(frames, 104)`` float, the
+    33 BlazePose landmarks x, y, z min-max normalised per frame (columns 0-98), then five joint
+    angles (ignored). An all-zero row is a frame where nobody was found: it becomes NaN here and
+    its confidence 0. ``fps`` None: ``REPCOUNT_FPS``, said in ``extra["note"]``."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such RepCount pose file")
+    try:
+        rows = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: not a readable .npy ({exc})") from exc
+    if rows.ndim != 2 or rows.shape[1] < 99:
+        raise UserError(f"{path}: array of shape {rows.shape}; a RepCount pose file is (frames, 104)")
+    nobody = ~np.any(rows != 0, axis=1)
+    keypoints = rows[:, :99].reshape(len(rows), 33, 3).astype(np.float32)
+    keypoints[nobody] = np.nan
+    extra = {} if fps else {"note": f"frame rate not recorded: {REPCOUNT_FPS:g} fps assumed (pass --fps)"}
+    return PoseSequence(keypoints, float(fps or REPCOUNT_FPS), "mediapipe33",
+                        confidence=(~nobody).astype(np.float32), source=str(path), backend="repcount", extra=extra)
+
+
 def load_poses(path: str | os.PathLike) -> tuple[np.ndarray, float, str]:
-    """``(keypoints (T, K, C), fps, layout)`` from a poses ``.npz``.
+    """``(keypoints (T, K, C), fps, layout)`` from a poses ``.npz`` or a RepCount ``.npy``.
 
     Reads our own files (``keypoints``, ``fps``, ``layout``), the generated corpus's (COCO-17
-    ``keypoints``), and ViTPose-style exports with a ``reconstruction`` array ``(T, 17, 3)``.
+    ``keypoints``), ViTPose-style exports with a ``reconstruction`` array ``(T, 17, 3)``, and
+    RepCount pose files (``read_repcount``: min-max normalised shapes, 30 fps assumed).
     """
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such poses file (write one with `movinet-crossfit poses`)")
+    if path.suffix.lower() == ".npy":
+        poses = read_repcount(path)
+        return poses.keypoints.astype(np.float64), poses.fps, poses.layout
     try:
         data = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
@@ -175,8 +205,11 @@ def load_poses(path: str | os.PathLike) -> tuple[np.ndarray, float, str]:
 
 def read_poses(path: str | os.PathLike) -> PoseSequence:
     """A poses ``.npz`` (ours, the generated corpus's, or a ViTPose ``reconstruction`` export) with
-    every array it holds. Keypoints, fps and layout come from ``load_poses``."""
+    every array it holds (a RepCount ``.npy``: ``read_repcount``). Keypoints, fps and layout come
+    from ``load_poses``."""
     path = Path(path)
+    if path.suffix.lower() == ".npy" and path.is_file():
+        return read_repcount(path)
     keypoints, fps, layout = load_poses(path)
     data = np.load(path, allow_pickle=False)
     optional = {name: data[name] for name in ("confidence", "visibility", "presence", "roi_source")

@@ -1,1 +1,2 @@
-"""The model-free repetition counter on pose keypoints: count.py and evaluate.py."""
+"""The model-free repetition counter on pose keypoints: count.py (the counter), signal.py (its signal
+pieces) and evaluate.py (against generated and real counts)."""

@@ -1,37 +1,57 @@
 """A class-agnostic repetition counter on pose keypoints: no training, no knowledge of the movement.
 
-``count_repetitions(keypoints, fps, layout)`` takes a float array ``(T, K, C)`` (x, y[, z or a
-score]; missing detections NaN) and:
+``count_repetitions(keypoints, fps, layout)`` takes ``(T, K, C)`` keypoints (x, y[, z or a score];
+NaN where nothing was detected) in pixels, image-normalised coordinates or per-frame min-max
+normalised shapes (the RepCount pose files), and:
 
-1. keeps the 13 joints every layout shares (nose, shoulders, elbows, wrists, hips, knees, ankles)
-   that are seen in at least half the frames, fills their gaps by linear interpolation;
-2. turns each frame into a pose vector: joint positions relative to the body's typical centre,
-   in torso lengths (so pixels, normalised coordinates and any zoom give the same numbers), plus
-   the eight limb angles (elbows, shoulders, hips, knees), which do not care where the camera is
-   or which side it sees;
-3. finds the period: the first strong peak of the autocorrelation summed over all features,
-   searched between ``min_period`` and ``max_period`` seconds;
-4. band-passes every feature around that period (drift and jitter out), projects on the first
-   principal component, and counts its extremes, one per rep, at least half a period apart and
-   standing out by a share of the typical swing. The extreme counted is the one away from where
-   the athlete starts (a squat counts its bottoms, a pull-up its tops), so the rest position at
-   the start and end does not add a rep.
+1. **Body.** Keeps the 13 joints every layout shares (nose, shoulders, elbows, wrists, hips, knees,
+   ankles) that are seen in at least half the frames where someone is; a frame where fewer than
+   half of them are seen (or under ``min_confidence``) has nobody. Each joint's gaps are filled
+   linearly in time; a run of empty frames longer than ``max_gap_s`` is a *missing* gap where
+   nothing is counted.
+2. **Shape.** Each frame's x and y are min-max scaled over all its joints seen often enough
+   (``signal.per_frame_minmax``, as the RepCount files are), so position, size and units are
+   gone; the 13 body joints' x and y are the features, then cleaned by a running median (``spike_s``) and a
+   Savitzky-Golay smoother (``smooth_s``). If no joint moves more than ``min_motion`` of the
+   body's extent the video is static: 0 reps.
+3. **Period.** The first autocorrelation peak (lags ``min_period_s`` to ``max_period_s``, at most
+   ``max_period_frac`` of the video) within ``harmonic_ratio`` of the best one, so half and double
+   periods are not taken. If the joints' mean autocorrelation there is under
+   ``min_body_periodicity``, the joints do not repeat together (independent tracking jitter
+   does that): no period.
+4. **Signal.** The features are band-passed around the period (``band_low``..``band_high`` x 1/period)
+   and the first ``candidates`` principal directions are tried. Each is scored by the
+   autocorrelation peak of the features only high-passed and projected on it (a band-pass would
+   make any noise look periodic); the most periodic one is counted, at its own period.
+5. **Reps.** On the side away from where the signal dwells (its skewness), extremes at least
+   ``min_sep`` periods apart that stand out by ``prominence`` of the typical swing (90th
+   percentile of the swing over 1.5 periods) are reps, counted only where the local swing is at
+   least ``active_share`` of the typical one. A rep runs from the rest-side extreme before its
+   peak to the one after it; reps more than a period apart start a new set, and the time between
+   sets is a *rest* gap.
+6. **Nothing periodic** (score under ``min_score``): the large, deliberate swings of the main
+   movement are counted instead, at least ``fallback_sep_s`` apart and standing out by
+   ``fallback_prominence`` of the whole range (a few slow reps in a short clip land here), if
+   that movement is large (``fallback_min_span`` body extents) or coordinated (carries
+   ``fallback_min_share`` of all the movement).
 
-Pauses between reps, fatigue drift of the period, missing frames, jitter, partial visibility and
-left/right views are handled by construction. Poses files are read by ``pose.sequence.load_poses``;
-the evaluation on generated sequences with known counts is ``evaluate.evaluate_on_corpus`` (MAE and
-off-by-one accuracy, the RepCount metrics of ``core.metrics.count_metrics``).
+The defaults were validated on 80 real RepCount-A videos (docs/counting.md, benchmarks/
+bench_repcount.py); ``TUNED`` names the four that were picked there. Poses files are read by
+``pose.sequence.read_poses``; the evaluations are in ``evaluate``.
 """
 from __future__ import annotations
 
+import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from movinet_crossfit.core.errors import UserError
 from movinet_crossfit.core.metrics import Rep
+from movinet_crossfit.posecount.signal import (autocorrelation, band_pass, find_period, interpolate_gaps,
+                                               local_swing, low_pass, odd_window, per_frame_minmax, true_runs)
 
 # Joint order used inside: name -> index in each layout.
 JOINTS = ("nose", "l_shoulder", "r_shoulder", "l_elbow", "r_elbow", "l_wrist", "r_wrist",
@@ -41,12 +61,65 @@ LAYOUTS = {
     "mediapipe33": (0, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28),
 }
 LAYOUT_SIZES = {"coco17": 17, "mediapipe33": 33}
-# Angles at the middle joint of each triple.
-ANGLES = (("l_shoulder", "l_elbow", "l_wrist"), ("r_shoulder", "r_elbow", "r_wrist"),
-          ("l_hip", "l_shoulder", "l_elbow"), ("r_hip", "r_shoulder", "r_elbow"),
-          ("l_shoulder", "l_hip", "l_knee"), ("r_shoulder", "r_hip", "r_knee"),
-          ("l_hip", "l_knee", "l_ankle"), ("r_hip", "r_knee", "r_ankle"))
-MIN_VISIBLE = 0.5
+
+
+@dataclass(frozen=True)
+class PoseCountConfig:
+    """The counter's settings (see the module docstring for where each acts). Times in seconds,
+    shares of the typical swing or of the period."""
+
+    default_fps: float = 30.0        # when the frame rate is unknown
+    min_visible: float = 0.5         # a joint seen in fewer of the frames with someone is left out
+    min_confidence: float = 0.5      # frames under this confidence (when given) have nobody
+    max_gap_s: float = 1.0           # longer runs without anyone are missing gaps, not counted
+    spike_s: float = 0.1             # running median against one-frame glitches
+    smooth_s: float = 0.2            # Savitzky-Golay window
+    min_motion: float = 0.05         # no joint moves more than this share of the body: static
+    min_period_s: float = 0.3
+    max_period_s: float = 8.0
+    max_period_frac: float = 0.5     # the period is at most this share of the video
+    harmonic_ratio: float = 0.95     # tuned: the period is the first peak within this share of the best
+    candidates: int = 4              # principal directions tried as the counted signal
+    band_low: float = 0.4            # band-pass around 1/period, in multiples of it
+    band_high: float = 3.0
+    min_sep: float = 0.5             # tuned: counted extremes at least this many periods apart
+    prominence: float = 0.4          # tuned: an extreme stands out by this share of the typical swing
+    active_share: float = 0.25       # local swing / typical swing above which a frame is active
+    min_body_periodicity: float = 0.05  # all joints' mean autocorrelation at the period: under it, no period
+    min_score: float = 0.2           # tuned: periodicity under this: count large swings instead
+    fallback_sep_s: float = 1.0
+    fallback_prominence: float = 0.5  # share of the whole range
+    fallback_min_span: float = 1.0    # swings are counted when the main movement spans this many
+    fallback_min_share: float = 0.8   # body extents (p95 - p5) or carries this share of all movement
+    fallback_lowpass_s: float = 0.5   # shortest movement the fallback keeps
+
+
+# The settings picked on the RepCount dev videos (a small grid, re-picked per fold in the benchmark).
+TUNED = ("prominence", "min_sep", "harmonic_ratio", "min_score")
+
+
+@dataclass
+class RepSet:
+    """Consecutive reps with less than a period between them."""
+
+    index: int
+    start_frame: int
+    end_frame: int
+    start_time: float
+    end_time: float
+    count: int
+    period_seconds: float  # median rep length
+
+
+@dataclass
+class Gap:
+    """Frames ``[start_frame, end_frame]`` between sets (``rest``) or with nobody seen (``missing``)."""
+
+    kind: str
+    start_frame: int
+    end_frame: int
+    start_time: float
+    end_time: float
 
 
 @dataclass
@@ -54,13 +127,15 @@ class PoseCount:
     """What ``count_repetitions`` found. Per-frame arrays have one value per input frame."""
 
     count: int
-    score: float  # autocorrelation at the period: 0 = nothing repeats, 1 = exact repetition
-    period: float  # frames per rep (median of the counted reps), 0 when none
+    score: float  # periodicity of the counted signal: 0 = nothing repeats, 1 = exact repetition
+    period: float  # frames per rep: the period found (the median rep when large swings were counted)
     fps: float
     num_frames: int
-    periodicity: np.ndarray  # 0..1: how strongly each frame takes part in the repetition
+    periodicity: np.ndarray  # 0..1: the local swing as a share of the typical rep's (0 where nobody)
     signal: np.ndarray  # the 1-D movement signal that was counted
-    reps: list = field(default_factory=list)
+    reps: list = field(default_factory=list)  # [Rep]
+    sets: list = field(default_factory=list)  # [RepSet]
+    gaps: list = field(default_factory=list)  # [Gap], in time order
     joints_used: list = field(default_factory=list)
     note: str = ""
 
@@ -68,7 +143,8 @@ class PoseCount:
         out = {"count": self.count, "score": round(self.score, 4), "period_frames": round(self.period, 2),
                "period_seconds": round(self.period / self.fps, 3) if self.fps else None, "fps": self.fps,
                "num_frames": self.num_frames, "joints_used": self.joints_used, "note": self.note,
-               "reps": [vars(rep) for rep in self.reps]}
+               "reps": [vars(rep) for rep in self.reps], "sets": [vars(s) for s in self.sets],
+               "gaps": [vars(g) for g in self.gaps]}
         if per_frame:
             out["per_frame"] = {"periodicity": np.round(self.periodicity, 3).tolist(),
                                 "signal": np.round(self.signal, 4).tolist()}
@@ -76,260 +152,204 @@ class PoseCount:
 
 
 def _check(keypoints: np.ndarray, layout: str) -> np.ndarray:
+    """``(T, K, 2)`` x, y of every joint of ``layout``."""
     if layout not in LAYOUTS:
         raise UserError(f"unknown keypoint layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
     points = np.asarray(keypoints, dtype=np.float64)
     if points.ndim != 3 or points.shape[1] != LAYOUT_SIZES[layout] or points.shape[2] < 2:
         raise UserError(f"keypoints of shape {points.shape}: expected (frames, {LAYOUT_SIZES[layout]}, 2 or 3) "
                         f"for layout {layout}")
-    return points[:, LAYOUTS[layout], :2]
+    return points[..., :2]
 
 
-def _interpolate(series: np.ndarray) -> np.ndarray:
-    """Fill NaNs of a 1-D series linearly (the ends take the nearest value)."""
-    valid = np.isfinite(series)
-    if valid.all():
-        return series
-    index = np.arange(len(series))
-    return np.interp(index, index[valid], series[valid])
-
-
-def pose_features(keypoints: np.ndarray, layout: str = "mediapipe33") -> tuple[np.ndarray, list[str]]:
-    """``(T, F)`` features (positions in torso lengths + limb angles) and the joints they use."""
+def pose_features(keypoints: np.ndarray, layout: str = "mediapipe33", fps: float = 30.0,
+                  config: PoseCountConfig | None = None,
+                  confidence: np.ndarray | None = None) -> tuple[np.ndarray | None, np.ndarray, list[str]]:
+    """``(features (T, 2J) or None when nobody is seen, present (T,) bool, the J body joints used)``:
+    steps 1 and 2 of the module docstring. The shape is normalised over every joint of the layout
+    that is seen often enough (face, hands and feet too: the 33 points of the RepCount files)."""
+    cfg = config or PoseCountConfig()
     points = _check(keypoints, layout)
-    visible = np.isfinite(points).all(-1).mean(0)
-    keep = [i for i, share in enumerate(visible) if share >= MIN_VISIBLE]
-    if len(keep) < 2:
-        raise UserError(f"keypoints: only {len(keep)} joint(s) are seen in at least half the frames; "
-                        "counting needs a visible body")
-    filled = points.copy()
-    for j in keep:
-        for c in range(2):
-            filled[:, j, c] = _interpolate(points[:, j, c])
-    names = [JOINTS[j] for j in keep]
-    idx = {name: JOINTS.index(name) for name in names}
-    centre_joints = [idx[n] for n in ("l_hip", "r_hip") if n in idx] or [idx[n] for n in names]
-    centre = filled[:, centre_joints].mean(1)  # (T, 2)
-    shoulders = [idx[n] for n in ("l_shoulder", "r_shoulder") if n in idx]
-    if shoulders and len(centre_joints) and set(centre_joints) != set(shoulders):
-        torso = np.linalg.norm(filled[:, shoulders].mean(1) - centre, axis=-1)
-    else:  # no torso to measure: the spread of what is visible
-        torso = np.linalg.norm(filled[:, keep] - centre[:, None], axis=-1).mean(1)
-    scale = float(np.median(torso))
-    if not np.isfinite(scale) or scale <= 0:
-        scale = 1.0
-    filled = _facing_canonical(filled, idx, centre[:, 0], scale)
-    # Up and down relative to where the body is on average (a jump, a burpee down to the floor are
-    # the movement); sideways relative to the body itself, frame by frame: travelling (jumping over
-    # the bar, lunging forward) alternates or drifts and would hide the rep's own period.
-    origin = np.stack([centre[:, 0], np.full(len(centre), np.median(centre[:, 1]))], axis=-1)
-    positions = (filled[:, keep] - origin[:, None]) / scale
-    features = [positions.reshape(len(points), -1)]
-    for a, b, c in ANGLES:
-        if a in idx and b in idx and c in idx:
-            u = filled[:, idx[a]] - filled[:, idx[b]]
-            v = filled[:, idx[c]] - filled[:, idx[b]]
-            cosine = (u * v).sum(-1) / np.maximum(np.linalg.norm(u, axis=-1) * np.linalg.norm(v, axis=-1), 1e-9)
-            features.append(np.arccos(np.clip(cosine, -1.0, 1.0))[:, None])
-    return np.concatenate(features, axis=1), names
-
-
-_MIRROR_PAIRS = [(JOINTS.index(f"l_{part}"), JOINTS.index(f"r_{part}"))
-                 for part in ("shoulder", "elbow", "wrist", "hip", "knee", "ankle")]
-
-
-def _facing_canonical(points: np.ndarray, idx: dict, centre_x: np.ndarray, scale: float) -> np.ndarray:
-    """Seen from the side, an athlete who turns round (a bar-facing burpee, a lap) looks mirrored:
-    mirror those frames back about the body's centre and swap left and right, so a rep looks the
-    same whichever way the athlete faces. The facing is where the nose points past the shoulders;
-    frames seen from the front (nose between the shoulders) keep the last clear facing."""
-    shoulders = [idx[n] for n in ("l_shoulder", "r_shoulder") if n in idx]
-    if "nose" not in idx or not shoulders:
-        return points
+    seen = np.isfinite(points).all(-1)
+    if confidence is not None:
+        confidence = np.asarray(confidence, np.float64).reshape(-1)
+        if len(confidence) != len(points):
+            raise UserError(f"confidence has {len(confidence)} values for {len(points)} frames")
+        seen &= (confidence >= cfg.min_confidence)[:, None]
+    anyone = seen.any(1)
+    share = seen[anyone].mean(0) if anyone.any() else np.zeros(points.shape[1])
+    keep = np.flatnonzero((share >= cfg.min_visible) & (share > 0))
+    body = [i for i, j in enumerate(keep) if j in LAYOUTS[layout]]
+    names = [JOINTS[LAYOUTS[layout].index(keep[i])] for i in body]
+    present = seen[:, keep[body]].mean(1) >= 0.5 if len(body) >= 2 else np.zeros(len(points), bool)
+    if present.sum() < 2:
+        return None, present, names
+    # Each joint filled from the frames where it is seen with a body around it (a lone joint in an
+    # empty frame is more likely a false detection).
+    filled = np.empty((len(points), len(keep), 2))
+    for i, j in enumerate(keep):
+        known = seen[:, j] & present
+        filled[:, i] = interpolate_gaps(points[:, j], known if known.any() else seen[:, j])
+    x = per_frame_minmax(filled)[:, body].reshape(len(points), -1)
+    present &= np.isfinite(x).all(1)  # a frame whose joints all coincide has no shape
+    if present.sum() < 2:
+        return None, present, names
+    x = interpolate_gaps(x, present)
     from scipy.ndimage import median_filter
-
-    offset = (points[:, idx["nose"], 0] - points[:, shoulders, 0].mean(1)) / scale
-    facing = np.where(np.abs(offset) > 0.15, np.sign(offset), 0.0)
-    clear = np.flatnonzero(facing)
-    if not len(clear):
-        return points
-    # Forward-fill the unclear frames (the first clear facing before them, or after at the start).
-    last = np.maximum.accumulate(np.where(facing != 0, np.arange(len(facing)), -1))
-    facing = np.where(last >= 0, facing[np.maximum(last, 0)], facing[clear[0]])
-    facing = np.sign(median_filter(facing, size=9, mode="nearest"))
-    flip = facing < 0
-    if not flip.any() or flip.all():
-        return points
-    out = points.copy()
-    out[flip, :, 0] = 2 * centre_x[flip, None] - points[flip, :, 0]
-    for left, right in _MIRROR_PAIRS:
-        if left in idx.values() and right in idx.values():
-            out[flip, left], out[flip, right] = out[flip, right].copy(), out[flip, left].copy()
-    return out
-
-
-def _autocorrelation(x: np.ndarray) -> np.ndarray:
-    """Mean autocorrelation of the channels of ``(T, F)``, each channel standardised first (a small
-    but regular motion counts as much as a large one; a joint that hardly moves is left out), lag 0
-    = 1. Biased (divided by T, not by the overlap): long lags, seen over few frames, weigh less."""
-    n = len(x)
-    x = x - x.mean(0)
-    spread = x.std(0)
-    keep = spread > 1e-3 * max(float(spread.max()), 1e-12)
-    if not keep.any():
-        return np.zeros(n)
-    x = x[:, keep] / spread[keep]
-    size = 1 << int(np.ceil(np.log2(2 * n)))
-    spectrum = np.fft.rfft(x, size, axis=0)
-    acf = np.fft.irfft((spectrum * spectrum.conj()).real, size, axis=0)[:n].mean(1)
-    return acf / acf[0] if acf[0] > 0 else np.zeros(n)
-
-
-def estimate_period(features: np.ndarray, fps: float, min_period: float, max_period: float) -> tuple[float, float]:
-    """(period in frames, autocorrelation there). The smallest lag whose peak is within 85 % of the
-    best one, so a rep is not mistaken for two (or two reps for one)."""
-    from scipy.signal import find_peaks
-
-    n = len(features)
-    lo = max(2, int(np.floor(min_period * fps)))
-    hi = min(int(np.ceil(max_period * fps)), n // 2)
-    if hi <= lo + 1:
-        return 0.0, 0.0
-    acf = _autocorrelation(features)
-    peaks, _ = find_peaks(acf[: hi + 1])
-    peaks = peaks[peaks >= lo]
-    if not len(peaks):
-        return 0.0, 0.0
-    best = acf[peaks].max()
-    if best <= 0:
-        return 0.0, 0.0
-    chosen = int(peaks[np.flatnonzero(acf[peaks] >= 0.85 * best)[0]])
-    # Parabolic refinement of the peak position.
-    if 0 < chosen < n - 1:
-        y0, y1, y2 = acf[chosen - 1: chosen + 2]
-        denom = y0 - 2 * y1 + y2
-        offset = 0.5 * (y0 - y2) / denom if denom < 0 else 0.0
-    else:
-        offset = 0.0
-    return float(chosen + offset), float(np.clip(acf[chosen], 0.0, 1.0))
-
-
-def _band_pass(x: np.ndarray, period: float) -> np.ndarray:
-    """Zero-phase band-pass around 1/period (0.35x to 3x): slow drift and fast jitter removed."""
-    from scipy.signal import butter, sosfiltfilt
-
-    nyquist = 0.5
-    low, high = 0.35 / period, min(3.0 / period, 0.45)
-    if len(x) < 16 or low >= high:
-        return x - x.mean(0)
-    sos = butter(2, [low / nyquist, high / nyquist], btype="bandpass", output="sos")
-    pad = min(len(x) - 1, int(3 * period))
-    return sosfiltfilt(sos, x, axis=0, padlen=pad)
-
-
-def _principal_signal(x: np.ndarray) -> np.ndarray:
-    x = x - x.mean(0)
-    _, _, vt = np.linalg.svd(x, full_matrices=False)
-    return x @ vt[0]
-
-
-def count_repetitions(keypoints: np.ndarray, fps: float, layout: str = "mediapipe33", *,
-                      min_period: float = 0.25, max_period: float = 8.0, min_score: float = 0.15,
-                      hysteresis: float = 0.25) -> PoseCount:
-    """Count repetitions in a keypoint sequence ``(T, K, C)``; see the module docstring.
-
-    ``min_score``: the autocorrelation at the period under which nothing repeats (count 0).
-    ``hysteresis``: half the dead band of the cycle counter, as a share of the swing.
-    """
-    if not fps or fps <= 0:
-        raise UserError(f"fps must be positive, got {fps}")
-    points = np.asarray(keypoints)
-    n = len(points)
-    features, names = pose_features(points, layout)
-    empty = np.zeros(n)
-
-    def nothing(note: str, score: float = 0.0) -> PoseCount:
-        return PoseCount(0, score, 0.0, float(fps), n, empty, empty, [], names, note)
-
-    if n < max(8, int(2 * min_period * fps)):
-        return nothing(f"{n} frames: too short to see a repetition")
-    if float(np.nanmax(features.std(0))) < 1e-3:
-        return nothing("static: the pose does not change")
-    # Positions show a slow, large movement best; velocities a small one beside a one-off change
-    # (getting into a handstand). Take the clearer of the two.
-    period, score = max(estimate_period(features, fps, min_period, max_period),
-                        estimate_period(_velocity(features, fps), fps, min_period, max_period),
-                        key=lambda found: found[1])
-    if period <= 0 or score < min_score:
-        return nothing(f"no repetition: periodicity {score:.2f} < {min_score:.2f}", score)
-    signal = _principal_signal(_band_pass(features, period))
-    swing = np.percentile(signal, 95) - np.percentile(signal, 5)
-    if swing <= 0:
-        return nothing("no repetition: flat signal", score)
-    count, bounds = _count_cycles(signal, swing, hysteresis)
-    reps = [Rep(k, int(a), int(b), round(a / fps, 3), round(b / fps, 3))
-            for k, (a, b) in enumerate(bounds, start=1)]
-    lengths = [b - a for a, b in bounds]
-    return PoseCount(count, score, float(np.median(lengths)) if lengths else 0.0, float(fps), n,
-                     _envelope(signal, period, swing), signal, reps, names,
-                     "" if count else "no swing stands out")
-
-
-def _count_cycles(signal: np.ndarray, swing: float, hysteresis: float):
-    """Reps as full cycles of a Schmitt trigger: the signal is *high* above mid + h x swing and
-    *low* below mid - h x swing, and each change of state is half a rep; wiggles inside the band
-    (a burpee's intermediate positions, jitter) change nothing. A sequence that starts inside the
-    band (an athlete still getting into position) counts from the first state it reaches; one that
-    starts at one end (at rest, ready) counts its first move away. Returns the count and each rep's
-    (first frame, last frame), the boundaries placed at the rest-side extremes."""
-    n = len(signal)
-    mid = 0.5 * (np.percentile(signal, 95) + np.percentile(signal, 5))
-    high, low = mid + hysteresis * swing, mid - hysteresis * swing
-    state = 1 if signal[0] > high else (-1 if signal[0] < low else 0)
-    points = [0] if state else []
-    for t in range(1, n):
-        new = 1 if signal[t] > high else (-1 if signal[t] < low else state)
-        if new != state:
-            points.append(t)
-            state = new
-    if len(points) < 2:
-        return 0, []
-    count = len(points) // 2
-    # Boundaries: each rest-side stay (every other point) moved to its extreme.
-    rest = 1 if signal[points[0]] > mid else -1
-    refined = []
-    for k in range(0, len(points), 2):
-        stop = points[k + 1] if k + 1 < len(points) else n
-        stay = signal[points[k]:stop]
-        refined.append(points[k] + int(np.argmax(rest * stay)))
-    if len(refined) < count + 1:
-        refined.append(n - 1)
-    return count, [(refined[k], refined[k + 1]) for k in range(count)]
-
-
-def _velocity(features: np.ndarray, fps: float) -> np.ndarray:
-    """Smoothed frame-to-frame change of each feature (Savitzky-Golay over ~0.2 s). A one-off change
-    of position (getting into a handstand, picking up the bar) becomes a short pulse, which leaves
-    the autocorrelation at the period to the repetition."""
     from scipy.signal import savgol_filter
 
-    window = max(5, int(round(0.2 * fps)) | 1)
-    if len(features) <= window:
-        return np.diff(features, axis=0)
-    return savgol_filter(features, window, 2, deriv=1, axis=0)
+    window = odd_window(cfg.spike_s * fps)
+    if len(x) > window:
+        x = median_filter(x, size=(window, 1), mode="nearest")
+    window = odd_window(cfg.smooth_s * fps, 5)
+    if len(x) > window:
+        x = savgol_filter(x, window, 2, axis=0)
+    return x, present, names
 
 
-def _envelope(signal: np.ndarray, period: float, swing: float) -> np.ndarray:
-    from scipy.ndimage import uniform_filter1d
-    from scipy.signal import hilbert
+def count_repetitions(keypoints: np.ndarray, fps: float | None, layout: str = "mediapipe33", *,
+                      confidence: np.ndarray | None = None, config: PoseCountConfig | None = None,
+                      **options) -> PoseCount:
+    """Count repetitions in a keypoint sequence ``(T, K, C)``; see the module docstring.
 
-    amplitude = np.abs(hilbert(signal))
-    smoothed = uniform_filter1d(amplitude, size=max(1, int(period)), mode="nearest")
-    return np.clip(smoothed / max(swing / 2.0, 1e-9), 0.0, 1.0)
+    ``fps`` None: ``config.default_fps`` is assumed (and said in the note). ``confidence``: an
+    optional per-frame pose score. ``options`` override single ``PoseCountConfig`` fields.
+    """
+    cfg = replace(config or PoseCountConfig(), **options)
+    notes = []
+    if fps is None:
+        fps = cfg.default_fps
+        notes.append(f"frame rate unknown: {fps:g} fps assumed")
+    elif not math.isfinite(fps) or fps <= 0:
+        raise UserError(f"fps must be positive, got {fps}")
+    fps = float(fps)
+    features, present, names = pose_features(keypoints, layout, fps, cfg, confidence)
+    n = len(present)
+    missing = [(a, b - 1) for a, b in true_runs(~present) if b - a > cfg.max_gap_s * fps]
+    counted = np.ones(n, bool)
+    for a, b in missing:
+        counted[a:b + 1] = False
+
+    def finish(why: str, bounds=(), score=0.0, period=0.0, signal=None, strength=None, split=None) -> PoseCount:
+        zeros = np.zeros(n)
+        reps = [Rep(k, int(a), int(b), round(a / fps, 3), round(b / fps, 3)) for k, (a, b) in enumerate(bounds, 1)]
+        sets = _sets(bounds, split if split is not None else period, fps)
+        rests = [(s.end_frame + 1, t.start_frame - 1) for s, t in zip(sets, sets[1:])
+                 if t.start_frame - s.end_frame > 1]
+        gaps = sorted([("missing", a, b) for a, b in missing] + [("rest", a, b) for a, b in rests],
+                      key=lambda g: g[1])
+        return PoseCount(len(reps), float(score), float(period), fps, n,
+                         zeros if strength is None else strength, zeros if signal is None else signal, reps, sets,
+                         [Gap(kind, int(a), int(b), round(a / fps, 3), round(b / fps, 3)) for kind, a, b in gaps],
+                         names, "; ".join(notes + ([why] if why else [])))
+
+    if features is None:
+        return finish("nobody found")
+    if n < 8:
+        return finish(f"{n} frames: too short to see a repetition")
+    motion = np.percentile(features[present], 95, 0) - np.percentile(features[present], 5, 0)
+    if motion.max() < cfg.min_motion:
+        return finish(f"static: the largest joint movement is {motion.max():.3f} < {cfg.min_motion} of the body")
+    shortest = max(2, int(cfg.min_period_s * fps))
+    longest = int(min(cfg.max_period_s * fps, cfg.max_period_frac * n))
+    period, body_score = find_period(autocorrelation(features), shortest, longest, cfg.harmonic_ratio)
+    score, why = body_score, ""
+    if period > 0:
+        signal, score, period = _most_periodic(features, period, shortest, longest, cfg)
+        # Joints jittering independently show chance rhythms in some direction: a rhythm the
+        # body as a whole does not share is not believed.
+        if body_score < cfg.min_body_periodicity:
+            period, why = 0.0, f"a rhythm the body does not share ({body_score:.2f} < {cfg.min_body_periodicity})"
+    if period <= 0 or score < cfg.min_score:
+        why = why or ("no periodicity" if period <= 0 else f"periodicity {score:.2f} < {cfg.min_score}")
+        signal, share = _main_movement(features, fps, cfg)
+        if not counted.any():
+            return finish(why + "; nothing visible", score=score, signal=signal)
+        span = np.percentile(signal[counted], 95) - np.percentile(signal[counted], 5)
+        # Independent jitter of the joints makes small swings in every direction; a deliberate
+        # movement is large or moves the joints together.
+        if span < cfg.fallback_min_span and share < cfg.fallback_min_share:
+            return finish(why + f"; no large or coordinated swing (range {span:.2f} body extents, "
+                          f"{share:.0%} of the movement)", score=score, signal=signal)
+        spacing = cfg.fallback_sep_s * fps / cfg.min_sep
+        bounds, strength = _count_extremes(signal, spacing, counted, cfg.min_sep, cfg.fallback_prominence, 0.0,
+                                           reference=span)
+        typical = float(np.median([b - a for a, b in bounds])) if bounds else 0.0
+        return finish(why + "; counted large swings", bounds, score, typical, signal, strength, split=spacing)
+    bounds, strength = _count_extremes(signal, period, counted, cfg.min_sep, cfg.prominence, cfg.active_share)
+    return finish("" if bounds else "no swing stands out", bounds, score, period, signal, strength)
+
+
+def _most_periodic(features: np.ndarray, period: float, shortest: int, longest: int,
+                   cfg: PoseCountConfig) -> tuple[np.ndarray, float, float]:
+    """(signal, periodicity score, period) of the most periodic principal direction (step 4)."""
+    banded = band_pass(features, period, cfg.band_low, cfg.band_high)
+    banded = banded - banded.mean(0)
+    _, values, directions = np.linalg.svd(banded, full_matrices=False)
+    high = band_pass(features, period, cfg.band_low, None)
+    high = high - high.mean(0)
+    best = None
+    for k in range(min(cfg.candidates, len(values))):
+        own, own_score = find_period(autocorrelation((high @ directions[k])[:, None]), shortest, longest,
+                                     cfg.harmonic_ratio)
+        if best is None or own_score > best[1]:
+            best = (banded @ directions[k], own_score, own if own > 0 else period)
+    return best
+
+
+def _main_movement(features: np.ndarray, fps: float, cfg: PoseCountConfig) -> tuple[np.ndarray, float]:
+    """The first principal component of the low-passed features (the fallback's signal) and the
+    share of the movement's variance it carries."""
+    x = features - features.mean(0)
+    if cfg.fallback_lowpass_s > 0:
+        x = low_pass(x, cfg.fallback_lowpass_s * fps)
+    _, values, directions = np.linalg.svd(x, full_matrices=False)
+    return x @ directions[0], float(values[0] ** 2 / max((values ** 2).sum(), 1e-18))
+
+
+def _count_extremes(signal: np.ndarray, period: float, counted: np.ndarray, min_sep: float, prominence: float,
+                    active_share: float, reference: float | None = None) -> tuple[list, np.ndarray]:
+    """Rep bounds ``[(start, end)]`` and the per-frame swing strength (step 5). ``reference``: the
+    swing an extreme is measured against (default: the typical local swing)."""
+    from scipy.signal import find_peaks
+
+    n = len(signal)
+    swing = local_swing(signal, max(3, int(round(1.5 * period))))
+    typical = np.percentile(swing[counted], 90) if counted.any() else 0.0
+    reference = typical if reference is None else reference
+    if reference <= 0 or typical <= 0:
+        return [], np.zeros(n)
+    strength = np.clip(swing / typical, 0.0, 1.0) * counted
+    active = (swing >= active_share * reference) & counted
+    # The signal dwells at the rest position: count the extremes on the other side.
+    centred = signal[active] - np.median(signal[active]) if active.any() else signal
+    y = signal if np.mean(centred ** 3) >= 0 else -signal
+    peaks, _ = find_peaks(y, distance=max(1, int(min_sep * period)), prominence=prominence * reference)
+    peaks = peaks[active[peaks]]
+    bounds = []
+    half = int(round(0.75 * period))
+    for i, peak in enumerate(peaks):
+        before = peaks[i - 1] if i > 0 and peak - peaks[i - 1] < 2 * period else max(0, peak - half)
+        after = peaks[i + 1] if i + 1 < len(peaks) and peaks[i + 1] - peak < 2 * period else min(n - 1, peak + half)
+        bounds.append((int(before + np.argmin(y[before:peak + 1])), int(peak + np.argmin(y[peak:after + 1]))))
+    return bounds, strength
+
+
+def _sets(bounds, period: float, fps: float) -> list[RepSet]:
+    """Consecutive reps whose gap is under one period form a set."""
+    groups = []
+    for rep in bounds:
+        if groups and rep[0] - groups[-1][-1][1] <= period:
+            groups[-1].append(rep)
+        else:
+            groups.append([rep])
+    return [RepSet(k, g[0][0], g[-1][1], round(g[0][0] / fps, 3), round(g[-1][1] / fps, 3), len(g),
+                   round(float(np.median([b - a for a, b in g])) / fps, 3)) for k, g in enumerate(groups, 1)]
 
 
 def plot_pose_count(result: PoseCount, png: str | os.PathLike, title: str = "") -> Path:
-    """The counted movement signal with each rep shaded, over the per-frame periodicity."""
+    """The counted movement signal with each rep shaded and the sets and gaps marked, over the
+    per-frame swing strength."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -345,27 +365,33 @@ def plot_pose_count(result: PoseCount, png: str | os.PathLike, title: str = "") 
         top.axvspan(rep.start_time, rep.end_time, color="tab:green" if rep.index % 2 else "tab:olive", alpha=0.15)
         top.text(0.5 * (rep.start_time + rep.end_time), top.get_ylim()[1], str(rep.index), ha="center",
                  va="top", fontsize=8)
-    top.set_ylabel("movement (1st component)")
-    top.set_title((title + ": " if title else "") + f"{result.count} reps, period {result.period / result.fps:.2f} s, "
-                  f"periodicity {result.score:.2f}" + (f" - {result.note}" if result.note else ""), fontsize=10)
+    for gap in result.gaps:
+        top.axvspan(gap.start_time, gap.end_time, color="tab:red" if gap.kind == "missing" else "0.8", alpha=0.2)
+    top.set_ylabel("movement")
+    top.set_title((title + ": " if title else "") + f"{result.count} reps in {len(result.sets)} set(s), "
+                  f"period {result.period / result.fps:.2f} s, periodicity {result.score:.2f}"
+                  + (f" - {result.note}" if result.note else ""), fontsize=10)
     bottom.plot(t, result.periodicity, color="tab:blue")
     bottom.set_ylim(0, 1.05)
-    bottom.set_ylabel("periodicity")
+    bottom.set_ylabel("swing strength")
     bottom.set_xlabel("time (s)")
     return save_figure(fig, png)
 
 
-def count_poses_file(path: str | os.PathLike, *, fps: float | None = None, layout: str | None = None) -> PoseCount:
-    """``count_repetitions`` on a poses file; ``fps`` and ``layout`` override what the file holds
-    (a file without a frame rate needs ``fps``)."""
-    import math
+def count_poses_file(path: str | os.PathLike, *, fps: float | None = None, layout: str | None = None,
+                     config: PoseCountConfig | None = None) -> PoseCount:
+    """``count_repetitions`` on a poses file (``pose.sequence.read_poses``: our ``.npz``, ViTPose
+    exports, the generated corpus's keypoints, RepCount ``.npy``); ``fps`` and ``layout`` override
+    what the file holds (a file without a frame rate needs ``fps``)."""
+    from movinet_crossfit.pose.sequence import read_poses
 
-    from movinet_crossfit.pose.sequence import load_poses
-
-    keypoints, file_fps, file_layout = load_poses(path)
-    rate = fps if fps is not None else file_fps
+    poses = read_poses(path)
+    rate = fps if fps is not None else poses.fps
     if not rate or not math.isfinite(rate) or rate <= 0:
         where = "--fps" if fps is not None else f"{path}: its frame rate"
         raise UserError(f"{where} is {rate!r}: need a positive, finite frame rate (pass --fps)")
-    return count_repetitions(keypoints, float(rate), layout or file_layout)
-
+    result = count_repetitions(poses.keypoints, float(rate), layout or poses.layout, config=config)
+    said = poses.extra.get("note") if fps is None else None
+    if said:
+        result.note = "; ".join(filter(None, [said, result.note]))
+    return result

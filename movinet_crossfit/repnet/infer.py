@@ -302,8 +302,8 @@ def count_video(path: str | os.PathLike, weights: str | os.PathLike | None = Non
     has it already (else it is probed here).
 
     The model comes from ``weights`` (a folder with the official ``checkpoint``/``ckpt-*`` files,
-    see ``models.repnet.load_repnet``), or ready-made as ``model`` (a ``RepNet``) or ``runner``
-    (e.g. a TFLite interpreter from ``counting.export``, then ``model`` gives its shape).
+    see ``repnet.model.load_repnet``), or ready-made as ``model`` (a ``RepNet``) or ``runner``
+    (e.g. a TFLite interpreter from ``repnet.export``, then ``model`` gives its shape).
     """
     from movinet_crossfit.core import video
     from movinet_crossfit.core.progress import progress_bar
