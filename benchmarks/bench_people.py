@@ -11,9 +11,7 @@ person followed, the athlete chosen at the end), and the counts the pose counter
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import movinet_crossfit  # noqa: E402,F401
-from movinet_crossfit.core.video import ffmpeg_executable, iter_frames, probe  # noqa: E402
+from movinet_crossfit.core.video import iter_frames, probe  # noqa: E402
+from movinet_crossfit.data.clips import join_clips  # noqa: E402
 from movinet_crossfit.pose.blazepose import BlazePose, Roi  # noqa: E402
 from movinet_crossfit.pose.extract import extract_poses, make_backend  # noqa: E402
 from movinet_crossfit.posecount.count import count_repetitions  # noqa: E402
@@ -34,18 +33,9 @@ SHARED = Path(os.environ.get("MOVINET_CROSSFIT_SHARED_DATA", ROOT.parent / "shar
 
 
 def joined_set(label: str, out: Path) -> tuple[Path, int]:
-    clips, seen = [], set()
-    for path in sorted((SHARED / "cfmove" / "clips" / label).glob("*.mp4"), key=lambda p: int(p.stem.rsplit("_", 1)[1])):
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        if digest not in seen:
-            seen.add(digest)
-            clips.append(path)
-    inputs = [arg for clip in clips for arg in ("-i", str(clip))]
-    graph = "".join(f"[{i}:v]" for i in range(len(clips))) + f"concat=n={len(clips)}:v=1:a=0[v]"
-    target = out / f"{label}.mp4"
-    subprocess.run([ffmpeg_executable(), "-v", "error", "-y", *inputs, "-filter_complex", graph, "-map", "[v]",
-                    "-c:v", "libx264", "-pix_fmt", "yuv420p", str(target)], check=True)
-    return target, len(clips)
+    paths = sorted((SHARED / "cfmove" / "clips" / label).glob("*.mp4"), key=lambda p: int(p.stem.rsplit("_", 1)[1]))
+    video, used = join_clips(paths, out / f"{label}.mp4")
+    return video, len(used)
 
 
 def invoke_ms(pose: BlazePose, frame: np.ndarray, repeats: int = 30) -> tuple[float, float]:

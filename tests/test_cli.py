@@ -61,3 +61,21 @@ def test_parse_int_list():
     for bad in ("", "1,a", "1.5"):
         with pytest.raises(UserError, match="--x"):
             parse_int_list(bad, "--x")
+
+
+@pytest.mark.parametrize("verb", ["train-poses", "train"])
+def test_config_file_mistakes_are_one_line(tmp_path, verb):
+    args = [str(tmp_path)] if verb == "train-poses" else ["--records", str(tmp_path)]
+    missing = _run(verb, *args, "--out", str(tmp_path / "run"), "--config", str(tmp_path / "missing.yaml"))
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+    assert "missing.yaml: no such config file" in missing.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("epochs: ten\n")
+    typed = _run(verb, *args, "--out", str(tmp_path / "run"), "--config", str(bad))
+    assert typed.returncode == 2 and "Traceback" not in typed.stderr
+    assert "epochs" in typed.stderr and "integer" in typed.stderr
+
+
+def test_format_choices_are_validated(tmp_path):
+    done = _run("predict", str(tmp_path / "v.mp4"), "--format", "xml")
+    assert done.returncode == 2 and "'xml' is not one of" in done.stderr

@@ -153,3 +153,20 @@ def test_corrupt_checkpoint_is_a_user_error(tiny_run, tmp_path):
     with pytest.raises(UserError, match="checkpoint"):
         export.export_run(broken, tmp_path / "out", formats=["fp32"])
     assert not (tmp_path / "out").exists()
+
+
+def test_export_finds_the_runs_own_records_for_int8(tiny_run, tiny_records, tmp_path):
+    """`export RUN` with int8 and no --records calibrates on the records the run names in config.yaml."""
+    import shutil
+
+    import yaml
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    (run / "config.yaml").write_text(yaml.safe_dump({**config, "records": str(tiny_records)}))
+    report = export.export_run(run, tmp_path / "export", formats=["int8"], calibration_clips=4, parity_clips=2)
+    assert report.calibration["clips"] == 4 and (tmp_path / "export" / "model_int8.tflite").is_file()
+    (run / "config.yaml").write_text(yaml.safe_dump({**config, "records": str(tmp_path / "gone")}))
+    with pytest.raises(UserError, match="its records folder .*gone is gone; pass --records"):
+        export.export_run(run, tmp_path / "export2", formats=["int8"])

@@ -106,28 +106,16 @@ def test_periodicity_tells_a_rhythm_from_noise():
 
 @pytest.fixture(scope="module")
 def cfmove_sets(cfmove_clips, tmp_path_factory):
-    """The 15 real thruster clips and the 14 unique chest-to-bar clips (one rep each), each set joined
-    in order into one video, as a judge would see a set."""
-    import hashlib
-    import subprocess
-
-    from movinet_crossfit.core.video import ffmpeg_executable
+    """The 15 real thruster clips and the unique chest-to-bar clips (one rep each; chest-to-bar_5 is a
+    byte copy of chest-to-bar_1), each set joined in order into one video, as a judge would see a set."""
+    from movinet_crossfit.data.clips import join_clips
 
     out = tmp_path_factory.mktemp("cfmove_sets")
     made = {}
     for label in ("thruster", "chest-to-bar"):
-        clips, seen = [], set()
-        for path in sorted((cfmove_clips / label).glob("*.mp4"), key=lambda p: int(p.stem.rsplit("_", 1)[1])):
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
-            if digest not in seen:  # chest-to-bar_5 is a byte copy of chest-to-bar_1
-                seen.add(digest)
-                clips.append(path)
-        inputs = [arg for clip in clips for arg in ("-i", str(clip))]
-        graph = "".join(f"[{i}:v]" for i in range(len(clips))) + f"concat=n={len(clips)}:v=1:a=0[v]"
-        target = out / f"{label}.mp4"
-        subprocess.run([ffmpeg_executable(), "-v", "error", "-y", *inputs, "-filter_complex", graph, "-map", "[v]",
-                        "-c:v", "libx264", "-pix_fmt", "yuv420p", str(target)], check=True)
-        made[label] = (target, len(clips))
+        paths = sorted((cfmove_clips / label).glob("*.mp4"), key=lambda p: int(p.stem.rsplit("_", 1)[1]))
+        video, used = join_clips(paths, out / f"{label}.mp4")
+        made[label] = (video, len(used))
     return made
 
 

@@ -15,6 +15,7 @@ from movinet_crossfit.core.errors import UserError
 from movinet_crossfit.core.metrics import count_metrics
 from movinet_crossfit.core.movements import DEFAULT_CLASSES
 from movinet_crossfit.pose.sequence import load_poses
+from movinet_crossfit.synthetic import SegmentSpec
 from movinet_crossfit.posecount.count import LAYOUTS, count_repetitions, plot_pose_count, pose_features
 from movinet_crossfit.posecount.signal import per_frame_minmax
 from movinet_crossfit.posecount.evaluate import evaluate_on_corpus, perturb
@@ -330,3 +331,22 @@ def test_poses_command_imports_repcount_and_count_shows_sets_and_gaps(tmp_path):
         assert [line.split()[0] for line in lines[1:5]] == ["set", "rest", "missing", "set"], lines[:5]
         assert "6 reps" in lines[1] and "6 reps" in lines[4]
     assert "30 fps assumed" in lines[0]  # the .npy holds no frame rate
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_a_messy_set_another_movement_between_and_the_athlete_out_of_view(seed):
+    """Thrusters, deadlifts, thrusters (17 reps), the athlete out of view for 2 s before the last set:
+    every rep is counted (class-agnostic) within 2, the missing stretch is a gap, and no rep lies in it."""
+    from movinet_crossfit.synthetic.corpus import render_keypoints
+
+    keypoints, truths = render_keypoints([SegmentSpec("thruster", 6), SegmentSpec("deadlift", 5),
+                                          SegmentSpec("thruster", 6)], seed=seed)
+    keypoints = keypoints.astype(np.float64)
+    gone = slice(truths[2].start_frame - 75, truths[2].start_frame - 15)
+    keypoints[gone] = np.nan
+    result = count_repetitions(keypoints, 30, "coco17")
+    assert abs(result.count - sum(t.count for t in truths)) <= 2, result.count
+    missing = [g for g in result.gaps if g.kind == "missing"]
+    assert missing and missing[0].start_frame <= gone.start + 2 and missing[0].end_frame >= gone.stop - 3
+    assert not any(r.start_frame > gone.start + 2 and r.end_frame < gone.stop - 2 for r in result.reps)
+    assert len(result.sets) >= 2 and sum(s.count for s in result.sets) == result.count

@@ -20,7 +20,7 @@ from dash import Input, Output, State, dcc, html
 from movinet_crossfit.app import figures
 from movinet_crossfit.app.analysis import DEFAULT_CLIP_SECONDS, Analyser, Analysis
 from movinet_crossfit.app.jobs import DONE, FAILED, QUEUED, JobRunner
-from movinet_crossfit.app.uploads import (DEFAULT_MAX_UPLOAD_MB, UploadError, display_name, format_mb,
+from movinet_crossfit.app.uploads import (DEFAULT_HOST, DEFAULT_MAX_UPLOAD_MB, DEFAULT_PORT, UploadError, display_name, format_mb,
                                           new_upload_dir, oversize_message, remove_upload_dir, save_upload)
 
 log = logging.getLogger("movinet_crossfit.app")
@@ -216,8 +216,8 @@ def result_view(analysis: Analysis, waited: float) -> html.Div:
     return html.Div(className="card", id="result-card", children=children)
 
 
-def serve(model: str | os.PathLike, counter: str | os.PathLike | None = None, *, host: str = "127.0.0.1",
-          port: int = 8050, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB, backend: str = "auto",
+def serve(model: str | os.PathLike, counter: str | os.PathLike | None = None, *, host: str = DEFAULT_HOST,
+          port: int = DEFAULT_PORT, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB, backend: str = "auto",
           clip_seconds: float = DEFAULT_CLIP_SECONDS) -> None:
     """Load the models, then serve the page until interrupted (Flask's threaded server)."""
     if not logging.getLogger().handlers:

@@ -26,6 +26,8 @@ from movinet_crossfit.core import video
 from movinet_crossfit.core.errors import UserError
 
 DEFAULT_MAX_UPLOAD_MB = 100.0
+# Where `movinet-crossfit app` listens: this machine only, unless told otherwise.
+DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8050
 
 __all__ = ["DEFAULT_MAX_UPLOAD_MB", "UploadError", "check_video", "decoded_size", "display_name", "format_mb",
            "new_upload_dir", "oversize_message", "remove_upload_dir", "safe_name", "save_upload",

@@ -11,7 +11,7 @@ from movinet_crossfit.core.progress import console
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="CrossFit movement classification and rep counting: corpus -> MoViNet -> phone.")
 
-__all__ = ["OutputFormat", "app", "console", "default", "parse_int_list", "parse_names", "print_metrics_table"]
+__all__ = ["OutputFormat", "app", "console", "default", "finish_batch", "param_default", "parse_int_list", "parse_names", "print_metrics_table"]
 
 
 class OutputFormat(str, enum.Enum):
@@ -19,6 +19,13 @@ class OutputFormat(str, enum.Enum):
 
     table = "table"
     json = "json"
+
+
+def param_default(function, name: str):
+    """The default of a library function's parameter, for an option: defined once, in the library."""
+    import inspect
+
+    return inspect.signature(function).parameters[name].default
 
 
 def default(config_class, name: str) -> str:
@@ -67,3 +74,12 @@ def print_metrics_table(m: dict, unit: str) -> str:
                       "-" if mean is None else f"{mean:.3f} ± {std or 0:.3f}")
     console.print(table)
     return ", ".join(f"{k} {v:.3f}" for k, v in m.items() if k.startswith("top"))
+
+
+def finish_batch(report, done: str) -> None:
+    """The end of a batch command: the report's screen, where the outputs went, exit 1 if any item failed."""
+    report.print()
+    console.print(done, highlight=False)
+    if not report.succeeded:
+        raise typer.Exit(1)
+

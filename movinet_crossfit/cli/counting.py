@@ -8,6 +8,7 @@ import typer
 
 from movinet_crossfit.cli._common import OutputFormat, app, console, parse_int_list, parse_names
 from movinet_crossfit.core.errors import UserError
+from movinet_crossfit.repnet.export import FORMATS as REPNET_FORMATS
 from movinet_crossfit.repnet.infer import CountOptions
 
 _COUNT = CountOptions()  # the library's defaults, shown in --help
@@ -113,7 +114,7 @@ def _count_poses(path: Path, fps: Optional[float], layout: Optional[str], json_p
 def export_counter(
     weights: Path = typer.Option(..., "--weights", help="folder with the RepNet checkpoint"),
     output: Path = typer.Option(Path("export_repnet"), "-o", "--output", help="folder to write"),
-    formats: str = typer.Option("saved_model,fp32,fp16,dynamic", "--formats", help="comma-separated"),
+    formats: str = typer.Option(",".join(REPNET_FORMATS), "--formats", help="comma-separated"),
     variant: Optional[str] = typer.Option(None, "--variant", help="ckpt-70 | ckpt-88 (default: from the checkpoint)"),
 ) -> None:
     """Export RepNet to a SavedModel and TFLite files (builtin ops), parity-checked against Keras."""

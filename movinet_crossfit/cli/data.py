@@ -6,7 +6,7 @@ from typing import List, Optional
 
 import typer
 
-from movinet_crossfit.cli._common import app, console
+from movinet_crossfit.cli._common import app, console, finish_batch
 from movinet_crossfit.core.errors import UserError
 from movinet_crossfit.data.clips import DEFAULT_CRF, DEFAULT_PRESET, split_clips
 from movinet_crossfit.data.download import DownloadOptions, download_sources, source_status
@@ -50,10 +50,7 @@ def download(
     except KeyboardInterrupt:  # typer would turn it into a silent Exit(130)
         console.print("interrupted: the report lists what finished; rerun to resume the rest")
         raise typer.Exit(130) from None
-    report.print()
-    console.print(f"videos -> [bold]{output}[/bold], report -> [bold]{report.files['csv']}[/bold]")
-    if not report.succeeded:
-        raise typer.Exit(1)
+    finish_batch(report, f"videos -> [bold]{output}[/bold], report -> [bold]{report.files['csv']}[/bold]")
 
 
 @app.command()
@@ -95,10 +92,7 @@ def split(
     """Cut the manifest's clips out of the source videos with ffmpeg (frame-accurate, resumable)."""
     report = split_clips(manifest_path, output, videos_dir=videos, reencode=not copy, workers=workers,
                          overwrite=overwrite, crf=crf, preset=preset)
-    report.print()
-    console.print(f"clips -> [bold]{output}[/bold]")
-    if not report.succeeded:
-        raise typer.Exit(1)
+    finish_batch(report, f"clips -> [bold]{output}[/bold]")
 
 
 @app.command()

@@ -6,8 +6,11 @@ from typing import Optional
 
 import typer
 
-from movinet_crossfit.cli._common import OutputFormat, app, console, default, parse_names, print_metrics_table
+from movinet_crossfit.cli._common import (OutputFormat, app, console, default, param_default, parse_names,
+                                          print_metrics_table)
 from movinet_crossfit.movinet.config import FINE_TUNE, STRATEGIES, TrainConfig
+from movinet_crossfit.movinet.export import FORMATS, export_run
+from movinet_crossfit.movinet.predict import predict_video
 
 
 @app.command()
@@ -74,12 +77,10 @@ def export(
     output: Path = typer.Option(Path("export"), "-o", "--output", help="export folder"),
     records: Optional[Path] = typer.Option(None, "--records", help="records for int8 calibration and parity "
                                                                     "(default: the run's)"),
-    formats: str = typer.Option("saved_model,fp32,fp16,dynamic,int8", "--formats", help="comma-separated"),
-    calibration_clips: int = typer.Option(100, "--calibration-clips", help="training clips for int8 calibration"),
+    formats: str = typer.Option(",".join(FORMATS), "--formats", help="comma-separated"),
+    calibration_clips: int = typer.Option(param_default(export_run, "calibration_clips"), "--calibration-clips", help="training clips for int8 calibration"),
 ) -> None:
     """SavedModel + TFLite (fp32, fp16, dynamic, int8) on builtin ops, with a parity check."""
-    from movinet_crossfit.movinet.export import export_run
-
     report = export_run(run, output, formats=parse_names(formats), records_dir=records,
                         calibration_clips=calibration_clips)
     console.print(report.summary())
@@ -91,7 +92,7 @@ def predict(
     model: Path = typer.Option(Path("export"), "--model", help="export folder, or a .tflite file"),
     backend: str = typer.Option("auto", "--backend", help="auto | saved_model | tflite"),
     variant: str = typer.Option("fp32", "--variant", help="TFLite file: fp32 | fp16 | dynamic | int8"),
-    top_k: int = typer.Option(5, "--top-k", min=1),
+    top_k: int = typer.Option(param_default(predict_video, "top_k"), "--top-k", min=1),
     output_format: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table | json"),
     timeline: bool = typer.Option(False, "--timeline", help="slide a window over a long video"),
     plot: Optional[Path] = typer.Option(None, "--plot", help="with --timeline: PNG of the movement over time"),
@@ -99,7 +100,7 @@ def predict(
     """Classify a video with exactly the training preprocessing."""
     import json
 
-    from movinet_crossfit.movinet.predict import plot_timeline, predict_timeline, predict_video
+    from movinet_crossfit.movinet.predict import plot_timeline, predict_timeline
 
     if timeline:
         result = predict_timeline(video_path, model, backend=backend, variant=variant)

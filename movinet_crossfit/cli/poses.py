@@ -6,7 +6,8 @@ from typing import List, Optional
 
 import typer
 
-from movinet_crossfit.cli._common import OutputFormat, app, console, default, print_metrics_table
+from movinet_crossfit.cli._common import OutputFormat, app, console, default, param_default, print_metrics_table
+from movinet_crossfit.pose.blazepose import BlazePose
 from movinet_crossfit.keypoints.config import PoseTrainConfig
 
 
@@ -23,7 +24,7 @@ def poses(
     fps: Optional[float] = typer.Option(None, "--fps", help="frame rate (for imports that hold none; "
                                         "repcount: 30 assumed)"),
     every: int = typer.Option(1, "--every", min=1, help="only every N-th frame (fps divided by N)"),
-    min_detection_score: float = typer.Option(0.5, "--min-detection-score", help="BlazePose person detector threshold"),
+    min_detection_score: float = typer.Option(param_default(BlazePose, "min_detection_score"), "--min-detection-score", help="BlazePose person detector threshold"),
     person: str = typer.Option("auto", "--person", help="whose poses: auto (the athlete: the person moving most, "
                                "and rhythmically, longest in view), largest, N (the N-th largest; 0 = largest), or first "
                                "(whoever is found first; fastest, for one-person videos)"),

@@ -8,6 +8,7 @@ import typer
 
 from movinet_crossfit.cli._common import app
 
+from movinet_crossfit.app.uploads import DEFAULT_HOST, DEFAULT_MAX_UPLOAD_MB, DEFAULT_PORT
 from movinet_crossfit.demo import DemoConfig
 
 _DEMO = DemoConfig()
@@ -35,9 +36,9 @@ def demo(
 def run_app(
     model: Path = typer.Option(Path("demo_out/export"), "--model", help="export folder (from `export` or `demo`)"),
     counter: Optional[Path] = typer.Option(None, "--counter", help="RepNet weights folder or export-counter folder"),
-    host: str = typer.Option("127.0.0.1", "--host", help="address to listen on (0.0.0.0 exposes it to the network)"),
-    port: int = typer.Option(8050, "--port"),
-    max_upload_mb: float = typer.Option(100.0, "--max-upload-mb", help="largest video accepted"),
+    host: str = typer.Option(DEFAULT_HOST, "--host", help="address to listen on (0.0.0.0 exposes it to the network)"),
+    port: int = typer.Option(DEFAULT_PORT, "--port"),
+    max_upload_mb: float = typer.Option(DEFAULT_MAX_UPLOAD_MB, "--max-upload-mb", help="largest video accepted"),
     backend: str = typer.Option("auto", "--backend", help="auto | saved_model | tflite"),
 ) -> None:
     """Serve the upload page: drop a video, see the movement, the rep count and the timeline."""
