@@ -79,3 +79,14 @@ def test_config_file_mistakes_are_one_line(tmp_path, verb):
 def test_format_choices_are_validated(tmp_path):
     done = _run("predict", str(tmp_path / "v.mp4"), "--format", "xml")
     assert done.returncode == 2 and "'xml' is not one of" in done.stderr
+
+
+@pytest.mark.parametrize("rate", ["nan", "inf", "0"])
+def test_count_poses_with_a_frame_rate_that_is_not_a_number_is_one_line(tmp_path, rate):
+    import numpy as np
+
+    poses = tmp_path / "p.npz"
+    np.savez(poses, keypoints=np.zeros((40, 17, 2), np.float32), layout=np.array("coco17"))
+    done = _run("count", "--poses", str(poses), "--fps", rate)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "need a positive, finite frame rate" in done.stderr
