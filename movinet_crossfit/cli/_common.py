@@ -11,7 +11,8 @@ from movinet_crossfit.core.progress import console
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="CrossFit movement classification and rep counting: corpus -> MoViNet -> phone.")
 
-__all__ = ["OutputFormat", "app", "console", "default", "finish_batch", "param_default", "parse_int_list", "parse_names", "print_metrics_table"]
+__all__ = ["OutputFormat", "app", "console", "default", "finish_batch", "param_default", "parse_int_list",
+           "parse_names", "print_metrics_table"]
 
 
 class OutputFormat(str, enum.Enum):

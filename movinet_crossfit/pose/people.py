@@ -1,21 +1,17 @@
-"""Which person is the athlete: person detections linked into tracks, and one track chosen.
+"""Which person is the athlete: everyone BlazePose finds is followed, and one person is kept.
 
 A gym video holds more people than the athlete: a judge standing beside the bar, spectators walking
-past, other athletes resting. BlazePose's detector finds each of them (a box and two body keypoints:
-the hip centre and a point whose distance from it gives the body's size). ``link_tracks`` joins the
-detections of sampled frames into tracks (one-to-one assignment on the distance between hip centres
-in body sizes); ``choose_track`` picks one:
+past, other athletes resting. ``PeopleTracker`` follows each person the detector finds (BlazePose's
+landmark tracking, one region per person), joins the fragments of a person lost and found again,
+and when the video ends keeps one (``--person``):
 
-* ``"largest"``: the biggest body (median size over the track), seen longest when sizes are close;
-* an integer ``N``: the N-th track by that same order (0 is the largest);
+* ``"auto"``: the athlete, the person whose joints move most, in rhythm, longest in view, not walking
+  across the picture (``score_followed``). A judge is big and central but still; a walking spectator
+  moves but crosses the picture; the athlete works in place and repeats.
+* ``"largest"``: the biggest body, seen longest when sizes are close;
+* an integer ``N``: the N-th person by that same order (0 is the largest);
 * ``"first"`` (not here: ``pose.extract`` then runs plain BlazePose): whoever is detected first,
-  followed until lost, as MediaPipe does; the fastest, for videos of one person;
-* ``"auto"``: the athlete, the track whose body moves the most *periodically* relative to its own
-  size, weighted by how long it is seen, how big and how central it is. A judge is big and central
-  but still; a walking spectator moves but does not come back; the athlete repeats.
-
-The chosen track then seeds BlazePose's region of interest wherever the tracker loses the athlete or
-drifts to someone else (``pose.extract``), so the landmarks follow one person through the set.
+  followed until lost, as MediaPipe does; the fastest, for videos of one person.
 """
 from __future__ import annotations
 
@@ -26,98 +22,11 @@ import numpy as np
 from movinet_crossfit.core.errors import UserError
 
 PERSON_CHOICES = ("auto", "largest", "first")
-# Two detections in consecutive sampled frames are the same person when their hip centres are
-# closer than this many body sizes.
-MAX_STEP = 0.75
-# A track may miss this many sampled frames and continue.
-MAX_MISSING = 4
 # Periods searched for the athlete's rhythm, in seconds.
 MIN_PERIOD_S, MAX_PERIOD_S = 0.4, 6.0
 # A fragment continues a lost track when it starts within this many torso lengths of where that
 # track ended (an athlete can move that far in the frames it takes to be found again).
 JOIN_DISTANCE = 2.5
-
-
-@dataclass
-class Track:
-    """One person over time: per sampled frame index, the hip centre and body size in pixels."""
-
-    id: int
-    frames: list[int] = field(default_factory=list)
-    centres: list[np.ndarray] = field(default_factory=list)  # (2,) hip centre
-    scale_points: list[np.ndarray] = field(default_factory=list)  # (2,) size/rotation keypoint
-    scores: list[float] = field(default_factory=list)
-
-    @property
-    def sizes(self) -> np.ndarray:
-        return np.array([np.linalg.norm(s - c) for c, s in zip(self.centres, self.scale_points)])
-
-    def alignment_at(self, frame: int, max_distance: int) -> tuple[np.ndarray, np.ndarray] | None:
-        """(hip centre, scale point) at ``frame``, interpolated between the detections around it;
-        None when the nearest detection is more than ``max_distance`` frames away."""
-        frames = np.asarray(self.frames)
-        if not len(frames) or frame < frames[0] - max_distance or frame > frames[-1] + max_distance:
-            return None
-        right = int(np.searchsorted(frames, frame))
-        if right < len(frames) and frames[right] == frame:
-            return self.centres[right], self.scale_points[right]
-        left = right - 1
-        if left < 0:
-            return self.centres[0], self.scale_points[0]
-        if right >= len(frames):
-            return self.centres[-1], self.scale_points[-1]
-        if frames[right] - frames[left] > 2 * max_distance:
-            nearest = left if frame - frames[left] <= frames[right] - frame else right
-            if abs(frames[nearest] - frame) > max_distance:
-                return None
-            return self.centres[nearest], self.scale_points[nearest]
-        w = (frame - frames[left]) / (frames[right] - frames[left])
-        return ((1 - w) * self.centres[left] + w * self.centres[right],
-                (1 - w) * self.scale_points[left] + w * self.scale_points[right])
-
-
-def link_tracks(detections: list[tuple[int, list[tuple[np.ndarray, float]]]]) -> list[Track]:
-    """``detections``: per sampled frame, ``(frame index, [(keypoints (>=2, 2), score), ...])`` with
-    keypoint 0 the hip centre and keypoint 1 the scale point. Returns the tracks, longest first."""
-    from scipy.optimize import linear_sum_assignment
-
-    active: list[tuple[Track, int]] = []  # (track, sampled frames since last seen)
-    done: list[Track] = []
-    next_id = 0
-    for frame, found in detections:
-        points = [np.asarray(p, np.float64)[:2] for p, _ in found]
-        matched_tracks, matched_points = set(), set()
-        if active and points:
-            cost = np.empty((len(active), len(points)))
-            for i, (track, _) in enumerate(active):
-                size = max(float(np.linalg.norm(track.scale_points[-1] - track.centres[-1])), 1.0)
-                for j, p in enumerate(points):
-                    cost[i, j] = np.linalg.norm(p[0] - track.centres[-1]) / size
-            rows, cols = linear_sum_assignment(cost)
-            for i, j in zip(rows, cols):
-                if cost[i, j] <= MAX_STEP:
-                    track = active[i][0]
-                    track.frames.append(frame)
-                    track.centres.append(points[j][0])
-                    track.scale_points.append(points[j][1])
-                    track.scores.append(float(found[j][1]))
-                    matched_tracks.add(i)
-                    matched_points.add(j)
-        still = []
-        for i, (track, missing) in enumerate(active):
-            if i in matched_tracks:
-                still.append((track, 0))
-            elif missing + 1 <= MAX_MISSING:
-                still.append((track, missing + 1))
-            else:
-                done.append(track)
-        for j, p in enumerate(points):
-            if j not in matched_points:
-                still.append((Track(next_id, [frame], [p[0]], [p[1]], [float(found[j][1])]), 0))
-                next_id += 1
-        active = still
-    done.extend(track for track, _ in active)
-    return sorted(done, key=lambda t: (-len(t.frames), t.id))
 
 
 def periodicity(signal: np.ndarray, min_lag: int, max_lag: int) -> float:
@@ -137,52 +46,6 @@ def periodicity(signal: np.ndarray, min_lag: int, max_lag: int) -> float:
     return float(np.clip(best, 0.0, 1.0))
 
 
-@dataclass
-class TrackScore:
-    track: Track
-    size: float  # median body size / frame height
-    coverage: float  # share of sampled frames the track is seen in
-    centrality: float  # 1 at the frame centre, 0 at a corner
-    motion: float  # std of the hip centre's height, in body sizes
-    periodicity: float  # autocorrelation of that height at the best lag (0..1)
-    score: float
-
-
-def score_tracks(tracks: list[Track], frame_size: tuple[int, int], sampled_frames: int,
-                 sample_fps: float) -> list[TrackScore]:
-    """Each track's evidence of being the athlete (see the module doc), best ``score`` first."""
-    width, height = frame_size
-    diagonal = float(np.hypot(width, height)) / 2
-    min_lag = max(1, int(round(MIN_PERIOD_S * sample_fps)))
-    max_lag = max(min_lag + 1, int(round(MAX_PERIOD_S * sample_fps)))
-    scored = []
-    for track in tracks:
-        sizes = track.sizes
-        size = float(np.median(sizes)) / max(height, 1)
-        centres = np.stack(track.centres)
-        middle = np.median(centres, axis=0)
-        centrality = float(1.0 - min(1.0, np.hypot(middle[0] - width / 2, middle[1] - height / 2) / diagonal))
-        coverage = len(track.frames) / max(sampled_frames, 1)
-        # The hip centre's and the body's vertical extent both move with a squat, a jump, a pull-up.
-        rise = (centres[:, 1] - np.median(centres[:, 1])) / max(float(np.median(sizes)), 1.0)
-        motion = float(np.std(rise))
-        rhythm = periodicity(_on_grid(track.frames, rise), min_lag, max_lag)
-        score = coverage * np.sqrt(max(size, 1e-6)) * (0.5 + 0.5 * centrality) * \
-            (0.2 + rhythm * min(1.0, motion / 0.15))
-        scored.append(TrackScore(track, size, coverage, centrality, motion, rhythm, float(score)))
-    return sorted(scored, key=lambda s: -s.score)
-
-
-def _on_grid(frames: list[int], values: np.ndarray) -> np.ndarray:
-    """Values at sampled frames -> one value per step of the sampling grid (gaps interpolated)."""
-    frames = np.asarray(frames)
-    if len(frames) < 2:
-        return np.asarray(values, np.float64)
-    step = int(np.median(np.diff(frames))) or 1
-    grid = np.arange(frames[0], frames[-1] + 1, step)
-    return np.interp(grid, frames, values)
-
-
 def parse_person(text: str | int) -> str | int:
     """``--person auto|largest|N`` -> ``"auto"``, ``"largest"`` or ``N``."""
     if isinstance(text, int) or str(text).isdigit():
@@ -190,21 +53,6 @@ def parse_person(text: str | int) -> str | int:
     if text not in PERSON_CHOICES:
         raise UserError(f"--person {text!r}: choose auto, largest, first or a number (0 = the largest person)")
     return text
-
-
-def choose_track(tracks: list[Track], person: str | int, frame_size: tuple[int, int], sampled_frames: int,
-                 sample_fps: float) -> TrackScore | None:
-    """The track to follow (None when nobody was detected)."""
-    if not tracks:
-        return None
-    scored = score_tracks(tracks, frame_size, sampled_frames, sample_fps)
-    if person == "auto":
-        return scored[0]
-    by_size = sorted(scored, key=lambda s: (-round(s.size, 2), -s.coverage))
-    index = 0 if person == "largest" else int(person)
-    if index >= len(by_size):
-        raise UserError(f"--person {person}: only {len(by_size)} person track(s) found in the video")
-    return by_size[index]
 
 
 # --- following several people at once ------------------------------------------------------------
@@ -327,14 +175,7 @@ class PeopleTracker:
         chosen = None
         if tracks:
             scored = score_followed(tracks, self._size or (1, 1), self._frame, self.fps)
-            if self.person == "auto":
-                chosen = scored[0]
-            else:
-                by_size = sorted(scored, key=lambda s: (-round(s["size"], 2), -s["coverage"]))
-                index = 0 if self.person == "largest" else int(self.person)
-                if index >= len(by_size):
-                    raise UserError(f"--person {self.person}: only {len(by_size)} person track(s) in the video")
-                chosen = by_size[index]
+            chosen = choose(scored, self.person)
             self.summary = {"people": len(tracks), "chosen": chosen["id"], "mode": str(self.person),
                             "tracks": [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in s.items()
                                         if k != "track"} for s in scored[:8]]}
@@ -343,6 +184,17 @@ class PeopleTracker:
             for index, pose in zip(chosen["track"].frames, chosen["track"].poses):
                 rows[index] = pose
         return rows
+
+
+def choose(scored: list[dict], person: str | int) -> dict:
+    """The person kept for ``person`` (see the module doc) among ``score_followed``'s results."""
+    if person == "auto":
+        return scored[0]
+    by_size = sorted(scored, key=lambda s: (-round(s["size"], 2), -s["coverage"]))
+    index = 0 if person == "largest" else int(person)
+    if index >= len(by_size):
+        raise UserError(f"--person {person}: only {len(by_size)} person track(s) in the video")
+    return by_size[index]
 
 
 def _join_fragments(followed: list[_Followed], max_gap: int) -> list[_Followed]:
