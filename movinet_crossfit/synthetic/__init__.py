@@ -8,6 +8,7 @@ true rep counts and keypoints; ``render_video`` renders one video.
 
     figure.py     skeleton, forward kinematics, COCO-17 keypoints, figure drawing
     movements.py  per-class keyframed trajectories and how the body is anchored
+    faults.py     faulty reps on purpose: per-rep keyframe overrides that break a standard
     timeline.py   segments + transitions -> one pose per frame; camera fit
     scene.py      equipment, background, lighting, noise, rasteriser
     encode.py     frames -> h264 mp4 through one ffmpeg process
@@ -16,11 +17,13 @@ true rep counts and keypoints; ``render_video`` renders one video.
     bystanders.py people who are not the athlete: a standing judge, walking spectators
 """
 from movinet_crossfit.synthetic.bystanders import Bystander
-from movinet_crossfit.synthetic.corpus import (CorpusSummary, VideoTruth, generate_corpus, plan_corpus,
-                                               random_segments, render_video)
+from movinet_crossfit.synthetic.corpus import (CorpusSummary, VideoTruth, faulty_set, generate_corpus, plan_corpus,
+                                               random_segments, render_keypoints, render_video)
+from movinet_crossfit.synthetic.faults import FAULTS
 from movinet_crossfit.synthetic.movements import MOVEMENTS
 from movinet_crossfit.synthetic.timeline import SegmentSpec, SegmentTruth
 from movinet_crossfit.synthetic.truth import GroundTruth
 
-__all__ = ["Bystander", "CorpusSummary", "GroundTruth", "MOVEMENTS", "SegmentSpec", "SegmentTruth", "VideoTruth",
-           "generate_corpus", "plan_corpus", "random_segments", "render_video"]
+__all__ = ["Bystander", "CorpusSummary", "FAULTS", "GroundTruth", "MOVEMENTS", "SegmentSpec", "SegmentTruth",
+           "VideoTruth", "faulty_set", "generate_corpus", "plan_corpus", "random_segments", "render_keypoints",
+           "render_video"]

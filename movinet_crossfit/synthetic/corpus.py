@@ -30,6 +30,7 @@ from movinet_crossfit.core.movements import DEFAULT_CLASSES
 from movinet_crossfit.synthetic import figure, scene
 from movinet_crossfit.synthetic.bystanders import Bystander, bystander_params, bystander_primitives
 from movinet_crossfit.synthetic.encode import write_mp4
+from movinet_crossfit.synthetic.faults import FAULTS
 from movinet_crossfit.synthetic.movements import movement
 from movinet_crossfit.synthetic.timeline import SegmentSpec, SegmentTruth, Timeline, build_timeline, frame_primitives
 from movinet_crossfit.synthetic.truth import GroundTruth
@@ -108,6 +109,28 @@ def random_segments(rng: np.random.Generator, classes: Sequence[str] = DEFAULT_C
     chosen = [classes[i] for i in rng.choice(len(classes), size=k, replace=False)]
     count = int(rng.integers(3, 6))
     return [SegmentSpec(chosen[i % k], int(rng.integers(1, 4))) for i in range(count)]
+
+
+def faulty_set(label: str, reps: int, rng: np.random.Generator | int = 0, fault_rate: float = 0.3,
+               faults: Sequence[str] | None = None, period: float | None = None) -> SegmentSpec:
+    """A set of ``reps`` reps of ``label`` for judging: each rep breaks a standard drawn from
+    ``faults`` (default: every fault the movement can make, ``FAULTS``) with probability
+    ``fault_rate``; a set of 3 reps or more holds at least one clean and one faulty rep."""
+    if not 0.0 <= fault_rate <= 1.0:
+        raise ValueError(f"fault_rate {fault_rate} is outside 0-1")
+    choices = tuple(FAULTS.get(label, ()) if faults is None else faults)
+    if not choices:
+        raise ValueError(f"segment {label!r}: the generator makes no faulty reps of {label!r}; "
+                         f"movements with faults: {', '.join(FAULTS)}")
+    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    faulty = rng.random(reps) < fault_rate
+    if reps >= 3:
+        if not faulty.any():
+            faulty[rng.integers(reps)] = True
+        if faulty.all():
+            faulty[rng.integers(reps)] = False
+    drawn = rng.integers(len(choices), size=reps)
+    return SegmentSpec(label, reps, period, tuple(choices[d] if f else None for f, d in zip(faulty, drawn)))
 
 
 def plan_corpus(classes: Sequence[str], clips_per_class: int, seed: int,

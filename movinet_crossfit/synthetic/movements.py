@@ -119,6 +119,11 @@ def interpolate(movement: Movement, phase: np.ndarray) -> np.ndarray:
     if keys_phase[-1] < 1.0:
         keys_phase = np.append(keys_phase, 1.0)
         rows = np.vstack([rows, rows[:1]])
+    return interpolate_rows(keys_phase, rows, phase)
+
+
+def interpolate_rows(keys_phase: np.ndarray, rows: np.ndarray, phase: np.ndarray) -> np.ndarray:
+    """Rows at ``phase``, cosine-eased between keyframe ``rows`` at ``keys_phase`` (ending at 1)."""
     phase = np.clip(np.asarray(phase, dtype=float), 0.0, 1.0)
     upper = np.clip(np.searchsorted(keys_phase, phase, side="right"), 1, len(keys_phase) - 1)
     lower = upper - 1
@@ -128,8 +133,9 @@ def interpolate(movement: Movement, phase: np.ndarray) -> np.ndarray:
     return rows[lower] + (rows[upper] - rows[lower]) * eased[:, None]
 
 
-def anchor_track(movement: Movement, track: np.ndarray, phase: np.ndarray, hop: float = 0.0) -> np.ndarray:
-    """Pose rows in the movement's own frame (facing +x, floor y=0): pelvis placed by the anchor."""
+def anchor_track(movement: Movement, track: np.ndarray, phase: np.ndarray, hop: float | np.ndarray = 0.0) -> np.ndarray:
+    """Pose rows in the movement's own frame (facing +x, floor y=0): pelvis placed by the anchor;
+    ``hop``: jump height (metres, one value or one per row) of a movement that jumps."""
     params = track_to_params(track)
     rel = figure.body_frame(params)
     lift = track[:, K["lift"]]

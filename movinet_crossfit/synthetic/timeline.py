@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from movinet_crossfit.synthetic import figure, scene
+from movinet_crossfit.synthetic.faults import check_faults, faulty_track, rep_hops
 from movinet_crossfit.synthetic.movements import (IDLE_POSE, Movement, anchor_track, entry_params, interpolate,
                                                    movement)
 
@@ -29,12 +30,14 @@ class SegmentSpec:
     label: str
     reps: int
     period: float | None = None
+    faults: tuple[str | None, ...] = ()  # per rep: None (clean) or the id of the standard it breaks
 
     def __post_init__(self):
         if int(self.reps) < 1:
             raise ValueError(f"segment {self.label!r}: reps must be >= 1, got {self.reps}")
         if self.period is not None and not 0.2 <= float(self.period) <= 10.0:
             raise ValueError(f"segment {self.label!r}: period {self.period} s is outside 0.2-10 s")
+        object.__setattr__(self, "faults", check_faults(self.label, self.faults, int(self.reps)))
 
 
 @dataclass
@@ -48,10 +51,26 @@ class SegmentTruth:
     count: int
     rep_frames: list[int]
     period: float  # mean seconds per rep
+    rep_faults: list[str | None] = field(default_factory=list)  # per rep: None or the standard it breaks
+
+    def __post_init__(self):
+        if not self.rep_faults:
+            self.rep_faults = [None] * self.count
+        if len(self.rep_faults) != self.count:
+            raise ValueError(f"segment {self.label!r}: {len(self.rep_faults)} rep faults for {self.count} reps")
 
     def to_dict(self) -> dict:
-        return {"label": self.label, "start_frame": self.start_frame, "end_frame": self.end_frame,
-                "count": self.count, "rep_frames": list(self.rep_frames), "period": round(self.period, 4)}
+        out = {"label": self.label, "start_frame": self.start_frame, "end_frame": self.end_frame,
+               "count": self.count, "rep_frames": list(self.rep_frames), "period": round(self.period, 4)}
+        if any(f is not None for f in self.rep_faults):
+            out["faults"] = list(self.rep_faults)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "SegmentTruth":
+        """A segment of ``ground_truth.json`` (``to_dict``'s shape; ``faults`` optional)."""
+        return cls(data["label"], int(data["start_frame"]), int(data["end_frame"]), int(data["count"]),
+                   [int(f) for f in data["rep_frames"]], float(data["period"]), list(data.get("faults") or []))
 
 
 @dataclass
@@ -83,10 +102,14 @@ def _rep_lengths(spec: SegmentSpec, move: Movement, rng: np.random.Generator, fp
     return [max(6, int(round(p * fps))) for p in periods]
 
 
-def _jittered(move: Movement, rng: np.random.Generator) -> Movement:
-    """The same movement with every keyframe angle nudged a little: athletes differ."""
+def _jitter(move: Movement, rng: np.random.Generator) -> np.ndarray:
+    """A nudge to every keyframe angle of ``move``: athletes differ."""
     jitter = rng.normal(0.0, 2.5, size=move.resolved.shape)
     jitter[:, len(figure.ANGLES):] = 0.0
+    return jitter
+
+
+def _jittered(move: Movement, jitter: np.ndarray) -> Movement:
     clone = replace(move)
     object.__setattr__(clone, "resolved", move.resolved + jitter)
     return clone
@@ -95,7 +118,7 @@ def _jittered(move: Movement, rng: np.random.Generator) -> Movement:
 def _segment(spec: SegmentSpec, rng: np.random.Generator, fps: float, look: scene.Look) -> _Segment:
     move = movement(spec.label)
     lengths = _rep_lengths(spec, move, rng, fps)
-    jittered = _jittered(move, rng)
+    jitter = _jitter(move, rng)
     hop = float(rng.uniform(*move.hop)) if move.hop else 0.0
     phases, reps = [], []
     for k, n in enumerate(lengths):
@@ -105,7 +128,11 @@ def _segment(spec: SegmentSpec, rng: np.random.Generator, fps: float, look: scen
     reps.append(np.array([len(lengths) - 1]))
     phase = np.concatenate(phases)
     rep = np.concatenate(reps)
-    track = interpolate(jittered, phase)
+    if spec.faults:  # no extra draws from rng: the rest of the video stays as it would be clean
+        track = faulty_track(move, spec.faults, jitter, phase, rep)
+        hop = rep_hops(move, spec.faults, hop, rep)
+    else:
+        track = interpolate(_jittered(move, jitter), phase)
     local = anchor_track(move, track, phase, hop)
     if move.alternate:  # odd reps start on the far side of the bar, facing back
         odd = rep % 2 == 1
@@ -410,7 +437,7 @@ class _Builder:
         self.add(seg.params[:n], 0, index, bar, seg.scale, seg.rope[:n])
         bounds = [start + int(v) for v in np.concatenate([[0], np.cumsum(seg.rep_lengths)])]
         return SegmentTruth(seg.spec.label, start, start + n, seg.spec.reps, bounds,
-                            n / self.fps / seg.spec.reps)
+                            n / self.fps / seg.spec.reps, list(seg.spec.faults))
 
 
 def build_timeline(specs: list[SegmentSpec], rng: np.random.Generator, fps: float, look: scene.Look) -> Timeline:

@@ -4,13 +4,14 @@
      "clips_per_class": 20, "max_per_video": null, "fps": 30, "size": {"width": 320, "height": 240},
      "videos": {"synthetic-0000.mp4": {"fps", "size", "frames", "seed",
                                        "segments": [{"label", "start_frame", "end_frame", "count",
-                                                     "rep_frames", "period"}, ...],
+                                                     "rep_frames", "period", "faults"?}, ...],
                                        "video", "annotation", "keypoints"}, ...}}
 
 Paths in a video's entry (``video``, ``annotation``, ``keypoints``) are relative to the folder
 holding ``ground_truth.json`` (``GroundTruth.root``); a keypoints-only corpus
 (``keypoints.data.write_keypoint_corpus``) has no ``video`` or ``annotation``. Segment frame
-ranges are end-exclusive.
+ranges are end-exclusive. ``faults`` (one per rep: null for a clean rep, else the id of the
+standard the rep breaks, see ``synthetic.faults``) is there only when a rep of the segment is faulty.
 """
 from __future__ import annotations
 
@@ -18,10 +19,13 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from movinet_crossfit.core.errors import UserError
 from movinet_crossfit.core.fileio import write_json_atomic
+
+if TYPE_CHECKING:
+    from movinet_crossfit.synthetic.timeline import SegmentTruth
 
 GROUND_TRUTH_FILE = "ground_truth.json"
 GROUND_TRUTH_VERSION = 1
@@ -59,6 +63,12 @@ class GroundTruth:
         if self.path is None:
             raise ValueError("this ground truth was neither loaded nor saved: it has no folder")
         return self.path.parent
+
+    def segments(self, video: str) -> list[SegmentTruth]:
+        """The segments of ``video`` (a key of ``videos``) as ``SegmentTruth`` (with ``rep_faults``)."""
+        from movinet_crossfit.synthetic.timeline import SegmentTruth
+
+        return [SegmentTruth.from_dict(seg) for seg in self.videos[video]["segments"]]
 
     def to_dict(self) -> dict:
         return {"version": self.version, "generator": self.generator, "seed": self.seed, "dataset": self.dataset,
