@@ -112,11 +112,12 @@ def run_demo(out: str | Path = "demo_out", config: DemoConfig | None = None) -> 
                "stats": paths}
     if config.train:
         outputs.update(_model_steps(out, records_dir, config, seconds))
+    outputs["analysis"] = _analysis_step(out, config, 10 if config.train else 6, seconds)
     seconds["total"] = round(time.perf_counter() - total, 2)
     outputs["seconds"] = seconds
     write_json_atomic(out / "demo_summary.json", {
         "config": asdict(config), "seconds": seconds, "test_accuracy": outputs.get("test_accuracy"),
-        "test_clips": outputs.get("test_clips"),
+        "test_clips": outputs.get("test_clips"), "analysis": outputs["analysis"],
         "predictions": {k: v.label for k, v in outputs.get("predictions", {}).items()}})
     console.rule(f"[bold green]demo finished in {seconds['total']:.0f} s"
                  + (f" · test accuracy {outputs['test_accuracy']:.3f}" if config.train else ""))
@@ -172,3 +173,40 @@ def _model_steps(out: Path, records_dir: Path, config: DemoConfig, seconds: dict
     seconds["predict"] = _done(started, video_path)
     return {"run": run_dir, "test_accuracy": accuracy, "test_clips": evaluation.metrics["clips"], "export": export_dir,
             "predictions": predictions}
+
+
+# The set the demo analyses: six thrusters, the third a quarter squat, the fifth pressed out short.
+DEMO_FAULTS = (None, None, "depth", None, "lockout", None)
+
+
+def _analysis_step(out: Path, config: DemoConfig, number: int, seconds: dict) -> dict:
+    """``analyze`` on a newly generated set with faulty reps: the rep table, the overlay video and
+    how many verdicts match the faults the generator drew."""
+    from movinet_crossfit.analysis.footage import analyse_footage
+    from movinet_crossfit.analysis.overlay import write_overlay
+    from movinet_crossfit.analysis.report import print_summary
+    from movinet_crossfit.pose.extract import KnownPoses
+    from movinet_crossfit.synthetic import SegmentSpec, render_video
+
+    started = _step(number, "analyze: a new set with faulty reps, judged rep by rep against the standards")
+    folder = out / "analyze"
+    folder.mkdir(parents=True, exist_ok=True)
+    video_path = folder / "thrusters.mp4"
+    truth = render_video(video_path, [SegmentSpec("thruster", len(DEMO_FAULTS), period=1.8, faults=DEMO_FAULTS)],
+                         seed=config.seed + 20_000, size=(320, 240), fps=30)
+    # BlazePose does not see stick figures: the generator's own joints stand in for its poses here.
+    # On real footage (`movinet-crossfit analyze VIDEO`) the poses come from BlazePose.
+    console.print("   poses: the generator's own joints (BlazePose is for real footage)")
+    result = analyse_footage(video_path, tracker=KnownPoses(truth.keypoints, "coco17", truth.fps))
+    print_summary(result, console)
+    overlay = write_overlay(video_path, result, folder / "thrusters_overlay.mp4")
+    write_json_atomic(folder / "thrusters.json", result.to_dict())
+    drawn = truth.segments[0].rep_faults
+    judged = [None if rep.valid else rep.reason_id for rep in result.reps]
+    matches = sum(a == b for a, b in zip(judged, drawn)) if len(judged) == len(drawn) else 0
+    console.print(f"   faults drawn: {[f or 'clean' for f in drawn]}; verdicts matching them: "
+                  f"[bold]{matches}/{len(drawn)}[/bold]")
+    seconds["analyze"] = _done(started, overlay)
+    return {"video": str(video_path), "overlay": str(overlay), "count": result.count.count,
+            "true_count": len(drawn), "valid": result.valid_count, "no_reps": result.no_rep_count,
+            "verdicts_matching_faults": matches}

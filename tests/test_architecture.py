@@ -13,7 +13,7 @@ LAYERS = {
     "core": 1,
     "synthetic": 2,
     "data": 3, "pose": 3,
-    "movinet": 4, "repnet": 4, "keypoints": 4, "posecount": 4,
+    "movinet": 4, "repnet": 4, "keypoints": 4, "posecount": 4, "judging": 4,
     "analysis": 5,
     "app": 6, "serverless": 6,
     "demo": 7,

@@ -15,6 +15,15 @@ def test_demo_corpus_steps(tmp_path):
     assert len(info["classes"]) == 9
     assert outputs["stats"]["png"].stat().st_size > 1000
     assert len(list(outputs["clips"].glob("*/*.mp4"))) == 2 * 9
+    # The demo ends by analysing a generated set with faulty reps: every rep found and judged as drawn.
+    analysis = outputs["analysis"]
+    assert analysis["count"] == analysis["true_count"] == 6
+    assert (analysis["valid"], analysis["no_reps"], analysis["verdicts_matching_faults"]) == (4, 2, 6)
+    from movinet_crossfit.core.video import probe
+
+    assert probe(analysis["overlay"]).num_frames == probe(analysis["video"]).num_frames
+    summary = json.loads((tmp_path / "demo" / "demo_summary.json").read_text())
+    assert summary["analysis"] == analysis and summary["seconds"]["analyze"] >= 0
 
 
 def test_demo_end_to_end_small(tmp_path):

@@ -11,13 +11,21 @@ need it (``PredictMovement``, a Keras counter).
 * ``counter``: ``Counter`` / ``load_counter`` (RepNet weights or export).
 * ``flow``: ``analyse_video(path, info, movement, counter)`` -> ``VideoAnalysis`` (``to_dict()``:
   the one JSON form).
+* ``footage``: ``analyse_footage(path)`` -> ``FootageAnalysis``: real footage from poses (BlazePose,
+  the pose counter, ``judging``): movement, reps and each rep's verdict; ``to_dict()`` is
+  docs/analyze.md's JSON.
+* ``overlay``: ``write_overlay`` (the video with skeleton, rep numbers and verdicts) and
+  ``rep_thumbnails`` (each rep's deciding frame as a JPEG).
 """
 from movinet_crossfit.analysis.counter import Counter, load_counter
 from movinet_crossfit.analysis.flow import (DEFAULT_CLIP_SECONDS, ProgressFn, VideoAnalysis, analyse_video,
                                             user_names)
 from movinet_crossfit.analysis.inputs import NotAVideoError, check_video, decoded_size, format_mb, safe_name
+from movinet_crossfit.analysis.footage import FootageAnalysis, analyse_footage
 from movinet_crossfit.analysis.movement import NumpyMovement, PredictMovement
+from movinet_crossfit.analysis.overlay import rep_thumbnails, write_overlay
 
-__all__ = ["Counter", "DEFAULT_CLIP_SECONDS", "NotAVideoError", "NumpyMovement", "PredictMovement", "ProgressFn",
-           "VideoAnalysis", "analyse_video", "check_video", "decoded_size", "format_mb", "load_counter",
-           "safe_name", "user_names"]
+__all__ = ["Counter", "DEFAULT_CLIP_SECONDS", "FootageAnalysis", "NotAVideoError", "NumpyMovement",
+           "PredictMovement", "ProgressFn", "VideoAnalysis", "analyse_footage", "analyse_video", "check_video",
+           "decoded_size", "format_mb", "load_counter", "rep_thumbnails", "safe_name", "user_names",
+           "write_overlay"]

@@ -6,6 +6,7 @@ parses its options, calls one library function, and prints what it did and where
     movinet.py   train, evaluate, export, predict
     counting.py  count, export-counter, train-counter, evaluate-counter
     poses.py     poses, train-poses, evaluate-poses
+    analyze.py   analyze (movement, reps and rep-by-rep judging of real footage)
     run.py       demo, app
 """
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import sys
 
 import movinet_crossfit  # noqa: F401  (environment before TensorFlow)
-from movinet_crossfit.cli import data, movinet, counting, poses, run  # noqa: F401,I001  (registers the commands, in pipeline order)
+from movinet_crossfit.cli import data, movinet, counting, poses, analyze, run  # noqa: F401,I001  (registers the commands, in pipeline order)
 from movinet_crossfit.cli._common import app, console
 from movinet_crossfit.core.errors import UserError
 

@@ -45,6 +45,34 @@ def _blazepose(*, person: str | int = "auto", **options):
 register_backend("blazepose", _blazepose)
 
 
+class KnownPoses:
+    """A tracker that plays back keypoints known in advance, one row per video frame: a generated
+    video's own joints (BlazePose does not see stick figures), or another estimator's output for the
+    same video. ``keypoints`` (frames, K, 2 or 3) in pixels in ``layout``; NaN rows are nobody.
+    Frames are taken at the stride ``extract_poses`` sets through ``fps``."""
+
+    name = "known"
+
+    def __init__(self, keypoints: np.ndarray, layout: str, video_fps: float):
+        self.keypoints = np.asarray(keypoints, np.float32)
+        self.layout, self.video_fps, self.fps = layout, float(video_fps), float(video_fps)
+        self.reset()
+
+    def reset(self) -> None:
+        self.calls = 0
+
+    def __call__(self, frame: np.ndarray):
+        from movinet_crossfit.pose.blazepose import FramePose
+
+        index = self.calls * max(1, int(round(self.video_fps / self.fps)))
+        self.calls += 1
+        if index >= len(self.keypoints):
+            raise UserError(f"the known poses hold {len(self.keypoints)} frames; the video has more")
+        points = self.keypoints[index]
+        seen = np.isfinite(points).all(-1).astype(np.float32)
+        return FramePose(points, seen, seen, float(seen.any()), 2 if seen.any() else 0)
+
+
 def backend_names() -> list[str]:
     return sorted(_BACKENDS)
 
