@@ -1,32 +1,40 @@
-"""AWS Lambda: ``handler(event, context)`` classifies one video (and counts its reps) with TFLite.
+"""AWS Lambda: ``handler(event, context)`` analyses one video from poses: the movement, the reps and
+each rep judged against the movement's standards, the same JSON as ``movinet-crossfit analyze``.
 
 The video comes from S3 (``{"bucket": ..., "key": ...}``, or an S3 event notification record) or
 in the request body as base64 (API Gateway / function URL proxy events, ``isBase64Encoded``). The
-answer is an API Gateway proxy response: ``statusCode`` 200 and a JSON ``body`` with the movement,
-every class's probability, the top 5, the video's size and length, the count (when a counter is
-configured) and the time each step took; 4xx with ``{"error": message}`` for a request the caller
-can fix (not a video, no such S3 object, too large, unknown event), 500 for a broken deployment.
+answer is an API Gateway proxy response: ``statusCode`` 200 and a JSON ``body`` that is
+``analysis.footage.FootageAnalysis.to_dict()`` (docs/analyze.md) with the download time added to
+its ``timings`` (and ``repnet`` when a RepNet counter is configured); 4xx with ``{"error": message}``
+for a request the caller can fix (not a video, no such S3 object, too large, unknown movement,
+unknown event), 500 for a broken deployment.
 
-The analysis is ``movinet_crossfit.analysis.analyse_video``, the one the app runs, so the body is
-``VideoAnalysis.to_dict()`` (the app's result in the same JSON form) plus the download time. The
-video is probed once (``analysis.inputs.check_video``, the content check) and that probe is passed
-along. Nothing of the app (or Dash) is imported here.
+The analysis is ``analyse_footage``, the one the app and the CLI run: BlazePose poses of the athlete,
+the reps, the movement (the request's ``movement``, else a MoViNet model's label when one is
+configured, else recognised from the poses), the verdicts. The video is probed once
+(``analysis.inputs.check_video``, the content check) and that probe is passed along. Nothing of the
+app (or Dash) is imported here.
 
-Configuration (environment):
+Configuration (environment), all optional:
 
-* ``MOVINET_CROSSFIT_MODEL`` (required): an export folder or a ``model_*.tflite`` file (with
-  ``labels.txt`` beside it), local or ``s3://bucket/key``. S3 models are downloaded once per
-  container into ``$MOVINET_CROSSFIT_CACHE`` (default ``/tmp/movinet-crossfit``) and reused.
-* ``MOVINET_CROSSFIT_VARIANT``: which ``model_<variant>.tflite`` of an export folder (fp32).
-* ``MOVINET_CROSSFIT_COUNTER`` (optional): an ``export-counter`` folder or a ``repnet_*.tflite``
-  with ``repnet.json`` beside it, local or s3://, to count repetitions as well.
+* ``MOVINET_CROSSFIT_POSE_MODELS``: the BlazePose folder (the container recipe puts them in
+  ``/opt/pose_models``; ``python -m movinet_crossfit.pose.model_files DIR`` fetches them).
+* ``MOVINET_CROSSFIT_MODEL``: a MoViNet export folder or a ``model_*.tflite`` file (with
+  ``labels.txt`` beside it), local or ``s3://bucket/key``, to name the movement (the pose guess is
+  kept beside it). S3 models are downloaded once per container into ``$MOVINET_CROSSFIT_CACHE``
+  (default ``/tmp/movinet-crossfit``) and reused. ``MOVINET_CROSSFIT_VARIANT``: which
+  ``model_<variant>.tflite`` of an export folder (fp32).
+* ``MOVINET_CROSSFIT_COUNTER``: an ``export-counter`` folder or a ``repnet_*.tflite`` with
+  ``repnet.json`` beside it, local or s3://: RepNet's count is added as ``repnet``.
+* ``MOVINET_CROSSFIT_STANDARDS``: a standards YAML adding to (or replacing) the built-in movements.
+* ``MOVINET_CROSSFIT_POSE_FPS``: poses per second of video (15).
+* ``MOVINET_CROSSFIT_OVERLAY_S3``: ``s3://bucket/prefix``: also draw the overlay video and upload
+  it there (``overlay`` in the body is its URI). Off by default: it costs an encode of the video.
 * ``MOVINET_CROSSFIT_MAX_VIDEO_MB``: largest video accepted (100).
 
-Only LiteRT runs here, never TensorFlow: ``analysis.NumpyMovement`` sends the sampled frames
-through ``numpy_preprocess`` (the training preprocessing in numpy; see that module for how close it
-is), so the container needs neither TensorFlow nor tf_keras (see ``deploy/lambda/``). Every video
-is classified as one clip (``clip_seconds=None``: no timeline, which needs TensorFlow's
-preprocessing frame by frame); only its sampled frames are kept while decoding, whatever its length.
+Only LiteRT runs here, never TensorFlow: BlazePose is TFLite, the pose analysis is numpy, and a
+movement model runs through ``analysis.NumpyMovement`` (TFLite + ``numpy_preprocess``, one clip per
+video), so the container needs neither TensorFlow nor tf_keras (see ``deploy/lambda/``).
 """
 from __future__ import annotations
 
@@ -44,8 +52,10 @@ import types
 import urllib.parse
 from pathlib import Path
 
-from movinet_crossfit.analysis import (Counter, NotAVideoError, NumpyMovement, analyse_video, check_video,
-                                       decoded_size, format_mb, safe_name)
+from movinet_crossfit.analysis import (Counter, NotAVideoError, NumpyMovement, check_video, decoded_size, format_mb,
+                                       safe_name)
+from movinet_crossfit.analysis.flow import too_short_message
+from movinet_crossfit.analysis.footage import DEFAULT_POSE_FPS, analyse_footage
 from movinet_crossfit.core import video
 from movinet_crossfit.core.errors import UserError
 from movinet_crossfit.core.fileio import atomic_path
@@ -58,6 +68,9 @@ VARIANT_ENV = "MOVINET_CROSSFIT_VARIANT"
 COUNTER_ENV = "MOVINET_CROSSFIT_COUNTER"
 CACHE_ENV = "MOVINET_CROSSFIT_CACHE"
 MAX_VIDEO_ENV = "MOVINET_CROSSFIT_MAX_VIDEO_MB"
+STANDARDS_ENV = "MOVINET_CROSSFIT_STANDARDS"
+POSE_FPS_ENV = "MOVINET_CROSSFIT_POSE_FPS"
+OVERLAY_ENV = "MOVINET_CROSSFIT_OVERLAY_S3"
 DEFAULT_MAX_VIDEO_MB = 100.0
 
 
@@ -140,7 +153,8 @@ _models_lock = threading.Lock()
 
 
 def load_model():
-    """The ``predict.TFLitePredictor`` for ``$MOVINET_CROSSFIT_MODEL`` (cached)."""
+    """The ``predict.TFLitePredictor`` for ``$MOVINET_CROSSFIT_MODEL`` (cached), or ``None`` when it
+    is unset (the movement is then recognised from the poses)."""
     from movinet_crossfit.core.tflite import tflite_filename
     from movinet_crossfit.movinet.export import TFLITE_PREFIX
     from movinet_crossfit.movinet.predict import TFLitePredictor, resolve_model
@@ -149,8 +163,7 @@ def load_model():
     location = os.environ.get(MODEL_ENV, "").strip()
     variant = os.environ.get(VARIANT_ENV, "fp32").strip() or "fp32"
     if not location:
-        raise DeploymentError(f"{MODEL_ENV} is not set: point it at an export folder or a model_*.tflite "
-                              "(local path or s3://bucket/key)")
+        return None
     cache_key = ("model", location, variant)
     with _models_lock:
         if cache_key not in _models:
@@ -193,14 +206,60 @@ def load_counter():
         return _models[cache_key]
 
 
+def load_tracker():
+    """BlazePose following the athlete (``pose.people``, ``person="auto"``), its model files from
+    ``$MOVINET_CROSSFIT_POSE_MODELS`` (cached; reset for each video by the analysis)."""
+    from movinet_crossfit.pose.extract import make_backend
+    from movinet_crossfit.pose.model_files import model_dir
+
+    with _models_lock:
+        try:
+            folder = model_dir()
+        except UserError as exc:
+            raise DeploymentError(str(exc)) from exc
+        cache_key = ("tracker", str(folder))
+        if cache_key not in _models:
+            _models[cache_key] = make_backend("blazepose", person="auto", model_dir=folder)
+        return _models[cache_key]
+
+
+def load_standards():
+    """The movement standards: built in, plus ``$MOVINET_CROSSFIT_STANDARDS`` when set (cached)."""
+    from movinet_crossfit.judging import load_standards as load
+
+    location = os.environ.get(STANDARDS_ENV, "").strip() or None
+    cache_key = ("standards", location)
+    with _models_lock:
+        if cache_key not in _models:
+            try:
+                _models[cache_key] = load(location)
+            except UserError as exc:
+                raise DeploymentError(f"{STANDARDS_ENV}: {exc}") from exc
+        return _models[cache_key]
+
+
+def _pose_fps() -> float:
+    text = os.environ.get(POSE_FPS_ENV, "").strip()
+    try:
+        return float(text) if text else DEFAULT_POSE_FPS
+    except ValueError:
+        raise DeploymentError(f"{POSE_FPS_ENV}={text!r}: not a number of poses per second") from None
+
+
 # ---------------------------------------------------------------------------------------------
 # One video
 
 
-def analyse_file(path: Path, predictor, counter: Counter | None = None, name: str = "") -> dict:
-    """Classify (and count) the video at ``path`` with ``analysis.analyse_video``: the JSON-ready
-    result the handler returns. ``predictor``: a ``predict.TFLitePredictor`` (``load_model``)."""
+def analyse_file(path: Path, predictor=None, counter: Counter | None = None, name: str = "", *,
+                 movement: str | None = None, tracker=None, standards=None, pose_fps: float = DEFAULT_POSE_FPS,
+                 overlay: Path | None = None) -> dict:
+    """``analyse_footage`` on the video at ``path``: the JSON-ready result the handler returns.
+    ``predictor``: a ``predict.TFLitePredictor`` (``load_model``) naming the movement, or None;
+    ``counter``: RepNet, whose count is added as ``repnet``; ``movement``: the caller's word (a
+    ``RequestError`` when the standards do not know it); ``overlay``: where to draw the overlay."""
     name = name or path.name
+    standards = standards if standards is not None else load_standards()
+    check_movement(standards, movement)
     tick = time.perf_counter()
     try:
         info = check_video(path, name, verb="send")  # the one probe of this video
@@ -208,12 +267,77 @@ def analyse_file(path: Path, predictor, counter: Counter | None = None, name: st
         raise RequestError(str(exc), 415) from exc
     checked = time.perf_counter() - tick
     try:
-        result = analyse_video(path, info, NumpyMovement(predictor), counter, name=name, clip_seconds=None,
-                               no_counter_message="no counter configured")
+        result = analyse_footage(path, info, movement_model=NumpyMovement(predictor) if predictor else None,
+                                 movement=movement or None, standards=standards, pose_fps=pose_fps,
+                                 tracker=tracker if tracker is not None else load_tracker(), name=name)
+        if overlay is not None:
+            from movinet_crossfit.analysis.overlay import write_overlay
+
+            tick = time.perf_counter()
+            write_overlay(path, result, overlay)
+            result.timings["overlay"] = time.perf_counter() - tick
+        out = result.to_dict()
+        if counter is not None:
+            out["repnet"] = _repnet(path, info, counter, name, out["timings"])
     except video.VideoError as exc:  # probed, yet it does not decode
         raise RequestError(str(exc), 415) from exc
-    result.timings = {"check": checked, **result.timings}
-    return result.to_dict()
+    out["timings"] = {"check": round(checked, 3), **out["timings"]}
+    return out
+
+
+def check_movement(standards, movement: str | None) -> None:
+    """A ``RequestError`` (400, listing the known names) when the standards do not know ``movement``."""
+    if movement:
+        try:
+            standards.get(movement)
+        except UserError as exc:
+            raise RequestError(f"movement: {exc}") from exc
+
+
+def _repnet(path: Path, info: video.VideoInfo, counter: Counter, name: str, timings: dict) -> dict:
+    """RepNet's count beside the pose count: ``{"count": CountResult.to_dict() | None, "message"}``."""
+    if info.num_frames < counter.num_frames:
+        return {"count": None, "message": too_short_message(info, counter.num_frames)}
+    tick = time.perf_counter()
+    try:
+        count = counter.count(path, info)
+        count.source = name
+        answer = {"count": count.to_dict(per_frame=False), "message": ""}
+    except UserError as exc:
+        answer = {"count": None, "message": f"RepNet could not count: {str(exc).replace(str(path), name)}"}
+    timings["repnet"] = round(time.perf_counter() - tick, 3)
+    return answer
+
+
+def _event_movement(event) -> str | None:
+    """The movement the caller names: ``"movement"`` in the event or its JSON body, or the
+    ``?movement=`` query parameter of a proxy event."""
+    if not isinstance(event, dict):
+        return None
+    query = event.get("queryStringParameters")
+    found = event.get("movement") or (query.get("movement") if isinstance(query, dict) else None)
+    body = event.get("body")
+    if not found and not event.get("isBase64Encoded") and isinstance(body, str) and body.lstrip().startswith("{"):
+        try:
+            inner = json.loads(body)
+        except json.JSONDecodeError:
+            return None  # _event_video says so
+        found = inner.get("movement") if isinstance(inner, dict) else None
+    return (str(found).strip() or None) if found else None
+
+
+def _upload_overlay(path: Path, request_id: str) -> str:
+    """Put the overlay video under ``$MOVINET_CROSSFIT_OVERLAY_S3``: its ``s3://`` URI."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, prefix = split_s3_uri(os.environ[OVERLAY_ENV].strip().rstrip("/") + "/")
+    key = f"{prefix}{request_id if request_id != '-' else secrets.token_hex(8)}.mp4"
+    try:
+        _s3().upload_file(str(path), bucket, key, ExtraArgs={"ContentType": "video/mp4"})
+    except (ClientError, BotoCoreError) as exc:
+        raise DeploymentError(f"s3://{bucket}/{key}: could not upload the overlay ({_s3_error_code(exc) or exc}); "
+                              "the function's role needs s3:PutObject on it") from exc
+    return f"s3://{bucket}/{key}"
 
 
 def _event_video(event: dict, folder: Path) -> tuple[Path, str, float]:
@@ -290,14 +414,21 @@ def handler(event, context=None) -> dict:
     request_id = getattr(context, "aws_request_id", "-")
     folder = _cache_dir() / "videos" / secrets.token_hex(8)
     try:
-        predictor, counter = load_model(), load_counter()
+        predictor, counter, tracker = load_model(), load_counter(), load_tracker()
+        standards, pose_fps = load_standards(), _pose_fps()
+        movement = _event_movement(event)
+        check_movement(standards, movement)  # before any download
         folder.mkdir(parents=True, exist_ok=True)
         path, name, download_s = _event_video(event, folder)
-        result = analyse_file(path, predictor, counter, name)
-        result["timings"] = {"download": download_s, **result["timings"],
-                             "total": time.perf_counter() - started}
-        log.info("%s: %s -> %s %.2f (%.2f s)", request_id, name, result["movement"], result["probability"],
-                 result["timings"]["total"])
+        overlay = folder / "overlay.mp4" if os.environ.get(OVERLAY_ENV, "").strip() else None
+        result = analyse_file(path, predictor, counter, name, movement=movement, tracker=tracker,
+                              standards=standards, pose_fps=pose_fps, overlay=overlay)
+        if overlay is not None:
+            result["overlay"] = _upload_overlay(overlay, request_id)
+        result["timings"] = {"download": round(download_s, 3), **result["timings"],
+                             "total": round(time.perf_counter() - started, 3)}
+        log.info("%s: %s -> %s (%s), %d reps, %d valid (%.2f s)", request_id, name, result["movement"],
+                 result["movement_source"], result["count"], result["valid_count"], result["timings"]["total"])
         return _response(200, result)
     except RequestError as exc:
         log.warning("%s: %d %s", request_id, exc.status, exc)

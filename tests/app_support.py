@@ -67,12 +67,48 @@ def countable_video(base: Path) -> Path:
 
 
 def analyser(model_dir: Path, counter_dir: Path):
-    """One ``Analyser`` (SavedModel + the exported tiny counter), shared like the models it caches."""
+    """One ``Analyser`` with the flags (SavedModel + the exported tiny counter), shared like the
+    models it caches."""
     def make():
         from movinet_crossfit.app.analysis import Analyser
 
         return Analyser(model_dir, counter_dir)
     return _once(f"analyser:{model_dir}:{counter_dir}", make)
+
+
+def pose_analyser():
+    """The ``Analyser`` of `movinet-crossfit app` with no flags: BlazePose and the built-in standards."""
+    def make():
+        from movinet_crossfit.app.analysis import Analyser
+
+        return Analyser()
+    return _once("pose_analyser", make)
+
+
+REAL_SET_CLIPS = ("thruster_1.mp4", "thruster_2.mp4", "thruster_3.mp4", "thruster_4.mp4")
+
+
+def real_set(base: Path, clips_dir: Path) -> Path:
+    """Four real one-rep thruster clips (cfmove) joined into one set, as a judge would see it."""
+    def make():
+        from movinet_crossfit.data.clips import join_clips
+
+        base.mkdir(parents=True, exist_ok=True)
+        return join_clips([clips_dir / "thruster" / name for name in REAL_SET_CLIPS], base / "thruster_set.mp4")[0]
+    return _once("real_set", make)
+
+
+def real_analysis(base: Path, clips_dir: Path):
+    """``(Analysis, progress stages)`` of the real set by the no-flags analyser, its overlay drawn
+    into ``base/real_job`` (kept for the session)."""
+    def make():
+        stages: list[tuple[str, float]] = []
+        folder = base / "real_job"
+        folder.mkdir(parents=True, exist_ok=True)
+        result = pose_analyser().analyse(real_set(base, clips_dir), overlay_dir=folder,
+                                         progress=lambda stage, fraction: stages.append((stage, fraction)))
+        return result, stages
+    return _once("real_analysis", make)
 
 
 def count_probes(monkeypatch) -> list[str]:

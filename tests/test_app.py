@@ -1,7 +1,10 @@
-"""The upload app without a browser: upload checks, the analysis, the job runner, the command."""
+"""The upload app without a browser: upload checks, the analysis (no flags: poses; with --model and
+--counter), the page's pieces (rep table, thumbnails, pace chart, overlay route), the job runner,
+the command."""
 from __future__ import annotations
 
 import base64
+import os
 import threading
 import time
 from pathlib import Path
@@ -10,7 +13,7 @@ import numpy as np
 import pytest
 
 import app_support
-from movinet_crossfit.app.analysis import Analyser, Analysis
+from movinet_crossfit.app.analysis import Analyser
 from movinet_crossfit.app.jobs import DONE, FAILED, JobRunner
 from movinet_crossfit.app.uploads import (UploadError, check_video, decoded_size, new_upload_dir, safe_name,
                                           save_upload)
@@ -23,7 +26,20 @@ def support_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def analyser(tiny_export, support_dir):
+    """With the flags: --model (the tiny export) and --counter (the tiny exported RepNet)."""
     return app_support.analyser(tiny_export[0], app_support.repnet_export(support_dir))
+
+
+@pytest.fixture(scope="session")
+def pose_analyser():
+    """No flags."""
+    return app_support.pose_analyser()
+
+
+@pytest.fixture(scope="session")
+def real(support_dir, cfmove_clips):
+    """(Analysis, progress stages) of four real thruster clips joined into one set, no flags."""
+    return app_support.real_analysis(support_dir, cfmove_clips)
 
 
 @pytest.fixture(scope="session")
@@ -107,49 +123,158 @@ def test_a_real_clip_passes_the_content_check(cfmove_clips, tmp_path):
     assert info.num_frames > 10 and info.width == 854
 
 
-# -- the analysis -------------------------------------------------------------------------------
+# -- the analysis, no flags ------------------------------------------------------------------------
 
-def test_a_real_clip_is_classified_and_too_short_to_count(analyser, cfmove_clips):
+def test_no_flags_counts_and_judges_a_real_set_from_poses(real, pose_analyser, support_dir):
+    from movinet_crossfit.analysis.footage import FootageAnalysis
+    from movinet_crossfit.core import video
+
+    result, stages = real
+    footage = result.footage
+    assert isinstance(footage, FootageAnalysis) and result.name == "thruster_set.mp4"
+    assert footage.movement == "thruster" and footage.movement_source == "pose"
+    assert footage.model_movement is None and result.repnet is None
+    # Four one-rep Games clips: the count is close (the joins can merge or split a rep).
+    assert 3 <= footage.count.count <= 5 and len(footage.reps) == footage.count.count
+    assert footage.valid_count + footage.no_rep_count + footage.unjudged_count == len(footage.reps)
+    as_json = result.to_dict()
+    assert set(footage.to_dict()) == set(as_json)  # no counter: exactly the handler's keys
+    assert as_json["count"] == len(footage.reps) and "repnet" not in as_json
+    # A thumbnail per rep: a JPEG 160 px wide of the deciding frame.
+    import io
+
+    from PIL import Image
+
+    assert sorted(result.thumbnails) == [rep.index for rep in footage.reps]
+    for jpeg in result.thumbnails.values():
+        picture = Image.open(io.BytesIO(jpeg))
+        assert picture.format == "JPEG" and picture.width == 160
+    # The overlay: an H.264 video of every frame, in the folder it was given.
+    assert result.overlay == support_dir / "real_job" / "overlay.mp4"
+    drawn = video.probe(result.overlay)
+    assert drawn.codec == "h264" and drawn.num_frames == result.info.num_frames
+    assert {"poses", "count", "judge", "thumbnails", "overlay", "total"} <= set(result.timings)
+    # Progress: named stages, never going back.
+    names = [s for s, _ in stages]
+    assert names[0] == "checking the video" and names[-1] == "done"
+    assert {"finding poses", "drawing the overlay"} <= set(names)
+    fractions = [f for _, f in stages]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    about = pose_analyser.describe()
+    assert about["model"] is None and about["counter"] is None and "thruster" in about["standards"]
+
+
+def test_the_user_can_name_the_movement(pose_analyser, cfmove_clips):
+    from movinet_crossfit.core.errors import UserError
+
+    clip = cfmove_clips / "thruster" / "thruster_5.mp4"
+    result = pose_analyser.analyse(clip, "thruster_5.mp4", movement="OHS")
+    assert result.footage.movement == "ohs" and result.footage.movement_source == "user"
+    assert result.overlay is None  # no folder given: no overlay
+    with pytest.raises(UserError, match="thruster"):  # the known names are listed
+        pose_analyser.analyse(clip, "thruster_5.mp4", movement="zumba")
+
+
+# -- the page's pieces ----------------------------------------------------------------------------
+
+def _rep(index, valid, reason=None, checks=(), start=0.0):
+    return {"index": index, "start_s": start, "end_s": start + 1.5, "start_frame": int(start * 30),
+            "end_frame": int(start * 30) + 45, "valid": valid, "reason": reason, "frame": int(start * 30) + 20,
+            "time_s": start + 0.67, "checks": list(checks)}
+
+
+JUDGED = {"reps": [
+    _rep(1, True, start=0.0),
+    _rep(2, False, "depth", [{"id": "depth", "text": "hip crease below the top of the knee", "passed": False,
+                              "frame": 80, "value": -0.12, "detail": "hip 0.12 torso lengths above the knee"},
+                             {"id": "lockout", "text": "arms locked out", "passed": True, "frame": 90,
+                              "value": 3.0, "detail": ""}], start=2.0),
+    _rep(3, None, "lockout: the wrists are hidden at the top",
+         [{"id": "lockout", "text": "arms locked out", "passed": None, "frame": None, "value": None,
+           "detail": "the wrists are hidden at the top"}], start=4.5)],
+    "pace": {"seconds_per_rep": [1.5, 2.5, 1.0], "median_s": 1.5}}
+
+
+def test_rep_rows_say_valid_no_rep_with_the_reason_and_cant_tell_with_why():
+    from movinet_crossfit.app.page import rep_rows, rep_table
+
+    rows = rep_rows(JUDGED, {1: b"\xff\xd8one", 2: b"\xff\xd8two"})
+    assert [r["verdict"] for r in rows] == ["valid", "NO REP", "can't tell"]
+    assert [r["kind"] for r in rows] == ["valid", "no-rep", "unknown"]
+    assert rows[0]["why"] == ""
+    assert rows[1]["why"] == "depth: hip 0.12 torso lengths above the knee"
+    assert rows[2]["why"] == "lockout: the wrists are hidden at the top"  # the detail is not repeated
+    assert rows[1]["time"] == "2.0-3.5 s" and rows[1]["frame"] == 80 and rows[1]["frame_time"] == 2.67
+    assert rows[0]["thumbnail"] == "data:image/jpeg;base64," + base64.b64encode(b"\xff\xd8one").decode()
+    assert rows[2]["thumbnail"] is None
+    body = rep_table(rows).children[1].children
+    assert [tr.id for tr in body] == ["rep-1", "rep-2", "rep-3"]
+    assert [tr.className for tr in body] == ["rep rep-valid", "rep rep-no-rep", "rep rep-unknown"]
+    images = [[c.src for c in tr.children[3].children if getattr(c, "src", None)] for tr in body]
+    assert images == [[rows[0]["thumbnail"]], [rows[1]["thumbnail"]], []]
+    assert "frame 80 (2.67 s)" in str(body[1].children[3].children)
+    # The page says what to do on the page, not on the command line.
+    unknown = rep_rows({"reps": [_rep(1, None, "movement unknown: pass --movement NAME")]})[0]
+    assert unknown["why"] == "movement unknown: choose the movement above and upload again"
+
+
+def test_the_pace_figure_marks_no_reps():
+    from movinet_crossfit.app.figures import pace_figure, seconds_per_rep
+
+    assert seconds_per_rep(JUDGED) == [1.5, 2.5, 1.0]
+    fig = pace_figure(JUDGED)
+    by_name = {t.name: t for t in fig.data if t.name}
+    assert set(by_name) == {"valid", "no rep", "can't tell"}
+    assert list(by_name["no rep"].x) == [2] and list(by_name["no rep"].y) == [2.5]
+    assert by_name["no rep"].marker.symbol == "x" and by_name["no rep"].marker.color == "#d62728"
+    assert list(by_name["valid"].x) == [1] and list(by_name["can't tell"].x) == [3]
+    assert "median 1.50 s" in fig.layout.annotations[0].text
+    # Without a pace list of the right length, each rep's own length.
+    assert seconds_per_rep({"reps": JUDGED["reps"], "pace": {"seconds_per_rep": []}}) == [1.5, 1.5, 1.5]
+    assert len(pace_figure({"reps": []}).data) == 0
+
+
+def test_the_page_pieces_of_the_real_result(real):
+    from movinet_crossfit.app.figures import pace_figure
+    from movinet_crossfit.app.page import rep_rows, result_view
+
+    result, _ = real
+    as_json = result.to_dict()
+    rows = rep_rows(as_json, result.thumbnails)
+    assert len(rows) == as_json["count"] and all(r["thumbnail"].startswith("data:image/jpeg;base64,") for r in rows)
+    plotted = sorted((x, y) for t in pace_figure(as_json).data if t.name for x, y in zip(t.x, t.y))
+    assert plotted == [(r["index"], s) for r, s in zip(as_json["reps"], as_json["pace"]["seconds_per_rep"])]
+    card = str(result_view(result, 1.0, "/overlay/JOB/overlay.mp4"))
+    for wanted in ("id='movement'", "id='reps'", "id='pace'", "src='/overlay/JOB/overlay.mp4'",
+                   "recognised from the poses", f"{as_json['valid_count']} valid", "id='overlay-video'"):
+        assert wanted in card, wanted
+    assert "id='overlay-video'" not in str(result_view(result, 1.0, None))
+
+
+# -- with --model and --counter -------------------------------------------------------------------
+
+def test_with_the_flags_the_model_names_the_movement_and_repnet_counts(analyser, cfmove_clips, countable):
     from movinet_crossfit.movinet.predict import predict_video
 
     clip = cfmove_clips / "thruster" / "thruster_2.mp4"
-    stages = []
-    result = analyser.analyse(clip, "thruster_2.mp4", progress=lambda s, f: stages.append((s, f)))
+    result = analyser.analyse(clip, "thruster_2.mp4")
     expected = predict_video(clip, analyser.model)
-    assert result.mode == "clip" and result.label == expected.label
-    assert result.probabilities == pytest.approx(expected.probabilities, abs=1e-6)
-    assert sum(result.probabilities.values()) == pytest.approx(1.0, abs=1e-4)
-    assert result.count is None and result.count_message.startswith("too short to count")
-    assert f"{result.info.num_frames} frames" in result.count_message and "64 frames" in result.count_message
-    assert [s for s, _ in stages] == ["checking the video", "classifying the movement", "done"]
-    assert [f for _, f in stages] == sorted(f for _, f in stages)
-    assert set(result.timings) == {"probe", "decode", "infer", "total"}
+    footage = result.footage
+    assert footage.movement_source == "model" and footage.model_movement["label"] == expected.label
+    assert footage.model_movement["probability"] == pytest.approx(expected.probabilities[expected.label], abs=1e-3)
+    assert footage.movement_probability == footage.model_movement["probability"]
+    assert footage.pose_movement is None or footage.pose_movement.label in analyser.standards.names()
+    assert result.repnet is None and result.repnet_message.startswith("too short to count: 23 frames")
     as_json = result.to_dict()
-    assert as_json["count"] is None and as_json["video"] == "thruster_2.mp4" and as_json["mode"] == "clip"
-    assert [c for c, _ in as_json["top_k"]][0] == result.label == as_json["movement"]
-
-
-def test_a_long_video_gets_a_timeline_and_a_count(analyser, countable):
-    result = analyser.analyse(countable)
-    assert result.mode == "timeline" and result.info.num_frames == 175
-    windows = result.timeline.windows
-    assert len(windows) >= 8
-    mean = np.mean([w.probabilities for w in windows], axis=0)
-    assert list(result.probabilities.values()) == pytest.approx(list(mean), abs=1e-6)
-    assert result.timeline.segments[0].start == 0 and result.timeline.segments[-1].end == pytest.approx(175 / 30)
-    assert result.count is not None and result.count_message == ""
-    assert result.count.num_frames == 175 and len(result.count.periodicity) == 175
-    assert result.count.source == countable.name
-    assert {"decode", "infer", "count", "total"} <= set(result.timings)
-    segments = result.to_dict()["timeline"]
-    assert [s["label"] for s in segments] == [s.label for s in result.timeline.segments]
-
-
-def test_no_counter_says_how_to_add_one(tiny_export, cfmove_clips):
-    bare = Analyser(tiny_export[0], warm_up=False)
-    result = bare.analyse(cfmove_clips / "chest-to-bar" / "chest-to-bar_1.mp4")
-    assert result.count is None and "--counter" in result.count_message
-    assert bare.describe()["counter"] is None
+    assert as_json["repnet"] == {"count": None, "message": result.repnet_message}
+    assert set(as_json) == set(footage.to_dict()) | {"repnet"}
+    # The generated 175-frame video: long enough for RepNet.
+    counted = analyser.analyse(countable)
+    assert counted.repnet is not None and counted.repnet_message == ""
+    assert counted.repnet.num_frames == 175 and counted.repnet.source == countable.name
+    assert "repnet" in counted.timings and counted.to_dict()["repnet"]["count"]["num_frames"] == 175
+    about = analyser.describe()
+    assert about["model"] == str(analyser.model) and about["counter"]["kind"] == "export"
 
 
 def test_a_weights_folder_counts_too(tiny_export, support_dir, countable):
@@ -157,7 +282,7 @@ def test_a_weights_folder_counts_too(tiny_export, support_dir, countable):
     with_weights = Analyser(tiny_export[0], weights, counter_image_size=32)
     assert with_weights.describe()["counter"]["kind"] == "weights"
     result = with_weights.analyse(countable)
-    assert result.count is not None and result.count.num_frames == 175
+    assert result.repnet is not None and result.repnet.num_frames == 175
 
 
 def test_bad_model_and_counter_paths_are_user_errors(tiny_export, tmp_path):
@@ -167,73 +292,103 @@ def test_bad_model_and_counter_paths_are_user_errors(tiny_export, tmp_path):
         Analyser(tmp_path / "nothing")
     with pytest.raises(UserError, match="no such counter folder"):
         Analyser(tiny_export[0], tmp_path / "no-counter", warm_up=False)
+    with pytest.raises(UserError, match="no BlazePose model file"):
+        Analyser(pose_models=tmp_path)
+    with pytest.raises(UserError, match="--pose-fps 0"):
+        Analyser(pose_fps=0)
 
 
 # -- jobs ---------------------------------------------------------------------------------------
 
-def _queue_copy(runner: JobRunner, root: Path, source: Path, name: str) -> tuple[str, Path]:
+def _queue_copy(runner: JobRunner, root: Path, source: Path, name: str, movement: str | None = None):
     folder = new_upload_dir(root)
     path = save_upload(_data_url(source.read_bytes()), name, folder, max_bytes=10**8)
-    return runner.submit(path, name, folder), folder
+    return runner.submit(path, name, folder, movement=movement), folder
 
 
-def test_jobs_keep_their_own_results_and_remove_their_files(analyser, cfmove_clips, tmp_path):
+def test_jobs_keep_their_own_results_and_their_overlays_until_they_expire(pose_analyser, cfmove_clips, tmp_path):
     from movinet_crossfit.core import video
 
-    runner = JobRunner(analyser)
-    sources = [cfmove_clips / "thruster" / "thruster_4.mp4", cfmove_clips / "chest-to-bar" / "chest-to-bar_4.mp4",
+    runner = JobRunner(pose_analyser)
+    sources = [cfmove_clips / "thruster" / "thruster_6.mp4", cfmove_clips / "chest-to-bar" / "chest-to-bar_4.mp4",
                tmp_path / "notes.txt"]
     sources[2].write_text("not a video")
     jobs = [_queue_copy(runner, tmp_path / "uploads", s, s.name) for s in sources]
     done = [_wait(runner, job_id) for job_id, _ in jobs]
-    for source, status in zip(sources[:2], done[:2]):
+    for source, status, (_, folder) in zip(sources[:2], done[:2], jobs[:2]):
         assert status.state == DONE and status.result.name == source.name
         assert status.result.info.num_frames == video.probe(source).num_frames
-        assert "check" in status.result.timings
+        assert "check" in status.result.timings and status.folder == folder
+        # The upload is gone; only its overlay is left, for the page to play.
+        assert [p.name for p in folder.iterdir()] == ["overlay.mp4"] == [status.result.overlay.name]
     assert done[2].state == FAILED and done[2].error.startswith("notes.txt: ")
-    assert all(not folder.exists() for _, folder in jobs)
+    assert not jobs[2][1].exists()
     assert runner.status("not-a-job") is None
+    runner.keep_seconds = 0  # expired: the next look forgets them and removes their folders
+    assert runner.status(jobs[0][0]) is None
+    assert all(not folder.exists() for _, folder in jobs)
     runner.shutdown()
+
+
+def test_shutdown_removes_every_jobs_folder(tmp_path, cfmove_clips):
+    runner = JobRunner(_Exploding())
+    job, folder = _queue_copy(runner, tmp_path, cfmove_clips / "thruster" / "thruster_5.mp4", "fine.mp4")
+    assert _wait(runner, job).state == DONE and (folder / "overlay.mp4").is_file()
+    runner.shutdown()
+    assert not folder.exists()
 
 
 def test_an_upload_is_probed_once(analyser, cfmove_clips, countable, tmp_path, monkeypatch):
-    """The content check's probe is the one the analysis uses: predict_timeline and count_video
-    (and predict_video) are given it and never probe again."""
+    """The content check's probe is the one the analysis uses: poses, the model, RepNet, the
+    thumbnails and the overlay are given it and never probe again."""
     probes = app_support.count_probes(monkeypatch)
     runner = JobRunner(analyser)
-    for source, mode in ((countable, "timeline"), (cfmove_clips / "thruster" / "thruster_3.mp4", "clip")):
+    for source, counted in ((countable, True), (cfmove_clips / "thruster" / "thruster_3.mp4", False)):
         probes.clear()
         status = _wait(runner, _queue_copy(runner, tmp_path, source, source.name)[0])
-        assert status.state == DONE and status.result.mode == mode
-        assert (status.result.count is not None) == (mode == "timeline")
+        assert status.state == DONE and (status.result.repnet is not None) == counted
         assert len(probes) == 1, probes
     runner.shutdown()
     probes.clear()
-    assert analyser.analyse(countable).count is not None  # no probe given: it probes, once
+    clip = cfmove_clips / "thruster" / "thruster_3.mp4"
+    assert analyser.analyse(clip).repnet_message.startswith("too short")  # no probe given: it probes, once
     assert len(probes) == 1, probes
 
 
 class _Exploding:
-    """Crashes on a file named boom.mp4, else returns a stub result: the runner must carry on."""
+    """Crashes on a file named boom.mp4, else returns a stub result with an overlay file."""
 
-    def analyse(self, path, filename, info=None, progress=None):
+    def describe(self):
+        return {"poses": "stub", "standards": ["thruster"], "standards_file": None, "model": None,
+                "backend": None, "classes": None, "counter": None}
+
+    def analyse(self, path, filename, info=None, progress=None, overlay_dir=None, movement=None):
+        from types import SimpleNamespace
+
         if filename == "boom.mp4":
             raise RuntimeError("the model fell over")
-        return Analysis(filename, info, "clip", {"thruster": 1.0}, "stub", timings={"total": 0.0})
+        overlay = None
+        if overlay_dir is not None:
+            overlay = Path(overlay_dir) / "overlay.mp4"
+            overlay.write_bytes(b"\0\0\0\x18ftypmp42" + bytes(2000))
+        footage = SimpleNamespace(movement=movement, movement_source="user" if movement else None,
+                                  count=SimpleNamespace(count=0), valid_count=0, no_rep_count=0, unjudged_count=0)
+        return SimpleNamespace(name=filename, info=info, footage=footage, overlay=overlay, timings={"total": 0.0})
 
 
 def test_a_crash_is_reported_and_logged_and_the_next_job_runs(cfmove_clips, tmp_path, caplog):
     runner = JobRunner(_Exploding())
     clip = cfmove_clips / "thruster" / "thruster_5.mp4"
     boom, boom_folder = _queue_copy(runner, tmp_path, clip, "boom.mp4")
-    fine, _ = _queue_copy(runner, tmp_path, clip, "fine.mp4")
+    fine, _ = _queue_copy(runner, tmp_path, clip, "fine.mp4", movement="thruster")
     crashed, ok = _wait(runner, boom), _wait(runner, fine)
     assert crashed.state == FAILED and "RuntimeError: the model fell over" in crashed.error
     assert boom in crashed.error  # the job id, to find the traceback in the log
-    assert ok.state == DONE and ok.result.name == "fine.mp4"
+    assert ok.state == DONE and ok.result.name == "fine.mp4" and ok.result.footage.movement == "thruster"
     assert "Traceback" in caplog.text and "the model fell over" in caplog.text
-    assert not boom_folder.exists() and not list(tmp_path.glob("upload-*"))
+    assert not boom_folder.exists()
     runner.shutdown()
+    assert not list(tmp_path.glob("upload-*"))
 
 
 def test_queued_jobs_know_how_many_are_ahead(cfmove_clips, tmp_path):
@@ -256,12 +411,54 @@ def test_queued_jobs_know_how_many_are_ahead(cfmove_clips, tmp_path):
     runner.shutdown()
 
 
-# -- the page's server side and the command -------------------------------------------------------
+# -- the page's server side, the overlay route and the command ------------------------------------
 
-def test_the_server_refuses_an_oversize_upload_that_skipped_the_browser_check(analyser, tmp_path):
+def test_job_file_stays_inside_the_job_folder(tmp_path):
+    from movinet_crossfit.app.server import job_file
+
+    folder = tmp_path / "upload-x"
+    folder.mkdir()
+    (folder / "overlay.mp4").write_bytes(b"video")
+    (tmp_path / "secret.txt").write_text("not yours")
+    (folder / "link.mp4").symlink_to(tmp_path / "secret.txt")
+    assert job_file(folder, "overlay.mp4") == (folder / "overlay.mp4").resolve()
+    for name in ("../secret.txt", "../../etc/passwd", str(tmp_path / "secret.txt"), "/etc/passwd", "link.mp4",
+                 "", ".", "missing.mp4", "sub/../../secret.txt"):
+        assert job_file(folder, name) is None, name
+
+
+def test_the_overlay_route_serves_only_the_jobs_overlay(cfmove_clips, tmp_path):
+    from movinet_crossfit.app import create_app
+
+    app = create_app(analyser=_Exploding(), max_upload_mb=2, upload_dir=tmp_path / "root")
+    job, folder = _queue_copy(app.jobs, app.upload_root, cfmove_clips / "thruster" / "thruster_5.mp4", "a.mp4")
+    other, other_folder = _queue_copy(app.jobs, app.upload_root, cfmove_clips / "thruster" / "thruster_6.mp4",
+                                      "b.mp4")
+    assert _wait(app.jobs, job).state == DONE and _wait(app.jobs, other).state == DONE
+    (folder / "notes.txt").write_text("in the folder, not the overlay")
+    (tmp_path / "root" / "secret.txt").write_text("outside the job folder")
+    client = app.server.test_client()
+    served = client.get(f"/overlay/{job}/overlay.mp4")
+    assert served.status_code == 200 and served.mimetype == "video/mp4"
+    assert served.data == (folder / "overlay.mp4").read_bytes()
+    partial = client.get(f"/overlay/{job}/overlay.mp4", headers={"Range": "bytes=0-99"})
+    assert partial.status_code == 206 and len(partial.data) == 100  # what <video> asks for to seek
+    for url in (f"/overlay/{job}/../secret.txt", f"/overlay/{job}/%2e%2e/secret.txt",
+                f"/overlay/{job}/..%2fsecret.txt", f"/overlay/{job}/%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+                f"/overlay/{job}/notes.txt", f"/overlay/{job}/{other_folder.name}/overlay.mp4",
+                f"/overlay/{job}/../{other_folder.name}/overlay.mp4", "/overlay/not-a-job/overlay.mp4"):
+        assert client.get(url).status_code == 404, url
+    # A path the route does not match falls to Dash's catch-all: its page, not the file.
+    page = client.get(f"/overlay/{job}//etc/passwd")
+    assert page.mimetype == "text/html" and b"root:" not in page.data
+    app.jobs.shutdown()
+    assert client.get(f"/overlay/{other}/overlay.mp4").status_code == 404  # removed with its job
+
+
+def test_the_server_refuses_an_oversize_upload_that_skipped_the_browser_check(tmp_path):
     from movinet_crossfit.app.server import _start
 
-    runner = JobRunner(analyser)
+    runner = JobRunner(_Exploding())
     payload = {"contents": _data_url(b"\0" * 3000), "filename": "huge.mp4"}
     job, disabled, message, _, _ = _start(runner, payload, tmp_path, max_bytes=1000)
     assert job is None and disabled is True
@@ -272,14 +469,15 @@ def test_the_server_refuses_an_oversize_upload_that_skipped_the_browser_check(an
     runner.shutdown()
 
 
-def test_the_page_is_served(analyser, tmp_path):
+def test_the_page_is_served(pose_analyser, tmp_path):
     from movinet_crossfit.app import create_app
 
-    app = create_app(analyser=analyser, max_upload_mb=2, upload_dir=tmp_path)
+    app = create_app(analyser=pose_analyser, max_upload_mb=2, upload_dir=tmp_path)
     client = app.server.test_client()
     assert client.get("/").status_code == 200
     layout = client.get("/_dash-layout").get_data(as_text=True)
     assert "Drag and drop a video" in layout and "uploads up to 2.0 MB" in layout
+    assert "recognised from the poses" in layout and "movement-choice" in layout and "wall-ball" in layout
     assert app.server.config["MAX_CONTENT_LENGTH"] < 8 * 2**20
     app.jobs.shutdown()
 
@@ -292,3 +490,8 @@ def test_app_command_with_a_missing_model_is_one_clear_line(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 2
     assert "no such model folder" in done.stderr and "Traceback" not in done.stderr
+    # No flags on a machine without the BlazePose files: one line saying how to get them.
+    done = subprocess.run([sys.executable, "-m", "movinet_crossfit.cli", "app"], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "MOVINET_CROSSFIT_POSE_MODELS": str(tmp_path)})
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "no BlazePose model file" in done.stderr and "scripts/setup.sh" in done.stderr

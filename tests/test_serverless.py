@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -25,7 +26,9 @@ def lambda_env(tiny_export, tmp_path, monkeypatch):
     monkeypatch.setenv(serverless.MODEL_ENV, str(tiny_export[0]))
     monkeypatch.setenv(serverless.CACHE_ENV, str(tmp_path / "cache"))
     monkeypatch.delenv(serverless.COUNTER_ENV, raising=False)
-    monkeypatch.delenv(serverless.VARIANT_ENV, raising=False)
+    for name in (serverless.VARIANT_ENV, serverless.STANDARDS_ENV, serverless.POSE_FPS_ENV, serverless.OVERLAY_ENV,
+                 "MOVINET_CROSSFIT_POSE_MODELS"):
+        monkeypatch.delenv(name, raising=False)
     for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                         "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
         monkeypatch.setenv(name, value)
@@ -60,7 +63,38 @@ def _no_videos_left(cache: Path) -> None:
     assert not list((cache / "videos").glob("*/*")), "a video was left in the cache"
 
 
-def test_base64_bodies_of_real_clips_match_predict(lambda_env, tiny_export, cfmove_clips):
+@pytest.fixture
+def pose_env(lambda_env, monkeypatch):
+    """The handler with no movement model: poses only."""
+    monkeypatch.delenv(serverless.MODEL_ENV)
+    return lambda_env
+
+
+@pytest.fixture(scope="module")
+def footage_keys(cfmove_clips) -> set[str]:
+    """The keys of ``analyse_footage(...).to_dict()``, the JSON the handler answers."""
+    from movinet_crossfit.analysis.footage import analyse_footage
+
+    return set(analyse_footage(cfmove_clips / "thruster" / "thruster_1.mp4").to_dict())
+
+
+def test_without_a_model_the_body_is_analyse_footages_json(pose_env, cfmove_clips, footage_keys):
+    from movinet_crossfit.analysis.footage import analyse_footage
+
+    clip = cfmove_clips / "thruster" / "thruster_8.mp4"
+    status, body = _call(_body_event(clip))
+    assert status == 200, body
+    assert set(body) == footage_keys
+    expected = json.loads(json.dumps(analyse_footage(clip, name="request body").to_dict()))
+    for key in footage_keys - {"timings"}:
+        assert body[key] == expected[key], key
+    assert body["model_movement"] is None and body["movement_source"] in ("pose", None)
+    assert body["frames"] == 24 and body["width"] == 854 and body["overlay"] is None
+    assert {"download", "check", "poses", "count", "total"} <= set(body["timings"])
+    _no_videos_left(pose_env)
+
+
+def test_base64_bodies_of_real_clips_match_predict(lambda_env, tiny_export, cfmove_clips, footage_keys):
     from movinet_crossfit.movinet.predict import predict_video
 
     totals = []
@@ -68,21 +102,24 @@ def test_base64_bodies_of_real_clips_match_predict(lambda_env, tiny_export, cfmo
         clip = cfmove_clips / name
         status, body = _call(_body_event(clip))
         assert status == 200, body
+        assert set(body) == footage_keys
         expected = predict_video(clip, tiny_export[0], backend="tflite")
         # Same model file; the numpy preprocessing is within one grey level of TensorFlow's.
-        for label, p in expected.probabilities.items():
-            assert body["probabilities"][label] == pytest.approx(p, abs=2e-3)
+        model = body["model_movement"]
+        for label, p in model["top_k"]:
+            assert p == pytest.approx(expected.probabilities[label], abs=2e-3)
         margin = sorted(expected.probabilities.values())[-1] - sorted(expected.probabilities.values())[-2]
         if margin > 4e-3:
-            assert body["movement"] == expected.label
+            assert model["label"] == expected.label
+        assert body["movement_source"] == "model" and body["movement_probability"] == model["probability"]
+        assert body["pose_movement"] is None or body["pose_movement"]["label"] in (None, "thruster", "chest-to-bar",
+                                                                                  *body["pose_movement"]["scores"])
         assert body["frames"] == expected.video_frames and body["width"] == 854
-        assert [k for k, _ in body["top_k"]][0] == body["movement"] and len(body["top_k"]) == 3
-        assert body["count"] is None and body["count_message"] == "no counter configured"
-        assert body["mode"] == "clip" and body["timeline"] is None and body["backend"] == "tflite"
-        assert set(body["timings"]) == {"download", "check", "decode", "infer", "total"}
+        assert len(model["top_k"]) == 3 and "repnet" not in body
+        assert {"download", "check", "movement_model", "poses", "total"} <= set(body["timings"])
         totals.append(body["timings"]["total"])
     _no_videos_left(lambda_env)
-    # Per clip, warm (the first call also loads the model).
+    # Per clip, warm (the first call also loads the models).
     warm = statistics.median(totals[1:])
     app_support.ARTIFACTS.mkdir(exist_ok=True)
     (app_support.ARTIFACTS / "lambda_timings.json").write_text(json.dumps(
@@ -102,8 +139,41 @@ def test_an_s3_key_an_s3_event_record_and_a_json_body(s3, cfmove_clips, lambda_e
         assert status == 200, body
         assert body["video"] == "s3://videos/uploads/my wod.mp4" and body["frames"] == 18
         assert body["timings"]["download"] > 0
-    assert direct[1]["probabilities"] == record[1]["probabilities"] == proxied[1]["probabilities"]
+    assert direct[1]["model_movement"] == record[1]["model_movement"] == proxied[1]["model_movement"]
+    assert direct[1]["reps"] == record[1]["reps"] == proxied[1]["reps"]
     _no_videos_left(lambda_env)
+
+
+def test_the_caller_can_name_the_movement(s3, cfmove_clips, pose_env):
+    clip = cfmove_clips / "thruster" / "thruster_6.mp4"
+    s3.upload_file(str(clip), "videos", "t.mp4")
+    status, body = _call({"bucket": "videos", "key": "t.mp4", "movement": "Thruster"})
+    assert status == 200 and body["movement"] == "thruster" and body["movement_source"] == "user", body
+    status, body = _call({**_body_event(clip), "queryStringParameters": {"movement": "OHS"}})
+    assert status == 200 and body["movement"] == "ohs" and body["movement_source"] == "user", body
+    assert body["standards"]["movement"] == "ohs"
+    status, body = _call({"bucket": "videos", "key": "t.mp4", "movement": "zumba"})
+    assert status == 400 and body["error"].startswith("movement: ") and "thruster" in body["error"], body
+    _no_videos_left(pose_env)
+
+
+def test_the_overlay_goes_to_s3_when_asked(s3, cfmove_clips, pose_env, monkeypatch):
+    from movinet_crossfit.core import video
+
+    monkeypatch.setenv(serverless.OVERLAY_ENV, "s3://videos/overlays/")
+    clip = cfmove_clips / "thruster" / "thruster_6.mp4"
+    status, body = _call(_body_event(clip))
+    assert status == 200, body
+    assert re.fullmatch(r"s3://videos/overlays/[0-9a-f]{16}\.mp4", body["overlay"]), body["overlay"]
+    key = body["overlay"].split("/", 3)[3]
+    head = s3.head_object(Bucket="videos", Key=key)
+    assert head["ContentType"] == "video/mp4"
+    local = pose_env / "overlay.mp4"
+    s3.download_file("videos", key, str(local))
+    drawn = video.probe(local)
+    assert drawn.codec == "h264" and drawn.num_frames == video.probe(clip).num_frames
+    assert "overlay" in body["timings"]
+    _no_videos_left(pose_env)
 
 
 def test_a_model_on_s3_is_downloaded_once(s3, tiny_export, cfmove_clips, lambda_env, monkeypatch):
@@ -115,7 +185,8 @@ def test_a_model_on_s3_is_downloaded_once(s3, tiny_export, cfmove_clips, lambda_
     monkeypatch.setenv(serverless.VARIANT_ENV, "int8")
     event = _body_event(cfmove_clips / "thruster" / "thruster_3.mp4")
     status, body = _call(event)
-    assert status == 200 and body["model"] == "model_int8.tflite", body
+    assert status == 200 and body["model_movement"] is not None, body
+    assert Path(serverless.load_model().source).name == "model_int8.tflite"
     cached = sorted(p.name for p in (lambda_env / "models").rglob("*") if p.is_file())
     assert cached == ["labels.txt", "model_int8.tflite"]
 
@@ -136,7 +207,8 @@ def test_a_model_on_s3_is_downloaded_once(s3, tiny_export, cfmove_clips, lambda_
         monkeypatch.setenv(name, value)
     serverless._models.clear()
     status, body = _call(event)
-    assert status == 200 and body["model"] == "model_fp32.tflite", body
+    assert status == 200 and body["model_movement"] is not None, body
+    assert Path(serverless.load_model().source).name == "model_fp32.tflite"
 
 
 @pytest.mark.parametrize("event,status,match", [
@@ -146,6 +218,8 @@ def test_a_model_on_s3_is_downloaded_once(s3, tiny_export, cfmove_clips, lambda_
     ({"body": "", "isBase64Encoded": True}, 400, "empty body"),
     ({"body": "{not json", "isBase64Encoded": False}, 400, "does not parse"),
     ({"video": "clip.mp4"}, 400, "expected"),
+    ({"body": json.dumps({"bucket": "b", "key": "k", "movement": "zumba"}), "isBase64Encoded": False}, 400,
+     "movement: "),
     (["not", "an", "object"], 400, "JSON object"),
 ])
 def test_bad_requests_are_4xx_with_a_message(lambda_env, event, status, match):
@@ -167,64 +241,74 @@ def test_missing_s3_object_is_404_and_too_large_is_413(s3, cfmove_clips, lambda_
     _no_videos_left(lambda_env)
 
 
-def test_a_missing_model_setting_is_a_500_that_says_what_to_set(lambda_env, monkeypatch, cfmove_clips):
-    monkeypatch.delenv(serverless.MODEL_ENV)
-    status, body = _call(_body_event(cfmove_clips / "thruster" / "thruster_1.mp4"))
-    assert status == 500 and serverless.MODEL_ENV in body["error"]
+def test_a_broken_deployment_is_a_500_that_says_what_to_fix(lambda_env, monkeypatch, cfmove_clips, tmp_path):
+    event = _body_event(cfmove_clips / "thruster" / "thruster_1.mp4")
     monkeypatch.setenv(serverless.MODEL_ENV, "/nowhere/export")
-    status, body = _call(_body_event(cfmove_clips / "thruster" / "thruster_1.mp4"))
+    status, body = _call(event)
     assert status == 500 and "/nowhere/export" in body["error"]
+    monkeypatch.delenv(serverless.MODEL_ENV)
+    monkeypatch.setenv("MOVINET_CROSSFIT_POSE_MODELS", str(tmp_path))
+    status, body = _call(event)
+    assert status == 500 and "no BlazePose model file" in body["error"] and "model_files" in body["error"]
+    monkeypatch.delenv("MOVINET_CROSSFIT_POSE_MODELS")
+    (tmp_path / "bad.yaml").write_text("movements: [1, 2]\n")
+    monkeypatch.setenv(serverless.STANDARDS_ENV, str(tmp_path / "bad.yaml"))
+    status, body = _call(event)
+    assert status == 500 and body["error"].startswith(serverless.STANDARDS_ENV) and "bad.yaml" in body["error"]
+    _no_videos_left(lambda_env)
 
 
 def test_the_counter_counts_long_videos_and_says_when_a_clip_is_too_short(lambda_env, monkeypatch, cfmove_clips,
-                                                                         tmp_path_factory):
+                                                                         tmp_path_factory, footage_keys):
     base = tmp_path_factory.getbasetemp() / "app_support"
     monkeypatch.setenv(serverless.COUNTER_ENV, str(app_support.repnet_export(base)))
     status, body = _call(_body_event(app_support.countable_video(base)))
     assert status == 200, body
-    assert body["count"]["num_frames"] == 175 and body["count"]["count"] >= 0 and "count" in body["timings"]
+    assert set(body) == footage_keys | {"repnet"}
+    repnet = body["repnet"]
+    assert repnet["count"]["num_frames"] == 175 and repnet["count"]["count"] >= 0 and repnet["message"] == ""
+    assert "repnet" in body["timings"]
     status, body = _call(_body_event(cfmove_clips / "thruster" / "thruster_1.mp4"))
-    assert status == 200 and body["count"] is None
-    assert body["count_message"].startswith("too short to count: 23 frames")
+    assert status == 200 and body["repnet"]["count"] is None
+    assert body["repnet"]["message"].startswith("too short to count: 23 frames")
 
 
 def test_a_request_is_probed_once(lambda_env, monkeypatch, tmp_path_factory):
-    """The content check's probe is passed along: the sampled read and count_video do not probe."""
+    """The content check's probe is passed along: the model, the poses and RepNet do not probe."""
     base = tmp_path_factory.getbasetemp() / "app_support"
     monkeypatch.setenv(serverless.COUNTER_ENV, str(app_support.repnet_export(base)))
     probes = app_support.count_probes(monkeypatch)
     status, body = _call(_body_event(app_support.countable_video(base)))
-    assert status == 200 and body["count"] is not None, body
+    assert status == 200 and body["repnet"]["count"] is not None, body
     assert len(probes) == 1, probes
 
 
 def test_the_app_and_the_handler_give_the_same_json(lambda_env, tiny_export, cfmove_clips, monkeypatch,
                                                     tmp_path_factory):
-    """One analysis flow: the same fields, count and messages; the movement within the numpy
-    preprocessing's tolerance (the app preprocesses with TensorFlow, the handler with numpy)."""
+    """One analysis: the same fields, reps, verdicts and RepNet count; the model's probabilities
+    within the numpy preprocessing's tolerance (the app preprocesses with TensorFlow, the handler
+    with numpy)."""
     from movinet_crossfit.app.analysis import Analyser
 
     base = tmp_path_factory.getbasetemp() / "app_support"
     model, counter = tiny_export[0] / "model_fp32.tflite", app_support.repnet_export(base)
     monkeypatch.setenv(serverless.MODEL_ENV, str(model))
     monkeypatch.setenv(serverless.COUNTER_ENV, str(counter))
-    # The handler classifies every video as one clip; so does the app when its clips may be long.
-    app = Analyser(model, counter, clip_seconds=60.0, warm_up=False)
+    app = Analyser(model, counter, warm_up=False)
     for video in (cfmove_clips / "thruster" / "thruster_2.mp4", app_support.countable_video(base)):
         status, handler = _call(_body_event(video))
         assert status == 200, handler
         # "request body" is what the handler calls a body upload; the app is told the same name.
         from_app = json.loads(json.dumps(app.analyse(video, "request body").to_dict()))
         assert set(from_app) == set(handler)
-        for key in ("video", "frames", "fps", "duration", "width", "height", "model", "backend", "mode",
-                    "timeline", "count", "count_message"):
+        for key in set(handler) - {"timings", "model_movement", "movement_probability", "repnet"}:
             assert from_app[key] == handler[key], key
-        assert from_app["probabilities"] == pytest.approx(handler["probabilities"], abs=2e-3)
-        ranked = sorted(handler["probabilities"].values())
-        if ranked[-1] - ranked[-2] > 4e-3:
-            assert from_app["movement"] == handler["movement"]
-        assert set(from_app["timings"]) == set(handler["timings"]) - {"download", "check"} | {"probe", "total"}
-    assert handler["count"]["num_frames"] == 175 and handler["count"]["source"] == "request body"
+        for (label, p), (other, q) in zip(from_app["model_movement"]["top_k"], handler["model_movement"]["top_k"]):
+            assert q == pytest.approx(p, abs=2e-3)
+        assert from_app["repnet"]["message"] == handler["repnet"]["message"]
+        if handler["repnet"]["count"] is not None:
+            assert from_app["repnet"]["count"]["count"] == pytest.approx(handler["repnet"]["count"]["count"], abs=0.5)
+    assert handler["repnet"]["count"]["num_frames"] == 175
 
 
 _IMPORTS = """
@@ -243,35 +327,56 @@ def test_importing_the_handler_imports_no_app_dash_or_tensorflow():
 
 
 _NO_TENSORFLOW = """
-import base64, json, sys
+import base64, json, os, sys
+from pathlib import Path
 class Block:
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] in ("tensorflow", "tf_keras", "keras"):
             raise ImportError(f"{name} is not in the Lambda image")
 sys.meta_path.insert(0, Block())
 from movinet_crossfit import serverless
-answers = []
-for path in sys.argv[1:]:
-    event = {"body": base64.b64encode(open(path, "rb").read()).decode(), "isBase64Encoded": True}
+runs, answers = json.loads(sys.argv[1]), []
+for run in runs:
+    for name, value in run["env"].items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    event = {"body": base64.b64encode(open(run["video"], "rb").read()).decode(), "isBase64Encoded": True}
     response = serverless.handler(event, None)
     answers.append({"status": response["statusCode"], "body": json.loads(response["body"])})
-print(json.dumps({"answers": answers, "tensorflow": any(m.split(".")[0] == "tensorflow" for m in sys.modules),
-                  "app": sorted(m for m in sys.modules if m.split(".")[0] == "dash"
+# The overlay too (the handler uploads it to S3 when asked; here it is drawn only).
+drawn = Path(os.environ[serverless.CACHE_ENV]) / "overlay.mp4"
+serverless.analyse_file(Path(runs[0]["video"]), overlay=drawn)
+print(json.dumps({"answers": answers, "overlay": drawn.stat().st_size,
+                  "tensorflow": any(m.split(".")[0] in ("tensorflow", "tf_keras", "keras") for m in sys.modules),
+                  "app": sorted(m for m in sys.modules if m.split(".")[0] in ("dash", "flask", "plotly")
                                 or m.startswith("movinet_crossfit.app"))}))
 """
 
 
-def test_the_handler_runs_without_tensorflow(tiny_export, cfmove_clips, tmp_path, tmp_path_factory):
-    """What the container holds: LiteRT, numpy, ffmpeg, no TensorFlow (imports of it fail here)."""
+def test_the_handler_runs_without_tensorflow(tiny_export, cfmove_clips, tmp_path, tmp_path_factory, footage_keys):
+    """What the container holds: LiteRT, numpy, ffmpeg, no TensorFlow (imports of it fail here):
+    with a movement model and RepNet, and with neither (poses only)."""
     base = tmp_path_factory.getbasetemp() / "app_support"
-    env = {**os.environ, serverless.MODEL_ENV: str(tiny_export[0] / "model_fp32.tflite"),
-           serverless.COUNTER_ENV: str(app_support.repnet_export(base)), serverless.CACHE_ENV: str(tmp_path)}
-    videos = [cfmove_clips / "thruster" / "thruster_2.mp4", app_support.countable_video(base)]
-    done = subprocess.run([sys.executable, "-c", _NO_TENSORFLOW, *map(str, videos)],
+    flags = {serverless.MODEL_ENV: str(tiny_export[0] / "model_fp32.tflite"),
+             serverless.COUNTER_ENV: str(app_support.repnet_export(base))}
+    clip = str(cfmove_clips / "thruster" / "thruster_2.mp4")
+    runs = [{"env": flags, "video": clip}, {"env": flags, "video": str(app_support.countable_video(base))},
+            {"env": {name: None for name in flags}, "video": clip}]
+    env = {**os.environ, serverless.CACHE_ENV: str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", _NO_TENSORFLOW, json.dumps(runs)],
                           capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout.strip().splitlines()[-1])
-    assert out["tensorflow"] is False and out["app"] == []
-    clip, counted = out["answers"]
-    assert clip["status"] == 200 and clip["body"]["count_message"].startswith("too short to count"), clip
-    assert counted["status"] == 200 and counted["body"]["count"]["num_frames"] == 175, counted
+    assert out["tensorflow"] is False and out["app"] == [] and out["overlay"] > 1000
+    with_model, counted, poses_only = out["answers"]
+    assert with_model["status"] == 200 and with_model["body"]["movement_source"] == "model", with_model
+    assert with_model["body"]["repnet"]["message"].startswith("too short to count"), with_model
+    assert counted["status"] == 200 and counted["body"]["repnet"]["count"]["num_frames"] == 175, counted
+    assert poses_only["status"] == 200 and set(poses_only["body"]) == footage_keys, poses_only
+    assert poses_only["body"]["model_movement"] is None
+    # The same poses: the same reps, whichever movement names them.
+    assert poses_only["body"]["count"] == with_model["body"]["count"]
+    assert [(r["start_frame"], r["end_frame"]) for r in poses_only["body"]["reps"]] == \
+        [(r["start_frame"], r["end_frame"]) for r in with_model["body"]["reps"]]

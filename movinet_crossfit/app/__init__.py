@@ -1,11 +1,13 @@
-"""The upload app: a Dash page over ``movinet_crossfit.analysis`` (``movinet-crossfit app``).
+"""The upload app: a Dash page over ``analysis.footage`` (``movinet-crossfit app``).
 
-* ``analysis.Analyser``: the models, loaded once; ``analyse(path)`` -> ``Analysis`` (the
-  ``analysis.VideoAnalysis`` the Lambda handler returns too; no Dash).
+* ``analysis.Analyser``: BlazePose, the standards and the optional models, loaded once;
+  ``analyse(path)`` -> ``Analysis`` (``analysis.footage.FootageAnalysis``, the result the Lambda
+  handler returns too, plus the rep thumbnails, the overlay video and RepNet's count; no Dash).
 * ``uploads``: the data URL, the size limit, upload folders; names and the content check are
   ``movinet_crossfit.analysis.inputs``, shared with the handler.
 * ``jobs.JobRunner``: analyses on a worker thread, polled by the page.
-* ``server.create_app`` / ``server.serve``: the page and its callbacks.
+* ``page``: the result card (rep table, overlay video, pace chart); ``figures``: its plotly charts.
+* ``server.create_app`` / ``server.serve``: the page, its callbacks and the overlay route.
 """
 from movinet_crossfit.app.analysis import Analyser, Analysis, load_counter
 

@@ -1,75 +1,175 @@
-"""The app's side of an analysis: the models loaded once, and the page's progress stages.
+"""The app's side of an analysis: the models loaded once, and what the page shows beyond the JSON.
 
-``Analyser`` loads the movement model (``analysis.PredictMovement``: SavedModel or TFLite through
-``movinet.predict``) and optionally a counter once, then ``analyse(path)`` runs
-``analysis.analyse_video``, the flow the Lambda handler runs too, so a video gets the same result
-(``Analysis``, i.e. ``analysis.VideoAnalysis``) and the same JSON either way. What is the app's own:
-the progress stages the page shows, the message for a missing counter, the models' warm-up, and
-one thread at a time (the app runs every analysis on its one worker thread). Nothing here knows
-about Dash: a notebook can use it as well.
+``Analyser`` loads BlazePose (the athlete followed as ``person="auto"``), the movement standards,
+and optionally a MoViNet export (``--model``) and a RepNet counter (``--counter``), once. Then
+``analyse(path)`` runs ``analysis.footage.analyse_footage`` (poses -> reps -> rep-by-rep judging ->
+movement), the analysis the Lambda handler runs too, and adds the page's own parts: a thumbnail of
+each rep's deciding frame, the overlay video (written into the job's folder), and RepNet's count
+when a counter is loaded. Nothing here knows about Dash: a notebook can use it as well.
+
+One thread at a time: the loaded models (TFLite interpreters) are not shared between threads; the
+app runs every analysis on its one worker thread.
 """
 from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from movinet_crossfit.analysis import (DEFAULT_CLIP_SECONDS, Counter, PredictMovement, ProgressFn, VideoAnalysis,
-                                       analyse_video, load_counter, user_names)
+from movinet_crossfit.analysis import Counter, PredictMovement, ProgressFn, load_counter, user_names
+from movinet_crossfit.analysis.flow import too_short_message
+from movinet_crossfit.analysis.footage import (ASSUMED_FPS, DEFAULT_POSE_FPS, FootageAnalysis, analyse_footage,
+                                               pose_stride)
+from movinet_crossfit.analysis.overlay import rep_thumbnails, write_overlay
 from movinet_crossfit.core import video
+from movinet_crossfit.core.errors import UserError
 
-Analysis = VideoAnalysis  # the name the app has always used for one video's result
+OVERLAY_NAME = "overlay.mp4"  # in the job's folder; the page plays it through /overlay/<job>/overlay.mp4
+THUMBNAIL_WIDTH = 160
+# Where each step's progress falls on the page's bar (analyse_footage reports its own within the first).
+_FOOTAGE, _THUMBNAILS, _OVERLAY, _REPNET = (0.03, 0.60), 0.62, (0.64, 0.95), 0.96
 
-NO_COUNTER = "no counter loaded: start the app with --counter WEIGHTS_OR_EXPORT"
+__all__ = ["Analyser", "Analysis", "Counter", "DEFAULT_POSE_FPS", "OVERLAY_NAME", "load_counter"]
 
-__all__ = ["Analyser", "Analysis", "Counter", "DEFAULT_CLIP_SECONDS", "load_counter"]
+
+@dataclass
+class Analysis:
+    """One uploaded video's result on the page: ``footage`` (the JSON the handler answers too), a
+    JPEG of each rep's deciding frame by rep index, the overlay video, and RepNet's count."""
+
+    footage: FootageAnalysis
+    thumbnails: dict[int, bytes] = field(default_factory=dict)
+    overlay: Path | None = None  # the overlay video in the job's folder, when drawn
+    repnet: object = None  # repnet.infer.CountResult (with --counter)
+    repnet_message: str = ""  # why there is no RepNet count (too short, failed); "" without a counter
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.footage.name
+
+    @property
+    def info(self) -> video.VideoInfo:
+        return self.footage.info
+
+    def to_dict(self) -> dict:
+        """``footage.to_dict()`` (the handler's body) with ``repnet`` when a counter is loaded."""
+        out = self.footage.to_dict()
+        out["timings"] = {k: round(v, 3) for k, v in self.timings.items()}
+        if self.repnet is not None or self.repnet_message:
+            out["repnet"] = {"count": None if self.repnet is None else self.repnet.to_dict(per_frame=False),
+                             "message": self.repnet_message}
+        return out
+
+
+def _scaled(report: ProgressFn, low: float, high: float) -> ProgressFn:
+    return lambda stage, fraction: report(stage, low + (high - low) * min(max(float(fraction), 0.0), 1.0))
 
 
 class Analyser:
-    """Loads the models once; ``analyse`` one video at a time (the loaded models are not shared
-    between threads: the app runs every analysis on one worker thread)."""
+    """Loads the models once; ``analyse`` one video at a time.
 
-    def __init__(self, model: str | os.PathLike, counter: str | os.PathLike | None = None, *,
-                 backend: str = "auto", variant: str = "fp32", clip_seconds: float = DEFAULT_CLIP_SECONDS,
-                 counter_image_size: int | None = None, warm_up: bool = True):
-        self.model = Path(model)
-        self.clip_seconds = clip_seconds
-        self.movement = PredictMovement(model, backend, variant)
+    ``model``: a MoViNet export folder (the movement then comes from it, the pose guess beside it);
+    ``counter``: RepNet weights or an export-counter folder (its count is shown as well);
+    ``standards``: a user's standards YAML (added to the built-in movements); ``pose_models``: the
+    BlazePose folder (default: ``pose.model_files.model_dir()``); ``overlay``: draw the overlay video.
+    """
+
+    def __init__(self, model: str | os.PathLike | None = None, counter: str | os.PathLike | None = None, *,
+                 backend: str = "auto", variant: str = "fp32", standards: str | os.PathLike | None = None,
+                 pose_fps: float = DEFAULT_POSE_FPS, pose_models: str | os.PathLike | None = None,
+                 overlay: bool = True, counter_image_size: int | None = None, warm_up: bool = True):
+        from movinet_crossfit.judging import load_standards
+        from movinet_crossfit.pose.extract import make_backend
+        from movinet_crossfit.pose.model_files import model_dir
+
+        pose_stride(ASSUMED_FPS, pose_fps)  # a bad --pose-fps, a missing BlazePose file: here, not on an upload
+        self.pose_models = model_dir(pose_models)
+        self.tracker = make_backend("blazepose", person="auto", model_dir=self.pose_models)
+        self.standards = load_standards(standards)
+        self.standards_file = Path(standards) if standards else None
+        self.pose_fps = pose_fps
+        self.overlay = overlay
+        self.model = Path(model) if model is not None else None
+        self.movement = PredictMovement(model, backend, variant) if model is not None else None
         self.counter = load_counter(counter, image_size=counter_image_size) if counter is not None else None
         if warm_up:
             self.warm_up()
 
     @property
     def classes(self) -> list[str]:
-        return self.movement.classes
+        """The movements it can name: the model's classes with a model, else the standards'."""
+        return self.movement.classes if self.movement is not None else list(self.standards.names())
 
     def warm_up(self) -> None:
         """One forward pass of each model, so the first upload does not pay for graph tracing."""
-        self.movement.warm_up()
+        if self.movement is not None:
+            self.movement.warm_up()
         if self.counter is not None:
             self.counter.warm_up()
 
     def describe(self) -> dict:
-        return {"model": str(self.model), "backend": self.movement.backend, "classes": self.classes,
+        return {"poses": f"BlazePose ({self.pose_models}), {self.pose_fps:g} poses/s",
+                "standards": list(self.standards.names()),
+                "standards_file": None if self.standards_file is None else str(self.standards_file),
+                "model": None if self.model is None else str(self.model),
+                "backend": None if self.movement is None else self.movement.backend,
+                "classes": None if self.movement is None else self.movement.classes,
                 "counter": None if self.counter is None else self.counter.describe()}
 
-    def analyse(self, path: str | os.PathLike, filename: str | None = None,
-                progress: ProgressFn | None = None, info: video.VideoInfo | None = None) -> Analysis:
-        """Classify (clip or timeline) and count the video at ``path``. Errors name ``filename``;
-        ``info``: its ``video.probe`` when the caller has it already (the upload's content check),
-        else it is probed here, once."""
+    def analyse(self, path: str | os.PathLike, filename: str | None = None, progress: ProgressFn | None = None,
+                info: video.VideoInfo | None = None, overlay_dir: str | os.PathLike | None = None,
+                movement: str | None = None) -> Analysis:
+        """Analyse the video at ``path`` (errors name ``filename``); ``info``: its probe when the
+        caller has it (the upload's content check), else it is probed here, once. The overlay is
+        written into ``overlay_dir`` (when given and the overlay is on). ``movement``: the user's
+        choice (a standards name or alias), else the model's label or the poses' guess."""
         path = Path(path)
         filename = filename or path.name
         report = progress or (lambda stage, fraction: None)
         started = time.perf_counter()
         timings: dict[str, float] = {}
         report("checking the video", 0.02)
-        if info is None:
-            with user_names(path, filename):
+        with user_names(path, filename):
+            if info is None:
                 info = video.probe(path)
-            timings["probe"] = time.perf_counter() - started
-        result = analyse_video(path, info, self.movement, self.counter, name=filename,
-                               clip_seconds=self.clip_seconds, no_counter_message=NO_COUNTER, progress=report)
-        result.timings = {**timings, **result.timings, "total": time.perf_counter() - started}
+                timings["probe"] = time.perf_counter() - started
+            footage = analyse_footage(path, info, movement_model=self.movement, movement=movement,
+                                      standards=self.standards,
+                                      pose_fps=self.pose_fps, tracker=self.tracker, name=filename,
+                                      progress=_scaled(report, *_FOOTAGE))
+            timings.update(footage.timings)
+            result = Analysis(footage)
+            if footage.reps:
+                report("cutting a thumbnail of each rep", _THUMBNAILS)
+                tick = time.perf_counter()
+                result.thumbnails = rep_thumbnails(path, footage, width=THUMBNAIL_WIDTH)
+                timings["thumbnails"] = time.perf_counter() - tick
+            if overlay_dir is not None and self.overlay:
+                report("drawing the overlay video", _OVERLAY[0])
+                tick = time.perf_counter()
+                result.overlay = write_overlay(path, footage, Path(overlay_dir) / OVERLAY_NAME,
+                                               progress=_scaled(report, *_OVERLAY))
+                timings["overlay"] = time.perf_counter() - tick
+            if self.counter is not None:
+                self._count(result, path, info, filename, report, timings)
+        timings["total"] = time.perf_counter() - started
+        result.timings = timings
         report("done", 1.0)
         return result
+
+    def _count(self, result: Analysis, path: Path, info: video.VideoInfo, filename: str, report: ProgressFn,
+               timings: dict[str, float]) -> None:
+        """RepNet's count beside the pose count; a failure leaves the rest standing and says why."""
+        if info.num_frames < self.counter.num_frames:
+            result.repnet_message = too_short_message(info, self.counter.num_frames)
+            return
+        report("counting with RepNet", _REPNET)
+        tick = time.perf_counter()
+        try:
+            result.repnet = self.counter.count(path, info)
+            result.repnet.source = filename
+        except UserError as exc:
+            result.repnet_message = f"RepNet could not count: {str(exc).replace(str(path), filename)}"
+        timings["repnet"] = time.perf_counter() - tick

@@ -1,39 +1,81 @@
-"""Plotly figures of an ``Analysis``: class probabilities, count over time, movement timeline."""
+"""Plotly figures of a result: the pace of the set, the model's movement, RepNet's count.
+
+The pace and the model's chart are drawn from the result's JSON form (``FootageAnalysis.to_dict()``,
+what the Lambda handler answers too), so they show exactly what the JSON says.
+"""
 from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from movinet_crossfit.app.analysis import Analysis
-
 # Enough points for a smooth line on a page; a long video's per-frame arrays are thinned to this.
 MAX_POINTS = 1500
 _LAYOUT = dict(template="plotly_white", margin=dict(l=10, r=10, t=40, b=40), font=dict(size=13))
-_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-            "#bcbd22", "#17becf")
+# What a rep's verdict looks like, in the table and on the chart.
+VERDICTS = {True: ("valid", "#2ca02c", "circle"), False: ("no rep", "#d62728", "x"),
+            None: ("can't tell", "#8c8c8c", "circle-open")}
 
 
 def _thin(n: int) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, min(n, MAX_POINTS)).round().astype(int)) if n else np.zeros(0, int)
 
 
-def probabilities_figure(analysis: Analysis) -> go.Figure:
-    """Every class's probability, largest on top, the winner highlighted."""
-    items = sorted(analysis.probabilities.items(), key=lambda kv: kv[1])
-    names, values = [k for k, _ in items], [v for _, v in items]
-    colours = ["#d62728" if name == analysis.label else "#9bb7d4" for name in names]
+def seconds_per_rep(result: dict) -> list[float]:
+    """Each rep's seconds: the JSON's ``pace.seconds_per_rep`` (one per rep), else each rep's length."""
+    reps = result.get("reps") or []
+    pace = (result.get("pace") or {}).get("seconds_per_rep") or []
+    if len(pace) == len(reps):
+        return [float(s) for s in pace]
+    return [float(rep["end_s"]) - float(rep["start_s"]) for rep in reps]
+
+
+def pace_figure(result: dict) -> go.Figure:
+    """Seconds per rep over the set, one marker per rep coloured by its verdict (no-reps a red x),
+    the median as a dotted line."""
+    reps = result.get("reps") or []
+    seconds = seconds_per_rep(result)
+    fig = go.Figure()
+    if reps:  # first, so the markers are drawn over it
+        fig.add_trace(go.Scatter(x=[r["index"] for r in reps], y=seconds, mode="lines", showlegend=False,
+                                 line=dict(color="#9bb7d4", width=1), hoverinfo="skip"))
+    for valid, (name, colour, symbol) in VERDICTS.items():
+        chosen = [i for i, rep in enumerate(reps) if rep.get("valid") is valid]
+        if not chosen:
+            continue
+        fig.add_trace(go.Scatter(
+            x=[reps[i]["index"] for i in chosen], y=[seconds[i] for i in chosen], mode="markers", name=name,
+            marker=dict(color=colour, symbol=symbol, size=11 if valid is False else 9, line=dict(width=2)),
+            customdata=[[reps[i]["start_s"], reps[i].get("reason") or ""] for i in chosen],
+            hovertemplate="rep %{x}: %{y:.2f} s (from %{customdata[0]:.1f} s)<br>" + name
+                          + " %{customdata[1]}<extra></extra>"))
+    if reps:
+        median = float(np.median(seconds))
+        fig.add_hline(y=median, line=dict(color="#999", dash="dot"),
+                      annotation_text=f"median {median:.2f} s", annotation_position="top left")
+    fig.update_xaxes(title_text="rep", dtick=1 if len(reps) <= 30 else None, rangemode="tozero")
+    fig.update_yaxes(title_text="seconds per rep", rangemode="tozero")
+    fig.update_layout(title="pace: seconds per rep over the set", height=320,
+                      legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"), **_LAYOUT)
+    return fig
+
+
+def model_figure(model_movement: dict) -> go.Figure:
+    """The movement model's likeliest classes (``model_movement.top_k``), the winner highlighted."""
+    top = sorted(((str(c), float(p)) for c, p in model_movement.get("top_k") or []), key=lambda kv: kv[1])
+    names, values = [k for k, _ in top], [v for _, v in top]
+    colours = ["#d62728" if name == model_movement.get("label") else "#9bb7d4" for name in names]
     fig = go.Figure(go.Bar(x=values, y=names, orientation="h", marker_color=colours,
                            text=[f"{v:.1%}" for v in values], textposition="auto",
                            hovertemplate="%{y}: %{x:.3f}<extra></extra>"))
-    title = "probability per movement" + (" (mean over the timeline's windows)" if analysis.mode == "timeline" else "")
-    fig.update_layout(title=title, xaxis=dict(range=[0, 1], tickformat=".0%"),
-                      height=max(220, 34 * len(names) + 90), **_LAYOUT)
+    fig.update_layout(title="movement model: likeliest movements", xaxis=dict(range=[0, 1], tickformat=".0%"),
+                      height=max(200, 34 * len(names) + 90), **_LAYOUT)
     return fig
 
 
 def count_figure(count) -> go.Figure:
-    """Periodicity (and the 0.5 threshold) above, the cumulative count below, reps marked."""
+    """RepNet's count (``repnet.infer.CountResult``): periodicity (and the 0.5 threshold) above, the
+    cumulative count below, reps marked."""
     n = int(count.num_frames)
     keep = _thin(n)
     fps = count.fps or 30.0
@@ -54,26 +96,4 @@ def count_figure(count) -> go.Figure:
     fig.update_yaxes(range=[0, max(1.0, float(count.count)) * 1.08], row=2, col=1)
     fig.update_xaxes(title_text="time (s)", row=2, col=1)
     fig.update_layout(height=380, showlegend=False, **_LAYOUT)
-    return fig
-
-
-def timeline_figure(timeline) -> go.Figure:
-    """Each class's probability per window over time, and the merged segments as a band."""
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.78, 0.22], vertical_spacing=0.06)
-    centres = [(w.start + w.end) / 2 for w in timeline.windows]
-    for index, name in enumerate(timeline.classes):
-        fig.add_trace(go.Scatter(x=centres, y=[w.probabilities[index] for w in timeline.windows],
-                                 mode="lines+markers", name=name, line=dict(color=_COLOURS[index % 10]),
-                                 marker=dict(size=4)), row=1, col=1)
-    for seg in timeline.segments:
-        colour = _COLOURS[timeline.classes.index(seg.label) % 10]
-        fig.add_trace(go.Bar(x=[seg.end - seg.start], base=[seg.start], y=["segments"], orientation="h",
-                             marker_color=colour, showlegend=False, text=[seg.label], textposition="inside",
-                             hovertemplate=f"{seg.label} {seg.start:.1f}-{seg.end:.1f} s ({seg.probability:.2f})"
-                                           "<extra></extra>"), row=2, col=1)
-    fig.update_yaxes(range=[0, 1.02], title_text="probability", row=1, col=1)
-    fig.update_yaxes(showticklabels=False, row=2, col=1)
-    fig.update_xaxes(title_text="time (s)", range=[0, max(timeline.duration, 1e-3)], row=2, col=1)
-    fig.update_layout(title=f"movement over time: {timeline.window_seconds:g} s windows every "
-                            f"{timeline.stride_seconds:g} s", height=360, barmode="overlay", **_LAYOUT)
     return fig

@@ -1,9 +1,12 @@
-"""The Dash page: drop a video, watch the progress, read the movement, the count and the timings.
+"""The Dash page: drop a video, watch the progress, then read the movement, the reps judged one by
+one (with the deciding frame of each), the overlay video and the pace of the set.
 
 Flow: ``dcc.Upload`` reads the file in the browser; a clientside callback refuses an oversize file
 there (its bytes never leave the browser, only the refusal is sent so the server logs it); the
 ``update`` callback writes an accepted file and queues a job (``jobs.JobRunner``), then a
-``dcc.Interval`` polls the job until it is done. The request thread never runs a model.
+``dcc.Interval`` polls the job until it is done. The request thread never runs a model. The
+overlay video is served from the job's folder by a Flask route (``/overlay/<job>/<file>``) that
+answers only for that job's overlay.
 """
 from __future__ import annotations
 
@@ -15,13 +18,15 @@ import tempfile
 from pathlib import Path
 
 import dash
+import flask
 from dash import Input, Output, State, dcc, html
 
-from movinet_crossfit.app import figures
-from movinet_crossfit.app.analysis import DEFAULT_CLIP_SECONDS, Analyser, Analysis
+from movinet_crossfit.app.analysis import DEFAULT_POSE_FPS, Analyser
 from movinet_crossfit.app.jobs import DONE, FAILED, QUEUED, JobRunner
-from movinet_crossfit.app.uploads import (DEFAULT_HOST, DEFAULT_MAX_UPLOAD_MB, DEFAULT_PORT, UploadError, display_name, format_mb,
-                                          new_upload_dir, oversize_message, remove_upload_dir, save_upload)
+from movinet_crossfit.app.page import result_view
+from movinet_crossfit.app.uploads import (DEFAULT_HOST, DEFAULT_MAX_UPLOAD_MB, DEFAULT_PORT, UploadError,
+                                          display_name, format_mb, new_upload_dir, oversize_message,
+                                          remove_upload_dir, save_upload)
 
 log = logging.getLogger("movinet_crossfit.app")
 
@@ -41,6 +46,16 @@ h1 { font-size: 1.6rem; margin: 0.2rem 0; } h2 { font-size: 1.3rem; } h3 { font-
 .card { background: #fff; border-radius: 10px; padding: 8px 18px 14px; margin: 12px 0;
         box-shadow: 0 1px 3px rgba(0,0,0,.08); }
 .movement { color: #d62728; } .muted { color: #666; } .count { font-size: 1.15rem; }
+.small { font-size: .85rem; }
+.choice { display: flex; align-items: center; gap: 10px; } .choice #movement-choice { min-width: 260px; }
+.overlay { width: 100%; max-height: 540px; background: #000; border-radius: 6px; }
+table.reps { border-collapse: collapse; width: 100%; margin: 8px 0; }
+table.reps th, table.reps td { border-bottom: 1px solid #e3e6ea; padding: 6px 8px; text-align: left;
+                               vertical-align: top; }
+.rep-valid { color: #1e7b1e; } .rep-no-rep { color: #c0211f; } .rep-unknown { color: #6b6b6b; }
+tr.rep-no-rep { background: #fdf0ef; } .why { color: #444; font-size: .9rem; }
+img.thumb { width: 160px; border-radius: 4px; display: block; }
+.notes { color: #7a4b00; }
 """
 _INDEX = """<!DOCTYPE html>
 <html><head>{%metas%}<title>{%title%}</title>{%favicon%}{%css%}<style>""" + _STYLE + """</style></head>
@@ -64,16 +79,19 @@ function(contents, filename) {
 def create_app(model: str | os.PathLike | None = None, counter: str | os.PathLike | None = None, *,
                analyser: Analyser | None = None, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
                upload_dir: str | os.PathLike | None = None, backend: str = "auto",
-               clip_seconds: float = DEFAULT_CLIP_SECONDS) -> dash.Dash:
-    """The Dash app for ``model`` (an export folder) and optionally ``counter`` (RepNet weights or an
-    export-counter folder); models load now, so a bad path fails here, not on the first upload.
+               standards: str | os.PathLike | None = None, pose_fps: float = DEFAULT_POSE_FPS,
+               overlay: bool = True) -> dash.Dash:
+    """The Dash app. With no arguments it analyses from poses (BlazePose, the built-in standards);
+    ``model``: a MoViNet export folder (the movement then comes from it); ``counter``: RepNet weights
+    or an export-counter folder (its count is shown as well); ``standards``: a user's standards YAML.
+    Models load now, so a bad path fails here, not on the first upload.
 
-    ``app.jobs`` is its ``JobRunner``, ``app.upload_root`` the folder uploads live in while analysed.
+    ``app.jobs`` is its ``JobRunner``, ``app.upload_root`` the folder uploads (and their overlay
+    videos) live in.
     """
     if analyser is None:
-        if model is None:
-            raise ValueError("create_app needs a model folder or an Analyser")
-        analyser = Analyser(model, counter, backend=backend, clip_seconds=clip_seconds)
+        analyser = Analyser(model, counter, backend=backend, standards=standards, pose_fps=pose_fps,
+                            overlay=overlay)
     max_bytes = int(max_upload_mb * 1e6)
     upload_root = Path(upload_dir) if upload_dir else Path(tempfile.mkdtemp(prefix="movinet-crossfit-app-"))
     upload_root.mkdir(parents=True, exist_ok=True)
@@ -96,13 +114,47 @@ def create_app(model: str | os.PathLike | None = None, counter: str | os.PathLik
     @app.callback(Output("job", "data"), Output("poll", "disabled"), Output("message", "children"),
                   Output("progress", "children"), Output("result", "children"),
                   Input("payload", "data"), Input("poll", "n_intervals"), State("job", "data"),
-                  prevent_initial_call=True)
-    def update(payload, _n, job):
+                  State("movement-choice", "value"), prevent_initial_call=True)
+    def update(payload, _n, job, movement):
         if dash.ctx.triggered_id == "payload":
-            return _start(jobs, payload, upload_root, max_bytes)
+            return _start(jobs, payload, upload_root, max_bytes, movement or None)
         return _poll(jobs, job)
 
+    @app.server.route("/overlay/<job_id>/<path:name>")
+    def overlay_video(job_id: str, name: str):
+        path = overlay_file(jobs, job_id, name)
+        if path is None:
+            flask.abort(404)
+        # conditional: Range requests (206), which the <video> element uses to seek.
+        return flask.send_file(path, mimetype="video/mp4", conditional=True, max_age=0)
+
     return app
+
+
+def job_file(folder: str | os.PathLike, name: str) -> Path | None:
+    """``folder/name`` when it is a file inside ``folder`` (no ``..``, no absolute path, no link
+    out of it), else None."""
+    root = Path(folder).resolve()
+    try:
+        candidate = (root / name).resolve()
+    except (OSError, ValueError):
+        return None
+    if candidate == root or not candidate.is_relative_to(root) or not candidate.is_file():
+        return None
+    return candidate
+
+
+def overlay_file(jobs: JobRunner, job_id: str, name: str) -> Path | None:
+    """The overlay video of the finished job ``job_id`` when ``name`` is it, else None: the route
+    serves nothing else (not the upload, nothing outside the job's folder, nothing of another job)."""
+    status = jobs.status(job_id)
+    if status is None or status.state != DONE or status.folder is None or status.result is None:
+        return None
+    overlay = getattr(status.result, "overlay", None)
+    path = job_file(status.folder, name)
+    if path is None or overlay is None or path != Path(overlay).resolve():
+        return None
+    return path
 
 
 def _js_string(text: str) -> str:
@@ -114,13 +166,25 @@ def _js_string(text: str) -> str:
 def _layout(analyser: Analyser, max_bytes: int) -> html.Div:
     about = analyser.describe()
     counter = about["counter"]
-    counter_text = (f"counter: RepNet {counter['kind']} {counter['source']} (needs {counter['num_frames']} frames)"
-                    if counter else "no counter (start with --counter WEIGHTS_OR_EXPORT to count reps)")
+    model_text = (f"movement model: {about['model']} ({about['backend']}, {len(about['classes'])} movements)"
+                  if about["model"] else "the movement is recognised from the poses (--model EXPORT adds MoViNet)")
+    counter_text = (f"RepNet {counter['kind']} {counter['source']} counts as well (needs {counter['num_frames']} "
+                    "frames)" if counter else "")
+    standards = about["standards"]
     return html.Div(className="page", children=[
-        html.H1("CrossFit movement and rep counter"),
-        html.P(className="about", id="about", children=(
-            f"model: {about['model']} ({about['backend']}, {len(about['classes'])} movements: "
-            f"{', '.join(about['classes'])}); {counter_text}; uploads up to {format_mb(max_bytes)}.")),
+        html.H1("CrossFit rep counter and judge"),
+        html.P(className="about", id="about", children="; ".join(filter(None, [
+            f"poses: {about['poses']}", model_text, counter_text,
+            f"standards for {len(standards)} movements"
+            + (f" (with {about['standards_file']})" if about["standards_file"] else ""),
+            f"uploads up to {format_mb(max_bytes)}"])) + "."),
+        html.Div(className="choice", children=[
+            html.Label("Movement:", htmlFor="movement-choice"),
+            dcc.Dropdown(id="movement-choice", value="", clearable=False, searchable=True,
+                         options=[{"label": "recognise it", "value": ""}]
+                         + [{"label": name, "value": name} for name in standards]),
+            html.Span("choose it when you know it: the reps are then judged against its standards",
+                      className="muted small")]),
         dcc.Upload(id="upload", className="drop", multiple=False,
                    children=html.Div(["Drag and drop a video here, or ", html.A("choose a file")])),
         dcc.Store(id="payload"), dcc.Store(id="job"),
@@ -141,7 +205,7 @@ def _progress(stage: str, fraction: float, seconds: float, filename: str) -> htm
         html.Progress(value=f"{max(0.02, fraction):.2f}", max="1")])
 
 
-def _start(jobs: JobRunner, payload: dict | None, upload_root: Path, max_bytes: int):
+def _start(jobs: JobRunner, payload: dict | None, upload_root: Path, max_bytes: int, movement: str | None = None):
     if not payload:
         return (dash.no_update,) * 5
     name = display_name(payload.get("filename"))
@@ -151,7 +215,7 @@ def _start(jobs: JobRunner, payload: dict | None, upload_root: Path, max_bytes: 
     folder = new_upload_dir(upload_root)
     try:
         path = save_upload(payload.get("contents"), name, folder, max_bytes)
-        job_id = jobs.submit(path, name, folder)
+        job_id = jobs.submit(path, name, folder, movement=movement)
     except UploadError as exc:
         remove_upload_dir(folder)
         log.warning("upload refused: %s", exc)
@@ -161,7 +225,7 @@ def _start(jobs: JobRunner, payload: dict | None, upload_root: Path, max_bytes: 
         log.exception("upload of %s failed", name)
         return None, True, _error(f"{name}: the upload could not be stored ({type(exc).__name__}); "
                                   "the error is logged on the server"), "", []
-    log.info("job %s: %s queued", job_id, name)
+    log.info("job %s: %s queued%s", job_id, name, f" as {movement}" if movement else "")
     return {"id": job_id, "filename": name}, False, "", _progress("queued", 0.0, 0.0, name), []
 
 
@@ -170,7 +234,9 @@ def _poll(jobs: JobRunner, job: dict | None):
     if status is None:
         return None, True, _error("this result is no longer on the server; upload the video again"), "", []
     if status.state == DONE:
-        return dash.no_update, True, "", "", result_view(status.result, status.seconds)
+        overlay = getattr(status.result, "overlay", None)
+        url = f"/overlay/{status.id}/{Path(overlay).name}" if overlay is not None else None
+        return dash.no_update, True, "", "", result_view(status.result, status.seconds, url)
     if status.state == FAILED:
         return dash.no_update, True, _error(status.error), "", []
     stage = (f"queued behind {status.ahead} other upload{'s' if status.ahead != 1 else ''}"
@@ -179,53 +245,18 @@ def _poll(jobs: JobRunner, job: dict | None):
                                                            status.filename), dash.no_update
 
 
-def _graph(graph_id: str, figure) -> dcc.Graph:
-    return dcc.Graph(id=graph_id, figure=figure, config={"displayModeBar": False, "responsive": True})
-
-
-def result_view(analysis: Analysis, waited: float) -> html.Div:
-    """The result card: movement + chart, count + plot (or why not), timeline, timings."""
-    v = analysis.info
-    children = [
-        html.H2([f"{analysis.name}: ", html.Span(analysis.label, className="movement", id="movement"),
-                 f" ({analysis.probability:.0%})"]),
-        html.P(className="muted", id="video-info", children=(
-            f"{v.width}x{v.height}, {v.num_frames} frames, {v.duration:.2f} s at {v.fps:g} fps; "
-            + ("one clip" if analysis.mode == "clip" else f"{len(analysis.timeline.windows)} timeline windows")
-            + f" via {analysis.backend}")),
-        _graph("probabilities", figures.probabilities_figure(analysis)),
-        html.H3("Repetitions"),
-    ]
-    if analysis.count is not None:
-        c = analysis.count
-        note = f"; {c.note}" if c.note else ""
-        children += [html.P(className="count", id="count", children=(
-            f"{c.rounded} reps (count {c.count:.1f}, score {c.score:.2f}, stride {c.stride}{note})")),
-            _graph("count-plot", figures.count_figure(c))]
-    else:
-        children.append(html.P(className="count", id="count", children=analysis.count_message))
-    if analysis.timeline is not None:
-        children += [html.H3("Movement over time"), _graph("timeline", figures.timeline_figure(analysis.timeline)),
-                     html.Ul(id="segments", children=[
-                         html.Li(f"{s.start:.1f}-{s.end:.1f} s: {s.label} ({s.probability:.2f})")
-                         for s in analysis.timeline.segments])]
-    parts = ", ".join(f"{k} {t:.2f} s" for k, t in analysis.timings.items() if k != "total")
-    children.append(html.P(className="muted", id="timing", children=(
-        f"processing time {analysis.timings['total']:.2f} s ({parts}); {waited:.2f} s from upload to result "
-        "on the server, queue included")))
-    return html.Div(className="card", id="result-card", children=children)
-
-
-def serve(model: str | os.PathLike, counter: str | os.PathLike | None = None, *, host: str = DEFAULT_HOST,
-          port: int = DEFAULT_PORT, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB, backend: str = "auto",
-          clip_seconds: float = DEFAULT_CLIP_SECONDS) -> None:
+def serve(model: str | os.PathLike | None = None, counter: str | os.PathLike | None = None, *,
+          host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
+          backend: str = "auto", standards: str | os.PathLike | None = None, pose_fps: float = DEFAULT_POSE_FPS,
+          overlay: bool = True) -> None:
     """Load the models, then serve the page until interrupted (Flask's threaded server)."""
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("movinet_crossfit").setLevel(logging.INFO)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a line per progress poll
-    app = create_app(model, counter, max_upload_mb=max_upload_mb, backend=backend, clip_seconds=clip_seconds)
-    log.info("serving %s on http://%s:%d/", model, host, port)
+    app = create_app(model, counter, max_upload_mb=max_upload_mb, backend=backend, standards=standards,
+                     pose_fps=pose_fps, overlay=overlay)
+    log.info("serving on http://%s:%d/ (%s)", host, port, f"movement model {model}" if model else "poses only")
     try:
         app.run(host=host, port=port, debug=False)
     finally:

@@ -8,6 +8,7 @@ import typer
 
 from movinet_crossfit.cli._common import app
 
+from movinet_crossfit.analysis.footage import DEFAULT_POSE_FPS
 from movinet_crossfit.app.uploads import DEFAULT_HOST, DEFAULT_MAX_UPLOAD_MB, DEFAULT_PORT
 from movinet_crossfit.demo import DemoConfig
 
@@ -34,14 +35,22 @@ def demo(
 
 @app.command("app")
 def run_app(
-    model: Path = typer.Option(Path("demo_out/export"), "--model", help="export folder (from `export` or `demo`)"),
-    counter: Optional[Path] = typer.Option(None, "--counter", help="RepNet weights folder or export-counter folder"),
+    model: Optional[Path] = typer.Option(None, "--model", help="MoViNet export folder: the movement comes from it "
+                                         "(default: recognised from the poses)"),
+    counter: Optional[Path] = typer.Option(None, "--counter", help="RepNet weights or export-counter folder: "
+                                           "its count is shown as well"),
+    standards: Optional[Path] = typer.Option(None, "--standards", help="your movement standards YAML (adds to or "
+                                             "replaces the built-in movements)"),
+    pose_fps: float = typer.Option(DEFAULT_POSE_FPS, "--pose-fps", help="poses per second of video"),
+    overlay: bool = typer.Option(True, "--overlay/--no-overlay", help="draw the overlay video the page plays"),
     host: str = typer.Option(DEFAULT_HOST, "--host", help="address to listen on (0.0.0.0 exposes it to the network)"),
     port: int = typer.Option(DEFAULT_PORT, "--port"),
     max_upload_mb: float = typer.Option(DEFAULT_MAX_UPLOAD_MB, "--max-upload-mb", help="largest video accepted"),
-    backend: str = typer.Option("auto", "--backend", help="auto | saved_model | tflite"),
+    backend: str = typer.Option("auto", "--backend", help="--model's runtime: auto | saved_model | tflite"),
 ) -> None:
-    """Serve the upload page: drop a video, see the movement, the rep count and the timeline."""
+    """Serve the upload page: drop a video, get the movement, the reps judged one by one (with the
+    deciding frame of each), the overlay video and the pace. No flags needed."""
     from movinet_crossfit.app import serve
 
-    serve(model, counter, host=host, port=port, max_upload_mb=max_upload_mb, backend=backend)
+    serve(model, counter, host=host, port=port, max_upload_mb=max_upload_mb, backend=backend, standards=standards,
+          pose_fps=pose_fps, overlay=overlay)
