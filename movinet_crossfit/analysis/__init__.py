@@ -1,4 +1,5 @@
-"""One video in, one result out: the analysis the app and the Lambda handler share.
+"""One video in, one result out: THE analysis (``footage``), which the CLI's ``analyze``, the app,
+the Lambda handler and the notebook share.
 
 Layer: above the model families (``movinet``, ``repnet``), below ``app``, ``serverless`` and the CLI.
 Nothing in it imports TensorFlow, Dash or the app; TensorFlow runs only if the models passed in
@@ -9,8 +10,8 @@ need it (``PredictMovement``, a Keras counter).
 * ``movement``: ``PredictMovement`` (``movinet.predict``, TensorFlow preprocessing; clips and
   timelines) and ``NumpyMovement`` (TFLite + ``numpy_preprocess``; clips, no TensorFlow).
 * ``counter``: ``Counter`` / ``load_counter`` (RepNet weights or export).
-* ``flow``: ``analyse_video(path, info, movement, counter)`` -> ``VideoAnalysis`` (``to_dict()``:
-  the one JSON form).
+* ``flow``: the shared pieces: ``ProgressFn``, ``user_names`` (errors name the sender's file), the
+  counter's too-short message, when a long video is streamed through a MoViNet export.
 * ``footage``: ``analyse_footage(path)`` -> ``FootageAnalysis``: real footage from poses (BlazePose,
   the pose counter, ``judging``): movement, reps and each rep's verdict; ``to_dict()`` is
   docs/analyze.md's JSON.
@@ -18,14 +19,13 @@ need it (``PredictMovement``, a Keras counter).
   ``rep_thumbnails`` (each rep's deciding frame as a JPEG).
 """
 from movinet_crossfit.analysis.counter import Counter, load_counter
-from movinet_crossfit.analysis.flow import (DEFAULT_CLIP_SECONDS, ProgressFn, VideoAnalysis, analyse_video,
-                                            user_names)
+from movinet_crossfit.analysis.flow import DEFAULT_CLIP_SECONDS, ProgressFn, user_names
 from movinet_crossfit.analysis.inputs import NotAVideoError, check_video, decoded_size, format_mb, safe_name
 from movinet_crossfit.analysis.footage import FootageAnalysis, analyse_footage
 from movinet_crossfit.analysis.movement import NumpyMovement, PredictMovement
 from movinet_crossfit.analysis.overlay import rep_thumbnails, write_overlay
 
 __all__ = ["Counter", "DEFAULT_CLIP_SECONDS", "FootageAnalysis", "NotAVideoError", "NumpyMovement",
-           "PredictMovement", "ProgressFn", "VideoAnalysis", "analyse_footage", "analyse_video", "check_video",
+           "PredictMovement", "ProgressFn", "analyse_footage", "check_video",
            "decoded_size", "format_mb", "load_counter", "rep_thumbnails", "safe_name", "user_names",
            "write_overlay"]

@@ -4,7 +4,7 @@ its size before decoding, and the content check that decides whether it is a vid
 The app (``app.uploads``) and the Lambda handler (``serverless``) both take files from strangers;
 what they check is the same, only how they answer differs (a message on the page, an HTTP status).
 Whether a file is a video is decided by ``video.probe`` (ffprobe, or ffmpeg) on its content, never
-by its name or type, and that one probe is what the analysis then runs on (``analyse_video`` is
+by its name or type, and that one probe is what the analysis then runs on (``analyse_footage`` is
 given it and never probes again).
 """
 from __future__ import annotations

@@ -35,7 +35,7 @@ class MovementStep:
 
 
 class MovementModel(Protocol):
-    """What ``analyse_video`` needs of a movement model. A model that can stream a long video also
+    """What ``analyse_footage`` needs of a movement model. A model that can stream a long video also
     has ``classify_timeline(path, info) -> MovementStep`` (with its ``timeline``)."""
 
     backend: str
