@@ -71,11 +71,6 @@ def rep_windows(body: Body, reps: Sequence[Rep], turn: Turn | None, widen: float
         if centre is None:  # the point is never seen: the rep's own bounds, widened
             out.append(Window(*rep_window(rep, frames, widen)))
             continue
-        previous = next((w.turn for w in reversed(out) if w.turn is not None), None)
-        if previous is not None and centre - previous < length // 2:
-            # The previous rep's turn: a rep is never judged on another's frames. No turn of its
-            # own: placed where ``before`` puts it in the rep's bounds.
-            centre = min(frames - 1, int(rep.start_frame) + before)
         lo, hi = centre - before, centre - before + length - 1
         if lo < 0:  # at an end of the video, keep the length on the other side
             lo, hi = 0, min(frames - 1, hi - lo)
