@@ -79,6 +79,18 @@ def test_auto_chooses_the_athlete_over_a_judge_and_a_walker(crowd):
     assert judge["activity"] < 0.5 * best["activity"]
 
 
+def test_a_person_followed_on_every_second_frame_scores_as_on_every_frame(crowd):
+    # Bystanders get a pose on every second frame only: their activity and coverage must not shrink
+    # for it, or the choice would favour whoever was followed on every frame.
+    points, _ = crowd
+    n = len(points[0])
+    full = people.score_followed([_followed(0, points[0], range(n))], SIZE, n, FPS)[0]
+    half = people.score_followed([_followed(0, points[0], range(0, n, 2))], SIZE, n, FPS)[0]
+    assert abs(half["coverage"] - full["coverage"]) < 0.01
+    assert half["activity"] == pytest.approx(full["activity"], rel=0.15)
+    assert half["score"] == pytest.approx(full["score"], rel=0.25)
+
+
 def test_fragments_of_different_people_are_not_joined(crowd):
     points, _ = crowd
     n = len(points[0])

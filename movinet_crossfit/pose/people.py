@@ -27,12 +27,14 @@ MIN_PERIOD_S, MAX_PERIOD_S = 0.4, 6.0
 # A fragment continues a lost track when it starts within this many torso lengths of where that
 # track ended (an athlete can move that far in the frames it takes to be found again).
 JOIN_DISTANCE = 2.5
-# Looking for new people every 0.5 s instead of 0.15 s makes following everyone ~1.4x faster
-# (benchmarks/bench_analyze.py); a cut triggers a search at once (grey levels 0-255, mean change),
-# and someone lost is searched for every 0.15 s for a second.
+# Looking for new people every 0.5 s instead of 0.15 s makes following everyone 1.3-1.8x faster
+# (one-off runs under load; docs/analyze.md); a cut triggers a search at once (grey levels 0-255,
+# mean change), and someone lost is searched for every 0.15 s for a second.
 DETECT_SECONDS = 0.5
 SEARCH_SECONDS = 0.15  # for a second after someone followed was lost
 CUT_CHANGE = 25.0
+# The 13 main joints (MediaPipe indices): nose, shoulders, elbows, wrists, hips, knees, ankles.
+MAIN_JOINTS = (0, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28)
 
 
 def periodicity(signal: np.ndarray, min_lag: int, max_lag: int) -> float:
@@ -72,6 +74,7 @@ class _Followed:
     frames: list[int] = field(default_factory=list)
     poses: list = field(default_factory=list)  # blazepose.FramePose per frame in ``frames``
     alive: bool = True
+    motion: float = 0.0  # how far the main joints have moved so far, in frame heights
 
     @property
     def centre(self) -> np.ndarray:
@@ -85,8 +88,9 @@ class _Followed:
 class PeopleTracker:
     """BlazePose following every person it finds, choosing the athlete when the video ends.
 
-    Each frame, the landmark model runs once per followed person (its region from the previous
-    frame's landmarks, as BlazePose tracks one person); every ``detect_seconds``, whenever nobody
+    The landmark model runs once per followed person (its region from that person's last landmarks,
+    as BlazePose tracks one person): every frame for the fastest mover so far and anyone followed
+    for under half a second, every second frame for the others; every ``detect_seconds``, whenever nobody
     is followed and on a cut (the picture changes at once: an edited video, a camera switched)
     the detector looks for people not followed yet, on the whole frame and on squares of it
     (``BlazePose.detect_everyone``, the costly part: it runs the detector several times). Two regions that converge
@@ -127,8 +131,16 @@ class PeopleTracker:
         index = self._frame
         self._frame += 1
         live = [f for f in self._followed if f.alive]
+        # Who moves fastest (the likely athlete) is followed on every frame, and so is anyone
+        # followed for under half a second (an athlete lost in a kip and found again); the others on
+        # every second frame, which is enough to keep them and to score them (``score_followed``
+        # reads speeds across one-frame gaps).
+        young = max(1, round(self.fps / 2))
+        grown = [p for p in live if index - p.frames[0] >= young]
+        lead = max(grown, key=lambda p: p.motion / max(1, index - p.frames[0])) if grown else None
         for person in live:
-            self._step(person, image, index, 2)
+            if person is lead or person not in grown or index % 2 == 0:
+                self._step(person, image, index, 2)
         live = self._merge([f for f in self._followed if f.alive])
         # Someone just lost (a fast kip, a turn) is looked for again at once, for a second.
         searching = index - self._lost_at <= self.fps
@@ -168,6 +180,9 @@ class PeopleTracker:
             return False
         person.roi = roi_from_alignment(points[33, :2], points[34, :2])
         body = points[:NUM_LANDMARKS]
+        if person.frames and index - person.frames[-1] <= 2:
+            moved = np.linalg.norm(body[MAIN_JOINTS, :2] - person.poses[-1].keypoints[MAIN_JOINTS, :2], axis=1)
+            person.motion += float(np.mean(moved)) / max(image.shape[0], 1)
         person.frames.append(index)
         person.poses.append(FramePose(body[:, :3].astype(np.float32), body[:, 3].astype(np.float32),
                                       body[:, 4].astype(np.float32), flag, source))
@@ -275,14 +290,15 @@ def score_followed(tracks: list[_Followed], frame_size: tuple[int, int], frames:
     diagonal = float(np.hypot(width, height)) / 2
     min_lag = max(1, int(round(MIN_PERIOD_S * fps)))
     max_lag = max(min_lag + 1, int(round(MAX_PERIOD_S * fps)))
-    joints = [0, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28]
+    joints = list(MAIN_JOINTS)
     scored = []
     for track in tracks:
         points = np.stack([p.keypoints[joints, :2] for p in track.poses]).astype(np.float64)
         hips = points[:, [7, 8]].mean(axis=1)
         extent = float(np.median(np.hypot(*(points.max(axis=1) - points.min(axis=1)).T))) or 1.0
-        consecutive = np.diff(track.frames) == 1
-        speeds = np.linalg.norm(np.diff(points, axis=0), axis=2).mean(axis=1)[consecutive]
+        gaps = np.diff(track.frames)
+        near = gaps <= 2  # consecutive, or one frame apart (a person followed on every second frame)
+        speeds = (np.linalg.norm(np.diff(points, axis=0), axis=2).mean(axis=1) / np.maximum(gaps, 1))[near]
         activity = float(np.median(speeds)) * fps / max(height, 1) if len(speeds) else 0.0
         features = np.concatenate([((points - hips[:, None]) / extent).reshape(len(points), -1),
                                    (hips[:, 1:] - np.median(hips[:, 1])) / extent], axis=1)
@@ -295,7 +311,7 @@ def score_followed(tracks: list[_Followed], frame_size: tuple[int, int], frames:
         middle = np.median(hips, axis=0)
         centrality = float(1.0 - min(1.0, np.hypot(middle[0] - width / 2, middle[1] - height / 2) / diagonal))
         size = extent / max(height, 1)
-        coverage = len(track.frames) / max(frames, 1)
+        coverage = (len(track.frames) + int(np.sum(gaps == 2))) / max(frames, 1)
         # Travel: how far the hips go sideways, in body extents. An athlete works in place (a
         # burpee over the bar moves about one body length); a spectator crosses the picture.
         travel = float(np.percentile(hips[:, 0], 95) - np.percentile(hips[:, 0], 5)) / extent
