@@ -27,7 +27,7 @@ Configuration (environment), all optional:
 * ``MOVINET_CROSSFIT_COUNTER``: an ``export-counter`` folder or a ``repnet_*.tflite`` with
   ``repnet.json`` beside it, local or s3://: RepNet's count is added as ``repnet``.
 * ``MOVINET_CROSSFIT_STANDARDS``: a standards YAML adding to (or replacing) the built-in movements.
-* ``MOVINET_CROSSFIT_POSE_FPS``: poses per second of video (15).
+* ``MOVINET_CROSSFIT_POSE_FPS``: poses per second of video (default 30: every frame up to 30 fps).
 * ``MOVINET_CROSSFIT_OVERLAY_S3``: ``s3://bucket/prefix``: also draw the overlay video and upload
   it there (``overlay`` in the body is its URI). Off by default: it costs an encode of the video.
 * ``MOVINET_CROSSFIT_MAX_VIDEO_MB``: largest video accepted (100).
@@ -54,7 +54,6 @@ from pathlib import Path
 
 from movinet_crossfit.analysis import (Counter, NotAVideoError, NumpyMovement, check_video, decoded_size, format_mb,
                                        safe_name)
-from movinet_crossfit.analysis.flow import too_short_message
 from movinet_crossfit.analysis.footage import DEFAULT_POSE_FPS, analyse_footage
 from movinet_crossfit.core import video
 from movinet_crossfit.core.errors import UserError
@@ -296,17 +295,10 @@ def check_movement(standards, movement: str | None) -> None:
 
 def _repnet(path: Path, info: video.VideoInfo, counter: Counter, name: str, timings: dict) -> dict:
     """RepNet's count beside the pose count: ``{"count": CountResult.to_dict() | None, "message"}``."""
-    if info.num_frames < counter.num_frames:
-        return {"count": None, "message": too_short_message(info, counter.num_frames)}
     tick = time.perf_counter()
-    try:
-        count = counter.count(path, info)
-        count.source = name
-        answer = {"count": count.to_dict(per_frame=False), "message": ""}
-    except UserError as exc:
-        answer = {"count": None, "message": f"RepNet could not count: {str(exc).replace(str(path), name)}"}
+    count, message = counter.count_beside(path, info, name)
     timings["repnet"] = round(time.perf_counter() - tick, 3)
-    return answer
+    return {"count": None if count is None else count.to_dict(per_frame=False), "message": message}
 
 
 def _event_movement(event) -> str | None:

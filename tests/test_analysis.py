@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from movinet_crossfit.analysis import check_video, user_names
-from movinet_crossfit.analysis.flow import too_short_message
+from movinet_crossfit.analysis.counter import too_short_message
 from movinet_crossfit.analysis.footage import _classify
 from movinet_crossfit.analysis.inputs import NotAVideoError
 from movinet_crossfit.analysis.movement import MovementStep

@@ -10,7 +10,6 @@ import json
 import re
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -20,29 +19,15 @@ from movinet_crossfit.analysis import FootageAnalysis, analyse_footage, rep_thum
 from movinet_crossfit.analysis.movement import MovementStep
 from movinet_crossfit.core import video
 from movinet_crossfit.core.errors import UserError
+from movinet_crossfit.pose.extract import KnownPoses
 
 ROOT = Path(__file__).resolve().parents[1]
 FAULTS = (None, None, "depth", None, None)  # the third thruster is a quarter squat
 
 
-class Replay:
-    """A pose tracker (``pose.extract``'s interface) playing back known COCO-17 keypoints; it takes
-    the stride from the ``fps`` that ``extract_poses`` sets, so it matches any ``pose_fps``."""
-
-    name, layout = "truth", "coco17"
-
-    def __init__(self, keypoints: np.ndarray, video_fps: float):
-        self.keypoints, self.video_fps, self.fps = keypoints, video_fps, video_fps
-
-    def reset(self) -> None:
-        self.calls = 0
-
-    def __call__(self, frame: np.ndarray):
-        every = int(round(self.video_fps / self.fps))
-        points = self.keypoints[self.calls * every]
-        self.calls += 1
-        ones = np.ones(len(points), np.float32)
-        return types.SimpleNamespace(keypoints=points, visibility=ones, presence=ones, score=1.0, roi_source=2)
+def replay(keypoints: np.ndarray, video_fps: float) -> KnownPoses:
+    """The generated set's true COCO-17 keypoints played back as the pose tracker."""
+    return KnownPoses(keypoints, "coco17", video_fps)
 
 
 class StubModel:
@@ -70,7 +55,7 @@ def faulty_set(tmp_path_factory):
 def faulty_analysis(faulty_set):
     path, truth = faulty_set
     stages = []
-    result = analyse_footage(path, tracker=Replay(truth.keypoints, truth.fps), name="my set.mp4", pose_fps=15.0,
+    result = analyse_footage(path, tracker=replay(truth.keypoints, truth.fps), name="my set.mp4", pose_fps=15.0,
                              progress=lambda stage, fraction: stages.append((stage, fraction)))
     return result, stages
 
@@ -146,18 +131,18 @@ def test_the_user_wins_over_the_model_and_the_model_over_the_poses(faulty_set):
     path, truth = faulty_set
     info = video.probe(path)
     model = StubModel({"ohs": 0.7, "thruster": 0.2, "deadlift": 0.1})
-    by_model = analyse_footage(path, info, movement_model=model, tracker=Replay(truth.keypoints, truth.fps))
+    by_model = analyse_footage(path, info, movement_model=model, tracker=replay(truth.keypoints, truth.fps))
     assert (by_model.movement, by_model.movement_source, by_model.movement_probability) == ("ohs", "model", 0.7)
     assert by_model.model_movement["top_k"][:2] == [["ohs", 0.7], ["thruster", 0.2]]
     assert by_model.pose_movement.label == "thruster"  # shown beside the model's label
     assert by_model.standard["movement"] == "ohs" and "movement_model" in by_model.timings
     by_user = analyse_footage(path, info, movement_model=model, movement="Thrusters",
-                              tracker=Replay(truth.keypoints, truth.fps))
+                              tracker=replay(truth.keypoints, truth.fps))
     assert (by_user.movement, by_user.movement_source, by_user.movement_probability) == ("thruster", "user", None)
     assert by_user.reps[2].reason_id == "depth"
     # A label the standards do not know: reps found, none judged, and the result says why.
     rowing = analyse_footage(path, info, movement_model=StubModel({"rowing": 0.9, "thruster": 0.1}),
-                             tracker=Replay(truth.keypoints, truth.fps))
+                             tracker=replay(truth.keypoints, truth.fps))
     assert rowing.movement == "rowing" and rowing.count.count == 5
     assert {r.valid for r in rowing.reps} == {None} and rowing.reps[0].reason == "no standards for 'rowing'"
     assert any("'rowing' has no standards" in note for note in rowing.notes)
@@ -171,7 +156,7 @@ def test_a_given_probe_is_not_probed_again_and_mistakes_are_user_errors(faulty_s
         raise AssertionError("probed again")
 
     monkeypatch.setattr(video, "probe", no_probe)
-    every_frame = analyse_footage(path, info, tracker=Replay(truth.keypoints, truth.fps), pose_fps=60)
+    every_frame = analyse_footage(path, info, tracker=replay(truth.keypoints, truth.fps), pose_fps=60)
     assert every_frame.every == 1 and every_frame.poses.num_frames == truth.frames
     with pytest.raises(UserError, match=r"movement 'squatz': no standards for it; known: thruster, ohs"):
         analyse_footage(path, info, movement="squatz")
@@ -205,7 +190,7 @@ def test_the_command_prints_the_rep_table_and_writes_the_same_json(faulty_set, t
     from movinet_crossfit.pose import extract
 
     path, truth = faulty_set
-    monkeypatch.setattr(extract, "make_backend", lambda *a, **k: Replay(truth.keypoints, truth.fps))
+    monkeypatch.setattr(extract, "make_backend", lambda *a, **k: replay(truth.keypoints, truth.fps))
     runner = CliRunner()
     table = runner.invoke(app, ["analyze", str(path), "--json", str(tmp_path / "r.json")])
     assert table.exit_code == 0, table.output

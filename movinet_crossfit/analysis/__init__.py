@@ -9,9 +9,10 @@ need it (``PredictMovement``, a Keras counter).
   ``check_video`` (the content check whose probe the analysis is then given).
 * ``movement``: ``PredictMovement`` (``movinet.predict``, TensorFlow preprocessing; clips and
   timelines) and ``NumpyMovement`` (TFLite + ``numpy_preprocess``; clips, no TensorFlow).
-* ``counter``: ``Counter`` / ``load_counter`` (RepNet weights or export).
-* ``flow``: the shared pieces: ``ProgressFn``, ``user_names`` (errors name the sender's file), the
-  counter's too-short message, when a long video is streamed through a MoViNet export.
+* ``counter``: ``Counter`` / ``load_counter`` (RepNet weights or export); ``Counter.count_beside``
+  is RepNet's count next to the pose count (the app and the handler with a counter).
+* ``flow``: the shared pieces: ``ProgressFn``, ``user_names`` (errors name the sender's file), and
+  when a long video is streamed through a MoViNet export.
 * ``footage``: ``analyse_footage(path)`` -> ``FootageAnalysis``: real footage from poses (BlazePose,
   the pose counter, ``judging``): movement, reps and each rep's verdict; ``to_dict()`` is
   docs/analyze.md's JSON.

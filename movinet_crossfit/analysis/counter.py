@@ -3,7 +3,8 @@
 ``load_counter`` takes what ``movinet-crossfit count`` takes (a weights folder) or an
 ``export-counter`` folder (TFLite first, else its SavedModel). ``Counter.from_runner`` wraps a
 runner someone else loaded, e.g. the Lambda handler's TFLite file whose shape it reads from
-``repnet.json`` without TensorFlow.
+``repnet.json`` without TensorFlow. ``Counter.count_beside`` is what the app and the handler show
+next to the pose count: the count, or why there is none (too short, failed).
 """
 from __future__ import annotations
 
@@ -15,6 +16,12 @@ import numpy as np
 
 from movinet_crossfit.core import video
 from movinet_crossfit.core.errors import UserError
+
+
+def too_short_message(info: video.VideoInfo, needed: int) -> str:
+    fps = info.fps or 30.0
+    return (f"too short to count: {info.num_frames} frames ({info.num_frames / fps:.1f} s); the counter "
+            f"needs at least {needed} frames ({needed / fps:.1f} s at {fps:g} fps)")
 
 
 @dataclass
@@ -39,6 +46,19 @@ class Counter:
         from movinet_crossfit.repnet.infer import count_video
 
         return count_video(path, model=self.model, runner=self.runner, show_progress=False, info=info)
+
+    def count_beside(self, path: str | os.PathLike, info: video.VideoInfo, name: str) -> tuple[object, str]:
+        """RepNet's count shown beside another one (the pose count): ``(CountResult, "")``, or
+        ``(None, why)`` when the video is too short or counting fails; messages name ``name``, the
+        file as its sender knows it, never the temp ``path``."""
+        if info.num_frames < self.num_frames:
+            return None, too_short_message(info, self.num_frames)
+        try:
+            result = self.count(path, info)
+        except UserError as exc:
+            return None, f"RepNet could not count: {str(exc).replace(str(path), name)}"
+        result.source = name
+        return result, ""
 
     def warm_up(self) -> None:
         """One chunk through the model, so the first video does not pay for tracing."""

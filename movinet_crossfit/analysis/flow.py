@@ -1,5 +1,5 @@
 """What every analysis of a video shares: progress callbacks, errors that name the sender's file,
-the counter's too-short message and when a long video is streamed through a movement model.
+and when a long video is streamed through a movement model.
 
 ``analysis.footage.analyse_footage`` is THE analysis (the CLI's ``analyze``, the app, the Lambda
 handler, the notebook); these are its pieces that the app and the handler use too.
@@ -40,12 +40,6 @@ def user_names(path: Path, name: str) -> Iterator[None]:
         except TypeError:  # a subclass with another signature: the message is what matters
             renamed = UserError(message)
         raise renamed from exc
-
-
-def too_short_message(info: video.VideoInfo, needed: int) -> str:
-    fps = info.fps or 30.0
-    return (f"too short to count: {info.num_frames} frames ({info.num_frames / fps:.1f} s); the counter "
-            f"needs at least {needed} frames ({needed / fps:.1f} s at {fps:g} fps)")
 
 
 def needs_timeline(info: video.VideoInfo, clip_seconds: float | None) -> bool:

@@ -18,12 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from movinet_crossfit.analysis import Counter, PredictMovement, ProgressFn, load_counter, user_names
-from movinet_crossfit.analysis.flow import too_short_message
-from movinet_crossfit.analysis.footage import (ASSUMED_FPS, DEFAULT_POSE_FPS, FootageAnalysis, analyse_footage,
-                                               pose_stride)
+from movinet_crossfit.analysis.footage import DEFAULT_POSE_FPS, FootageAnalysis, analyse_footage, check_pose_fps
 from movinet_crossfit.analysis.overlay import rep_thumbnails, write_overlay
 from movinet_crossfit.core import video
-from movinet_crossfit.core.errors import UserError
 
 OVERLAY_NAME = "overlay.mp4"  # in the job's folder; the page plays it through /overlay/<job>/overlay.mp4
 THUMBNAIL_WIDTH = 160
@@ -84,7 +81,7 @@ class Analyser:
         from movinet_crossfit.pose.extract import make_backend
         from movinet_crossfit.pose.model_files import model_dir
 
-        pose_stride(ASSUMED_FPS, pose_fps)  # a bad --pose-fps, a missing BlazePose file: here, not on an upload
+        check_pose_fps(pose_fps)  # a bad --pose-fps, a missing BlazePose file: here, not on an upload
         self.pose_models = model_dir(pose_models)
         self.tracker = make_backend("blazepose", person="auto", model_dir=self.pose_models)
         self.standards = load_standards(standards)
@@ -162,14 +159,7 @@ class Analyser:
     def _count(self, result: Analysis, path: Path, info: video.VideoInfo, filename: str, report: ProgressFn,
                timings: dict[str, float]) -> None:
         """RepNet's count beside the pose count; a failure leaves the rest standing and says why."""
-        if info.num_frames < self.counter.num_frames:
-            result.repnet_message = too_short_message(info, self.counter.num_frames)
-            return
         report("counting with RepNet", _REPNET)
         tick = time.perf_counter()
-        try:
-            result.repnet = self.counter.count(path, info)
-            result.repnet.source = filename
-        except UserError as exc:
-            result.repnet_message = f"RepNet could not count: {str(exc).replace(str(path), filename)}"
+        result.repnet, result.repnet_message = self.counter.count_beside(path, info, filename)
         timings["repnet"] = time.perf_counter() - tick
