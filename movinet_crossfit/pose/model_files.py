@@ -58,6 +58,39 @@ def models_present(folder: str | os.PathLike, verify: bool = True) -> bool:
     return True
 
 
+NOTICE_FILE = "NOTICE"
+# Apache-2.0 asks that the license and the attribution travel with the files: this one does, into
+# every folder (and container image) that holds them. THIRD_PARTY_NOTICES.md says the same.
+NOTICE = f"""BlazePose pose models: {DETECTOR}, {LANDMARKER}
+Copyright The MediaPipe Authors (Google LLC).
+
+Taken unmodified out of the {WHEEL_REQUIREMENT} wheel on PyPI
+(https://pypi.org/project/mediapipe/0.10.21/): {MEMBERS[DETECTOR][0]},
+{MEMBERS[LANDMARKER][0]}. Project: https://github.com/google-ai-edge/mediapipe
+Model card (BlazePose GHUM 3D; intended uses and limitations):
+https://storage.googleapis.com/mediapipe-assets/Model%20Card%20BlazePose%20GHUM%203D.pdf
+
+Licensed under the Apache License, Version 2.0 (the "License"); you may not use these files except
+in compliance with the License. You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software distributed under the License is
+distributed on an "AS IS" BASIS, WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or
+implied. See the License for the specific language governing permissions and limitations under the
+License.
+"""
+
+
+def write_notice(folder: str | os.PathLike) -> Path:
+    """Write the models' license notice beside them (``folder/NOTICE``), unless it is already there."""
+    path = Path(folder) / NOTICE_FILE
+    if not path.is_file() or path.read_text(encoding="utf-8") != NOTICE:
+        with atomic_path(path) as tmp:
+            tmp.write_text(NOTICE, encoding="utf-8")
+    return path
+
+
 def extract_from_wheel(wheel: str | os.PathLike, folder: str | os.PathLike) -> list[Path]:
     """Copy the two models out of a mediapipe wheel into ``folder`` (atomic, checksum-verified)."""
     folder = Path(folder)
@@ -84,16 +117,18 @@ def extract_from_wheel(wheel: str | os.PathLike, folder: str | os.PathLike) -> l
 
 def fetch_models(folder: str | os.PathLike = DEFAULT_DIR, *, wheel: str | os.PathLike | None = None,
                  quiet: bool = True) -> Path:
-    """Make sure ``folder`` holds both verified models; a no-op when it already does.
+    """Make sure ``folder`` holds both verified models and their ``NOTICE``; a no-op when it already does.
 
     Without ``wheel``, ``pip download`` fetches the mediapipe wheel (35.6 MB, no dependencies)
     into a temp folder that is deleted afterwards.
     """
     folder = Path(folder)
     if models_present(folder):
+        write_notice(folder)
         return folder
     if wheel is not None:
         extract_from_wheel(wheel, folder)
+        write_notice(folder)
         return folder
     platform, python, abi = WHEEL_PLATFORM
     with tempfile.TemporaryDirectory(prefix="mediapipe-wheel-") as tmp:
@@ -108,6 +143,7 @@ def fetch_models(folder: str | os.PathLike = DEFAULT_DIR, *, wheel: str | os.Pat
                             "check the connection to PyPI, or pass a downloaded wheel: "
                             "python -m movinet_crossfit.pose.model_files --wheel FILE.whl")
         extract_from_wheel(wheels[0], folder)
+    write_notice(folder)
     return folder
 
 
