@@ -4,12 +4,14 @@
 OUT/
   saved_model/           serving_default: uint8 frames [batch, T, H, W, 3], any H x W (THE
                          preprocessing runs inside) -> probabilities [batch, C], labels [C]
-  model_fp32.tflite      uint8 frames [1, T, S, S, 3], already preprocessed -> probabilities [1, C]
+  model_fp32.tflite      signature serving_default: frames uint8 [1, T, S, S, 3], already
+                         preprocessed -> probabilities float32 [1, C]
   model_fp16.tflite      the same with float16 weights
   model_dynamic.tflite   int8 weights, float activations (dynamic-range quantization)
   model_int8.tflite      int8 weights and activations, calibrated on the training records
   labels.txt             class names, one per line, in output order
   export_report.json     sizes, conversion times, parity against the Keras model
+  README.md              the model card: classes, data, metrics, input contract, files, parity
 ```
 Every TFLite file is converted from the fast builtin-op graph (``movinet.fast_ops``) by
 ``core.tflite``: builtin ops only, so the plain LiteRT runtime runs them without the Flex delegate;
@@ -31,14 +33,21 @@ from movinet_crossfit.core.errors import UserError
 from movinet_crossfit.core.fileio import atomic_path, replace_dir, temp_path_for, write_json_atomic
 from movinet_crossfit.core.progress import progress_bar
 from movinet_crossfit.core.runs import LABELS_FILE, run_records, write_labels
-from movinet_crossfit.core.tflite import (TFLITE_SIGNATURE, ExportError, check_builtin_only, compare_outputs, convert_saved_model,
-                                          int8_float_ops, make_interpreter, quiet_tensorflow, tflite_filename)
+from movinet_crossfit.core.tflite import (ExportError, check_builtin_only, compare_outputs, conversion_source,
+                                          convert_saved_model, describe_signature, int8_float_ops, make_interpreter,
+                                          quiet_tensorflow, signature_runner, tflite_filename)
+from movinet_crossfit.movinet.card import write_model_card
 
 SAVED_MODEL_DIR = "saved_model"
 REPORT_FILE = "export_report.json"
 TFLITE_PREFIX = "model"  # model_<format>.tflite
 TFLITE_FORMATS = ("fp32", "fp16", "dynamic", "int8")
 FORMATS = ("saved_model", *TFLITE_FORMATS)
+# The TFLite files' serving_default signature: what an app codes against (docs/export.md).
+INPUT_NAME = "frames"
+OUTPUT_NAME = "probabilities"
+# The SavedModel's second signature: the fixed-shape graph every TFLite file is converted from.
+PREPROCESSED_SIGNATURE = "preprocessed"
 # What to do about an op TFLite has no builtin kernel for.
 _FIX = "export the fast graph (movinet.fast_ops) or replace the op"
 # Targets checked by `check_parity` (and recorded in the report).
@@ -65,6 +74,8 @@ class ExportReport:
     int8_float_ops: dict[str, int] = field(default_factory=dict)
     calibration: dict = field(default_factory=dict)
     parity: dict = field(default_factory=dict)
+    # The TFLite files' signatures as read back from the first one written (describe_signature).
+    signature: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     total_seconds: float = 0.0
 
@@ -139,17 +150,18 @@ def build_export_module(model, classes: Sequence[str], num_frames: int, size: in
         return tf.nn.softmax(model(to_model_input(frames), training=False), axis=-1)
 
     @tf.function(input_signature=[tf.TensorSpec([None, num_frames, None, None, 3], tf.uint8,
-                                                name="frames")])
+                                                name=INPUT_NAME)])
     def serve(frames):
         shape = tf.shape(frames)
         flat = tf.reshape(frames, tf.concat([[-1], shape[2:]], axis=0))
         clips = tf.reshape(preprocess_frames(flat, size), [-1, num_frames, size, size, 3])
-        return {"probabilities": probabilities(clips), "labels": tf.identity(module.class_names)}
+        return {OUTPUT_NAME: probabilities(clips), "labels": tf.identity(module.class_names)}
 
+    # The argument's name and the returned key are the TFLite signature's input and output names.
     @tf.function(input_signature=[tf.TensorSpec([1, num_frames, size, size, 3], tf.uint8,
-                                                name="frames")])
+                                                name=INPUT_NAME)])
     def preprocessed(frames):
-        return {"probabilities": probabilities(frames)}
+        return {OUTPUT_NAME: probabilities(frames)}
 
     module.serve = serve
     module.preprocessed = preprocessed
@@ -160,7 +172,7 @@ def save_module(module, path: Path) -> None:
     import tensorflow as tf
 
     signatures = {"serving_default": module.serve.get_concrete_function(),
-                  TFLITE_SIGNATURE: module.preprocessed.get_concrete_function()}
+                  PREPROCESSED_SIGNATURE: module.preprocessed.get_concrete_function()}
     tf.saved_model.save(module, str(path), signatures=signatures)
 
 
@@ -168,17 +180,17 @@ def save_module(module, path: Path) -> None:
 # Running the exported files
 
 
-def run_tflite(interpreter, clips: Iterable[np.ndarray]) -> np.ndarray:
-    """Probabilities ``[N, C]`` for uint8 clips ``[T, S, S, 3]``, one invoke each."""
-    interpreter.allocate_tensors()
-    inp = interpreter.get_input_details()[0]
-    out = interpreter.get_output_details()[0]
-    results = []
-    for clip in clips:
-        interpreter.set_tensor(inp["index"], np.asarray(clip, np.uint8)[None])
-        interpreter.invoke()
-        results.append(np.array(interpreter.get_tensor(out["index"])[0], np.float32))
-    return np.stack(results)
+def tflite_runner(interpreter, label: str = "the TFLite file"):
+    """The file's ``serving_default`` runner, checked to map ``frames`` to ``probabilities``."""
+    return signature_runner(interpreter, label, [INPUT_NAME], [OUTPUT_NAME],
+                            fix="export it again with `movinet-crossfit export RUN_DIR -o OUT_DIR`")
+
+
+def run_tflite(interpreter, clips: Iterable[np.ndarray], label: str = "the TFLite file") -> np.ndarray:
+    """Probabilities ``[N, C]`` for uint8 clips ``[T, S, S, 3]``, one invoke each (by signature)."""
+    run = tflite_runner(interpreter, label)
+    return np.stack([np.array(run(**{INPUT_NAME: np.asarray(clip, np.uint8)[None]})[OUTPUT_NAME][0], np.float32)
+                     for clip in clips])
 
 
 def keras_probabilities(model, clips: Sequence[np.ndarray]) -> np.ndarray:
@@ -246,7 +258,7 @@ def check_parity(out_dir: str | os.PathLike, clips: Iterable, *, model=None,
     for fmt in TFLITE_FORMATS:
         path = out_dir / tflite_filename(TFLITE_PREFIX, fmt)
         if fmt in formats and path.is_file():
-            outputs[fmt] = run_tflite(make_interpreter(path), clips)
+            outputs[fmt] = run_tflite(make_interpreter(path), clips, str(path))
     formats = {}
     for fmt, probs in outputs.items():
         exact = fmt in ("saved_model", "fp32")
@@ -319,28 +331,34 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp_saved = temp_path_for(out_dir / SAVED_MODEL_DIR)
     shutil.rmtree(tmp_saved, ignore_errors=True)
-    steps = 1 + sum(f in TFLITE_FORMATS for f in formats) + 1
+    lite_formats = [f for f in formats if f in TFLITE_FORMATS]
+    steps = ("saved_model" in formats) + len(lite_formats) + 1
     try:
         with progress_bar(steps, "export") as advance, quiet_tensorflow():
-            tick = time.perf_counter()
-            save_module(build_export_module(model, classes, num_frames, size, run_dir / LABELS_FILE),
-                        tmp_saved)
-            report.conversion_seconds["saved_model"] = round(time.perf_counter() - tick, 2)
-            advance(1)
-            for fmt in formats:
-                if fmt not in TFLITE_FORMATS:
-                    continue
+            module = build_export_module(model, classes, num_frames, size, run_dir / LABELS_FILE)
+            if "saved_model" in formats:
                 tick = time.perf_counter()
-                data = convert_saved_model(tmp_saved, fmt, calibration if fmt == "int8" else None, fix=_FIX)
-                check_builtin_only(data, fmt, fix=_FIX)
-                if fmt == "int8":
-                    report.int8_float_ops = int8_float_ops(data)
-                name = tflite_filename(TFLITE_PREFIX, fmt)
-                with atomic_path(out_dir / name) as tmp:
-                    Path(tmp).write_bytes(data)
-                report.conversion_seconds[fmt] = round(time.perf_counter() - tick, 2)
-                report.files[fmt], report.bytes[fmt] = name, len(data)
+                save_module(module, tmp_saved)
+                report.conversion_seconds["saved_model"] = round(time.perf_counter() - tick, 2)
                 advance(1)
+            if lite_formats:
+                # Converted from a SavedModel whose serving_default is the fixed-shape graph, so
+                # every file's one signature is serving_default: frames -> probabilities.
+                with conversion_source(module, module.preprocessed.get_concrete_function()) as source:
+                    for fmt in lite_formats:
+                        tick = time.perf_counter()
+                        data = convert_saved_model(source, fmt, calibration if fmt == "int8" else None, fix=_FIX)
+                        check_builtin_only(data, fmt, fix=_FIX)
+                        if fmt == "int8":
+                            report.int8_float_ops = int8_float_ops(data)
+                        name = tflite_filename(TFLITE_PREFIX, fmt)
+                        with atomic_path(out_dir / name) as tmp:
+                            Path(tmp).write_bytes(data)
+                        report.conversion_seconds[fmt] = round(time.perf_counter() - tick, 2)
+                        report.files[fmt], report.bytes[fmt] = name, len(data)
+                        if not report.signature:
+                            report.signature = describe_signature(data)
+                        advance(1)
             if "saved_model" in formats:
                 replace_dir(tmp_saved, out_dir / SAVED_MODEL_DIR)
                 report.files["saved_model"] = SAVED_MODEL_DIR
@@ -359,6 +377,7 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                                    f"diff {result['max_abs_diff']:.2e}, top-1 {result['top1_agreement']:.0%})")
     report.total_seconds = round(time.perf_counter() - started, 2)
     write_json_atomic(out_dir / REPORT_FILE, report.to_dict())
+    write_model_card(out_dir, report, run_dir, records_dir)
     return report
 
 
