@@ -7,6 +7,8 @@ real-size a2 (which also serves as the wrong model for an a0 checkpoint).
 """
 from __future__ import annotations
 
+import json
+import logging
 import shutil
 import tarfile
 import time
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 import movinet_crossfit  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
 import tensorflow as tf  # noqa: E402
@@ -320,3 +323,104 @@ def test_checkpoint_of_something_else_is_refused(fresh_a0, tmp_path):
     with pytest.raises(UserError, match="not a MoViNet checkpoint.*found a root holding .*step"):
         movinet.load_pretrained(fresh_a0, checkpoint=prefix)
 
+
+
+# --- training conventions: the validation split, seeds, a run folder that moves -------------------
+
+
+def test_a_score_on_the_split_that_chose_the_model_is_not_honest():
+    from movinet_crossfit.movinet.evaluate import run_validation
+
+    assert run_validation({}, "test") == {"split": None, "honest": None, "warning": None}  # the run does not say
+    chose = {"validation_split": "test", "select_best": True, "early_stopping_patience": 5}
+    report = run_validation(chose, "test")
+    assert report["split"] == "test" and report["honest"] is False
+    assert "optimistic" in report["warning"] and "--ratios train=0.7,val=0.1,test=0.2" in report["warning"]
+    assert run_validation(chose, "val")["honest"] is True
+    assert run_validation({**chose, "validation_split": "val"}, "test") == {"split": "val", "honest": True,
+                                                                           "warning": None}
+    assert run_validation({**chose, "validation_split": "val"}, "val")["honest"] is False
+    # Watched only (best/ = last epoch, no early stop): nothing was chosen on it, the score stays honest.
+    assert run_validation({**chose, "select_best": False, "early_stopping_patience": 0}, "test")["honest"] is True
+    assert run_validation({**chose, "select_best": False}, "test")["honest"] is False  # early stopping chose
+
+
+class _Collect(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
+@pytest.fixture(scope="module")
+def seeded_runs(tiny_records, tmp_path_factory):
+    """Records without a val split (train/test, as `records` wrote them before) and two tiny runs
+    on them with the same seed and --deterministic: ``(base, [result_a, result_b], log records)``."""
+    from conftest import TINY_FRAMES, TINY_SIZE
+    from movinet_crossfit.data.records import RecordsConfig, write_records
+    from movinet_crossfit.movinet.train import TrainConfig, train
+
+    base = tmp_path_factory.mktemp("seeded")
+    write_records(base / "records", clips_dir=tiny_records.parent / "clips",
+                  config=RecordsConfig(num_frames=TINY_FRAMES, size=TINY_SIZE, ratios={"train": 0.75, "test": 0.25}))
+    collect = _Collect()
+    logging.getLogger("movinet_crossfit").addHandler(collect)
+    try:
+        results = [train(TrainConfig(records=str(base / "records"), out=str(base / "runs" / name), model_id="a0",
+                                     from_scratch=True, epochs=2, batch_size=4, seed=11, deterministic=True))
+                   for name in ("a", "b")]
+    finally:
+        logging.getLogger("movinet_crossfit").removeHandler(collect)
+    return base, results, collect.records
+
+
+def test_the_same_seed_with_deterministic_gives_the_same_weights(seeded_runs):
+    from tensorflow.python.framework import config as tf_config
+
+    _, (a, b), _ = seeded_runs
+    first = tf.train.load_checkpoint(str(a.run_dir / "final"))
+    second = tf.train.load_checkpoint(str(b.run_dir / "final"))
+    names = [n for n in first.get_variable_to_shape_map() if n.startswith("model/") and "OPTIMIZER" not in n]
+    assert len(names) > 300 and names == [n for n in second.get_variable_to_shape_map()
+                                          if n.startswith("model/") and "OPTIMIZER" not in n]
+    for name in names:
+        np.testing.assert_array_equal(first.get_tensor(name), second.get_tensor(name), err_msg=name)
+    losses = a.history["head"]["loss"]
+    assert len(losses) == 2 and losses[0] != losses[1]  # it trained: the test compares trained weights
+    assert losses == b.history["head"]["loss"]
+    assert a.summary["deterministic"] is True and a.summary["seed"] == 11
+    assert not tf_config.is_op_determinism_enabled()  # on for the run only
+
+
+def test_records_without_val_are_said_loudly(seeded_runs):
+    from movinet_crossfit.movinet.train import describe
+
+    _, (a, _), records = seeded_runs
+    warnings = [r.getMessage() for r in records if r.levelno == logging.WARNING
+                and "the records have no 'val' clips" in r.getMessage()]
+    assert len(warnings) == 2  # one per run
+    assert "chosen on the clips the test score is reported on" in warnings[0]
+    assert "--ratios train=0.7,val=0.1,test=0.2" in warnings[0] and "--validation-split" in warnings[0]
+    saved = json.loads((a.run_dir / "train_summary.json").read_text())
+    assert saved["validation"] == {"split": "test", "honest": False, "warning": warnings[0]}
+    assert "optimistic" in describe(a)
+
+
+def test_a_moved_run_with_its_records_still_evaluates(seeded_runs, tmp_path, caplog):
+    from movinet_crossfit.core.runs import run_records
+    from movinet_crossfit.movinet.evaluate import evaluate_run
+
+    base, (a, _), _ = seeded_runs
+    assert yaml.safe_load((a.run_dir / "config.yaml").read_text())["records"] == "../../records"
+    shutil.copytree(base / "records", tmp_path / "moved" / "records")
+    shutil.copytree(a.run_dir, tmp_path / "moved" / "runs" / "a")
+    moved = tmp_path / "moved" / "runs" / "a"
+    assert run_records(moved) == tmp_path / "moved" / "records"  # what export reads too
+    with caplog.at_level(logging.WARNING, logger="movinet_crossfit"):
+        evaluation = evaluate_run(moved, split="test")
+    metrics = json.loads(evaluation.files["metrics"].read_text())
+    assert metrics["records"] == str(tmp_path / "moved" / "records") and metrics["clips"] > 0
+    assert metrics["validation"]["split"] == "test" and metrics["validation"]["honest"] is False
+    assert any("the split this run validated on" in r.getMessage() for r in caplog.records)

@@ -186,7 +186,8 @@ def test_run_records_resolves_the_runs_own_folder(tmp_path, monkeypatch):
     (run / "records").mkdir()
     assert run_records(run) == run / "records"
     (run / "records").rmdir()
-    with pytest.raises(UserError, match="its records folder records is gone; pass --records"):
+    with pytest.raises(UserError, match=r"its records folder records is gone \(no records nor .*records\); "
+                                        "pass --records"):
         run_records(run)
     assert run_records(run, missing_ok=True) is None
     explicit = tmp_path / "records"
@@ -195,3 +196,42 @@ def test_run_records_resolves_the_runs_own_folder(tmp_path, monkeypatch):
         run_records(run, tmp_path / "nope")
     (run / "config.yaml").write_text("model_id: a0\n")
     assert run_records(run) is None
+
+
+def test_a_run_writes_its_paths_relative_to_itself(tmp_path, monkeypatch):
+    """config.yaml names the records (and the other paths) relative to the run, so the run can move;
+    read back as --config, the paths are relative to the file, so they point where they did."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data" / "tfrecords").mkdir(parents=True)
+    config = TrainConfig(records="data/tfrecords", out="runs/a", archive=str(tmp_path / "w" / "movinet_a0_base.tar.gz"),
+                         hub="https://tfhub.dev/tensorflow/movinet/a0/base/kinetics-600/classification/3")
+    (tmp_path / "runs" / "a").mkdir(parents=True)
+    write_config(tmp_path / "runs" / "a", config)
+    written = read_run_config(tmp_path / "runs" / "a")
+    assert (written["records"], written["out"], written["archive"]) == (
+        "../../data/tfrecords", ".", "../../w/movinet_a0_base.tar.gz")
+    assert written["hub"] == config.hub and written["checkpoint"] is None  # URLs and nulls as they were
+    assert written["paths_relative_to"] == str(tmp_path / "runs" / "a")
+
+    monkeypatch.chdir(tmp_path / "data")  # another working folder: the paths still mean the same files
+    again = TrainConfig.from_yaml(tmp_path / "runs" / "a" / CONFIG_FILE)
+    assert again.records == str(tmp_path / "data" / "tfrecords") and again.out == str(tmp_path / "runs" / "a")
+    assert again.archive == str(tmp_path / "w" / "movinet_a0_base.tar.gz") and again.hub == config.hub
+
+
+def test_a_moved_run_finds_its_records(tmp_path):
+    """Moved with its records, the run finds the moved copy; moved alone, the records where they were."""
+    import shutil
+
+    from movinet_crossfit.core.runs import run_records
+
+    (tmp_path / "a" / "runs" / "r").mkdir(parents=True)
+    (tmp_path / "a" / "tfrecords").mkdir()
+    write_config(tmp_path / "a" / "runs" / "r", TrainConfig(records=str(tmp_path / "a" / "tfrecords")))
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    assert run_records(tmp_path / "b" / "runs" / "r") == tmp_path / "b" / "tfrecords"
+    shutil.move(tmp_path / "b" / "runs", tmp_path / "runs")  # the run alone, somewhere else
+    assert run_records(tmp_path / "runs" / "r") == tmp_path / "a" / "tfrecords"
+    shutil.rmtree(tmp_path / "a")
+    with pytest.raises(UserError, match=r"its records folder \.\./\.\./tfrecords is gone .*pass --records DIR"):
+        run_records(tmp_path / "runs" / "r")

@@ -69,3 +69,29 @@ def test_parse_ratios():
     assert parse_ratios("train=8,test=2") == pytest.approx({"train": 0.8, "test": 0.2})
     with pytest.raises(UserError, match="NAME=FRACTION"):
         parse_ratios("train=eighty")
+
+
+def test_the_default_holds_out_a_val_split_of_every_class():
+    """train / val / test by default, so training never chooses its model on the test clips."""
+    from movinet_crossfit.data.splits import DEFAULT_RATIOS
+
+    assert DEFAULT_RATIOS == pytest.approx({"train": 0.7, "val": 0.1, "test": 0.2})
+    labels, groups = _corpus(videos=80)
+    splits = assign_splits(labels, groups)
+    for split in DEFAULT_RATIOS:
+        assert {l for l, s in zip(labels, splits) if s == split} == set(labels), split
+    assert split_warnings(labels, groups, splits, DEFAULT_RATIOS) == []
+
+
+def test_too_few_videos_for_a_val_split_is_said():
+    """Whole groups only: with 2 videos per class, val gets none, and the warnings say so and why."""
+    from movinet_crossfit.data.splits import DEFAULT_RATIOS
+
+    labels = ["a", "a", "b", "b", "b"]
+    groups = ["v1", "v2", "v3", "v4", "v4"]
+    splits = assign_splits(labels, groups)
+    assert "val" not in splits and {"train", "test"} <= set(splits)
+    messages = split_warnings(labels, groups, splits, DEFAULT_RATIOS)
+    assert any(m.startswith("class 'a' has no clips in val (validation accuracy") and "2 source groups" in m
+               and "val 10% = 0.2 clips" in m for m in messages)
+    assert any("val split is empty" in m and "choose its epoch on the test clips" in m for m in messages)

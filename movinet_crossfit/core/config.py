@@ -7,6 +7,11 @@ result. Mistakes come back as one ``UserError`` line naming the file, the key an
 missing file, a YAML syntax error (with its line), an unknown key (with the valid ones), a value of
 the wrong type (with the type expected).
 
+A run's ``config.yaml`` (``config_to_yaml(config, relative_to=run_dir)``) writes the config's
+``path_fields`` relative to the run folder and records that folder under ``paths_relative_to``, so a
+run moved with its records still finds them; ``load_config`` reads such a file's paths back
+relative to the file.
+
 Values are converted where that is unambiguous (pydantic's lax mode): YAML 1.1 reads ``1e-3`` as the
 *string* "1e-3", which a float field takes as 0.001; "10" fills an int field, 3.0 too, 3.5 does not.
 """
@@ -25,6 +30,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from movinet_crossfit.core.errors import UserError
 
 C = TypeVar("C", bound="TrainingConfig")
+# In a run's config.yaml: the run folder (absolute) its path fields were written relative to.
+RELATIVE_TO_KEY = "paths_relative_to"
 
 _UNKNOWN_KEY = ("extra_forbidden", "unexpected_keyword_argument")
 _TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string", list: "a list",
@@ -48,6 +55,8 @@ class TrainingConfig(BaseModel):
     command: ClassVar[str] = "training"
     # Keys a run adds to the config.yaml it writes; dropped when that file is read back as a config.
     run_only: ClassVar[tuple[str, ...]] = ()
+    # Fields naming a file or folder (or a URL, kept as it is): a run writes them relative to itself.
+    path_fields: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, **data: Any) -> None:
         try:
@@ -93,6 +102,8 @@ def load_config(model_cls: type[C], path: str | os.PathLike | None = None,
             data = {}
         if not isinstance(data, dict):
             raise UserError(f"{path}: expected a mapping of option: value, found a {type(data).__name__}")
+        if data.pop(RELATIVE_TO_KEY, None) is not None:  # a run's config.yaml: paths relative to it
+            data = _paths_from(model_cls, data, Path(path).parent)
         data = {k: v for k, v in data.items() if k not in model_cls.run_only}
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
     return config_from_dict(model_cls, {**data, **given}, source=path, overridden=given)
@@ -109,9 +120,34 @@ def config_from_dict(model_cls: type[C], data: Mapping[str, Any], *, source: str
         raise UserError(describe_errors(model_cls, exc.errors, source, overridden)) from exc
 
 
-def config_to_yaml(config: TrainingConfig, **extra: Any) -> str:
-    """The YAML a run keeps: ``config.to_dict()`` in field order, then ``extra`` (what the run adds)."""
-    return yaml.safe_dump({**config.to_dict(), **extra}, sort_keys=False)
+def config_to_yaml(config: TrainingConfig, *, relative_to: str | os.PathLike | None = None, **extra: Any) -> str:
+    """The YAML a run keeps: ``config.to_dict()`` in field order, then ``extra`` (what the run adds).
+
+    With ``relative_to`` (the run folder) the ``path_fields`` are written relative to it, and the
+    folder itself (absolute) under ``paths_relative_to``: where they pointed when written."""
+    data = config.to_dict()
+    if relative_to is not None:
+        base = os.path.abspath(relative_to)
+        for name in type(config).path_fields:
+            if is_local_path(data.get(name)):
+                data[name] = os.path.relpath(os.path.abspath(data[name]), base)
+        extra = {**extra, RELATIVE_TO_KEY: base}
+    return yaml.safe_dump({**data, **extra}, sort_keys=False)
+
+
+def is_local_path(value: Any) -> bool:
+    """A non-empty string that is not a URL (``gs://``, ``https://``)."""
+    return isinstance(value, str) and bool(value) and "://" not in value
+
+
+def _paths_from(model_cls: type[TrainingConfig], data: dict, folder: Path) -> dict:
+    """``data`` with its relative ``path_fields`` taken relative to ``folder`` (normalised)."""
+    data = dict(data)
+    for name in model_cls.path_fields:
+        value = data.get(name)
+        if is_local_path(value) and not os.path.isabs(value):
+            data[name] = os.path.normpath(folder / value)
+    return data
 
 
 # --- messages -------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from movinet_crossfit.core.config import TrainingConfig, config_to_yaml, read_yaml
+from movinet_crossfit.core.config import RELATIVE_TO_KEY, TrainingConfig, config_to_yaml, read_yaml
 from movinet_crossfit.core.errors import UserError
 from movinet_crossfit.core.fileio import write_text_atomic
 
@@ -36,9 +36,12 @@ SUMMARY_FILE = "train_summary.json"
 # --- config and labels ----------------------------------------------------------------------------
 
 def write_config(run_dir: str | os.PathLike, config: TrainingConfig, **extra) -> Path:
-    """``run_dir/config.yaml``: the resolved config, then ``extra`` (what the run adds to it)."""
+    """``run_dir/config.yaml``: the resolved config, then ``extra`` (what the run adds to it).
+
+    Path fields are written relative to the run (``config_to_yaml``), so the run folder can move
+    with its records and still evaluate and export."""
     path = Path(run_dir) / CONFIG_FILE
-    write_text_atomic(path, config_to_yaml(config, **extra))
+    write_text_atomic(path, config_to_yaml(config, relative_to=run_dir, **extra))
     return path
 
 
@@ -58,24 +61,30 @@ def read_run_config(run_dir: str | os.PathLike) -> dict:
 def run_records(run_dir: str | os.PathLike, records: str | os.PathLike | None = None, *,
                 missing_ok: bool = False) -> Path | None:
     """The records folder a run evaluates or exports with: ``records`` when given, else the one its
-    ``config.yaml`` names, taken as written (absolute, or relative to the working folder) or, when
-    that is not a folder, relative to the run. None when the run names none (or, with
-    ``missing_ok``, when the folder it names is gone)."""
+    ``config.yaml`` names: relative to the run (moved with it), else where it was when the run was
+    written (the run moved alone). Runs written before paths were relative to the run: as written
+    (absolute, or relative to the working folder), else relative to the run. None when the run
+    names none (or, with ``missing_ok``, when the folder it names is gone)."""
     if records is not None:
         path = Path(records)
         if not path.is_dir():
             raise UserError(f"{path}: no such records folder; build it with `movinet-crossfit records`")
         return path
-    named = read_run_config(run_dir).get("records")
+    config = read_run_config(run_dir)
+    named = config.get("records")
     if not named:
         return None
-    for candidate in (Path(named), Path(run_dir) / named):
+    written_in = config.get(RELATIVE_TO_KEY)
+    candidates = ((Path(run_dir) / named, Path(written_in) / named) if written_in
+                  else (Path(named), Path(run_dir) / named))
+    for candidate in candidates:
         if candidate.is_dir():
-            return candidate
+            return Path(os.path.normpath(candidate))  # runs/a/../../tfrecords -> tfrecords
     if missing_ok:
         return None
-    raise UserError(f"{Path(run_dir) / CONFIG_FILE}: its records folder {named} is gone; pass --records DIR "
-                    "(the TFRecords the run was trained on)")
+    looked = " nor ".join(str(c) for c in dict.fromkeys(candidates))
+    raise UserError(f"{Path(run_dir) / CONFIG_FILE}: its records folder {named} is gone (no {looked}); "
+                    "pass --records DIR (the TFRecords the run was trained on)")
 
 
 def write_labels(path: str | os.PathLike, classes: list[str]) -> None:

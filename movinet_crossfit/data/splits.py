@@ -1,9 +1,11 @@
 """Train/val/test assignment: stratified by label, grouped by source, deterministic.
 
-No group (source video, or athlete when known) ever has clips in two splits, so a model is
-never tested on frames of a video it trained on. Groups are placed one at a time, largest
-first (ties broken by a seeded hash, so the result depends only on the data and the seed),
-into the split whose per-label quota is furthest from filled.
+The default is train / val / test (0.7 / 0.1 / 0.2): training chooses its epoch and stops early
+on ``val``, so ``test`` is scored by a model that never looked at it. No group (source video, or
+athlete when known) ever has clips in two splits, so a model is never tested on frames of a
+video it trained on. Groups are placed one at a time, largest first (ties broken by a seeded
+hash, so the result depends only on the data and the seed), into the split whose per-label quota
+is furthest from filled.
 """
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ import hashlib
 from collections import Counter, defaultdict
 from typing import Mapping, Sequence
 
-DEFAULT_RATIOS: dict[str, float] = {"train": 0.8, "test": 0.2}
+# As the pose pipeline (keypoints/config.py): a val split of its own, so no model is chosen on test.
+DEFAULT_RATIOS: dict[str, float] = {"train": 0.7, "val": 0.1, "test": 0.2}
 
 
 def parse_ratios(text: str) -> dict[str, float]:
@@ -81,17 +84,27 @@ def assign_splits(labels: Sequence[str], groups: Sequence[str],
 def split_warnings(labels: Sequence[str], groups: Sequence[str], splits: Sequence[str],
                    ratios: Mapping[str, float]) -> list[str]:
     """Human-readable problems with an assignment (labels missing from a split, and why)."""
+    ratios = normalise_ratios(ratios)
     messages = []
     groups_per_label: dict[str, set] = defaultdict(set)
+    clips_per_label: Counter = Counter(labels)
     present: dict[str, set] = defaultdict(set)
     for label, group, split in zip(labels, groups, splits):
         groups_per_label[label].add(group)
         present[label].add(split)
     for label in sorted(groups_per_label):
-        missing = [s for s in ratios if ratios[s] > 0 and s not in present[label]]
+        missing = [s for s in ratios if s not in present[label]]
         if missing:
-            n = len(groups_per_label[label])
-            messages.append(f"class {label!r} has no clips in {', '.join(missing)}: its clips come from "
-                            f"{n} source group{'s' if n != 1 else ''}, and a group never straddles splits; "
+            n, clips = len(groups_per_label[label]), clips_per_label[label]
+            shares = ", ".join(f"{s} {ratios[s]:.0%} = {ratios[s] * clips:.1f}" for s in missing)
+            consequence = (" (validation accuracy and the epoch chosen on it will not cover this class)"
+                           if "val" in missing else "")
+            messages.append(f"class {label!r} has no clips in {', '.join(missing)}{consequence}: its {clips} clips "
+                            f"come from {n} source group{'s' if n != 1 else ''} and a group never straddles splits, so "
+                            f"the share ({shares} clips) got no whole group; "
                             "label more source videos of it")
+    if "val" in ratios and "val" not in set(splits):
+        messages.append(f"the val split is empty ({ratios['val']:.0%} of {len(labels)} clips from "
+                        f"{len(set(groups))} source groups got no whole group): `train` will choose its epoch "
+                        "on the test clips, so the test score will be optimistic; label more source videos")
     return messages

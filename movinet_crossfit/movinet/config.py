@@ -14,6 +14,7 @@ FINE_TUNE = ("none", "last", "all")
 
 class TrainConfig(TrainingConfig):
     command = "train"
+    path_fields = ("records", "out", "checkpoint", "archive", "hub")
 
     records: str = "tfrecords"
     out: str = "runs/default"
@@ -36,6 +37,7 @@ class TrainConfig(TrainingConfig):
     checkpoint: Optional[str] = None  # Kinetics-600 checkpoint dir or prefix
     archive: Optional[str] = None  # official movinet_<id>_base.tar.gz
     hub: Optional[str] = None  # TF Hub handle or local hub folder
+    pretrained: Optional[str] = None  # a model id: its official archive, downloaded and cached (pretrained.py)
     from_scratch: bool = False
     cache_features: Optional[bool] = None  # None: on when no GPU is visible
     augment: bool = True
@@ -45,14 +47,20 @@ class TrainConfig(TrainingConfig):
     # False: best/ holds the last epoch's weights and no epoch is chosen on the validation split
     # (an honest test score when the validation split is the test split).
     select_best: bool = True
-    validation_split: Optional[str] = None  # None: 'val' when the records have it, else 'test'
+    # None: 'val' when the records have it, else 'test' -- with a loud warning, since the epoch
+    # chosen and the early stop are then decided on the clips the test score is reported on.
+    validation_split: Optional[str] = None
     backup_every_steps: Optional[int] = None  # BackupAndRestore frequency; None: every epoch
     seed: int = 0
+    # Op determinism (tf.config.experimental.enable_op_determinism) for this run: with the same
+    # seed, records and machine, the same weights; slower on some GPU ops.
+    deterministic: bool = False
     classes: list = Field(default_factory=list)  # filled from the records
 
     def validate(self) -> None:
         from movinet_crossfit.movinet.model import check_model_id
 
+        model_id_given = "model_id" in self.model_fields_set  # before the assignment below adds it
         self.model_id = check_model_id(self.model_id)
         if self.strategy not in STRATEGIES:
             raise UserError(f"--strategy {self.strategy!r}: choose one of {', '.join(STRATEGIES)}")
@@ -60,16 +68,63 @@ class TrainConfig(TrainingConfig):
             raise UserError(f"optimizer {self.optimizer!r}: choose rmsprop or adam")
         if self.fine_tune not in FINE_TUNE:
             raise UserError(f"--fine-tune {self.fine_tune!r}: choose one of {', '.join(FINE_TUNE)}")
-        sources = [n for n in ("checkpoint", "archive", "hub") if getattr(self, n)]
+        sources = [n for n in ("checkpoint", "archive", "hub", "pretrained") if getattr(self, n)]
         if len(sources) > 1:
-            raise UserError(f"give one pretrained source, not {' and '.join(sources)}")
+            raise UserError(f"give one pretrained source, not {' and '.join('--' + n for n in sources)}")
+        if self.pretrained:
+            self._check_pretrained_id(model_id_given)
         if not sources and not self.from_scratch:
             from movinet_crossfit.movinet.model import checkpoint_url, hub_url
 
-            raise UserError("no pretrained weights given: pass --checkpoint DIR, --archive "
-                            f"movinet_{self.model_id}_base.tar.gz ({checkpoint_url(self.model_id)}) or --hub "
-                            f"({hub_url(self.model_id)}); to train from random weights, say --from-scratch")
+            raise UserError(f"no pretrained weights given: pass --pretrained {self.model_id} (downloads and caches "
+                            f"{checkpoint_url(self.model_id)}), --archive movinet_{self.model_id}_base.tar.gz, "
+                            f"--checkpoint DIR or --hub ({hub_url(self.model_id)}); to train from random weights, "
+                            "say --from-scratch")
         if sources and self.from_scratch:
             raise UserError(f"--from-scratch contradicts --{sources[0]}; choose one")
         if self.batch_size < 1 or self.epochs < 0 or self.fine_tune_epochs < 0:
             raise UserError("batch size must be >= 1 and epochs >= 0")
+
+    def _check_pretrained_id(self, model_id_given: bool) -> None:
+        """``--pretrained a0`` alone builds an a0; with ``--model-id`` the two must agree."""
+        from movinet_crossfit.movinet.model import check_model_id
+
+        self.pretrained = check_model_id(self.pretrained)
+        if self.pretrained == self.model_id:
+            return
+        if not model_id_given:
+            self.model_id = self.pretrained
+            return
+        raise UserError(f"--pretrained {self.pretrained} holds MoViNet-{self.pretrained} weights, but the model "
+                        f"is --model-id {self.model_id}; give one of them, or the same id to both")
+
+
+# --- which split chose the model ------------------------------------------------------------------
+
+TEST_SPLIT = "test"
+_REBUILD = ("rebuild the records with `movinet-crossfit records --ratios train=0.7,val=0.1,test=0.2` "
+            "or pass --validation-split NAME (a split other than test)")
+
+
+def decides_on_validation(select_best: bool, early_stopping_patience: int) -> bool:
+    """Whether the validation split picks anything: the epoch kept in best/, or when to stop."""
+    return bool(select_best) or bool(early_stopping_patience)
+
+
+def validation_report(split: str, select_best: bool, early_stopping_patience: int, *,
+                      evaluated: str = TEST_SPLIT, fallback: bool = False) -> dict:
+    """``{"split", "honest", "warning"}``: whether a score on ``evaluated`` stays honest when the run
+    validated on ``split``. ``fallback``: the split was taken because the records have no val clips."""
+    why = " because the records have no 'val' clips" if fallback else ""
+    if split != evaluated:
+        return {"split": split, "honest": True, "warning": None}
+    if not decides_on_validation(select_best, early_stopping_patience):
+        warning = None
+        if evaluated == TEST_SPLIT:  # honest, but the user should know there is nothing to tune on
+            warning = (f"validating on the '{split}' split{why}: it is only watched (best/ = the last epoch, no early "
+                       f"stop), so the test score stays honest, but nothing can be tuned on it; {_REBUILD}")
+        return {"split": split, "honest": True, "warning": warning}
+    return {"split": split, "honest": False,
+            "warning": (f"validating on the '{split}' split{why}: the epoch kept in best/ and the early stop are "
+                        f"chosen on the clips the {evaluated} score is reported on, so that score will be "
+                        f"optimistic; {_REBUILD}")}

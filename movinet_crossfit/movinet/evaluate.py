@@ -1,6 +1,7 @@
 """Evaluate a training run on a records split: metrics.json, confusion matrix and probability plots."""
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,8 @@ import numpy as np
 from movinet_crossfit.core.errors import UserError
 from movinet_crossfit.core.fileio import write_json_atomic
 from movinet_crossfit.core.metrics import classification_metrics, plot_confusion_matrix, plot_true_class_probabilities
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -57,8 +60,9 @@ def clip_views(path: Path, num_frames: int, size: int, phases: list[float]) -> n
     exactly as records preprocess (``video.sample_frame_indices`` + ``video.preprocess_frames``)."""
     from movinet_crossfit.core import video
 
-    frames = video.decode_video(path).frames
-    return np.stack([video.sample_clip(frames, num_frames, size, phase) for phase in phases])
+    sampled = video.sample_video(path, num_frames, phases)  # only the sampled frames are decoded
+    preprocess = video.compiled_preprocess(size)
+    return np.stack([preprocess(frames).numpy() for frames in sampled.frames])
 
 
 def predict_records(model, records_dir: str | os.PathLike, split: str, *, batch_size: int = 8,
@@ -120,6 +124,28 @@ def predict_records(model, records_dir: str | os.PathLike, split: str, *, batch_
     return np.concatenate(labels), np.concatenate(probabilities), ids, report
 
 
+def run_validation(config: dict, split: str) -> dict:
+    """``{"split", "honest", "warning"}`` for a score on ``split`` of a run with this ``config.yaml``:
+    not honest when the run chose its epoch or its early stop on that very split. A run that does
+    not say which split it validated on gives ``split: None, honest: None``."""
+    from movinet_crossfit.movinet.config import TrainConfig, validation_report
+
+    validated_on = config.get("validation_split")
+    if not validated_on:
+        return {"split": None, "honest": None, "warning": None}
+    defaults = TrainConfig.model_fields
+    report = validation_report(validated_on, config.get("select_best", defaults["select_best"].default),
+                               config.get("early_stopping_patience", defaults["early_stopping_patience"].default),
+                               evaluated=split)
+    report["warning"] = None  # train's notes about what can be tuned concern train, not this score
+    if not report["honest"]:
+        report["warning"] = (f"evaluating on '{split}', the split this run validated on: its epoch (best/) and early "
+                             "stop were chosen on these clips, so this score is optimistic; evaluate a split it did "
+                             "not validate on, or retrain on records with a val split (`movinet-crossfit records "
+                             "--ratios train=0.7,val=0.1,test=0.2`, or `train --validation-split NAME`)")
+    return report
+
+
 def evaluate_run(run_dir: str | os.PathLike, *, split: str = "test", records: Optional[str] = None,
                  out_dir: Optional[str | os.PathLike] = None, tta: str = "none", batch_size: int = 8,
                  views: int = 3, clips_dir: Optional[str | os.PathLike] = None) -> Evaluation:
@@ -139,7 +165,10 @@ def evaluate_run(run_dir: str | os.PathLike, *, split: str = "test", records: Op
     labels, probabilities, ids, tta_report = predict_records(model, records, split, batch_size=batch_size, tta=tta,
                                                              views=views, clips_dir=clips_dir)
     metrics = classification_metrics(labels, probabilities, classes)
-    metrics.update({"split": split, "records": str(records), "run": str(run_dir), "tta": tta})
+    metrics.update({"split": split, "records": str(records), "run": str(run_dir), "tta": tta,
+                    "validation": run_validation(config, split)})
+    if metrics["validation"]["warning"]:
+        logger.warning("%s: %s", run_dir, metrics["validation"]["warning"])
     if tta_report:
         metrics["tta_views"] = tta_report
     out_dir = Path(out_dir) if out_dir else run_dir / f"eval_{split}"

@@ -10,6 +10,8 @@ on a CPU the features are computed once (with the fast graph) and the head train
 """
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import shutil
 import time
@@ -23,9 +25,11 @@ import tf_keras
 
 from movinet_crossfit.core.errors import UserError
 from movinet_crossfit.core.fileio import write_json_atomic, write_text_atomic
-from movinet_crossfit.core.progress import console
 from movinet_crossfit.core.runs import BEST, FINAL, HISTORY_FILE, LABELS_FILE, SUMMARY_FILE, write_config, write_labels
-from movinet_crossfit.movinet.config import TrainConfig
+from movinet_crossfit.movinet.config import TrainConfig, validation_report
+
+logger = logging.getLogger(__name__)
+
 
 def get_strategy(name: str):
     if name == "default":
@@ -106,6 +110,9 @@ def _callbacks(config: TrainConfig, run_dir: Path, classifier, phase: str, best,
                                             delete_checkpoint=True),
         tf_keras.callbacks.TensorBoard(str(run_dir / "logs" / phase), write_graph=False, profile_batch=0),
         tf_keras.callbacks.CSVLogger(str(run_dir / f"history_{phase}.csv"), append=True),
+        # One line per epoch through logging (stderr in the CLI), where Keras's verbose=2 prints to stdout.
+        tf_keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: logger.info(
+            "%s epoch %d: %s", phase, epoch + 1, ", ".join(f"{k} {v:.4f}" for k, v in (logs or {}).items()))),
         *([best] if config.select_best else []),
         *extra,
     ]
@@ -149,12 +156,36 @@ def _set_fine_tune_trainable(classifier, mode: str, blocks: int) -> int:
     return len(classifier.trainable_variables)
 
 
+@contextlib.contextmanager
+def op_determinism():
+    """TensorFlow's op determinism for the duration (``train --deterministic``), then as it was."""
+    # The switch back is not public API; without it a notebook would stay deterministic (and slower).
+    from tensorflow.python.framework import config as tf_config
+
+    was = tf_config.is_op_determinism_enabled()
+    tf.config.experimental.enable_op_determinism()
+    try:
+        yield
+    finally:
+        if not was:
+            tf_config.disable_op_determinism()
+
+
 def train(config: TrainConfig, extra_callbacks: tuple = ()) -> TrainResult:
-    """Train per ``config`` into ``config.out``; ``extra_callbacks`` are added to every fit."""
+    """Train per ``config`` into ``config.out``; ``extra_callbacks`` are added to every fit.
+
+    ``config.deterministic``: op determinism for this run, so the same seed and records give the
+    same weights."""
+    config.validate()
+    with op_determinism() if config.deterministic else contextlib.nullcontext():
+        return _train(config, extra_callbacks)
+
+
+def _train(config: TrainConfig, extra_callbacks: tuple) -> TrainResult:
     from movinet_crossfit.movinet.model import build_backbone_features, build_classifier, build_head, load_pretrained
+    from movinet_crossfit.movinet.pretrained import fetch_pretrained
     from movinet_crossfit.data.records import load_dataset, read_info
 
-    config.validate()
     info = read_info(config.records)
     for key in ("num_frames", "size"):
         value = getattr(config, key)
@@ -167,10 +198,20 @@ def train(config: TrainConfig, extra_callbacks: tuple = ()) -> TrainResult:
     splits = info["splits"]
     if "train" not in splits or not splits["train"]["clips"]:
         raise UserError(f"{config.records}: no training clips")
+    # No val clips: validate on test, and say loudly what that costs (validation_report).
+    fallback = config.validation_split is None and not splits.get("val", {}).get("clips")
     if config.validation_split is None:
-        config.validation_split = "val" if splits.get("val", {}).get("clips") else "test"
+        config.validation_split = "test" if fallback else "val"
     if not splits.get(config.validation_split, {}).get("clips"):
-        raise UserError(f"{config.records}: no '{config.validation_split}' clips to validate on")
+        having = [name for name, entry in splits.items() if entry.get("clips") and name != "train"]
+        raise UserError(f"{config.records}: no '{config.validation_split}' clips to validate on; pass "
+                        f"--validation-split with one of {having or 'none (rebuild the records with a val split)'}")
+    validation = validation_report(config.validation_split, config.select_best, config.early_stopping_patience,
+                                   fallback=fallback)
+    if validation["warning"]:
+        logger.warning("%s", validation["warning"])
+    # Before the run folder and the model: offline, this fails at once with what to download.
+    fetched = fetch_pretrained(config.pretrained) if config.pretrained else None
     if config.cache_features is None:
         config.cache_features = not tf.config.list_physical_devices("GPU")
 
@@ -183,8 +224,11 @@ def train(config: TrainConfig, extra_callbacks: tuple = ()) -> TrainResult:
         tf_keras.mixed_precision.set_global_policy("mixed_float16")
     started = time.perf_counter()
     summary: dict = {"classes": config.classes, "train_clips": splits["train"]["clips"],
-                     "validation_split": config.validation_split,
-                     "validation_clips": splits[config.validation_split]["clips"]}
+                     "validation_split": config.validation_split, "validation": validation,
+                     "validation_clips": splits[config.validation_split]["clips"], "seed": config.seed,
+                     "deterministic": config.deterministic}
+    if fetched is not None:
+        summary["pretrained"] = fetched.to_dict()
 
     strategy = get_strategy(config.strategy)
     with strategy.scope():
@@ -192,12 +236,12 @@ def train(config: TrainConfig, extra_callbacks: tuple = ()) -> TrainResult:
                                       fast=True, dropout_rate=config.dropout_rate)
         if config.from_scratch:
             summary["weights"] = "random (--from-scratch)"
-            console.print("[yellow]training from random weights (--from-scratch)[/yellow]")
+            logger.warning("training from random weights (--from-scratch)")
         else:
-            report = load_pretrained(classifier, checkpoint=config.checkpoint, archive=config.archive,
-                                     hub=config.hub)
+            report = load_pretrained(classifier, checkpoint=config.checkpoint, hub=config.hub,
+                                     archive=fetched.path if fetched is not None else config.archive)
             summary["weights"] = report.summary()
-            console.print(report.summary())
+            logger.info("%s", report.summary())
 
     one_hot = _one_hot(num_classes)
     best = BestCheckpoint(classifier, run_dir / BEST)
@@ -234,7 +278,7 @@ def train(config: TrainConfig, extra_callbacks: tuple = ()) -> TrainResult:
                               loss=make_loss(config.label_smoothing), metrics=["accuracy"])
         t0 = time.perf_counter()
         fitted = fit_model.fit(train_ds, validation_data=val_ds, epochs=head_epochs,
-                               callbacks=_callbacks(config, run_dir, classifier, "head", best, extra_callbacks), verbose=2)
+                               callbacks=_callbacks(config, run_dir, classifier, "head", best, extra_callbacks), verbose=0)
         summary["head_seconds"] = round(time.perf_counter() - t0, 2)
         history["head"] = {k: [float(v) for v in values] for k, values in fitted.history.items()}
 
@@ -251,7 +295,7 @@ def train(config: TrainConfig, extra_callbacks: tuple = ()) -> TrainResult:
         val_ds = load_dataset(config.records, config.validation_split, config.batch_size).map(one_hot)
         t0 = time.perf_counter()
         fitted = classifier.fit(train_ds, validation_data=val_ds, epochs=config.fine_tune_epochs,
-                                callbacks=_callbacks(config, run_dir, classifier, "fine_tune", best, extra_callbacks), verbose=2)
+                                callbacks=_callbacks(config, run_dir, classifier, "fine_tune", best, extra_callbacks), verbose=0)
         summary["fine_tune_seconds"] = round(time.perf_counter() - t0, 2)
         history["fine_tune"] = {k: [float(v) for v in values] for k, values in fitted.history.items()}
 
@@ -290,6 +334,13 @@ def _merge_history(run_dir: Path) -> None:
 
 
 def describe(result: TrainResult) -> str:
+    validation = result.summary.get("validation") or {}
+    caution = (f"; validated on the '{validation.get('split')}' split: its score will be optimistic (see the warning)"
+               if validation.get("honest") is False else "")
+    return _describe(result) + caution
+
+
+def _describe(result: TrainResult) -> str:
     if not result.config.select_best:
         final = result.summary.get("final_val_accuracy")
         return (f"trained in {result.seconds:.0f} s; last-epoch {result.config.validation_split} accuracy "
