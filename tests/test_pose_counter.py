@@ -320,13 +320,13 @@ def test_poses_command_imports_repcount_and_count_shows_sets_and_gaps(tmp_path):
     done = subprocess.run(cli + ["poses", str(tmp_path / "clip.npy"), "--from", "repcount", "-o",
                                  str(tmp_path / "clip.npz")], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert "30 fps assumed" in done.stderr and (tmp_path / "clip.npz").is_file()  # the console is stderr
+    assert "30 fps assumed" in done.stdout and (tmp_path / "clip.npz").is_file()  # results are on stdout
     keypoints, fps, layout = load_poses(tmp_path / "clip.npz")
     assert keypoints.shape == (len(points), 33, 3) and fps == 30.0 and np.isnan(keypoints[420]).all()
     for source in ("clip.npz", "clip.npy"):
         shown = subprocess.run(cli + ["count", "--poses", str(tmp_path / source)], capture_output=True, text=True)
         assert shown.returncode == 0, shown.stderr
-        lines = shown.stderr.splitlines()
+        lines = shown.stdout.splitlines()
         assert "12 reps in 2 set(s)" in lines[0]
         assert [line.split()[0] for line in lines[1:5]] == ["set", "rest", "missing", "set"], lines[:5]
         assert "6 reps" in lines[1] and "6 reps" in lines[4]

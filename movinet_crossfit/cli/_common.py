@@ -1,18 +1,32 @@
-"""What every command module shares: the Typer app, the console, option parsing, printing."""
+"""What every command module shares: the Typer app, the two consoles, logging, option parsing,
+printing.
+
+Output conventions: a command's result (a table, a label, a count, where its outputs went) goes to
+stdout through ``out``, so it can be piped or captured; progress bars, batch reports, warnings and
+log records go to stderr through ``console``. ``--format json`` writes pure JSON to stdout.
+"""
 from __future__ import annotations
 
 import enum
+import logging
+from typing import Iterable
 
 import typer
+from rich.console import Console
 
 from movinet_crossfit.core.errors import UserError
-from movinet_crossfit.core.progress import console
+from movinet_crossfit.core.progress import console, show_logs
+from movinet_crossfit.movinet.predict import BACKENDS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="CrossFit movement classification and rep counting: corpus -> MoViNet -> phone.")
 
-__all__ = ["OutputFormat", "app", "console", "default", "finish_batch", "param_default", "parse_int_list",
-           "parse_names", "print_metrics_table"]
+# Results on stdout; rich leaves out colours and styles when stdout is not a terminal.
+out = Console(soft_wrap=True, highlight=False)
+
+__all__ = ["Backend", "OutputFormat", "app", "choices", "configure_logging", "console", "default", "finish_batch",
+           "out", "param_default", "parse_int_list", "parse_names", "print_metrics_table", "results_console",
+           "strict_option"]
 
 
 class OutputFormat(str, enum.Enum):
@@ -20,6 +34,28 @@ class OutputFormat(str, enum.Enum):
 
     table = "table"
     json = "json"
+
+
+def choices(name: str, values: Iterable[str]) -> type[enum.Enum]:
+    """A string Enum of a library's ``values`` for an option: typer lists them in --help and
+    refuses anything else (exit 2, naming the valid choices). Pass ``.value`` on to the library."""
+    return enum.Enum(name, [(value, value) for value in values], type=str)
+
+
+# The runtimes of an export folder (MoViNet and RepNet exports alike).
+Backend = choices("Backend", BACKENDS)
+
+
+def results_console(output_format: "OutputFormat | str") -> Console:
+    """Where a command's side lines (``result -> FILE``) go: stdout with the table, stderr beside
+    JSON, so that stdout stays one JSON document."""
+    return console if output_format == OutputFormat.json else out
+
+
+def configure_logging(level: int | None = logging.INFO) -> None:
+    """The command line's log output: the package's records on stderr, drawn by rich, from
+    ``level`` up; ``None`` detaches it (for a command that configures logging itself: the app)."""
+    show_logs(level, console)
 
 
 def param_default(function, name: str):
@@ -43,9 +79,16 @@ def _print_version(value: bool) -> None:
 
 
 @app.callback()
-def _options(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
-                                          help="print the version and exit")) -> None:
+def _options(ctx: typer.Context,
+             version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                          help="print the version and exit"),
+             verbose: bool = typer.Option(False, "-v", "--verbose", help="debug messages as well"),
+             quiet: bool = typer.Option(False, "-q", "--quiet", help="warnings and errors only")) -> None:
     """CrossFit movement classification and rep counting: corpus -> MoViNet -> phone."""
+    configure_logging(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
+    # Undone when the command ends, so that a program running commands in-process (tests, a
+    # notebook) gets its logging back as it was.
+    ctx.call_on_close(lambda: configure_logging(None))
 
 
 def parse_int_list(text: str, option: str) -> tuple[int, ...]:
@@ -73,14 +116,30 @@ def print_metrics_table(m: dict, unit: str) -> str:
         mean, std = row["true_class_probability_mean"], row["true_class_probability_std"]
         table.add_row(name, str(row["support"]), f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}",
                       "-" if mean is None else f"{mean:.3f} ± {std or 0:.3f}")
-    console.print(table)
+    out.print(table)
     return ", ".join(f"{k} {v:.3f}" for k, v in m.items() if k.startswith("top"))
 
 
-def finish_batch(report, done: str) -> None:
-    """The end of a batch command: the report's screen, where the outputs went, exit 1 if any item failed."""
-    report.print()
-    console.print(done, highlight=False)
-    if not report.succeeded:
-        raise typer.Exit(1)
+def strict_option():
+    return typer.Option(False, "--strict", help="exit 1 when any item failed (default: only when every item did)")
+
+
+def finish_batch(report, done: str | None, strict: bool = False, noun: str = "items", *,
+                 print_report: bool = True) -> None:
+    """The end of a batch command: the report's screen (stderr; ``print_report=False`` when the
+    command printed it already), where the outputs went (stdout), and exit 1 when every item failed
+    or, with ``strict``, when any did, saying how many. ``report``: a ``BatchReport``, or anything
+    with ``print()``, ``succeeded`` and ``batch_report()`` (the download report)."""
+    if print_report:
+        report.print()
+    if done:
+        out.print(done, highlight=False)
+    counted = report.batch_report() if hasattr(report, "batch_report") else report
+    failed = len(counted.failed)
+    if report.succeeded and not (strict and failed):
+        return
+    if failed:
+        console.print(f"[bold red]{failed} of {counted.total} {noun} failed[/bold red]"
+                      + (" (--strict)" if report.succeeded else ""), highlight=False)
+    raise typer.Exit(1)
 

@@ -9,7 +9,7 @@ import typer
 
 from movinet_crossfit.analysis.footage import DEFAULT_POSE_FPS
 from movinet_crossfit.analysis.report import print_summary
-from movinet_crossfit.cli._common import OutputFormat, app, console
+from movinet_crossfit.cli._common import OutputFormat, app, console, out, results_console
 
 
 @contextlib.contextmanager
@@ -89,7 +89,7 @@ def analyze(
     if output_format is OutputFormat.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
-        print_summary(result)
+        print_summary(result, out)
     for what, where in (("result", json_path), ("overlay", overlay)):
         if where is not None:
-            console.print(f"{what} -> [bold]{where}[/bold]", highlight=False)
+            results_console(output_format).print(f"{what} -> [bold]{where}[/bold]", highlight=False)

@@ -6,13 +6,24 @@ from typing import List, Optional
 
 import typer
 
-from movinet_crossfit.cli._common import OutputFormat, app, console, parse_int_list, parse_names
+from movinet_crossfit.cli._common import (Backend, OutputFormat, app, choices, finish_batch, out, parse_int_list,
+                                          parse_names, results_console, strict_option)
 from movinet_crossfit.core.errors import UserError
-from movinet_crossfit.repnet.export import FORMATS as REPNET_FORMATS
+from movinet_crossfit.posecount.count import LAYOUTS
+from movinet_crossfit.repnet.export import FORMATS as REPNET_FORMATS, TFLITE_FORMATS as REPNET_TFLITE
 from movinet_crossfit.repnet.infer import CountOptions
 
 _COUNT = CountOptions()  # the library's defaults, shown in --help
 _STRIDES = ",".join(map(str, _COUNT.strides))
+# repnet.model.VARIANTS, copied so that --help needs no TensorFlow (a test holds them equal).
+REPNET_VARIANTS = ("ckpt-70", "ckpt-88")
+Variant = choices("Variant", REPNET_VARIANTS)
+CountVariant = choices("CountVariant", REPNET_VARIANTS + REPNET_TFLITE)
+Layout = choices("Layout", LAYOUTS)
+
+
+def _value(choice) -> str | None:
+    return None if choice is None else choice.value
 
 
 @app.command()
@@ -23,13 +34,14 @@ def count(
                                          "or a RepCount pose .npy"),
     fps: Optional[float] = typer.Option(None, "--fps", help="with --poses: frame rate when the file has none "
                                         "(a RepCount .npy: 30 assumed)"),
-    layout: Optional[str] = typer.Option(None, "--layout", help="with --poses: mediapipe33 | coco17 (default: from the file)"),
+    layout: Optional[Layout] = typer.Option(None, "--layout",
+                                            help="with --poses: the keypoints' layout (default: from the file)"),
     weights: Optional[Path] = typer.Option(None, "--weights", help="folder with the RepNet checkpoint "
                                            "(official: checkpoint, ckpt-70.*; or one written by train-counter)"),
     model: Optional[Path] = typer.Option(None, "--model", help="instead of --weights: an export-counter folder"),
-    backend: str = typer.Option("auto", "--backend", help="with --model: auto | tflite | saved_model"),
-    variant: Optional[str] = typer.Option(None, "--variant", help="ckpt-70 | ckpt-88 (default: read from the "
-                                          "checkpoint); with --model: fp32 | fp16 | dynamic"),
+    backend: Backend = typer.Option(Backend.auto, "--backend", help="with --model: its runtime"),
+    variant: Optional[CountVariant] = typer.Option(None, "--variant", help="ckpt-70 | ckpt-88 (default: read from "
+                                                   "the checkpoint); with --model: fp32 | fp16 | dynamic"),
     strides: str = typer.Option(_STRIDES, "--strides", help="frame strides tried (speeds)"),
     threshold: float = typer.Option(_COUNT.threshold, "--threshold", help="mean score under which the count is 0"),
     within_period_threshold: float = typer.Option(_COUNT.within_period_threshold, "--within-period-threshold",
@@ -50,7 +62,7 @@ def count(
     from movinet_crossfit.core.fileio import write_json_atomic
 
     if poses is not None:
-        _count_poses(poses, fps, layout, json_path, plot, output_format)
+        _count_poses(poses, fps, _value(layout), json_path, plot, output_format)
         return
     if video_path is None:
         raise UserError("count needs a VIDEO (RepNet) or --poses FILE (pose counter)")
@@ -61,24 +73,26 @@ def count(
     if model is not None:
         from movinet_crossfit.repnet.export import load_runner
 
-        result = count_video(video_path, runner=load_runner(model, backend, variant or "fp32"), options=options)
+        result = count_video(video_path, runner=load_runner(model, backend.value, _value(variant) or "fp32"),
+                             options=options)
     else:
-        result = count_video(video_path, weights, variant=variant, options=options)
+        result = count_video(video_path, weights, variant=_value(variant), options=options)
     if json_path:
         write_json_atomic(json_path, result.to_dict())
     if output_format == "json":
         print(json.dumps(result.to_dict(per_frame=False), indent=2))
     else:
-        console.print(f"{video_path}: [bold]{result.count:.1f} reps[/bold] (~{result.rounded}), score "
-                      f"{result.score:.2f}, stride {result.stride}, {result.num_frames} frames"
-                      + (f"; {result.note}" if result.note else ""))
+        out.print(f"{video_path}: [bold]{result.count:.1f} reps[/bold] (~{result.rounded}), score "
+                  f"{result.score:.2f}, stride {result.stride}, {result.num_frames} frames"
+                  + (f"; {result.note}" if result.note else ""))
         for rep in result.reps[:50]:
-            console.print(f"  rep {rep.index:3d}: {rep.start_time:7.2f}-{rep.end_time:7.2f} s "
-                          f"(frames {rep.start_frame}-{rep.end_frame})")
+            out.print(f"  rep {rep.index:3d}: {rep.start_time:7.2f}-{rep.end_time:7.2f} s "
+                      f"(frames {rep.start_frame}-{rep.end_frame})")
+    said = results_console(output_format)
     if json_path:
-        console.print(f"result -> [bold]{json_path}[/bold]")
+        said.print(f"result -> [bold]{json_path}[/bold]")
     if plot:
-        console.print(f"plot -> [bold]{plot_count(result, plot)}[/bold]")
+        said.print(f"plot -> [bold]{plot_count(result, plot)}[/bold]")
 
 
 def _count_poses(path: Path, fps: Optional[float], layout: Optional[str], json_path: Optional[Path],
@@ -95,19 +109,22 @@ def _count_poses(path: Path, fps: Optional[float], layout: Optional[str], json_p
     if output_format == "json":
         print(json.dumps({"source": str(path), **result.to_dict(per_frame=False)}, indent=2))
     else:
-        console.print(f"{path}: [bold]{result.count} reps[/bold] in {len(result.sets)} set(s), period "
-                      f"{result.period / rate:.2f} s, periodicity {result.score:.2f}, {result.num_frames} frames"
-                      + (f"; {result.note}" if result.note else ""), highlight=False)
+        out.print(f"{path}: [bold]{result.count} reps[/bold] in {len(result.sets)} set(s), period "
+                  f"{result.period / rate:.2f} s, periodicity {result.score:.2f}, {result.num_frames} frames"
+                  + (f"; {result.note}" if result.note else ""), highlight=False)
         # Sets and the gaps between them (rests, nobody in view), in time order.
         rows = [("set", s.start_time, s.end_time, f"{s.count} reps, {s.period_seconds:.2f} s each")
                 for s in result.sets]
         rows += [(g.kind, g.start_time, g.end_time, f"frames {g.start_frame}-{g.end_frame}") for g in result.gaps]
         for kind, start, end, text in sorted(rows, key=lambda row: row[1]):
-            console.print(f"  {kind:7s} {start:7.2f}-{end:7.2f} s  {text}", highlight=False)
+            out.print(f"  {kind:7s} {start:7.2f}-{end:7.2f} s  {text}", highlight=False)
         for rep in result.reps[:50]:
-            console.print(f"  rep {rep.index:3d}: {rep.start_time:7.2f}-{rep.end_time:7.2f} s")
+            out.print(f"  rep {rep.index:3d}: {rep.start_time:7.2f}-{rep.end_time:7.2f} s")
+    said = results_console(output_format)
+    if json_path:
+        said.print(f"result -> [bold]{json_path}[/bold]")
     if plot:
-        console.print(f"plot -> [bold]{plot_pose_count(result, plot, path.stem)}[/bold]")
+        said.print(f"plot -> [bold]{plot_pose_count(result, plot, path.stem)}[/bold]")
 
 
 @app.command("export-counter")
@@ -115,32 +132,32 @@ def export_counter(
     weights: Path = typer.Option(..., "--weights", help="folder with the RepNet checkpoint"),
     output: Path = typer.Option(Path("export_repnet"), "-o", "--output", help="folder to write"),
     formats: str = typer.Option(",".join(REPNET_FORMATS), "--formats", help="comma-separated"),
-    variant: Optional[str] = typer.Option(None, "--variant", help="ckpt-70 | ckpt-88 (default: from the checkpoint)"),
+    variant: Optional[Variant] = typer.Option(None, "--variant", help="default: from the checkpoint"),
 ) -> None:
     """Export RepNet to a SavedModel and TFLite files (builtin ops), parity-checked against Keras."""
     from movinet_crossfit.repnet.export import export_repnet
     from movinet_crossfit.repnet.model import load_repnet
 
-    report = export_repnet(load_repnet(weights, variant), output,
+    report = export_repnet(load_repnet(weights, _value(variant)), output,
                            formats=parse_names(formats))
     for fmt, diff in report["parity"].items():
         size = report["files"].get(fmt, {}).get("bytes")
-        console.print(f"{fmt:12s} max |diff| vs Keras {diff['max_abs']:.2e}, period argmax agreement "
-                      f"{diff['period_argmax_agreement']:.0%}" + (f", {size / 1e6:.1f} MB" if size else ""))
-    console.print(f"RepNet export -> [bold]{output}[/bold]")
+        out.print(f"{fmt:12s} max |diff| vs Keras {diff['max_abs']:.2e}, period argmax agreement "
+                  f"{diff['period_argmax_agreement']:.0%}" + (f", {size / 1e6:.1f} MB" if size else ""))
+    out.print(f"RepNet export -> [bold]{output}[/bold]")
 
 
 @app.command("train-counter")
 def train_counter(
     clips: List[Path] = typer.Argument(..., help="clips, folders of *.mp4, or a counting manifest"),
-    out: Path = typer.Option(..., "--out", help="run folder (an existing one is resumed)"),
+    run_dir: Path = typer.Option(..., "--out", help="run folder (an existing one is resumed)"),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML with any CounterTrainConfig option"),
     small: bool = typer.Option(False, "--small", help="small CPU config (16 frames, 32 px) instead of the paper's"),
     weights: Optional[Path] = typer.Option(None, "--weights", help="RepNet checkpoint folder to start from"),
     backbone_weights: Optional[Path] = typer.Option(None, "--backbone-weights",
                                                     help="Keras ResNet50V2 ImageNet notop .h5 for the trunk"),
     from_scratch: bool = typer.Option(False, "--from-scratch", help="start from random weights (explicitly)"),
-    variant: Optional[str] = typer.Option(None, "--variant", help="ckpt-70 | ckpt-88"),
+    variant: Optional[Variant] = typer.Option(None, "--variant", help="the RepNet checkpoint's variant"),
     frames: Optional[int] = typer.Option(None, "--frames", help="frames per sample (paper: 64)"),
     size: Optional[int] = typer.Option(None, "--size", help="frame side in pixels (paper: 112)"),
     steps: Optional[int] = typer.Option(None, "--steps", help="training steps (paper: 400000)"),
@@ -153,12 +170,12 @@ def train_counter(
     from movinet_crossfit.repnet.train import train_counter as run_training
 
     options = dict(weights=weights and str(weights), backbone_weights=backbone_weights and str(backbone_weights),
-                   from_scratch=from_scratch or None, variant=variant, num_frames=frames, image_size=size,
+                   from_scratch=from_scratch or None, variant=_value(variant), num_frames=frames, image_size=size,
                    steps=steps, batch_size=batch_size, learning_rate=learning_rate, seed=seed)
     options = {k: v for k, v in options.items() if v is not None}
     cfg = (CounterTrainConfig.from_yaml(config, **options) if config else
            CounterTrainConfig.small_cpu(**options) if small else CounterTrainConfig(**options))
-    console.print(describe(run_training(clips, out, cfg)))
+    out.print(describe(run_training(clips, run_dir, cfg)), highlight=False)
 
 
 @app.command("evaluate-counter")
@@ -166,7 +183,7 @@ def evaluate_counter(
     manifest_path: Path = typer.Argument(..., metavar="MANIFEST",
                                          help="counting manifest, clip manifest with counts, or corpus folder"),
     weights: Optional[Path] = typer.Option(None, "--weights", help="RepNet checkpoint folder"),
-    variant: Optional[str] = typer.Option(None, "--variant", help="ckpt-70 | ckpt-88 (default: from the checkpoint)"),
+    variant: Optional[Variant] = typer.Option(None, "--variant", help="default: from the checkpoint"),
     size: Optional[int] = typer.Option(None, "--size", help="image size (default: the run's repnet.json, else 112)"),
     output: Path = typer.Option(Path("counter_eval"), "-o", "--output", help="folder for metrics.json + scatter.png"),
     strides: str = typer.Option(_STRIDES, "--strides", help="comma-separated frame strides"),
@@ -176,6 +193,7 @@ def evaluate_counter(
     constant_speed: bool = typer.Option(False, "--constant-speed", help="one period for the whole item"),
     raw_counts: bool = typer.Option(False, "--raw-counts", help="metrics on fractional counts (default: rounded)"),
     limit: Optional[int] = typer.Option(None, "--limit", help="evaluate the first N items only"),
+    strict: bool = strict_option(),
 ) -> None:
     """MAE (|pred - true| / true) and off-by-one accuracy of RepNet counts, per item and overall."""
     from movinet_crossfit.repnet.evaluate import eval_counter as run_eval
@@ -183,17 +201,18 @@ def evaluate_counter(
     options = CountOptions(strides=parse_int_list(strides, "--strides"), threshold=threshold,
                            within_period_threshold=within_period_threshold, fully_periodic=fully_periodic,
                            constant_speed=constant_speed)
-    result = run_eval(manifest_path, output, weights=weights, variant=variant, image_size=size, options=options,
+    result = run_eval(manifest_path, output, weights=weights, variant=_value(variant), image_size=size, options=options,
                       round_predictions=not raw_counts, limit=limit)
     if result.report.failed:
         result.report.print()
     for source, m in {**result.metrics["by_source"], "overall": result.metrics["overall"]}.items():
         mae = "-" if m["mae"] is None else f"{m['mae']:.3f}"
         obo = "-" if m["obo"] is None else f"{m['obo']:.3f}"
-        console.print(f"{source}: {m['items']} items, MAE {mae}, OBO {obo}", highlight=False)
-    console.print(f"metrics -> [bold]{result.files['metrics']}[/bold]")
+        out.print(f"{source}: {m['items']} items, MAE {mae}, OBO {obo}", highlight=False)
+    out.print(f"metrics -> [bold]{result.files['metrics']}[/bold]")
     if not result.items:
         raise typer.Exit(1)
+    finish_batch(result.report, None, strict, print_report=False)
 
 
 # The verb's old name, hidden, kept for one release.

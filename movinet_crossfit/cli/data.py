@@ -6,9 +6,10 @@ from typing import List, Optional
 
 import typer
 
-from movinet_crossfit.cli._common import app, console, finish_batch
+from movinet_crossfit.cli._common import app, choices, console, finish_batch, out, strict_option
 from movinet_crossfit.core.errors import UserError
 from movinet_crossfit.data.clips import DEFAULT_CRF, DEFAULT_PRESET, split_clips
+from movinet_crossfit.data.counting_manifest import TIME_ORIGINS
 from movinet_crossfit.data.download import DownloadOptions, download_sources, source_status
 from movinet_crossfit.data.records import RecordsConfig, write_records
 from movinet_crossfit.data.splits import format_ratios, parse_ratios
@@ -16,6 +17,10 @@ from movinet_crossfit.data.splits import format_ratios, parse_ratios
 # The library's defaults, shown in --help.
 _RECORDS = RecordsConfig()
 _DOWNLOAD = DownloadOptions()
+# x264's speed presets (ffmpeg -preset): anything else fails every clip.
+X264Preset = choices("X264Preset", ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
+                                    "slower", "veryslow", "placebo"))
+TimeOrigin = choices("TimeOrigin", TIME_ORIGINS)
 
 
 @app.command()
@@ -36,6 +41,7 @@ def download(
     url_template: str = typer.Option(_DOWNLOAD.url_template, "--url-template", help="URL of a video id, with {id}"),
     report_stem: Optional[Path] = typer.Option(None, "--report", help="report stem (default: OUTPUT/download-report)"),
     status: bool = typer.Option(False, "--status", help="download nothing: present/missing, OUTPUT/missing.txt"),
+    strict: bool = strict_option(),
 ) -> None:
     """Download source videos with yt-dlp: resumable, archived, reported (CSV + JSON)."""
     options = DownloadOptions(format=format, workers=workers, retries=retries, backoff=backoff,
@@ -43,14 +49,15 @@ def download(
                               cut_ranges=not whole_videos, cookies=cookies, url_template=url_template)
     if status:
         result = source_status(sources, output, url_template=options.url_template)
-        console.print(f"{result.summary()}; missing -> {result.write_missing(output / 'missing.txt')}", highlight=False)
+        out.print(f"{result.summary()}; missing -> {result.write_missing(output / 'missing.txt')}", highlight=False)
         return
     try:
         report = download_sources(sources, output, options, report_path=report_stem)
     except KeyboardInterrupt:  # typer would turn it into a silent Exit(130)
         console.print("interrupted: the report lists what finished; rerun to resume the rest")
         raise typer.Exit(130) from None
-    finish_batch(report, f"videos -> [bold]{output}[/bold], report -> [bold]{report.files['csv']}[/bold]")
+    finish_batch(report, f"videos -> [bold]{output}[/bold], report -> [bold]{report.files['csv']}[/bold]",
+                 strict, "videos")
 
 
 @app.command()
@@ -64,6 +71,7 @@ def manifest(
     keep_unknown: bool = typer.Option(False, "--keep-unknown", help="keep labels outside the class list"),
     keep_overlapping: bool = typer.Option(False, "--keep-overlapping",
                                           help="keep overlapping segments with different labels (default: drop both)"),
+    strict: bool = strict_option(),
 ) -> None:
     """Turn a Supervisely export into a validated manifest.json."""
     from movinet_crossfit.data.annotations import summary_line, vocabulary_from_options, write_manifest
@@ -71,11 +79,11 @@ def manifest(
     result, report = write_manifest(export, output, videos_dir=videos, fps=fps,
                                     vocabulary=vocabulary_from_options(classes, alias),
                                     keep_unknown=keep_unknown, keep_overlapping=keep_overlapping)
-    report.print()
     if not result.clips:
+        report.print()
         console.print(f"{output}: nothing written, no clips")
         raise typer.Exit(1)
-    console.print(summary_line(result, output))
+    finish_batch(report, summary_line(result, output), strict, "annotation items")
 
 
 @app.command()
@@ -87,12 +95,14 @@ def split(
     workers: Optional[int] = typer.Option(None, "--workers", min=1, help="parallel ffmpeg processes (default: cores)"),
     overwrite: bool = typer.Option(False, "--overwrite", help="re-cut clips that already exist"),
     crf: int = typer.Option(DEFAULT_CRF, "--crf", min=0, max=51, help="x264 quality of re-encoded clips (lower = better)"),
-    preset: str = typer.Option(DEFAULT_PRESET, "--preset", help="x264 speed preset of re-encoded clips"),
+    preset: X264Preset = typer.Option(X264Preset(DEFAULT_PRESET), "--preset",
+                                      help="x264 speed preset of re-encoded clips"),
+    strict: bool = strict_option(),
 ) -> None:
     """Cut the manifest's clips out of the source videos with ffmpeg (frame-accurate, resumable)."""
     report = split_clips(manifest_path, output, videos_dir=videos, reencode=not copy, workers=workers,
-                         overwrite=overwrite, crf=crf, preset=preset)
-    finish_batch(report, f"clips -> [bold]{output}[/bold]")
+                         overwrite=overwrite, crf=crf, preset=preset.value)
+    finish_batch(report, f"clips -> [bold]{output}[/bold]", strict, "clips")
 
 
 @app.command()
@@ -109,6 +119,7 @@ def records(
     jpeg_quality: int = typer.Option(_RECORDS.jpeg_quality, "--jpeg-quality", min=1, max=100,
                                      help="JPEG quality of stored frames"),
     workers: Optional[int] = typer.Option(None, "--workers", help="parallel decoders (default: cores)"),
+    strict: bool = strict_option(),
 ) -> None:
     """Write TFRecords of sampled, preprocessed clips, split by source video."""
     config = RecordsConfig(num_frames=frames, size=size, ratios=parse_ratios(ratios), seed=seed,
@@ -116,6 +127,7 @@ def records(
     result = write_records(output, clips_dir=clips, manifest=manifest_path, config=config)
     result.report.print()
     _print_records_info(result.info, output)
+    finish_batch(result.report, None, strict, "clips", print_report=False)
 
 
 def _print_records_info(info: dict, output: Path) -> None:
@@ -127,8 +139,8 @@ def _print_records_info(info: dict, output: Path) -> None:
         table.add_row(name, *(str(info["splits"][s]["per_class"].get(name, 0)) for s in splits))
     table.add_row("[bold]clips", *(f"[bold]{info['splits'][s]['clips']}" for s in splits))
     table.add_row("MB", *(f"{info['splits'][s]['bytes'] / 1e6:.2f}" for s in splits))
-    console.print(table)
-    console.print(f"records ({info['num_frames']} frames, {info['size']}x{info['size']}) -> [bold]{output}[/bold]")
+    out.print(table)
+    out.print(f"records ({info['num_frames']} frames, {info['size']}x{info['size']}) -> [bold]{output}[/bold]")
 
 
 @app.command()
@@ -136,6 +148,7 @@ def stats(
     manifest_path: Optional[Path] = typer.Argument(None, metavar="[MANIFEST]", help="manifest.json"),
     clips: Optional[Path] = typer.Option(None, "--clips", help="or a <label>/<clip>.mp4 folder to probe"),
     output: Path = typer.Option(Path("stats"), "-o", "--output", help="folder for stats.csv/.json/.png"),
+    strict: bool = strict_option(),
 ) -> None:
     """Per-class clip count, frames and duration (mean ± std), with a chart."""
     from movinet_crossfit.data.stats import corpus_stats, write_stats
@@ -147,17 +160,18 @@ def stats(
         result.report.print()
     _print_stats_table(result.table)
     paths = write_stats(result, output)
-    console.print(f"stats -> [bold]{paths['csv']}[/bold], chart -> [bold]{paths['png']}[/bold]")
+    out.print(f"stats -> [bold]{paths['csv']}[/bold], chart -> [bold]{paths['png']}[/bold]", highlight=False)
+    finish_batch(result.report, None, strict, "clips", print_report=False)
 
 
 def _print_stats_table(table) -> None:
     from rich.table import Table
 
-    out = Table("class", "clips", "frames mean", "frames std", "seconds mean", "seconds std")
+    shown = Table("class", "clips", "frames mean", "frames std", "seconds mean", "seconds std")
     for label, row in table.iterrows():
-        out.add_row(str(label), str(int(row["clips"])), *(f"{row[c]:.2f}" for c in
-                    ("frames_mean", "frames_std", "duration_mean", "duration_std")))
-    console.print(out)
+        shown.add_row(str(label), str(int(row["clips"])), *(f"{row[c]:.2f}" for c in
+                      ("frames_mean", "frames_std", "duration_mean", "duration_std")))
+    out.print(shown)
 
 
 @app.command("counting-manifest")
@@ -167,18 +181,20 @@ def counting_manifest(
     corpus: List[Path] = typer.Option([], "--corpus", help="generated corpus folder (ground_truth.json)"),
     countix: List[Path] = typer.Option([], "--countix", help="Countix CSV, e.g. countix_val.csv (repeatable)"),
     countix_videos: Optional[Path] = typer.Option(None, "--countix-videos", help="folder of <video_id>.mp4"),
-    time_origin: str = typer.Option("auto", "--time-origin", help="Countix files: auto | video | kinetics"),
+    time_origin: TimeOrigin = typer.Option(TimeOrigin.auto, "--time-origin",
+                                           help="Countix files: when their times count from"),
+    strict: bool = strict_option(),
 ) -> None:
     """Videos (or ranges) with true rep counts, for evaluate-counter and train-counter."""
     from movinet_crossfit.data.counting_manifest import build_counting_manifest
 
     result, report = build_counting_manifest(output, clip_manifests=clip_manifest, corpora=corpus,
                                              countix_csvs=countix, countix_videos=countix_videos,
-                                             time_origin=time_origin)
+                                             time_origin=time_origin.value)
     report.print()
     for item, reason in report.skipped[:5]:
         console.print(f"  skipped {item}: {reason}", highlight=False)
     if not result.items:
         console.print(f"{output}: nothing written, no items")
         raise typer.Exit(1)
-    console.print(f"{len(result.items)} items -> [bold]{output}[/bold]")
+    finish_batch(report, f"{len(result.items)} items -> [bold]{output}[/bold]", strict, print_report=False)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import logging
 import os
 import re
 import threading
@@ -26,13 +27,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Optional, Sequence
 
 from movinet_crossfit.core.errors import UserError
 from movinet_crossfit.core.fileio import atomic_path, write_json_atomic
 from movinet_crossfit.core.progress import BatchReport, console, progress_enabled
 from movinet_crossfit.data.metadata import metadata_path, read_metadata
 from movinet_crossfit.data.sources import YOUTUBE_URL_TEMPLATE, SourceItem, read_sources
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 # Best video <= 720 p (unknown heights allowed: direct links have none) with its audio; the sort
 # prefers h264 in mp4/m4a, which every decoder here reads. Merged or remuxed into mp4.
@@ -42,6 +46,7 @@ ARCHIVE_NAME = "download-archive.txt"
 REPORT_NAME = "download-report"
 STAGING_DIR = ".downloading"
 STATUSES = ("downloaded", "present", "unavailable", "failed")
+logger = logging.getLogger(__name__)
 
 # What yt-dlp says about a video that is gone for good (YouTube's wording, and HTTP 404/410).
 _UNAVAILABLE = re.compile(r"video unavailable|this video is unavailable|private video|has been removed|"
@@ -96,11 +101,13 @@ class DownloadReport:
                 report.fail(f"{r.name} ({r.origin})" if r.origin else r.name, f"{r.status}: {r.reason}")
         return report
 
-    def print(self) -> None:
-        """The failures and warnings table (when there are any), then one line of counts."""
+    def print(self, out: Console | None = None) -> None:
+        """The failures and warnings table (when there are any), then one line of counts, on ``out``
+        (default: stderr); the library itself never prints it."""
+        out = out or console
         if self.warnings or any(r.status in ("unavailable", "failed") for r in self.records):
-            self.batch_report().print()
-        console.print(f"download: {self.summary()}", highlight=False)
+            self.batch_report().print(out)
+        out.print(f"download: {self.summary()}", highlight=False)
 
     def write(self, stem: str | os.PathLike) -> dict[str, Path]:
         """``<stem>.csv`` and ``<stem>.json``, atomically."""
@@ -202,17 +209,18 @@ class _Archive:
 
 
 class _Logger:
-    """yt-dlp's messages kept off the screen (the report says what matters); errors remembered."""
+    """yt-dlp's messages kept off the screen (the report says what matters; ``-v`` shows them as
+    debug records); errors remembered."""
 
     def __init__(self) -> None:
         self.errors: list[str] = []
         self.warnings: list[str] = []
 
     def debug(self, message: str) -> None:
-        pass
+        logger.debug("yt-dlp: %s", _clean(message))
 
     def info(self, message: str) -> None:
-        pass
+        logger.debug("yt-dlp: %s", _clean(message))
 
     def warning(self, message: str) -> None:
         self.warnings.append(_clean(message))
@@ -382,7 +390,7 @@ def _download_one(item: SourceItem, output: Path, options: DownloadOptions, arch
         return record
     staging = output / STAGING_DIR
     staging.mkdir(parents=True, exist_ok=True)
-    logger = _Logger()
+    ytdlp_log = _Logger()
 
     def hook(status: dict) -> None:
         if stop.is_set():
@@ -394,7 +402,7 @@ def _download_one(item: SourceItem, output: Path, options: DownloadOptions, arch
                               round(time.monotonic() - started, 3))
 
     with _ffmpeg_for_ytdlp(ffmpeg) as can_cut:
-        opts = _ydl_options(item, staging, options, ffmpeg, can_cut, hook, logger)
+        opts = _ydl_options(item, staging, options, ffmpeg, can_cut, hook, ytdlp_log)
         try:
             with yt_dlp.YoutubeDL(opts) as ydl:
                 info = ydl.extract_info(item.url, download=True)
@@ -407,7 +415,7 @@ def _download_one(item: SourceItem, output: Path, options: DownloadOptions, arch
     downloads = (info or {}).get("requested_downloads") or []
     staged = Path(downloads[0]["filepath"]) if downloads and downloads[0].get("filepath") else None
     if staged is None or not staged.is_file():
-        return result("failed", "; ".join(logger.errors) or "yt-dlp finished without a file")
+        return result("failed", "; ".join(ytdlp_log.errors) or "yt-dlp finished without a file")
     try:
         video_info = probe(staged)
     except VideoError as exc:
@@ -472,6 +480,8 @@ def download_sources(sources: Sequence[str | os.PathLike], output_dir: str | os.
                                                     reason=f"{type(exc).__name__}: {exc}")
             finally:
                 progress.done(item.name)
+            done = records[item.name]
+            logger.debug("%s: %s%s", item.name, done.status, f" ({done.reason})" if done.reason else "")
 
         futures = [pool.submit(run, item) for item in items]
         try:

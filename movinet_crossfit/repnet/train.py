@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import os
 import time
 from dataclasses import asdict, dataclass
@@ -39,9 +40,11 @@ from typing import Sequence
 
 from movinet_crossfit.core.errors import UserError
 from movinet_crossfit.core.fileio import write_json_atomic, write_text_atomic
-from movinet_crossfit.core.progress import BatchReport, console, progress_bar
+from movinet_crossfit.core.progress import BatchReport, progress_bar
 from movinet_crossfit.core.runs import HISTORY_FILE, SHAPE_FILE, SUMMARY_FILE, write_config
 from movinet_crossfit.repnet.config import CounterTrainConfig
+
+logger = logging.getLogger(__name__)
 
 HISTORY_COLUMNS = ("step", "loss", "period_loss", "periodicity_loss", "regularization", "period_accuracy",
                    "periodicity_accuracy", "learning_rate", "seconds_per_step")
@@ -229,8 +232,8 @@ def train_counter(clips: Sequence[str | os.PathLike], out_dir: str | os.PathLike
     weights_dir = out / "weights"
     weights = model_weights_manager(model, weights_dir)
     remaining = max(0, config.steps - resumed)
-    console.print(f"train-counter: {len(sources)} clips, {config.variant} {config.num_frames}x{config.image_size}px, "
-                  f"batch {config.batch_size}, steps {resumed}->{config.steps}, from {start_from}")
+    logger.info("train-counter: %s clips, %s %sx%spx, batch %s, steps %s->%s, from %s", len(sources), config.variant,
+                config.num_frames, config.image_size, config.batch_size, resumed, config.steps, start_from)
     last_time = time.perf_counter()
     with progress_bar(remaining, "training RepNet") as advance, writer.as_default():
         for batch in dataset.take(remaining):
@@ -264,7 +267,7 @@ def train_counter(clips: Sequence[str | os.PathLike], out_dir: str | os.PathLike
         "sources": len(sources), "unreadable_sources": report.to_dict()["failed"],
         "last": history[-1] if history else None, "weights": str(weights_dir)})
     if report.failed:
-        report.print()
+        report.log(logger)
     return CounterTrainResult(out, weights_dir, model, history, final_step, resumed, seconds, report, config)
 
 

@@ -15,6 +15,7 @@ Everything follows from ``seed``: the same seed gives the same annotations and t
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 import os
 import re
 import time
@@ -34,6 +35,8 @@ from movinet_crossfit.synthetic.faults import FAULTS
 from movinet_crossfit.synthetic.movements import movement
 from movinet_crossfit.synthetic.timeline import SegmentSpec, SegmentTruth, Timeline, build_timeline, frame_primitives
 from movinet_crossfit.synthetic.truth import GroundTruth
+
+logger = logging.getLogger(__name__)
 
 TAG_COLOURS = ("#E6194B", "#3CB44B", "#FFE119", "#4363D8", "#F58231", "#911EB4", "#46F0F0", "#F032E6",
                "#BCF60C", "#FABEBE", "#008080", "#9A6324")
@@ -335,7 +338,7 @@ def generate_corpus(out_dir: str | os.PathLike, classes: Sequence[str] = DEFAULT
                             sum(e["frames"] for e in videos.values()), time.perf_counter() - started, float(fps),
                             list(report.failed))
     if report.failed:
-        report.print()
+        report.log(logger)
         if not videos:
             from movinet_crossfit.core.errors import UserError
 
