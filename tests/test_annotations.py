@@ -139,6 +139,20 @@ def test_unknown_label_kept_on_request(tmp_path):
     assert any("'Wall Ball'" in w and "kept as 'wall-ball'" in w for w in report.warnings)
 
 
+def test_kept_unknown_labels_that_are_not_safe_file_names_are_dropped(tmp_path):
+    """`split` makes a folder per label: a kept label like '../x' would write outside its output."""
+    tags = [api_tag("thruster", 0, 9), api_tag("../x", 20, 29), api_tag(".hidden", 40, 49)]
+    manifest, report = build_one(tmp_path, tags, keep_unknown=True)
+    assert [c.label for c in manifest.clips] == ["thruster"]
+    reasons = failures(report)
+    assert "'../x'" in reasons and "'.hidden'" in reasons and "folder names" in reasons
+
+
+def test_class_names_from_options_must_be_safe_file_names():
+    with pytest.raises(UserError, match=r"--classes: class '\.\./evil'"):
+        vocabulary_from_options("thruster,../evil")
+
+
 def test_aliases_and_classes_from_options(tmp_path):
     vocabulary = vocabulary_from_options("thruster, Wall Ball", ["wb=wall-ball", "Thrusters=thruster"])
     assert vocabulary.classes == ("thruster", "wall-ball")
@@ -371,6 +385,50 @@ def test_an_invalid_tag_does_not_lose_the_file(tmp_path):
     assert len(manifest.clips) == 1
     ((item, reason),) = report.failed
     assert item == "v.mp4.json: tag 'thruster' #1" and "frameRange" in reason
+
+
+def test_json_nested_too_deep_fails_its_file_not_the_batch(tmp_path):
+    folder = tmp_path / "anns"
+    write_json(folder / "good.mp4.json", api_annotation("good.mp4", 100, [api_tag("thruster", 0, 9)]))
+    depth = 100_000
+    (folder / "deep.mp4.json").write_text('{"framesCount": 10, "tags": [], "objects": ' + "[" * depth
+                                          + "]" * depth + "}", encoding="utf-8")
+    write_project(tmp_path / "project", {"a.mp4": (50, [export_tag("thruster", 0, 9)])})
+    (tmp_path / "project" / "meta.json").write_text("[" * depth + "]" * depth, encoding="utf-8")
+    manifest, report = write_manifest([folder, tmp_path / "project"], tmp_path / "manifest.json")
+    assert "JSON nested too deeply" in dict(report.failed)["deep.mp4.json"]
+    assert any("meta.json: unreadable project meta (RecursionError)" in w for w in report.warnings)
+    assert sorted(c.group for c in Manifest.load(tmp_path / "manifest.json").clips) == ["a.mp4", "good.mp4"]
+
+
+def test_annotation_with_a_utf8_byte_order_mark_is_read(tmp_path):
+    text = json.dumps(api_annotation("v.mp4", 100, [api_tag("thruster", 0, 9)]))
+    (tmp_path / "v.mp4.json").write_text("\ufeff" + text, encoding="utf-8")
+    write_project(tmp_path / "project", {"a.mp4": (50, [export_tag("thruster", 0, 9)])})
+    meta = tmp_path / "project" / "meta.json"
+    meta.write_text("\ufeff" + meta.read_text(encoding="utf-8"), encoding="utf-8")
+    manifest, report = build_manifest([tmp_path / "v.mp4.json", tmp_path / "project"], fps=25)
+    assert report.failed == [] and report.warnings == []  # meta.json read too: no "unreadable" warning
+    assert sorted(c.group for c in manifest.clips) == ["a.mp4", "v.mp4"]
+
+
+@pytest.mark.parametrize("fps", [float("inf"), float("nan"), -25.0, 0.0])
+def test_fps_must_be_positive_and_finite(tmp_path, fps):
+    with pytest.raises(UserError, match="must be a positive, finite number"):
+        build_manifest([tmp_path], fps=fps)
+
+
+def test_output_that_is_a_folder_is_a_user_error(tmp_path):
+    write_json(tmp_path / "v.mp4.json", api_annotation("v.mp4", 100, [api_tag("thruster", 0, 9)]))
+    (tmp_path / "out").mkdir()
+    with pytest.raises(UserError, match=r"out: is a folder; -o takes the manifest file to write"):
+        write_manifest([tmp_path / "v.mp4.json"], tmp_path / "out")
+    env = {**os.environ, "MOVINET_CROSSFIT_PROGRESS": "0"}
+    for args, message in ((["-o", tmp_path / "out"], "is a folder"), (["--fps", "inf"], "--fps inf")):
+        proc = subprocess.run([sys.executable, "-m", "movinet_crossfit.cli", "manifest", tmp_path / "v.mp4.json",
+                               *args], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+        assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "manifest.json").exists()  # --fps inf wrote nothing, no "fps": Infinity
 
 
 def test_nothing_written_when_no_clip(tmp_path):

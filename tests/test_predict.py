@@ -173,3 +173,38 @@ def test_bad_videos_are_user_errors_naming_the_file(tiny_export, tmp_path):
                     lambda p: predict.predict_timeline(p, out)):
             with pytest.raises(UserError, match=str(path.name)):
                 run(path)
+
+
+def test_audio_only_file_says_no_video_stream(tiny_export, tmp_path):
+    out, _ = tiny_export
+    audio = tmp_path / "voice.m4a"
+    subprocess.run([video.ffmpeg_executable(), "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "sine=duration=1", "-c:a", "aac", str(audio)], check=True)
+    for run in (lambda p: predict.predict_video(p, out), lambda p: predict.predict_timeline(p, out)):
+        with pytest.raises(UserError, match=r"voice.m4a: no video stream"):
+            run(audio)
+
+
+def test_timeline_of_a_variable_frame_rate_video_uses_the_frames_timestamps(tiny_export, tmp_path):
+    """45 frames 20 ms apart, then 45 frames 70 ms apart (a phone slowing its rate in dim light):
+    4.0 s of video, 23 fps on average. Times from ``frame / average fps`` would put frame 45 at
+    1.96 s instead of 0.90 s and end the video at 3.9 s."""
+    out, _ = tiny_export
+    vfr = tmp_path / "vfr.mp4"
+    stamps = "if(lt(N\\,45)\\,N*20\\,900+(N-45)*70)"  # milliseconds
+    subprocess.run([video.ffmpeg_executable(), "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc2=s=96x64:r=30", "-frames:v", "90", "-vf", f"settb=1/1000,setpts='{stamps}'",
+                    "-fps_mode", "passthrough", "-enc_time_base", "1/1000", "-c:v", "libx264", "-pix_fmt",
+                    "yuv420p", str(vfr)], check=True)
+    times = [n * 0.02 if n < 45 else 0.9 + (n - 45) * 0.07 for n in range(90)]
+    mean_gap = times[-1] / 89
+    timeline = predict.predict_timeline(vfr, out, window_seconds=1.0, stride_seconds=0.5)
+    assert timeline.video_frames == 90
+    assert timeline.duration == pytest.approx(times[-1] + mean_gap, abs=1e-6)  # 4.03 s, not 90 / fps
+    window, stride = round(1.0 * timeline.fps), round(0.5 * timeline.fps)
+    for k, w in enumerate(timeline.windows[:-1]):  # windows step by frames; their times are the frames'
+        start = k * stride
+        assert w.start == pytest.approx(times[start], abs=1e-6)
+        assert w.end == pytest.approx(times[start + window] if start + window < 90 else timeline.duration, abs=1e-6)
+    assert timeline.windows[-1].end == pytest.approx(timeline.duration)
+    assert timeline.segments[-1].end == pytest.approx(timeline.duration)

@@ -116,8 +116,8 @@ def test_augmentation_keeps_frame_order_and_shape():
 
 
 def test_unknown_split_is_a_clear_error(cfmove_records):
-    with pytest.raises(UserError, match="no 'val' shards"):
-        records.load_dataset(cfmove_records.out_dir, "val")
+    with pytest.raises(UserError, match="no 'holdout' shards"):
+        records.load_dataset(cfmove_records.out_dir, "holdout")
 
 
 def test_bad_clips_fail_alone(tmp_path, cfmove_clips):

@@ -117,3 +117,91 @@ def test_ffmpeg_is_found():
     exe = video.ffmpeg_executable()
     out = subprocess.run([exe, "-hide_banner", "-version"], capture_output=True, text=True)
     assert out.returncode == 0 and "ffmpeg version" in out.stdout
+
+
+# --------------------------------------------------------------------------- sampling while streaming
+
+def _ffmpeg(*args) -> None:
+    import subprocess
+
+    subprocess.run([video.ffmpeg_executable(), "-y", "-nostdin", "-loglevel", "error", *map(str, args)],
+                   check=True)
+
+
+def test_sample_video_keeps_exactly_the_frames_decode_video_sampled(cfmove_clips):
+    """Real clips: the streamed samples are the very frames (and count, rate) that the old
+    decode-everything path picked, for the records' phase and the TTA phases, short clips too."""
+    phases = (0.5, 0.0, 1 / 3, 0.9)
+    for path in sorted(cfmove_clips.glob("*/*.mp4"))[::8]:
+        old = video.decode_video(path)
+        for num_samples in (10, 32):
+            new = video.sample_video(path, num_samples, phases)
+            assert (new.num_frames, new.fps, new.passes) == (old.num_frames, old.fps, 1), path.name
+            for row, phase in enumerate(phases):
+                picked = video.sample_frame_indices(old.num_frames, num_samples, phase)
+                np.testing.assert_array_equal(new.indices[row], picked)
+                np.testing.assert_array_equal(new.frames[row], old.frames[picked], err_msg=path.name)
+    clip, decoded = video.load_clip_with_fps(path, 8, 32)
+    np.testing.assert_array_equal(clip, video.sample_clip(old.frames, 8, 32))
+    assert decoded.num_frames == old.num_frames and decoded.fps == old.fps
+
+
+@pytest.mark.parametrize("wrong_by", [-3, 7])
+def test_a_wrong_expected_count_costs_a_second_pass_not_wrong_frames(cfmove_clips, wrong_by):
+    path = cfmove_clips / "thruster" / "thruster_1.mp4"
+    old = video.decode_video(path)
+    new = video.sample_video(path, 10, expected_frames=old.num_frames + wrong_by)
+    assert new.passes == 2 and new.num_frames == old.num_frames
+    np.testing.assert_array_equal(new.frames[0], old.frames[video.sample_frame_indices(old.num_frames, 10)])
+
+
+def test_stream_copied_cut_with_an_edit_list_samples_the_decoded_frames(tmp_path):
+    """A keyframe cut (``-c copy``) keeps packets that its edit list hides: the probe counts them,
+    the decoder does not show them. The samples still come from the frames the video shows."""
+    source, cut = tmp_path / "gop.mp4", tmp_path / "cut.mp4"
+    _ffmpeg("-f", "lavfi", "-i", "testsrc2=s=96x64:r=30", "-frames:v", "100", "-c:v", "libx264",
+            "-g", "12", "-bf", "2", "-pix_fmt", "yuv420p", source)
+    _ffmpeg("-ss", "0.5", "-i", source, "-c", "copy", "-t", "2", cut)
+    old = video.decode_video(cut)
+    new = video.sample_video(cut, 10)
+    assert new.num_frames == old.num_frames
+    assert new.passes == (1 if video.probe(cut).num_frames == old.num_frames else 2)
+    np.testing.assert_array_equal(new.frames[0], old.frames[video.sample_frame_indices(old.num_frames, 10)])
+
+
+def test_audio_only_file_says_no_video_stream_everywhere(tmp_path):
+    audio = tmp_path / "talk.m4a"
+    _ffmpeg("-f", "lavfi", "-i", "sine=duration=1", "-c:a", "aac", audio)
+    readers = [video.probe, video.decode_video, video.load_clip, lambda p: video.sample_video(p, 4),
+               lambda p: next(video.iter_frames(p)), lambda p: video.read_frames(p, [0])]
+    for read in readers:
+        with pytest.raises(video.VideoError, match=r"talk.m4a: no video stream \(ff(mpeg|probe)\); is this an audio file"):
+            read(audio)
+
+
+# --------------------------------------------------------------------------- which ffmpeg
+
+@pytest.fixture
+def fresh_lookup(monkeypatch):
+    video.ffmpeg_executable.cache_clear()
+    video.ffprobe_executable.cache_clear()
+    yield monkeypatch
+    monkeypatch.undo()
+    video.ffmpeg_executable.cache_clear()
+    video.ffprobe_executable.cache_clear()
+
+
+def test_ffmpeg_build_can_be_pinned(fresh_lookup, tmp_path):
+    import imageio_ffmpeg
+
+    fresh_lookup.setenv(video.FFMPEG_ENV, "wheel")
+    assert video.ffmpeg_executable() == imageio_ffmpeg.get_ffmpeg_exe()
+    assert video.ffprobe_executable() is None  # the wheel ships none, whatever PATH holds
+    for value, message in (("system", "no ffmpeg on PATH"), (str(tmp_path / "ffmpeg"), "no executable there")):
+        video.ffmpeg_executable.cache_clear()
+        fresh_lookup.setenv(video.FFMPEG_ENV, value)
+        fresh_lookup.setenv("PATH", str(tmp_path))
+        with pytest.raises(video.UserError, match=video.FFMPEG_ENV):
+            video.ffmpeg_executable()
+        with pytest.raises(video.UserError, match=message):
+            video.ffmpeg_executable()

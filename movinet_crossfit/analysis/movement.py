@@ -80,8 +80,8 @@ class PredictMovement(_LoadedPredictor):
     def classify_clip(self, path: Path, info: video.VideoInfo) -> MovementStep:
         from movinet_crossfit.movinet.predict import predict_video
 
-        # predict_video decodes the clip whole in one ffmpeg run: it never probes.
-        prediction = predict_video(path, self.model, backend=self.requested_backend, variant=self.variant)
+        # Given the probe, predict_video keeps only the sampled frames while decoding and never probes.
+        prediction = predict_video(path, self.model, backend=self.requested_backend, variant=self.variant, info=info)
         return MovementStep(np.array([prediction.probabilities[c] for c in self.classes]),
                             {k: prediction.timings[k] for k in ("decode", "infer")})
 
@@ -110,9 +110,10 @@ class NumpyMovement(_LoadedPredictor):
 
         p = self.predictor
         started = time.perf_counter()
-        # The probe's exact frame count places the samples, so only they are kept while decoding.
-        indices = video.sample_frame_indices(info.num_frames, p.num_frames)
-        clip = preprocess_frames_numpy(video.read_frames(path, indices), p.size)
+        # The frames predict and records pick (placed by the decoded count, the probe's as a first
+        # guess), kept while streaming: only they are ever held.
+        frames = video.sample_video(path, p.num_frames, expected_frames=info.num_frames).frames[0]
+        clip = preprocess_frames_numpy(frames, p.size)
         decoded = time.perf_counter()
         probs = p.predict_clip(clip)
         return MovementStep(np.asarray(probs), {"decode": decoded - started,

@@ -1,20 +1,90 @@
-"""Atomic file writing (nothing half-written is ever left where a good file is expected), and the
-SHA-256 of a file."""
+"""Atomic file writing (nothing half-written is ever left where a good file is expected), the clean-up
+of what killed writers left behind, one writer per output folder, and the SHA-256 of a file."""
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Iterator
+
+from movinet_crossfit.core.errors import UserError
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; one writer per folder is then the user's care
+    fcntl = None
+
+LOCK_FILE = ".movinet-crossfit.lock"
+_TEMP_RE = re.compile(r"^\.(?P<name>.+)\.part-(?P<pid>\d+)$")
 
 
 def temp_path_for(path: str | os.PathLike) -> Path:
     """A hidden temp name beside ``path`` (same folder, so the final rename is atomic)."""
     path = Path(path)
     return path.with_name(f".{path.name}.part-{os.getpid()}")
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id exists (on this machine)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def remove_stale_temps(folder: str | os.PathLike, names: str = "*") -> list[Path]:
+    """Delete the temp files (``temp_path_for``) in ``folder`` of final names matching the glob
+    ``names`` that writers no longer running left behind (a SIGKILL or a power cut skips every
+    ``finally``); returns them. A temp file of a live process is another writer's work and stays.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed = []
+    for part in folder.glob(f".{names}.part-*"):
+        match = _TEMP_RE.match(part.name)
+        if not match or not part.is_file():
+            continue
+        pid = int(match.group("pid"))
+        if pid != os.getpid() and not process_alive(pid):
+            with contextlib.suppress(OSError):
+                part.unlink()
+                removed.append(part)
+    return removed
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | os.PathLike, what: str) -> Iterator[Path]:
+    """Hold the one-writer lock of ``folder`` (an advisory ``flock`` on a hidden file in it) while
+    ``what`` writes there. A second writer fails at once with a ``UserError`` naming the holder;
+    the kernel drops the lock when its holder exits, however it ends (no stale locks after a kill).
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK_FILE
+    if fcntl is None:
+        yield path
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+            raise UserError(f"{folder}: {holder} is writing here; wait for it to finish, or write "
+                            f"to another folder (-o)") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{what} (pid {os.getpid()})\n".encode(), 0)
+        yield path
+    finally:
+        os.close(fd)  # releases the lock; the file stays (removing it would race the next writer)
 
 
 @contextlib.contextmanager

@@ -8,8 +8,8 @@ kernel widened by the downscale factor, each output pixel's weights normalised t
 applied separably). Float summation order differs, so a pixel can round the other way: the tests
 hold it to at most one grey level, on under 0.1% of the pixels of real clips.
 
-``load_clip_numpy`` is ``video.load_clip`` in bounded memory: the exact frame count from
-``video.probe``, then only the sampled frames are kept while decoding.
+``load_clip_numpy`` is ``video.load_clip`` without TensorFlow, in the same bounded memory
+(``video.sample_video``: only the sampled frames are kept while decoding).
 """
 from __future__ import annotations
 
@@ -67,7 +67,9 @@ def preprocess_frames_numpy(frames: np.ndarray, size: int = video.DEFAULT_SIZE) 
 def load_clip_numpy(path: str | os.PathLike, num_frames: int = video.DEFAULT_NUM_FRAMES,
                     size: int = video.DEFAULT_SIZE) -> tuple[np.ndarray, video.VideoInfo]:
     """``(uint8 [num_frames, size, size, 3], probe info)``: ``video.load_clip`` without TensorFlow,
-    holding only the sampled frames in memory (a long video is streamed, not decoded whole)."""
+    holding only the sampled frames in memory (a long video is streamed, not decoded whole). The
+    very frames ``load_clip`` picks (``video.sample_video``), also where the probe's count is not
+    the decoded one."""
     info = video.probe(path)
-    indices = video.sample_frame_indices(info.num_frames, num_frames)
-    return preprocess_frames_numpy(video.read_frames(path, indices), size), info
+    sampled = video.sample_video(path, num_frames, expected_frames=info.num_frames)
+    return preprocess_frames_numpy(sampled.frames[0], size), info

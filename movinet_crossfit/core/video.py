@@ -4,7 +4,9 @@
   ffmpeg on ``PATH`` wins; otherwise the static binary that the ``imageio-ffmpeg`` wheel ships
   is used, so a fresh machine needs no manual step. That wheel has no ffprobe, so ``probe``
   falls back to reading ffmpeg's own stream report.
-* ``read_frames`` / ``iter_frames``: decode to RGB uint8 through ffmpeg-python.
+* ``read_frames`` / ``iter_frames`` / ``sample_video``: decode to RGB uint8 through ffmpeg,
+  streaming, so memory holds the frames kept, not the video (``decode_video`` holds it all: short
+  clips only).
 * ``sample_frame_indices`` + ``preprocess_frames``: how a clip becomes the model's input. The
   records, training, predict, the app and the exported graphs all go through these two.
 """
@@ -34,15 +36,36 @@ class VideoError(UserError):
     """A video that cannot be probed or decoded. The message names the file."""
 
 
+FFMPEG_ENV = "MOVINET_CROSSFIT_FFMPEG"
+
+
 @functools.lru_cache(maxsize=None)
 def ffmpeg_executable() -> str:
-    """Path of the ffmpeg binary: ``$MOVINET_CROSSFIT_FFMPEG``, then ``PATH``, then imageio-ffmpeg."""
-    override = os.environ.get("MOVINET_CROSSFIT_FFMPEG")
-    if override:
-        return override
-    found = shutil.which("ffmpeg")
-    if found:
+    """Path of the ffmpeg binary: ``$MOVINET_CROSSFIT_FFMPEG``, then ``PATH``, then imageio-ffmpeg.
+
+    The variable holds a path, or pins one build: ``system`` (ffmpeg and ffprobe from ``PATH``) or
+    ``wheel`` (the imageio-ffmpeg binary and no ffprobe, as on a fresh machine). The tests whose
+    results depend on the build run under both (``scripts/test_ffmpeg_builds.sh``).
+    """
+    override = os.environ.get(FFMPEG_ENV, "").strip()
+    if override == "wheel":
+        return _wheel_ffmpeg()
+    if override == "system":
+        found = shutil.which("ffmpeg")
+        if not found:
+            raise UserError(f"{FFMPEG_ENV}=system but there is no ffmpeg on PATH: install it "
+                            "(apt-get install ffmpeg) or unset the variable")
         return found
+    if override:
+        found = shutil.which(override)
+        if not found:
+            raise UserError(f"{FFMPEG_ENV}={override}: no executable there; give the path of an "
+                            "ffmpeg binary, `system`, `wheel`, or unset it")
+        return found
+    return shutil.which("ffmpeg") or _wheel_ffmpeg()
+
+
+def _wheel_ffmpeg() -> str:
     try:
         import imageio_ffmpeg
     except ImportError as exc:  # pragma: no cover - it is a dependency
@@ -54,7 +77,10 @@ def ffmpeg_executable() -> str:
 
 @functools.lru_cache(maxsize=None)
 def ffprobe_executable() -> str | None:
-    """Path of ffprobe beside the chosen ffmpeg or on ``PATH``; ``None`` when there is none."""
+    """Path of ffprobe beside the chosen ffmpeg or on ``PATH``; ``None`` when there is none (or
+    when ``$MOVINET_CROSSFIT_FFMPEG=wheel`` asks for the wheel's build, which ships none)."""
+    if os.environ.get(FFMPEG_ENV, "").strip() == "wheel":
+        return None
     sibling = Path(ffmpeg_executable()).with_name("ffprobe")
     if sibling.is_file() and os.access(sibling, os.X_OK):
         return str(sibling)
@@ -114,7 +140,7 @@ def _probe_with_ffprobe(path: Path, ffprobe: str) -> VideoInfo:
         raise VideoError(f"{path}: not a readable video (ffprobe: {message[-1] if message else exc})")
     streams = meta.get("streams") or []
     if not streams:
-        raise VideoError(f"{path}: no video stream (ffprobe)")
+        raise no_video_stream_error(path, "ffprobe")
     stream = streams[0]
     fps = _fraction(stream.get("avg_frame_rate")) or _fraction(stream.get("r_frame_rate"))
     frames = int(stream.get("nb_read_packets") or stream.get("nb_frames") or 0)
@@ -140,6 +166,8 @@ def _probe_with_ffmpeg(path: Path) -> VideoInfo:
     proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
     log = proc.stderr
     stream = _STREAM_RE.search(log)
+    if no_video_stream(log):
+        raise no_video_stream_error(path)
     if proc.returncode != 0 or stream is None:
         last = [line for line in log.strip().splitlines() if line.strip()]
         reason = last[-1] if last else f"exit code {proc.returncode}"
@@ -238,7 +266,20 @@ class _FrameReader:
         return float(match.group(1)) if match else 0.0
 
 
+def no_video_stream(log: str) -> bool:
+    """Whether an ffmpeg log run with ``-map 0:v:0`` says the input has no video stream (an audio
+    file). Every ffmpeg build says "matches no streams"; the lines around it differ by version."""
+    return "matches no streams" in log
+
+
+def no_video_stream_error(path: str | os.PathLike, tool: str = "ffmpeg") -> VideoError:
+    """THE message for a file without a video stream, the same from probe, decode, split and records."""
+    return VideoError(f"{path}: no video stream ({tool}); is this an audio file?")
+
+
 def _decode_failure(path: Path, log: str, code: int) -> VideoError:
+    if no_video_stream(log):
+        return no_video_stream_error(path)
     lines = [line for line in log.strip().splitlines() if line.strip()]
     reason = lines[-1] if lines else f"exit code {code}"
     return VideoError(f"{path}: not a readable video (ffmpeg: {reason})")
@@ -265,7 +306,9 @@ def iter_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
 
 
 def decode_video(path: str | os.PathLike) -> DecodedVideo:
-    """Decode every frame of a clip in one ffmpeg run. For long videos use ``iter_frames``.
+    """Decode every frame of a clip in one ffmpeg run, all held in memory: for tests and tools on
+    short clips. Model input comes from ``sample_video`` (bounded memory); long videos stream
+    through ``iter_frames``.
 
     A file whose tail is damaged still yields the frames before the damage (as a player would
     show them); a file with no decodable frame raises ``VideoError``.
@@ -309,6 +352,93 @@ def read_frames(path: str | os.PathLike, indices: Sequence[int]) -> np.ndarray:
         raise VideoError(f"{path}: frame {missing[0]} asked for, but the video decodes only "
                          f"{decoded} frames")
     return np.stack([kept[i] for i in wanted])
+
+
+@dataclass
+class SampledVideo:
+    """The frames a clip's sampling picks, and the whole video's decoded frame count and rate."""
+
+    frames: np.ndarray  # (len(phases), num_samples, H, W, 3) uint8 RGB
+    num_frames: int  # frames the whole video decodes to: what the indices were computed from
+    fps: float  # ffmpeg's stream report, as ``decode_video`` gives it
+    indices: np.ndarray  # (len(phases), num_samples) int64, ``sample_frame_indices`` at each phase
+    passes: int  # decoding runs: 1, or 2 when the expected frame count was not the decoded one
+
+
+def sample_video(path: str | os.PathLike, num_samples: int = DEFAULT_NUM_FRAMES,
+                 phases: Sequence[float] = (0.5,), *, expected_frames: int | None = None) -> SampledVideo:
+    """Decode only the frames ``sample_frame_indices`` picks, streaming: memory holds
+    ``len(phases) * num_samples`` frames (plus one in flight), whatever the video's length.
+
+    The frames are exactly those ``sample_clip(decode_video(path).frames, ...)`` picks, since the
+    indices come from the count of frames the video *decodes* to. That count is expected to be the
+    probe's packet count (``expected_frames``, or ``probe`` here), which is known before decoding,
+    so one pass keeps the right frames. Where they differ (a stream-copied cut whose edit list
+    discards leading packets; a damaged tail), the first pass has learnt the true count and a second
+    pass keeps the right frames: twice the decoding time, never more memory. A reservoir of
+    candidates for nearby counts was the alternative; it holds several times the frames and still
+    cannot cover an arbitrary difference.
+    """
+    path = Path(path)
+    phases = [float(phase) for phase in phases]
+    if not phases:
+        raise ValueError("phases must not be empty")
+    if expected_frames is None:
+        try:
+            expected_frames = probe(path).num_frames
+        except VideoError:
+            expected_frames = 0  # the probe disagrees with the decoder: let decoding decide
+    num_frames, fps, frames = _sample_pass(path, num_samples, phases, expected_frames)
+    passes = 1
+    if frames is None:
+        passes = 2
+        decoded, _, frames = _sample_pass(path, num_samples, phases, num_frames, known=True)
+        if frames is None:  # a decoder that is not deterministic on this file
+            raise VideoError(f"{path}: decoded {num_frames} frames, then only {decoded}; the file is "
+                             "damaged: re-encode or re-download it")
+    indices = np.stack([sample_frame_indices(num_frames, num_samples, phase) for phase in phases])
+    return SampledVideo(frames, num_frames, fps, indices, passes)
+
+
+def _sample_pass(path: Path, num_samples: int, phases: list[float], count: int,
+                 known: bool = False) -> tuple[int, float, np.ndarray | None]:
+    """One decoding run keeping the frames sampled from a video of ``count`` frames:
+    ``(decoded frame count, fps, frames or None when count was not the decoded count)``.
+    ``known``: ``count`` is the decoded count already, so decoding stops at the last sample."""
+    check_readable(path)
+    slots: dict[int, list[tuple[int, int]]] = {}  # frame index -> its (phase, sample) places
+    if count > 0:
+        for row, phase in enumerate(phases):
+            for column, index in enumerate(sample_frame_indices(count, num_samples, phase)):
+                slots.setdefault(int(index), []).append((row, column))
+    out: np.ndarray | None = None
+    filled = 0
+    decoded = 0
+    reader = _FrameReader(path)
+    try:
+        for index, frame in enumerate(reader):
+            decoded = index + 1
+            places = slots.get(index)
+            if not places:
+                continue
+            if out is None:
+                out = np.empty((len(phases), num_samples, *frame.shape), np.uint8)
+            elif frame.shape != out.shape[2:]:
+                raise VideoError(f"{path}: frame size changes from {out.shape[3]}x{out.shape[2]} to "
+                                 f"{frame.shape[1]}x{frame.shape[0]} at frame {index}; re-encode it "
+                                 "at one size")
+            for row, column in places:
+                out[row, column] = frame
+                filled += 1
+            if known and filled == len(phases) * num_samples:
+                break
+    finally:
+        code, log = reader.close()
+    if decoded == 0:
+        raise _decode_failure(path, log, code)
+    # As ``decode_video``: a damaged tail is tolerated, the frames before it are the video.
+    complete = (known or decoded == count) and filled == len(phases) * num_samples
+    return decoded, reader.fps(), out if complete else None
 
 
 def sample_frame_indices(num_frames: int, num_samples: int = DEFAULT_NUM_FRAMES, phase: float = 0.5) -> np.ndarray:
@@ -385,16 +515,19 @@ def load_clip(path: str | os.PathLike, num_frames: int = DEFAULT_NUM_FRAMES,
 
 
 def load_clip_with_fps(path: str | os.PathLike, num_frames: int = DEFAULT_NUM_FRAMES,
-                       size: int = DEFAULT_SIZE) -> tuple[np.ndarray, DecodedVideo]:
-    """``load_clip`` that also returns the decoded video's frame count and rate (frames dropped)."""
-    decoded = decode_video(path)
-    clip = sample_clip(decoded.frames, num_frames, size)
-    return clip, DecodedVideo(np.empty((decoded.num_frames, 0, 0, 3), np.uint8), decoded.fps)
+                       size: int = DEFAULT_SIZE, *, expected_frames: int | None = None) -> tuple[np.ndarray, DecodedVideo]:
+    """``load_clip`` that also returns the decoded video's frame count and rate (frames dropped).
+    Only the sampled frames are decoded into memory (``sample_video``; ``expected_frames``: the
+    probe's count when the caller has probed already, so the file is not probed again)."""
+    sampled = sample_video(path, num_frames, expected_frames=expected_frames)
+    clip = compiled_preprocess(size)(sampled.frames[0]).numpy()
+    return clip, DecodedVideo(np.empty((sampled.num_frames, 0, 0, 3), np.uint8), sampled.fps)
 
 
 def sample_clip(frames: np.ndarray, num_frames: int = DEFAULT_NUM_FRAMES, size: int = DEFAULT_SIZE,
                 phase: float = 0.5) -> np.ndarray:
     """All of a clip's decoded frames ``[N, H, W, 3]`` -> uint8 ``[num_frames, size, size, 3]``:
-    ``sample_frame_indices`` (at ``phase``) + ``preprocess_frames``, as records and predict do."""
+    ``sample_frame_indices`` (at ``phase``) + ``preprocess_frames``, as records and predict do
+    (they decode only the sampled frames: ``sample_video``)."""
     indices = sample_frame_indices(len(frames), num_frames, phase)
     return compiled_preprocess(size)(frames[indices]).numpy()

@@ -12,7 +12,9 @@ place that converts). Validation never stops the batch: a bad file or segment is
 from __future__ import annotations
 
 import json
+import math
 import os
+import sys
 import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -22,7 +24,7 @@ from typing import Any, Iterable, Optional, Sequence
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, ValidationError, conlist
 
 from movinet_crossfit.core.errors import UserError
-from movinet_crossfit.data.manifest import ClipEntry, Manifest, clip_id
+from movinet_crossfit.data.manifest import ClipEntry, Manifest, check_name, clip_id
 from movinet_crossfit.core.movements import DEFAULT_ALIASES, DEFAULT_CLASSES, Vocabulary, parse_alias_options, slugify
 from movinet_crossfit.core.progress import BatchReport, progress_bar
 from movinet_crossfit.core.video import VIDEO_SUFFIXES
@@ -200,11 +202,11 @@ def _project_files(root: Path, report: BatchReport) -> list[AnnotationFile]:
     meta_path = root / "meta.json"
     if meta_path.is_file():
         try:
-            meta = SlyProjectMeta.model_validate(json.loads(meta_path.read_text(encoding="utf-8")))
+            meta = SlyProjectMeta.model_validate(read_json(meta_path))
             if meta.projectType and meta.projectType != "videos":
                 report.warn(f"{meta_path}: projectType is {meta.projectType!r}, not 'videos'; "
                             "reading its annotations as video annotations anyway")
-        except (json.JSONDecodeError, ValidationError, UnicodeDecodeError) as exc:
+        except (json.JSONDecodeError, ValidationError, UnicodeDecodeError, RecursionError) as exc:
             report.warn(f"{meta_path}: unreadable project meta ({type(exc).__name__}); ignored")
     files = []
     for ann_dir in sorted(p for p in root.rglob("ann") if p.is_dir()):
@@ -352,6 +354,11 @@ def vocabulary_from_options(classes: Optional[str | Sequence[str]] = None,
     names = tuple(dict.fromkeys(slugify(c) for c in classes or () if slugify(c)))
     if classes is not None and not names:
         raise UserError("--classes: no class names given; expected e.g. 'thruster,chest-to-bar'")
+    for name in names:  # class names become folder names in `split`
+        try:
+            check_name(name, "class")
+        except ValueError as exc:
+            raise UserError(f"--classes: {exc}") from None
     vocabulary = Vocabulary(names or DEFAULT_CLASSES, dict(DEFAULT_ALIASES))
     return vocabulary.with_aliases(parse_alias_options(aliases))
 
@@ -366,8 +373,8 @@ def build_manifest(sources: Sequence[Path], *, videos_dir: Optional[Path] = None
     ``fps``: the frame rate for videos that are not found. ``keep_unknown``: keep labels outside the
     vocabulary (as slugs). ``keep_overlapping``: keep overlapping segments with different labels.
     """
-    if fps is not None and not fps > 0:
-        raise UserError(f"--fps {fps}: must be a positive number of frames per second")
+    if fps is not None and not (math.isfinite(fps) and fps > 0):
+        raise UserError(f"--fps {fps}: must be a positive, finite number of frames per second")
     if videos_dir is not None and not Path(videos_dir).is_dir():
         raise UserError(f"{videos_dir}: videos folder not found (--videos)")
     report = BatchReport("manifest")
@@ -409,13 +416,23 @@ def build_manifest(sources: Sequence[Path], *, videos_dir: Optional[Path] = None
     return Manifest(classes=classes, clips=clips), report
 
 
+def read_json(path: Path) -> Any:
+    """A JSON file, with or without the UTF-8 byte-order mark some Windows editors write."""
+    return json.loads(path.read_text(encoding="utf-8-sig"))
+
+
 def _read_file(file: AnnotationFile, finder: VideoFinder, fps: Optional[float], vocabulary: Vocabulary,
                keep_unknown: bool, report: BatchReport, videos: dict[str, _Video],
                segments: dict[str, list[_Segment]], unknown_kept: set[str]) -> None:
     try:
-        data = json.loads(file.path.read_text(encoding="utf-8"))
+        data = read_json(file.path)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         report.fail(file.display, f"not valid JSON ({exc})")
+        return
+    except RecursionError:
+        # Python's JSON reader stops near 1,000 levels; an annotation has 4.
+        report.fail(file.display, "not a Supervisely video annotation: JSON nested too deeply to read "
+                                  f"(Python stops near {sys.getrecursionlimit()} levels; an annotation has 4)")
         return
     except OSError as exc:
         report.fail(file.display, f"unreadable ({exc.strerror or exc})")
@@ -476,6 +493,12 @@ def _read_file(file: AnnotationFile, finder: VideoFinder, fps: Optional[float], 
             if not keep_unknown:
                 continue
             label = slugify(tag.name)
+            try:
+                check_name(label, "label")
+            except ValueError as exc:
+                unknown.pop(tag.name, None)  # reported here, not again as an unknown label
+                report.fail(f"{item}", f"{exc}; dropped (labels become folder names in `split`)")
+                continue
             unknown_kept.add(label)
         count = _count_from_value(tag.value, item, report)
         segments[name].append(_Segment(file.display, index, tag.name, label, first, last, start, end, count, name))
@@ -518,6 +541,9 @@ def write_manifest(sources: Sequence[Path], output: Path, **options: Any) -> tup
     Nothing is written when no clip came out (the report says why).
     """
     output = Path(output)
+    if output.is_dir():
+        raise UserError(f"{output}: is a folder; -o takes the manifest file to write, e.g. "
+                        f"{output / 'manifest.json'}")
     options.setdefault("output_dir", output.parent)
     manifest, report = build_manifest(sources, **options)
     if manifest.clips:

@@ -27,7 +27,6 @@ failure or interruption leaves nothing behind.
 from __future__ import annotations
 
 import bisect
-import contextlib
 import glob
 import os
 import re
@@ -39,10 +38,11 @@ from pathlib import Path
 from typing import Optional
 
 from movinet_crossfit.core.errors import UserError
-from movinet_crossfit.core.fileio import atomic_path, temp_path_for
+from movinet_crossfit.core.fileio import atomic_path, remove_stale_temps
 from movinet_crossfit.data.manifest import ClipEntry, Manifest
 from movinet_crossfit.core.progress import BatchReport, progress_bar
-from movinet_crossfit.core.video import VideoError, check_readable, ffmpeg_executable, probe
+from movinet_crossfit.core.video import (VideoError, check_readable, ffmpeg_executable, no_video_stream,
+                                         no_video_stream_error, probe)
 
 DEFAULT_CRF = 18
 DEFAULT_PRESET = "veryfast"
@@ -129,8 +129,8 @@ def index_source(path: str | os.PathLike) -> SourceIndex:
     code, out, err = _run_ffmpeg(command, "-copyts", "-loglevel", "level+warning")
     log = err.decode(errors="replace")
     if code != 0:
-        if "matches no streams" in log:
-            raise VideoError(f"{path}: no video stream (ffmpeg); is this an audio file?")
+        if no_video_stream(log):
+            raise no_video_stream_error(path)
         raise VideoError(f"{path}: not a readable video (ffmpeg: {_ffmpeg_reason(log)}); "
                          "the file is damaged, truncated or not a video: re-download it")
     time_base = None
@@ -301,7 +301,7 @@ def cut_clip(source: SourceIndex, start: int, end: int, out_path: str | os.PathL
         raise ClipError(f"{what}: the video has only {source.num_frames} frames (0..{source.num_frames - 1}), "
                         f"so the clip would be cut short{damaged}")
     warnings: list[str] = []
-    _remove_stale_parts(out_path)
+    remove_stale_temps(out_path.parent, glob.escape(out_path.name))  # what a killed run left
     with atomic_path(out_path) as tmp:
         if reencode:
             got = _cut_exact(source, start, end, tmp, crf=crf, preset=preset, threads=threads, what=what,
@@ -335,29 +335,6 @@ def _cut_exact(source: SourceIndex, start: int, end: int, tmp: Path, *, crf: int
         raise ClipError(f"{what}: the cut holds {got} frames, not {wanted}; the source may be damaged "
                         f"({source.damage or 'ffmpeg reported no error'}): re-download it")
     return got
-
-
-def _remove_stale_parts(out_path: Path) -> None:
-    """Delete temp files that a killed run (whose process is gone) left beside ``out_path``."""
-    if not out_path.parent.is_dir():
-        return
-    own = temp_path_for(out_path).name  # ".<name>.part-<pid>"
-    prefix = own[: own.rindex("-") + 1]
-    for part in out_path.parent.glob(f"{glob.escape(prefix)}*"):
-        pid = part.name[len(prefix):]
-        if pid.isdigit() and int(pid) != os.getpid() and not _process_alive(int(pid)):
-            with contextlib.suppress(OSError):
-                part.unlink()
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class _SourceIndexCache:

@@ -6,27 +6,36 @@ context ``clip/label/index``, ``clip/label/text``, ``clip/id``, ``clip/group``, 
 with one JPEG per sampled frame. Frames go through ``video.load_clip`` (sample + THE
 preprocessing), the same path predict uses. Shards are written under temp names and renamed
 when complete; ``dataset_info.json`` describes what was built and hashes the shard contents.
+
+One build at a time per output folder (``fileio.folder_lock``); the same inputs and config give
+byte-identical shards; Ctrl-C drops the queued clips at once and keeps no shard of the unfinished
+build, leaving the folder's previous build as it was.
 """
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import hashlib
 import json
+import logging
 import os
+import signal
+import threading
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Iterable, Iterator, Optional
 
 from movinet_crossfit.core.errors import UserError
-from movinet_crossfit.core.fileio import sha256_file, temp_path_for, write_json_atomic
+from movinet_crossfit.core.fileio import folder_lock, remove_stale_temps, sha256_file, temp_path_for, write_json_atomic
 from movinet_crossfit.data.manifest import Manifest
 from movinet_crossfit.core.progress import BatchReport, progress_bar
 from movinet_crossfit.data.splits import DEFAULT_RATIOS, assign_splits, normalise_ratios, split_warnings
 from movinet_crossfit.core.video import DEFAULT_NUM_FRAMES, DEFAULT_SIZE, VIDEO_SUFFIXES, VideoError, load_clip_with_fps
 
 INFO_FILE = "dataset_info.json"
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -143,7 +152,9 @@ def encode_clip(source: ClipSource, label_index: int, config: RecordsConfig) -> 
     frames_list = tf.train.FeatureList(feature=[_bytes_feature([jpeg]) for jpeg in jpegs])
     example = tf.train.SequenceExample(context=context,
                                        feature_lists=tf.train.FeatureLists(feature_list={"image/encoded": frames_list}))
-    return example.SerializeToString()
+    # deterministic: map fields (the context's features) in key order, not in this process's hash
+    # order, so the same inputs and config give the same bytes in every run.
+    return example.SerializeToString(deterministic=True)
 
 
 @dataclass
@@ -162,8 +173,6 @@ def write_records(out_dir: str | os.PathLike, *, clips_dir: str | os.PathLike,
     grouped by source video; without, ``clips_dir`` is a ``<label>/<clip>.mp4`` folder and every
     clip is its own group (a warning says so).
     """
-    import tensorflow as tf
-
     config = config or RecordsConfig()
     config.ratios = normalise_ratios(config.ratios)
     out_dir, clips_dir = Path(out_dir), Path(clips_dir)
@@ -185,7 +194,7 @@ def write_records(out_dir: str | os.PathLike, *, clips_dir: str | os.PathLike,
         report.fail(str(source.path), "clip file not found; run `movinet-crossfit split` first")
     sources = [s for s in sources if s.path.is_file()]
     if not sources:
-        report.print()
+        report.log(logger)
         raise UserError(f"{clips_dir}: no usable clips")
 
     splits = assign_splits([s.label for s in sources], [s.group for s in sources], config.ratios, config.seed)
@@ -197,15 +206,62 @@ def write_records(out_dir: str | os.PathLike, *, clips_dir: str | os.PathLike,
     for items in by_split.values():
         items.sort(key=lambda s: s.id)
 
-    out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     counts: dict[str, Counter] = {name: Counter() for name in by_split}
     shard_files: dict[str, list[Path]] = {}
     temp_files: list[Path] = []
-    workers = config.workers or os.cpu_count() or 1
+    published = False
     try:
-        with concurrent.futures.ThreadPoolExecutor(workers) as pool, \
-                progress_bar(len(sources), "records") as advance:
+        # One writer per folder: two builds into one folder would mix their shards.
+        with folder_lock(out_dir, "a `records` run"):
+            for stale in remove_stale_temps(out_dir):
+                logger.info("%s: removed (left by a writer that was killed)", stale)
+            _encode_shards(out_dir, by_split, classes, config, report, counts, shard_files, temp_files)
+            if not report.done:
+                report.log(logger)
+                raise UserError(_nothing_encoded(clips_dir, len(sources), report))
+            digests = {name: (sha256_file(temp_path_for(name)), _identity(temp_path_for(name)))
+                       for names in shard_files.values() for name in names}
+            with _ctrl_c_deferred():
+                published = True
+                info = _publish(out_dir, shard_files, digests, {
+                    "version": 1,
+                    "classes": classes,
+                    "num_frames": config.num_frames,
+                    "size": config.size,
+                    "splits": {split: {"clips": sum(counts[split].values()),
+                                       "per_class": dict(sorted(counts[split].items()))} for split in shard_files},
+                    "grouped": manifest is not None,
+                    "source": {"manifest": str(manifest) if manifest else None, "clips_dir": str(clips_dir)},
+                    "config": {k: v for k, v in asdict(config).items() if k != "workers"},
+                    "failed": [{"item": i, "reason": r} for i, r in report.failed],
+                    "warnings": report.warnings,
+                    "build_seconds": round(time.perf_counter() - started, 2),
+                })
+    except KeyboardInterrupt as exc:
+        if published:
+            raise KeyboardInterrupt(f"the build had finished: {out_dir} holds it whole") from exc
+        raise KeyboardInterrupt(f"records stopped after {len(report.done)} of {len(sources)} clips; an "
+                                f"interrupted build keeps no shards, and {out_dir} holds what it held before "
+                                "(rerun to build)") from exc
+    finally:
+        for temp in temp_files:
+            if temp.exists():
+                temp.unlink()
+    return RecordsResult(out_dir, info, report)
+
+
+def _encode_shards(out_dir: Path, by_split: dict[str, list[ClipSource]], classes: list[str],
+                   config: RecordsConfig, report: BatchReport, counts: dict[str, Counter],
+                   shard_files: dict[str, list[Path]], temp_files: list[Path]) -> None:
+    """Encode each split's clips (in id order) into its shards' temp files; ``counts``,
+    ``shard_files`` and ``temp_files`` are filled in as it goes, so the caller can clean up."""
+    import tensorflow as tf
+
+    pool = concurrent.futures.ThreadPoolExecutor(config.workers or os.cpu_count() or 1,
+                                                 thread_name_prefix="records")
+    try:
+        with progress_bar(sum(len(items) for items in by_split.values()), "records") as advance:
             for split, items in by_split.items():
                 n_shards = max(1, -(-len(items) // config.clips_per_shard))
                 names = [out_dir / f"{split}-{i:05d}-of-{n_shards:05d}.tfrecord" for i in range(n_shards)]
@@ -230,46 +286,73 @@ def write_records(out_dir: str | os.PathLike, *, clips_dir: str | os.PathLike,
                 finally:
                     for writer in writers:
                         writer.close()
-        if not report.done:
-            raise UserError(f"{clips_dir}: none of the {len(sources)} clips could be encoded")
-        # Replace the previous build as a whole: old shards of any split are removed first.
-        for old in out_dir.glob("*.tfrecord"):
-            old.unlink()
-        for names in shard_files.values():
-            for name in names:
-                os.replace(temp_path_for(name), name)
     finally:
-        for temp in temp_files:
-            if temp.exists():
-                temp.unlink()
+        # On Ctrl-C the queued clips are dropped at once; only those being decoded run to their end
+        # (a terminal's Ctrl-C stops their ffmpegs too).
+        pool.shutdown(wait=True, cancel_futures=True)
 
-    digest = hashlib.sha256()
-    sizes = {}
-    for split, names in shard_files.items():
-        sizes[split] = 0
+
+def _nothing_encoded(clips_dir: Path, total: int, report: BatchReport) -> str:
+    reasons = [reason if item in reason else f"{item}: {reason}" for item, reason in report.failed]
+    more = f"; and {len(reasons) - 3} more" if len(reasons) > 3 else ""
+    return f"{clips_dir}: none of the {total} clips could be encoded: {'; '.join(reasons[:3])}{more}"
+
+
+def _identity(path: Path) -> tuple[int, int, int]:
+    stat = path.stat()
+    return stat.st_dev, stat.st_ino, stat.st_size
+
+
+def _publish(out_dir: Path, shard_files: dict[str, list[Path]], digests: dict[Path, tuple[str, tuple]],
+             info: dict) -> dict:
+    """Replace the folder's build with this one, and describe what is then on disk in ``INFO_FILE``.
+
+    The old info file goes first and the new one comes last, so a folder caught half-way (a kill)
+    has none and is refused by ``load_dataset`` rather than read as a mix of two builds. The shards
+    listed are the ones present, checked to be the very files this build wrote and hashed.
+    """
+    (out_dir / INFO_FILE).unlink(missing_ok=True)
+    for old in out_dir.glob("*.tfrecord"):
+        old.unlink()
+    for names in shard_files.values():
         for name in names:
+            os.replace(temp_path_for(name), name)
+    present = sorted(out_dir.glob("*.tfrecord"))
+    ours = sorted(name for names in shard_files.values() for name in names)
+    strangers = [p.name for p in present if p not in digests or _identity(p) != digests[p][1]]
+    if present != ours or strangers:
+        raise UserError(f"{out_dir}: another program wrote shards here during this build "
+                        f"({', '.join(strangers or sorted({p.name for p in ours} - {p.name for p in present}))}); "
+                        "build into a folder nothing else writes to")
+    digest = hashlib.sha256()
+    for split, names in shard_files.items():
+        on_disk = [p for p in present if p in names]
+        for name in on_disk:
             digest.update(name.name.encode())
-            digest.update(sha256_file(name).encode())
-            sizes[split] += name.stat().st_size
-    info = {
-        "version": 1,
-        "classes": classes,
-        "num_frames": config.num_frames,
-        "size": config.size,
-        "splits": {split: {"clips": sum(counts[split].values()), "per_class": dict(sorted(counts[split].items())),
-                           "shards": [n.name for n in shard_files[split]], "bytes": sizes[split]}
-                   for split in shard_files},
-        "total_bytes": sum(sizes.values()),
-        "grouped": manifest is not None,
-        "source": {"manifest": str(manifest) if manifest else None, "clips_dir": str(clips_dir)},
-        "config": {k: v for k, v in asdict(config).items() if k != "workers"},
-        "content_sha256": digest.hexdigest(),
-        "failed": [{"item": i, "reason": r} for i, r in report.failed],
-        "warnings": report.warnings,
-        "build_seconds": round(time.perf_counter() - started, 2),
-    }
+            digest.update(digests[name][0].encode())
+        info["splits"][split]["shards"] = [p.name for p in on_disk]
+        info["splits"][split]["bytes"] = sum(p.stat().st_size for p in on_disk)
+    info["total_bytes"] = sum(entry["bytes"] for entry in info["splits"].values())
+    info["content_sha256"] = digest.hexdigest()
     write_json_atomic(out_dir / INFO_FILE, info)
-    return RecordsResult(out_dir, info, report)
+    return info
+
+
+@contextlib.contextmanager
+def _ctrl_c_deferred() -> Iterator[None]:
+    """Ctrl-C during the block (a few renames and one small file) takes effect right after it, so the
+    folder holds one whole build, never half of two. Only the main thread receives Ctrl-C."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is None:
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
 
 
 def read_info(records_dir: str | os.PathLike) -> dict:

@@ -88,6 +88,7 @@ class TFLitePredictor(Predictor):
 
     def __init__(self, path: Path):
         from movinet_crossfit.core.tflite import make_interpreter
+        from movinet_crossfit.movinet.export import INPUT_NAME, OUTPUT_NAME, tflite_runner
 
         self.source = path
         try:
@@ -97,8 +98,11 @@ class TFLitePredictor(Predictor):
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise UserError(f"{path}: not a loadable TFLite model ({first[:300]}); "
                             + _HOW_TO_EXPORT) from exc
-        self._input = self._interpreter.get_input_details()[0]
-        self._output = self._interpreter.get_output_details()[0]
+        # By signature name (frames -> probabilities), as a phone app calls it; an old file or a
+        # foreign one is a UserError saying to export again.
+        self._run = tflite_runner(self._interpreter, str(path))
+        self._input = self._run.get_input_details()[INPUT_NAME]
+        self._output = self._run.get_output_details()[OUTPUT_NAME]
         shape = [int(d) for d in self._input["shape"]]
         if len(shape) != 5 or shape[0] != 1 or shape[2] != shape[3] or self._input["dtype"] != np.uint8:
             raise UserError(f"{path}: input is {self._input['dtype'].__name__} {shape}, not the exported "
@@ -114,9 +118,9 @@ class TFLitePredictor(Predictor):
             raise UserError(f"{labels}: {len(self.classes)} labels but {path.name} has {outputs} outputs")
 
     def predict_clip(self, clip: np.ndarray) -> np.ndarray:
-        self._interpreter.set_tensor(self._input["index"], self._check(clip)[None])
-        self._interpreter.invoke()
-        return np.array(self._interpreter.get_tensor(self._output["index"])[0], np.float32)
+        from movinet_crossfit.movinet.export import INPUT_NAME, OUTPUT_NAME
+
+        return np.array(self._run(**{INPUT_NAME: self._check(clip)[None]})[OUTPUT_NAME][0], np.float32)
 
 
 def resolve_model(model: str | os.PathLike, backend: str = "auto",
@@ -200,16 +204,18 @@ def _top_k(classes: Sequence[str], probs: np.ndarray, k: int) -> list[tuple[str,
 
 
 def predict_video(path: str | os.PathLike, model_dir: str | os.PathLike, *, top_k: int = 5,
-                  backend: str = "auto", variant: str = "fp32") -> Prediction:
+                  backend: str = "auto", variant: str = "fp32", info: video.VideoInfo | None = None) -> Prediction:
     """Classify a clip: sample ``T`` frames evenly (a clip shorter than ``T`` repeats frames evenly,
     see ``video.sample_frame_indices``), preprocess them, run the model.
 
     ``backend``: ``auto`` (SavedModel if the folder has one, else a TFLite file), ``saved_model``
-    or ``tflite``; ``variant`` picks the TFLite file (fp32, fp16, dynamic, int8).
+    or ``tflite``; ``variant`` picks the TFLite file (fp32, fp16, dynamic, int8). ``info``: the
+    video's probe when the caller has it (it is not probed again).
     """
     predictor = load_predictor(model_dir, backend, variant)
     started = time.perf_counter()
-    clip, decoded = video.load_clip_with_fps(path, predictor.num_frames, predictor.size)
+    clip, decoded = video.load_clip_with_fps(path, predictor.num_frames, predictor.size,
+                                             expected_frames=info.num_frames if info is not None else None)
     decoded_at = time.perf_counter()
     probs = predictor.predict_clip(clip)
     done = time.perf_counter()
@@ -276,7 +282,8 @@ def predict_timeline(path: str | os.PathLike, model_dir: str | os.PathLike, *,
     samples ``T`` frames with ``sample_frame_indices``, as a clip of that length would be. Windows
     start every ``stride_seconds``; a last window ending at the final frame is added when the stride
     does not land there, and a video shorter than one window is one window. Adjacent windows with
-    the same label merge into segments; each window owns the stretch around its centre.
+    the same label merge into segments; each window owns the stretch around its centre. Times are
+    the frames' timestamps (``frame_edges``), so a variable-frame-rate video's timeline is true.
     """
     if window_seconds <= 0 or stride_seconds <= 0:
         raise UserError(f"window ({window_seconds}) and stride ({stride_seconds}) must be positive seconds")
@@ -314,15 +321,32 @@ def predict_timeline(path: str | os.PathLike, model_dir: str | os.PathLike, *,
     if not spans or spans[-1][1] != count:
         classify(count)
 
-    timeline = Timeline(str(path), list(predictor.classes), fps, count, count / fps, window_seconds,
-                        stride_seconds, predictor.backend)
+    edges = frame_edges(path, count, fps)
+    timeline = Timeline(str(path), list(predictor.classes), fps, count, float(edges[count]),
+                        window_seconds, stride_seconds, predictor.backend)
     for start, end, probs in spans:
         best = int(np.argmax(probs))
-        timeline.windows.append(TimelineWindow(start / fps, end / fps, predictor.classes[best],
+        timeline.windows.append(TimelineWindow(float(edges[start]), float(edges[end]), predictor.classes[best],
                                                float(probs[best]), [float(p) for p in probs]))
     timeline.segments = merge_windows(timeline.windows, timeline.duration)
     timeline.timings = {"decode": decode_s, "infer": infer_s, "total": time.perf_counter() - started}
     return timeline
+
+
+def frame_edges(path: str | os.PathLike, count: int, fps: float) -> np.ndarray:
+    """``count + 1`` times in seconds from the first frame: where each frame starts, then where the
+    last one ends. From the frames' own timestamps, since a variable-frame-rate video (phones) is
+    not ``i / fps``; the last frame lasts the mean gap. ``i / fps`` when the file has none."""
+    from movinet_crossfit.data.clips import index_source
+
+    try:
+        times = index_source(path).times
+    except video.VideoError:
+        times = None
+    if times is None or len(times) < count or count < 2:
+        return np.arange(count + 1) / fps
+    starts = np.asarray(times[:count], np.float64) - times[0]
+    return np.append(starts, starts[-1] + starts[-1] / (count - 1))
 
 
 def merge_windows(windows: Sequence[TimelineWindow], duration: float) -> list[Segment]:

@@ -388,8 +388,10 @@ def count_poses_file(path: str | os.PathLike, *, fps: float | None = None, layou
     poses = read_poses(path)
     rate = fps if fps is not None else poses.fps
     if not rate or not math.isfinite(rate) or rate <= 0:
-        where = "--fps" if fps is not None else f"{path}: its frame rate"
-        raise UserError(f"{where} is {rate!r}: need a positive, finite frame rate (pass --fps)")
+        if fps is not None:
+            raise UserError(f"--fps {rate!r}: need a positive, finite frame rate, e.g. --fps 30")
+        raise UserError(f"{path}: its frame rate is {rate!r}: need a positive, finite frame rate "
+                        "(pass --fps)")
     result = count_repetitions(poses.keypoints, float(rate), layout or poses.layout, config=config)
     said = poses.extra.get("note") if fps is None else None
     if said:
