@@ -7,7 +7,7 @@ answer is an API Gateway proxy response: ``statusCode`` 200 and a JSON ``body`` 
 ``analysis.footage.FootageAnalysis.to_dict()`` (docs/analyze.md) with the download time added to
 its ``timings`` (and ``repnet`` when a RepNet counter is configured); 4xx with ``{"error": message}``
 for a request the caller can fix (not a video, no such S3 object, too large, unknown movement,
-unknown event), 500 for a broken deployment.
+unknown event, a bucket or key outside ``MOVINET_CROSSFIT_ALLOWED_S3``), 500 for a broken deployment.
 
 The analysis is ``analyse_footage``, the one the app and the CLI run: BlazePose poses of the athlete,
 the reps, the movement (the request's ``movement``, else a MoViNet model's label when one is
@@ -31,6 +31,10 @@ Configuration (environment), all optional:
 * ``MOVINET_CROSSFIT_OVERLAY_S3``: ``s3://bucket/prefix``: also draw the overlay video and upload
   it there (``overlay`` in the body is its URI). Off by default: it costs an encode of the video.
 * ``MOVINET_CROSSFIT_MAX_VIDEO_MB``: largest video accepted (100).
+* ``MOVINET_CROSSFIT_ALLOWED_S3``: the buckets, or bucket/key prefixes, a request (or an S3 event)
+  may name, comma-separated: ``videos,uploads-bucket/incoming/``. Any other bucket or key is a 403
+  before S3 is asked anything (so a refused caller learns nothing of what exists); unset, every
+  bucket/key request is refused and only videos in the request body are analysed.
 
 Only LiteRT runs here, never TensorFlow: BlazePose is TFLite, the pose analysis is numpy, and a
 movement model runs through ``analysis.NumpyMovement`` (TFLite + ``numpy_preprocess``, one clip per
@@ -43,7 +47,9 @@ import binascii
 import hashlib
 import json
 import logging
+import math
 import os
+import re
 import shutil
 import secrets
 import threading
@@ -70,6 +76,7 @@ MAX_VIDEO_ENV = "MOVINET_CROSSFIT_MAX_VIDEO_MB"
 STANDARDS_ENV = "MOVINET_CROSSFIT_STANDARDS"
 POSE_FPS_ENV = "MOVINET_CROSSFIT_POSE_FPS"
 OVERLAY_ENV = "MOVINET_CROSSFIT_OVERLAY_S3"
+ALLOWED_S3_ENV = "MOVINET_CROSSFIT_ALLOWED_S3"
 DEFAULT_MAX_VIDEO_MB = 100.0
 
 
@@ -90,7 +97,45 @@ def _cache_dir() -> Path:
 
 
 def _max_bytes() -> int:
-    return int(float(os.environ.get(MAX_VIDEO_ENV, DEFAULT_MAX_VIDEO_MB)) * 1e6)
+    text = os.environ.get(MAX_VIDEO_ENV, "").strip()
+    try:
+        megabytes = float(text) if text else DEFAULT_MAX_VIDEO_MB
+    except ValueError:
+        megabytes = math.nan
+    if not (math.isfinite(megabytes) and megabytes > 0):
+        raise DeploymentError(f"{MAX_VIDEO_ENV}={text!r}: not a positive number of megabytes")
+    return int(megabytes * 1e6)
+
+
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
+
+def allowed_s3() -> list[tuple[str, str]]:
+    """``$MOVINET_CROSSFIT_ALLOWED_S3`` as ``(bucket, key prefix)`` pairs ("" for a whole bucket)."""
+    allowed = []
+    for entry in os.environ.get(ALLOWED_S3_ENV, "").split(","):
+        entry = entry.strip()
+        if entry.startswith("s3://"):
+            entry = entry[5:]
+        if not entry:
+            continue
+        bucket, _, prefix = entry.partition("/")
+        if not _BUCKET.fullmatch(bucket):
+            raise DeploymentError(f"{ALLOWED_S3_ENV}: {entry!r} is not BUCKET or BUCKET/KEY-PREFIX")
+        allowed.append((bucket, prefix))
+    return allowed
+
+
+def check_allowed(bucket: str, key: str) -> None:
+    """A 403 ``RequestError`` unless ``$MOVINET_CROSSFIT_ALLOWED_S3`` names the bucket (and a prefix
+    of the key). Nothing is asked of S3 first, so the answer is the same whether the object exists."""
+    parts = key.split("/")
+    if key and "." not in parts and ".." not in parts and any(
+            bucket == allowed and key.startswith(prefix) for allowed, prefix in allowed_s3()):
+        return
+    log.warning("refused %r: not under %s (%s)", f"s3://{bucket}/{key}", ALLOWED_S3_ENV,  # %r: one log line
+                os.environ.get(ALLOWED_S3_ENV, "unset"))
+    raise RequestError(f"s3://{bucket}/{key}: not a bucket or key this function reads", 403)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -312,7 +357,7 @@ def _event_movement(event) -> str | None:
     if not found and not event.get("isBase64Encoded") and isinstance(body, str) and body.lstrip().startswith("{"):
         try:
             inner = json.loads(body)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             return None  # _event_video says so
         found = inner.get("movement") if isinstance(inner, dict) else None
     return (str(found).strip() or None) if found else None
@@ -350,9 +395,12 @@ def _event_video(event: dict, folder: Path) -> tuple[Path, str, float]:
         body = event["body"]
         if not event.get("isBase64Encoded") and isinstance(body, str) and body.lstrip().startswith("{"):
             try:
-                return _event_video(json.loads(body), folder)  # a JSON body: {"bucket", "key"}
+                inner = json.loads(body)
             except json.JSONDecodeError:
                 raise RequestError("the body looks like JSON but does not parse") from None
+            except RecursionError:
+                raise RequestError("the JSON body is nested too deeply: send {\"bucket\": ..., \"key\": ...}") from None
+            return _event_video(inner, folder)  # a JSON body: {"bucket", "key"}
         if not isinstance(body, str) or not body:
             raise RequestError("empty body: send the video as base64 (isBase64Encoded) or an S3 bucket and key")
         size = decoded_size(body)
@@ -376,6 +424,7 @@ def _fetch_video(bucket: str, key: str, folder: Path) -> tuple[Path, str, float]
     from botocore.exceptions import BotoCoreError, ClientError
 
     uri = f"s3://{bucket}/{key}"
+    check_allowed(bucket, key)  # before S3 is asked anything
     tick = time.perf_counter()
     client = _s3()
     try:
@@ -408,6 +457,7 @@ def handler(event, context=None) -> dict:
     try:
         predictor, counter, tracker = load_model(), load_counter(), load_tracker()
         standards, pose_fps = load_standards(), _pose_fps()
+        _max_bytes(), allowed_s3()  # a broken setting is the deployment's error, whatever the request
         movement = _event_movement(event)
         check_movement(standards, movement)  # before any download
         folder.mkdir(parents=True, exist_ok=True)

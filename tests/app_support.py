@@ -130,3 +130,54 @@ def save_artifact(path: Path) -> Path:
     """Copy a screenshot (or timings file) into test-artifacts/ as well."""
     ARTIFACTS.mkdir(exist_ok=True)
     return Path(shutil.copy(path, ARTIFACTS / path.name))
+
+
+# -- the Dash callback endpoint and a served `movinet-crossfit app` ---------------------------------
+
+UPDATE_OUTPUTS = ("job.data", "poll.disabled", "message.children", "progress.children", "result.children")
+
+
+def update_request(payload=None, job=None, movement="", trigger: str = "payload.data") -> dict:
+    """The JSON the page POSTs to ``/_dash-update-component`` for the upload/poll callback
+    (``trigger``: ``payload.data`` an upload, ``poll.n_intervals`` a poll)."""
+    return {"output": ".." + "...".join(UPDATE_OUTPUTS) + "..",
+            "outputs": [dict(zip(("id", "property"), name.split("."))) for name in UPDATE_OUTPUTS],
+            "inputs": [{"id": "payload", "property": "data", "value": payload},
+                       {"id": "poll", "property": "n_intervals", "value": 1}],
+            "changedPropIds": [trigger],
+            "state": [{"id": "job", "property": "data", "value": job},
+                      {"id": "movement-choice", "property": "value", "value": movement}]}
+
+
+def long_video(base: Path, clips_dir: Path, loops: int = 40) -> Path:
+    """A real clip played ``loops`` times (920 frames, 35 s, 4 MB): an analysis that takes a while."""
+    def make():
+        import subprocess
+
+        from movinet_crossfit.core.video import ffmpeg_executable
+
+        base.mkdir(parents=True, exist_ok=True)
+        out = base / "long_thrusters.mp4"
+        subprocess.run([ffmpeg_executable(), "-loglevel", "error", "-y", "-stream_loop", str(loops - 1), "-i",
+                        str(clips_dir / "thruster" / "thruster_1.mp4"), "-map", "0:v", "-c", "copy", str(out)],
+                       check=True, timeout=120)
+        return out
+    return _once("long_video", make)
+
+
+def still_8k(base: Path) -> Path:
+    """The probe's 8K still video: 7680x4320, 90 frames (one encoded frame copied 90 times)."""
+    def make():
+        import subprocess
+
+        from movinet_crossfit.core.video import ffmpeg_executable
+
+        base.mkdir(parents=True, exist_ok=True)
+        one, out = base / "still8k_1.mp4", base / "still8k.mp4"
+        run = [ffmpeg_executable(), "-loglevel", "error", "-y"]
+        subprocess.run(run + ["-f", "lavfi", "-i", "color=c=gray:s=7680x4320:r=30", "-frames:v", "1", "-c:v",
+                              "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(one)], check=True,
+                       timeout=300)
+        subprocess.run(run + ["-stream_loop", "89", "-i", str(one), "-c", "copy", str(out)], check=True, timeout=120)
+        return out
+    return _once("still_8k", make)

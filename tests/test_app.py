@@ -361,7 +361,7 @@ class _Exploding:
         return {"poses": "stub", "standards": ["thruster"], "standards_file": None, "model": None,
                 "backend": None, "classes": None, "counter": None}
 
-    def analyse(self, path, filename, info=None, progress=None, overlay_dir=None, movement=None):
+    def analyse(self, path, filename, info=None, progress=None, overlay_dir=None, movement=None, cancel=None):
         from types import SimpleNamespace
 
         if filename == "boom.mp4":
@@ -494,3 +494,351 @@ def test_app_command_with_a_missing_model_is_one_clear_line(tmp_path):
                           timeout=300, env={**os.environ, "MOVINET_CROSSFIT_POSE_MODELS": str(tmp_path)})
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "no BlazePose model file" in done.stderr and "scripts/setup.sh" in done.stderr
+
+
+# -- reliability: the size of a video, the queue, cancelling, odd requests, the log, the token ------
+
+class _Recording(_Exploding):
+    """Records the files it is asked to analyse (none: nothing was decoded)."""
+
+    def __init__(self):
+        self.analysed: list[str] = []
+
+    def analyse(self, path, filename, **kwargs):
+        self.analysed.append(filename)
+        return super().analyse(path, filename, **kwargs)
+
+
+def test_a_video_over_the_gigapixel_limit_is_refused_from_its_probe(support_dir, cfmove_clips, tmp_path):
+    """The probe's 8K still video (7680x4320, 90 frames: 3.0 gigapixels) is refused at the default
+    limit, from the probe, before the analysis decodes a frame; a lower limit refuses a real clip."""
+    analyser = _Recording()
+    runner = JobRunner(analyser)
+    status = _wait(runner, _queue_copy(runner, tmp_path, app_support.still_8k(support_dir), "still8k.mp4")[0])
+    assert status.state == FAILED and analyser.analysed == []
+    assert status.error.startswith("still8k.mp4: 7680x4320, 90 frames is 3.0 gigapixels of video"), status.error
+    assert "over this server's 2.5" in status.error and "--max-gigapixels" in status.error
+    clip = cfmove_clips / "thruster" / "thruster_1.mp4"  # 854x480, 23 frames: 0.0094 gigapixels
+    strict, loose = JobRunner(analyser, max_gigapixels=0.005), JobRunner(analyser, max_gigapixels=0.02)
+    refused = _wait(strict, _queue_copy(strict, tmp_path, clip, "t1.mp4")[0])
+    assert refused.state == FAILED and "over this server's 0.005" in refused.error and analyser.analysed == []
+    assert _wait(loose, _queue_copy(loose, tmp_path, clip, "t1.mp4")[0]).state == DONE
+    assert analyser.analysed == ["t1.mp4"]
+    for each in (runner, strict, loose):
+        each.shutdown()
+    assert not list(tmp_path.glob("upload-*"))
+
+
+@pytest.mark.parametrize("option,value", [("max_gigapixels", 0), ("max_gigapixels", float("nan")),
+                                          ("max_queue", -1), ("max_upload_mb", -5)])
+def test_bad_limits_are_user_errors_naming_the_option(tmp_path, option, value):
+    from movinet_crossfit.app import create_app
+    from movinet_crossfit.core.errors import UserError
+
+    with pytest.raises(UserError, match="--" + option.replace("_", "-")):
+        create_app(analyser=_Exploding(), upload_dir=tmp_path, **{option: value})
+
+
+def test_a_full_queue_answers_busy_at_once_and_the_page_shows_the_position(cfmove_clips, tmp_path):
+    from movinet_crossfit.app.server import _poll, _start
+
+    gate = threading.Event()
+
+    class Slow(_Exploding):
+        def analyse(self, *args, **kwargs):
+            gate.wait(60)
+            return super().analyse(*args, **kwargs)
+
+    runner = JobRunner(Slow(), max_queued=1)
+    clip = cfmove_clips / "thruster" / "thruster_6.mp4"
+
+    def upload(name):
+        return _start(runner, {"contents": _data_url(clip.read_bytes()), "filename": name}, tmp_path, 10**8)
+
+    first = upload("first.mp4")[0]
+    deadline = time.monotonic() + 30
+    while runner.status(first["id"]).state != "running" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    second, _, _, progress, _ = upload("second.mp4")
+    assert "queued: position 1 in line (1 upload ahead of yours)" in str(progress)
+    assert "position 1 in line" in str(_poll(runner, second)[3])
+    folders = sorted(tmp_path.iterdir())
+    job, stopped, message, _, _ = upload("third.mp4")
+    assert job is None and stopped is True
+    assert message.children == ("third.mp4: the server is busy (1 upload waiting behind the one being analysed); "
+                                "try again in a few minutes")
+    assert sorted(tmp_path.iterdir()) == folders  # refused before anything was written
+    gate.set()
+    assert _wait(runner, first["id"]).state == DONE and _wait(runner, second["id"]).state == DONE
+    assert upload("fourth.mp4")[0] is not None  # room again
+    runner.shutdown()
+
+
+def test_a_cancel_stops_the_poses_at_the_next_frame(pose_analyser, cfmove_clips, support_dir, monkeypatch):
+    """Progress comes every 1 % of the frames (9 frames of this video); the cancel is seen at the
+    very next one."""
+    from movinet_crossfit.app.analysis import AnalysisCancelled
+
+    cancel, frames = threading.Event(), []
+
+    class Counting:
+        def __init__(self, inner):
+            self.__dict__["inner"] = inner
+
+        def __call__(self, frame):
+            frames.append(1)
+            if len(frames) == 3:
+                cancel.set()
+            return self.inner(frame)
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        def __setattr__(self, name, value):
+            setattr(self.inner, name, value)
+
+    monkeypatch.setattr(pose_analyser, "tracker", Counting(pose_analyser.tracker))
+    with pytest.raises(AnalysisCancelled):
+        pose_analyser.analyse(app_support.long_video(support_dir, cfmove_clips), "long.mp4", cancel=cancel)
+    assert len(frames) == 3
+
+
+def test_shutdown_cancels_the_running_analysis(pose_analyser, cfmove_clips, support_dir, tmp_path, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="movinet_crossfit.app")
+    runner = JobRunner(pose_analyser)
+    job, folder = _queue_copy(runner, tmp_path, app_support.long_video(support_dir, cfmove_clips), "long.mp4")
+    waiting, _ = _queue_copy(runner, tmp_path, cfmove_clips / "thruster" / "thruster_2.mp4", "next.mp4")
+    deadline = time.monotonic() + 120
+    while runner.status(job).stage != "finding poses" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert runner.status(job).stage == "finding poses" and folder.exists()
+    assert runner.shutdown() is True  # the worker stopped within the wait
+    cancelled = runner.status(job)
+    assert cancelled.state == FAILED and "the server stopped before the analysis ended" in cancelled.error
+    assert runner.status(waiting).state == FAILED and "shutting down" in runner.status(waiting).error
+    assert f"job {job} (long.mp4) cancelled" in caplog.text and "reps (" not in caplog.text
+    assert not list(tmp_path.glob("upload-*"))
+
+
+@pytest.mark.parametrize("payload,job,movement,trigger", [
+    (["not", "a", "dict"], None, "", "payload.data"),
+    ("a string", None, "", "payload.data"),
+    ({"contents": "data:video/mp4;base64,AAAA", "filename": "x.mp4"}, None, ["not", "a", "name"], "payload.data"),
+    ({"refused": {"not": "text"}, "filename": "x.mp4"}, None, "", "payload.data"),
+    (None, "not-a-dict", "", "poll.n_intervals"),
+    (None, ["a", "list"], "", "poll.n_intervals"),
+    (None, {"id": ["unhashable"]}, "", "poll.n_intervals"),
+    (None, {"id": {"a": "dict"}}, "", "poll.n_intervals"),
+])
+def test_malformed_callback_requests_get_a_message_not_a_500(tmp_path, caplog, payload, job, movement, trigger):
+    import logging
+
+    from movinet_crossfit.app import create_app
+
+    app = create_app(analyser=_Exploding(), upload_dir=tmp_path)
+    answer = app.server.test_client().post("/_dash-update-component",
+                                           json=app_support.update_request(payload, job, movement, trigger))
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    message = answer.get_json()["response"]["message"]["children"]["props"]["children"]
+    assert message in ("the upload did not arrive as a file; try again",
+                       "this result is no longer on the server; upload the video again")
+    assert "Traceback" not in caplog.text and not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not list(tmp_path.iterdir())
+    app.jobs.shutdown()
+
+
+def test_control_characters_in_file_names_are_escaped_in_the_log(tmp_path, caplog):
+    import logging
+
+    from movinet_crossfit.app.server import _start
+
+    caplog.set_level(logging.INFO, logger="movinet_crossfit.app")
+    runner = JobRunner(_Exploding())
+    forged = "wod.mp4\n2024-05-01 09:00:00 INFO movinet_crossfit.app: job X (admin.mp4) done\r\x1b[2K\u2028.mp4"
+    job = _start(runner, {"contents": _data_url(b"not a video"), "filename": forged}, tmp_path, 10_000)[0]
+    failed = _wait(runner, job["id"])
+    _start(runner, {"refused": f"{forged}: 3 MB is over the 1 MB upload limit", "filename": forged}, tmp_path, 10)
+    runner.shutdown()
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) >= 3 and any("queued" in m for m in messages) and any("refused" in m for m in messages)
+    for message in messages:
+        assert not any(c in message for c in "\n\r\x1b\u2028"), message
+    # The name the app keeps draws them (it is shown on the page so); what the browser sent is escaped.
+    shown = ("wod.mp4\u240a2024-05-01 09:00:00 INFO movinet_crossfit.app: job X (admin.mp4) done"
+             "\u240d\u241b[2K\ufffd.mp4")
+    assert caplog.text.count(f"({shown})") == 1 and caplog.text.count(f"{shown} queued") == 1
+    assert ("browser: wod.mp4\\n2024-05-01 09:00:00 INFO movinet_crossfit.app: job X (admin.mp4) done"
+            "\\r\\x1b[2K\\u2028") in caplog.text
+    assert failed.state == FAILED and failed.error.startswith(shown + ": not a readable video"), failed.error
+
+
+# -- access: the token, the address -------------------------------------------------------------
+
+TOKEN = "test-token-0123456789abcdef"
+
+
+def test_with_a_token_every_route_needs_it(cfmove_clips, tmp_path, monkeypatch):
+    from movinet_crossfit.app import create_app
+    from movinet_crossfit.app.server import TOKEN_COOKIE, TOKEN_ENV
+
+    monkeypatch.delenv(TOKEN_ENV, raising=False)
+    app = create_app(analyser=_Exploding(), upload_dir=tmp_path / "root", token=TOKEN)
+    job, _ = _queue_copy(app.jobs, app.upload_root, cfmove_clips / "thruster" / "thruster_5.mp4", "a.mp4")
+    assert _wait(app.jobs, job).state == DONE
+    routes = [("GET", "/"), ("GET", "/_dash-layout"), ("GET", "/_dash-dependencies"),
+              ("POST", "/_dash-update-component"), ("GET", f"/overlay/{job}/overlay.mp4"),
+              ("GET", "/_dash-component-suites/dash/dcc/dash_core_components.js"), ("GET", "/_favicon.ico"),
+              ("GET", "/anything/else")]
+    stranger = app.server.test_client()
+    for method, path in routes:
+        assert stranger.open(path, method=method).status_code == 401, path
+    assert stranger.get("/?token=not-the-token-at-all").status_code == 401
+    assert stranger.get("/", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    stranger.set_cookie(TOKEN_COOKIE, TOKEN)  # the token itself is not the cookie's value
+    assert stranger.get("/").status_code == 401
+    # ?token= once: a cookie, and the token taken out of the address.
+    user = app.server.test_client()
+    login = user.get(f"/?token={TOKEN}&lang=en")
+    assert login.status_code == 303 and login.headers["Location"] == "/?lang=en"
+    cookie = login.headers["Set-Cookie"]
+    assert cookie.startswith(f"{TOKEN_COOKIE}=") and TOKEN not in cookie
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert user.get("/").status_code == 200 and b"Drag and drop" in user.get("/_dash-layout").data
+    assert user.get(f"/overlay/{job}/overlay.mp4").status_code == 200
+    polled = user.post("/_dash-update-component", json=app_support.update_request(
+        job={"id": "expired", "filename": "a.mp4"}, trigger="poll.n_intervals"))
+    assert polled.status_code == 200 and "no longer on the server" in polled.get_data(as_text=True)
+    bearer = app.server.test_client()
+    assert bearer.get("/_dash-layout", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+    # A login address can only send the browser to this site.
+    login = bearer.get("/", query_string={"token": TOKEN}, environ_overrides={"PATH_INFO": "//evil.example/"})
+    assert login.status_code == 303 and login.headers["Location"] == "/evil.example/"
+    app.jobs.shutdown()
+    # The variable protects create_app() as a WSGI server builds it; "" turns it off.
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    from_env = create_app(analyser=_Exploding(), upload_dir=tmp_path / "env")
+    assert from_env.server.test_client().get("/").status_code == 401
+    off = create_app(analyser=_Exploding(), upload_dir=tmp_path / "off", token="")
+    assert off.server.test_client().get("/").status_code == 200
+    for each in (from_env, off):
+        each.jobs.shutdown()
+
+
+def test_a_short_token_and_a_remote_host_without_one_are_refused(monkeypatch):
+    from movinet_crossfit.app import server
+    from movinet_crossfit.core.errors import UserError
+
+    monkeypatch.delenv(server.TOKEN_ENV, raising=False)
+    assert [server.is_loopback(h) for h in ("127.0.0.1", "localhost", "::1", "[::1]", "127.0.1.1")] == [True] * 5
+    assert [server.is_loopback(h) for h in ("0.0.0.0", "::", "192.168.1.20", "gym.local", "")] == [False] * 5
+
+    def no_app(*args, **kwargs):
+        raise AssertionError("nothing should load")
+
+    monkeypatch.setattr(server, "create_app", no_app)
+    with pytest.raises(UserError, match=r"--host 0\.0\.0\.0: .*--token TOKEN.*--allow-insecure-remote"):
+        server.serve(host="0.0.0.0")
+    with pytest.raises(UserError, match="at least 16 characters"):
+        server.serve(token="short")
+    with pytest.raises(AssertionError, match="nothing should load"):  # allowed: it goes on to load
+        server.serve(host="0.0.0.0", allow_insecure_remote=True)
+    with pytest.raises(AssertionError, match="nothing should load"):
+        server.serve(host="0.0.0.0", token=TOKEN)
+
+
+def test_app_command_on_a_remote_host_without_a_token_is_one_line():
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "MOVINET_CROSSFIT_APP_TOKEN"}
+    done = subprocess.run([sys.executable, "-m", "movinet_crossfit.cli", "app", "--host", "0.0.0.0"],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "--host 0.0.0.0" in done.stderr and "--allow-insecure-remote" in done.stderr
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def served_command(tmp_path):
+    """`movinet-crossfit app` (no flags, the token in $MOVINET_CROSSFIT_APP_TOKEN) in a subprocess,
+    its temp folder (the upload root) under ``tmp_path/tmp``; its log lines as they come."""
+    import socket
+    import subprocess
+    import sys
+    from types import SimpleNamespace
+
+    port, temp = _free_port(), tmp_path / "tmp"
+    temp.mkdir()
+    env = {**os.environ, "TMPDIR": str(temp), "MOVINET_CROSSFIT_APP_TOKEN": TOKEN}
+    process = subprocess.Popen([sys.executable, "-m", "movinet_crossfit.cli", "app", "--port", str(port)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True).start()
+    deadline = time.monotonic() + 300
+    while process.poll() is None and time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.2)
+    assert process.poll() is None, "".join(lines)
+    yield SimpleNamespace(url=f"http://127.0.0.1:{port}", process=process, lines=lines, temp=temp)
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+def test_the_served_app_needs_its_token_and_sigterm_cancels_the_job_and_removes_the_upload(
+        served_command, support_dir, cfmove_clips):
+    import http.cookiejar
+    import json
+    import signal
+    import urllib.error
+    import urllib.request
+
+    url, process = served_command.url, served_command.process
+
+    def post(opener, body):
+        request = urllib.request.Request(url + "/_dash-update-component", data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"})
+        return json.loads(opener.open(request, timeout=60).read())["response"]
+
+    stranger = urllib.request.build_opener()
+    for path in ("/", "/_dash-layout", "/overlay/x/overlay.mp4", "/?token=wrong"):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            stranger.open(url + path, timeout=60)
+        assert refused.value.code == 401, path
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        post(stranger, app_support.update_request(None, {"id": "x"}, trigger="poll.n_intervals"))
+    assert refused.value.code == 401
+    user = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    page = user.open(f"{url}/?token={TOKEN}", timeout=60)  # redirected to / with the cookie
+    assert page.status == 200 and page.geturl() == url + "/"
+    assert b"Drag and drop" in user.open(url + "/_dash-layout", timeout=60).read()
+
+    video = app_support.long_video(support_dir, cfmove_clips)
+    job = post(user, app_support.update_request({"contents": _data_url(video.read_bytes()),
+                                                 "filename": "long.mp4"}))["job"]["data"]
+    assert job["filename"] == "long.mp4"
+    deadline, stage = time.monotonic() + 300, ""
+    while "finding poses" not in stage and time.monotonic() < deadline:
+        stage = json.dumps(post(user, app_support.update_request(job=job, trigger="poll.n_intervals")))
+        time.sleep(0.2)
+    assert "finding poses" in stage, stage
+    uploads = list(served_command.temp.glob("movinet-crossfit-app-*/upload-*/*"))
+    assert [p.name.split("-", 1)[1] for p in uploads] == ["long.mp4"]
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=120) == 0
+    log = "".join(served_command.lines)
+    assert f"job {job['id']} (long.mp4) cancelled" in log and "reps (" not in log, log
+    assert "Traceback" not in log
+    assert not list(served_command.temp.glob("movinet-crossfit-app-*")), list(served_command.temp.rglob("*"))

@@ -20,12 +20,11 @@ CLIPS = ("thruster/thruster_1.mp4", "thruster/thruster_8.mp4", "chest-to-bar/che
 
 
 @pytest.fixture
-def lambda_env(tiny_export, tmp_path, monkeypatch):
-    """The handler's environment: the tiny export as a local model, a private cache, fake AWS keys."""
-    monkeypatch.setenv(serverless.MODEL_ENV, str(tiny_export[0]))
+def pose_env(tmp_path, monkeypatch):
+    """The handler's environment with no movement model (poses only): a private cache, fake AWS keys."""
     monkeypatch.setenv(serverless.CACHE_ENV, str(tmp_path / "cache"))
-    monkeypatch.delenv(serverless.COUNTER_ENV, raising=False)
-    for name in (serverless.VARIANT_ENV, serverless.STANDARDS_ENV, serverless.POSE_FPS_ENV, serverless.OVERLAY_ENV,
+    for name in (serverless.MODEL_ENV, serverless.COUNTER_ENV, serverless.VARIANT_ENV, serverless.STANDARDS_ENV,
+                 serverless.POSE_FPS_ENV, serverless.OVERLAY_ENV, serverless.MAX_VIDEO_ENV, serverless.ALLOWED_S3_ENV,
                  "MOVINET_CROSSFIT_POSE_MODELS"):
         monkeypatch.delenv(name, raising=False)
     for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
@@ -37,8 +36,18 @@ def lambda_env(tiny_export, tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def s3(lambda_env):
+def lambda_env(tiny_export, pose_env, monkeypatch):
+    """The handler's environment with the tiny export as a local model."""
+    monkeypatch.setenv(serverless.MODEL_ENV, str(tiny_export[0]))
+    return pose_env
+
+
+@pytest.fixture
+def s3(pose_env, monkeypatch):
+    """moto's S3 with a bucket "videos" that the deployment allows (``MOVINET_CROSSFIT_ALLOWED_S3``)."""
     from moto import mock_aws
+
+    monkeypatch.setenv(serverless.ALLOWED_S3_ENV, "videos")
 
     with mock_aws():
         import boto3
@@ -60,13 +69,6 @@ def _call(event) -> tuple[int, dict]:
 
 def _no_videos_left(cache: Path) -> None:
     assert not list((cache / "videos").glob("*/*")), "a video was left in the cache"
-
-
-@pytest.fixture
-def pose_env(lambda_env, monkeypatch):
-    """The handler with no movement model: poses only."""
-    monkeypatch.delenv(serverless.MODEL_ENV)
-    return lambda_env
 
 
 @pytest.fixture(scope="module")
@@ -379,3 +381,80 @@ def test_the_handler_runs_without_tensorflow(tiny_export, cfmove_clips, tmp_path
     assert poses_only["body"]["count"] == with_model["body"]["count"]
     assert [(r["start_frame"], r["end_frame"]) for r in poses_only["body"]["reps"]] == \
         [(r["start_frame"], r["end_frame"]) for r in with_model["body"]["reps"]]
+
+
+
+# -- what a caller may make the function read, and requests built to break it ----------------------
+
+def _no_s3(*args, **kwargs):
+    raise AssertionError("S3 was asked")
+
+
+def test_buckets_and_keys_outside_the_allow_list_are_403_without_asking_s3(s3, cfmove_clips, pose_env,
+                                                                          monkeypatch):
+    clip = cfmove_clips / "thruster" / "thruster_6.mp4"
+    s3.create_bucket(Bucket="private")
+    for bucket, key in (("videos", "public/wod.mp4"), ("videos", "secret/wod.mp4"), ("private", "wod.mp4")):
+        s3.upload_file(str(clip), bucket, key)
+    monkeypatch.setenv(serverless.ALLOWED_S3_ENV, " videos/public/ , s3://other-bucket ")
+    with monkeypatch.context() as patched:
+        patched.setattr(serverless, "_s3", _no_s3)
+        refused = _refusals()
+    # An existing object and a missing one get the same answer (only the name they gave differs).
+    assert len(refused) == 8
+    for (bucket, key), error in refused.items():
+        assert error == f"s3://{bucket}/{key}: not a bucket or key this function reads"
+    # The allowed prefix is read, from a request and from the bucket's event notification.
+    status, body = _call({"bucket": "videos", "key": "public/wod.mp4"})
+    assert status == 200 and body["video"] == "s3://videos/public/wod.mp4", body
+    status, body = _call({"Records": [{"s3": {"bucket": {"name": "videos"}, "object": {"key": "public/wod.mp4"}}}]})
+    assert status == 200 and body["video"] == "s3://videos/public/wod.mp4", body
+    _no_videos_left(pose_env)
+
+
+def _refusals() -> dict:
+    """Each request outside ``videos/public/``, as a direct invoke, a JSON body and an S3 event:
+    all 403; the error of each."""
+    refused = {}
+    for bucket, key in (("videos", "secret/wod.mp4"), ("videos", "secret/missing.mp4"), ("private", "wod.mp4"),
+                        ("private", "missing.mp4"), ("videos", "public/../secret/wod.mp4"),
+                        ("videos", "public/./x.mp4"), ("videos", ""), ("videos-2", "public/wod.mp4")):
+        for event in ({"bucket": bucket, "key": key},
+                      {"body": json.dumps({"bucket": bucket, "key": key}), "isBase64Encoded": False},
+                      {"Records": [{"s3": {"bucket": {"name": bucket}, "object": {"key": key}}}]}):
+            status, body = _call(event)
+            assert status == 403, (event, body)
+            refused[(bucket, key)] = body["error"]
+    return refused
+
+
+def test_without_an_allow_list_only_body_videos_are_analysed(pose_env, cfmove_clips, monkeypatch):
+    monkeypatch.setattr(serverless, "_s3", _no_s3)
+    status, body = _call({"bucket": "videos", "key": "wod.mp4"})
+    assert status == 403 and body["error"] == "s3://videos/wod.mp4: not a bucket or key this function reads"
+    assert _call(_body_event(cfmove_clips / "thruster" / "thruster_6.mp4"))[0] == 200
+
+
+@pytest.mark.parametrize("name,value,match", [
+    (serverless.MAX_VIDEO_ENV, "abc", "MOVINET_CROSSFIT_MAX_VIDEO_MB='abc': not a positive number of megabytes"),
+    (serverless.MAX_VIDEO_ENV, "0", "MOVINET_CROSSFIT_MAX_VIDEO_MB='0'"),
+    (serverless.MAX_VIDEO_ENV, "nan", "MOVINET_CROSSFIT_MAX_VIDEO_MB='nan'"),
+    (serverless.MAX_VIDEO_ENV, "inf", "MOVINET_CROSSFIT_MAX_VIDEO_MB='inf'"),
+    (serverless.ALLOWED_S3_ENV, "videos,Bad_Bucket!", "MOVINET_CROSSFIT_ALLOWED_S3: 'Bad_Bucket!' is not BUCKET"),
+])
+def test_a_bad_setting_is_a_deployment_error_naming_the_variable(pose_env, cfmove_clips, monkeypatch, name, value,
+                                                                 match):
+    monkeypatch.setenv(name, value)
+    status, body = _call(_body_event(cfmove_clips / "thruster" / "thruster_6.mp4"))
+    assert status == 500 and body["error"].startswith(match), body
+    assert "internal error" not in body["error"]
+
+
+@pytest.mark.parametrize("shape", ["list", "object"])
+def test_a_json_body_nested_100000_deep_is_a_400(pose_env, shape):
+    depth = 100_000
+    nested = "[" * depth + "]" * depth if shape == "list" else '{"a":' * depth + "1" + "}" * depth
+    body = '{"movement": "thruster", "bucket": ' + nested + ', "key": "k"}'
+    status, answer = _call({"body": body, "isBase64Encoded": False})
+    assert status == 400 and answer["error"].startswith("the JSON body is nested too deeply"), answer
+    _no_videos_left(pose_env)

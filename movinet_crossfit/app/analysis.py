@@ -8,11 +8,13 @@ each rep's deciding frame, the overlay video (written into the job's folder), an
 when a counter is loaded. Nothing here knows about Dash: a notebook can use it as well.
 
 One thread at a time: the loaded models (TFLite interpreters) are not shared between threads; the
-app runs every analysis on its one worker thread.
+app runs every analysis on its one worker thread. ``analyse(cancel=event)`` stops at the next video
+frame (poses) or progress step once the event is set (``AnalysisCancelled``): the app's shutdown.
 """
 from __future__ import annotations
 
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +29,32 @@ THUMBNAIL_WIDTH = 160
 # Where each step's progress falls on the page's bar (analyse_footage reports its own within the first).
 _FOOTAGE, _THUMBNAILS, _OVERLAY, _REPNET = (0.03, 0.60), 0.62, (0.64, 0.95), 0.96
 
-__all__ = ["Analyser", "Analysis", "Counter", "DEFAULT_POSE_FPS", "OVERLAY_NAME", "load_counter"]
+__all__ = ["Analyser", "Analysis", "AnalysisCancelled", "Counter", "DEFAULT_POSE_FPS", "OVERLAY_NAME",
+           "load_counter"]
+
+
+class AnalysisCancelled(Exception):
+    """Raised inside ``Analyser.analyse`` once its ``cancel`` event is set."""
+
+
+class _Cancellable:
+    """The pose tracker, checking ``cancel`` before each frame: the poses are most of an analysis,
+    and its progress reports come only every 1 % of the frames."""
+
+    def __init__(self, tracker, cancel: threading.Event):
+        object.__setattr__(self, "_tracker", tracker)
+        object.__setattr__(self, "_cancel", cancel)
+
+    def __call__(self, frame):
+        if self._cancel.is_set():
+            raise AnalysisCancelled("cancelled")
+        return self._tracker(frame)
+
+    def __getattr__(self, name):
+        return getattr(self._tracker, name)
+
+    def __setattr__(self, name, value):  # extract_poses sets the tracker's fps
+        setattr(self._tracker, name, value)
 
 
 @dataclass
@@ -117,14 +144,21 @@ class Analyser:
 
     def analyse(self, path: str | os.PathLike, filename: str | None = None, progress: ProgressFn | None = None,
                 info: video.VideoInfo | None = None, overlay_dir: str | os.PathLike | None = None,
-                movement: str | None = None) -> Analysis:
+                movement: str | None = None, cancel: threading.Event | None = None) -> Analysis:
         """Analyse the video at ``path`` (errors name ``filename``); ``info``: its probe when the
         caller has it (the upload's content check), else it is probed here, once. The overlay is
         written into ``overlay_dir`` (when given and the overlay is on). ``movement``: the user's
-        choice (a standards name or alias), else the model's label or the poses' guess."""
+        choice (a standards name or alias), else the model's label or the poses' guess. ``cancel``:
+        once set, ``AnalysisCancelled`` at the next frame of the poses or the next progress step."""
         path = Path(path)
         filename = filename or path.name
-        report = progress or (lambda stage, fraction: None)
+        told = progress or (lambda stage, fraction: None)
+        tracker = self.tracker if cancel is None else _Cancellable(self.tracker, cancel)
+
+        def report(stage: str, fraction: float) -> None:
+            if cancel is not None and cancel.is_set():
+                raise AnalysisCancelled(f"{filename}: cancelled while {stage}")
+            told(stage, fraction)
         started = time.perf_counter()
         timings: dict[str, float] = {}
         report("checking the video", 0.02)
@@ -134,7 +168,7 @@ class Analyser:
                 timings["probe"] = time.perf_counter() - started
             footage = analyse_footage(path, info, movement_model=self.movement, movement=movement,
                                       standards=self.standards,
-                                      pose_fps=self.pose_fps, tracker=self.tracker, name=filename,
+                                      pose_fps=self.pose_fps, tracker=tracker, name=filename,
                                       progress=_scaled(report, *_FOOTAGE))
             timings.update(footage.timings)
             result = Analysis(footage)

@@ -7,14 +7,27 @@ there (its bytes never leave the browser, only the refusal is sent so the server
 ``dcc.Interval`` polls the job until it is done. The request thread never runs a model. The
 overlay video is served from the job's folder by a Flask route (``/overlay/<job>/<file>``) that
 answers only for that job's overlay.
+
+Access: with a token (``token=`` / ``$MOVINET_CROSSFIT_APP_TOKEN``) every route, the page, Dash's
+own endpoints and the overlay alike, answers 401 unless the request carries it: ``?token=`` once
+(a cookie is set and the token taken out of the address), the cookie, or ``Authorization: Bearer``.
+``serve`` refuses to listen beyond this machine without one, unless told ``allow_insecure_remote``.
+Stopping: SIGTERM (``docker stop``, systemd) is handled as Ctrl-C: the running analysis is
+cancelled, the queue dropped and every upload removed before the process ends.
 """
 from __future__ import annotations
 
 import atexit
+import hashlib
+import hmac
+import ipaddress
 import logging
 import os
 import shutil
+import signal
 import tempfile
+import threading
+import urllib.parse
 from pathlib import Path
 
 import dash
@@ -22,13 +35,21 @@ import flask
 from dash import Input, Output, State, dcc, html
 
 from movinet_crossfit.app.analysis import DEFAULT_POSE_FPS, Analyser
-from movinet_crossfit.app.jobs import DONE, FAILED, QUEUED, JobRunner
+from movinet_crossfit.app.jobs import DEFAULT_MAX_QUEUED, DONE, FAILED, QUEUED, JobRunner, JobStatus
 from movinet_crossfit.app.page import result_view
-from movinet_crossfit.app.uploads import (DEFAULT_HOST, DEFAULT_MAX_UPLOAD_MB, DEFAULT_PORT, UploadError,
-                                          display_name, format_mb, new_upload_dir, oversize_message,
-                                          remove_upload_dir, save_upload)
+from movinet_crossfit.app.uploads import (DEFAULT_HOST, DEFAULT_MAX_GIGAPIXELS, DEFAULT_MAX_UPLOAD_MB, DEFAULT_PORT,
+                                          UploadError, app_logger, check_limits, display_name, escape_controls,
+                                          format_mb, new_upload_dir, oversize_message, remove_upload_dir,
+                                          save_upload)
+from movinet_crossfit.core.errors import UserError
 
-log = logging.getLogger("movinet_crossfit.app")
+log = app_logger()
+
+TOKEN_ENV = "MOVINET_CROSSFIT_APP_TOKEN"
+TOKEN_COOKIE = "movinet_crossfit_token"
+MIN_TOKEN_LENGTH = 16
+COOKIE_DAYS = 30  # a gym's tablet stays logged in; a new token ends every old cookie
+_NOT_A_FILE = "the upload did not arrive as a file; try again"
 
 POLL_MS = 400
 _STYLE = """
@@ -80,15 +101,21 @@ def create_app(model: str | os.PathLike | None = None, counter: str | os.PathLik
                analyser: Analyser | None = None, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
                upload_dir: str | os.PathLike | None = None, backend: str = "auto",
                standards: str | os.PathLike | None = None, pose_fps: float = DEFAULT_POSE_FPS,
-               overlay: bool = True) -> dash.Dash:
+               overlay: bool = True, max_gigapixels: float = DEFAULT_MAX_GIGAPIXELS,
+               max_queue: int = DEFAULT_MAX_QUEUED, token: str | None = None) -> dash.Dash:
     """The Dash app. With no arguments it analyses from poses (BlazePose, the built-in standards);
     ``model``: a MoViNet export folder (the movement then comes from it); ``counter``: RepNet weights
     or an export-counter folder (its count is shown as well); ``standards``: a user's standards YAML.
-    Models load now, so a bad path fails here, not on the first upload.
+    Models load now, so a bad path fails here, not on the first upload. ``max_gigapixels``: the
+    largest video (width x height x frames / 1e9); ``max_queue``: uploads that may wait behind the
+    running one. ``token``: every request must carry it (None: ``$MOVINET_CROSSFIT_APP_TOKEN`` when
+    set, so a WSGI server's ``create_app()`` is protected by the same variable; "": no token).
 
     ``app.jobs`` is its ``JobRunner``, ``app.upload_root`` the folder uploads (and their overlay
     videos) live in.
     """
+    check_limits(max_upload_mb=max_upload_mb, max_gigapixels=max_gigapixels, max_queue=max_queue)
+    token = resolve_token(token)
     if analyser is None:
         analyser = Analyser(model, counter, backend=backend, standards=standards, pose_fps=pose_fps,
                             overlay=overlay)
@@ -97,13 +124,18 @@ def create_app(model: str | os.PathLike | None = None, counter: str | os.PathLik
     upload_root.mkdir(parents=True, exist_ok=True)
     if upload_dir is None:
         atexit.register(shutil.rmtree, upload_root, ignore_errors=True)
-    jobs = JobRunner(analyser)
+    jobs = JobRunner(analyser, max_queued=max_queue, max_gigapixels=max_gigapixels)
+    # A WSGI server's worker ends without serve's clean-up: the same at the process' exit (atexit
+    # runs last-in first-out: the job is cancelled, then the folders go).
+    atexit.register(jobs.shutdown, 2.0)
 
     app = dash.Dash(__name__, title="movinet-crossfit", update_title=None, suppress_callback_exceptions=True)
     app.index_string = _INDEX
     # Base64 adds a third; anything much bigger than an allowed upload is cut off at the HTTP layer.
     app.server.config["MAX_CONTENT_LENGTH"] = max_bytes * 4 // 3 + 4 * 2**20
-    app.layout = _layout(analyser, max_bytes)
+    if token:
+        require_token(app.server, token)
+    app.layout = _layout(analyser, max_bytes, max_gigapixels)
     app.jobs, app.analyser, app.upload_root, app.max_upload_bytes = jobs, analyser, upload_root, max_bytes
 
     template = oversize_message("{name}", "{size}", max_bytes)
@@ -129,6 +161,64 @@ def create_app(model: str | os.PathLike | None = None, counter: str | os.PathLik
         return flask.send_file(path, mimetype="video/mp4", conditional=True, max_age=0)
 
     return app
+
+
+def resolve_token(token: str | None) -> str | None:
+    """``token``, else ``$MOVINET_CROSSFIT_APP_TOKEN`` when it is None; None when neither is set (or
+    ""). ``UserError`` for a token shorter than 16 characters or holding spaces or control characters."""
+    if token is None:
+        token = os.environ.get(TOKEN_ENV, "")
+    if not token:
+        return None
+    if len(token) < MIN_TOKEN_LENGTH or not token.isprintable() or any(c.isspace() for c in token):
+        raise UserError(f"--token / ${TOKEN_ENV}: use at least {MIN_TOKEN_LENGTH} characters with no spaces, e.g. "
+                        "`python -c 'import secrets; print(secrets.token_urlsafe())'`")
+    return token
+
+
+def _same(given: str, expected: str) -> bool:
+    return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected.encode("utf-8"))
+
+
+def require_token(server: flask.Flask, token: str) -> None:
+    """Every request to ``server`` needs ``token``: ``?token=`` (a GET is then redirected to the same
+    address without it, with a cookie set), the cookie, or ``Authorization: Bearer TOKEN``; else 401."""
+    # The cookie holds a value derived from the token, not the token: it is never stored in the clear.
+    cookie = hmac.new(token.encode(), b"movinet-crossfit app cookie", hashlib.sha256).hexdigest()
+
+    @server.before_request
+    def check_token():
+        request = flask.request
+        given = request.args.get("token")
+        if given is not None and _same(given, token):
+            if request.method not in ("GET", "HEAD"):
+                return None
+            rest = [(k, v) for k, v in request.args.items(multi=True) if k != "token"]
+            # "/" + lstrip: a path like "//host" must not become a redirect to another site.
+            target = "/" + request.path.lstrip("/") + ("?" + urllib.parse.urlencode(rest) if rest else "")
+            response = flask.redirect(target, code=303)
+            response.set_cookie(TOKEN_COOKIE, cookie, max_age=COOKIE_DAYS * 86400, httponly=True, samesite="Lax",
+                                secure=request.is_secure)
+            return response
+        if _same(request.cookies.get(TOKEN_COOKIE, ""), cookie):
+            return None
+        auth = request.headers.get("Authorization", "")
+        if auth[:7].lower() == "bearer " and _same(auth[7:].strip(), token):
+            return None
+        log.warning("refused %s %s from %s: no valid token", request.method, request.path, request.remote_addr)
+        return flask.Response("this app needs its access token: open the address with ?token=... that whoever "
+                              "runs it gave you\n", status=401, mimetype="text/plain",
+                              headers={"WWW-Authenticate": 'Bearer realm="movinet-crossfit"'})
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is this machine only (``localhost``, 127.0.0.0/8, ``::1``)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def job_file(folder: str | os.PathLike, name: str) -> Path | None:
@@ -163,7 +253,7 @@ def _js_string(text: str) -> str:
     return json.dumps(text)
 
 
-def _layout(analyser: Analyser, max_bytes: int) -> html.Div:
+def _layout(analyser: Analyser, max_bytes: int, max_gigapixels: float = DEFAULT_MAX_GIGAPIXELS) -> html.Div:
     about = analyser.describe()
     counter = about["counter"]
     model_text = (f"movement model: {about['model']} ({about['backend']}, {len(about['classes'])} movements)"
@@ -177,7 +267,8 @@ def _layout(analyser: Analyser, max_bytes: int) -> html.Div:
             f"poses: {about['poses']}", model_text, counter_text,
             f"standards for {len(standards)} movements"
             + (f" (with {about['standards_file']})" if about["standards_file"] else ""),
-            f"uploads up to {format_mb(max_bytes)}"])) + "."),
+            f"uploads up to {format_mb(max_bytes)} and {max_gigapixels:g} gigapixels (width x height x frames)"]))
+            + "."),
         html.Div(className="choice", children=[
             html.Label("Movement:", htmlFor="movement-choice"),
             dcc.Dropdown(id="movement-choice", value="", clearable=False, searchable=True,
@@ -205,13 +296,33 @@ def _progress(stage: str, fraction: float, seconds: float, filename: str) -> htm
         html.Progress(value=f"{max(0.02, fraction):.2f}", max="1")])
 
 
+def _queue_stage(status: JobStatus) -> str:
+    """What a job is doing, its place in the queue while it waits."""
+    if status.state == QUEUED and status.ahead:
+        return (f"queued: position {status.ahead} in line ({status.ahead} upload{'s' if status.ahead != 1 else ''} "
+                "ahead of yours)")
+    return status.stage
+
+
 def _start(jobs: JobRunner, payload: dict | None, upload_root: Path, max_bytes: int, movement: str | None = None):
+    """The upload callback's work. Whatever the request holds (it may not come from the page), the
+    answer is a message on the page, never a server error."""
     if not payload:
         return (dash.no_update,) * 5
+    if not isinstance(payload, dict) or not isinstance(payload.get("refused") or "", str) \
+            or not isinstance(movement or "", str):
+        log.warning("malformed upload request refused (payload %s, movement %s)", type(payload).__name__,
+                    type(movement).__name__)
+        return None, True, _error(_NOT_A_FILE), "", []
     name = display_name(payload.get("filename"))
     if payload.get("refused"):
         log.warning("upload refused in the browser: %s", payload["refused"])
-        return None, True, _error(payload["refused"]), "", []
+        return None, True, _error(escape_controls(payload["refused"])[:600]), "", []
+    try:
+        jobs.check_room(name)  # a full queue: refused before the file is even written
+    except UploadError as exc:
+        log.warning("upload refused: %s", exc)
+        return None, True, _error(str(exc)), "", []
     folder = new_upload_dir(upload_root)
     try:
         path = save_upload(payload.get("contents"), name, folder, max_bytes)
@@ -226,11 +337,15 @@ def _start(jobs: JobRunner, payload: dict | None, upload_root: Path, max_bytes: 
         return None, True, _error(f"{name}: the upload could not be stored ({type(exc).__name__}); "
                                   "the error is logged on the server"), "", []
     log.info("job %s: %s queued%s", job_id, name, f" as {movement}" if movement else "")
-    return {"id": job_id, "filename": name}, False, "", _progress("queued", 0.0, 0.0, name), []
+    status = jobs.status(job_id)
+    stage = _queue_stage(status) if status is not None else "queued"
+    return {"id": job_id, "filename": name}, False, "", _progress(stage, 0.0, 0.0, name), []
 
 
 def _poll(jobs: JobRunner, job: dict | None):
-    status = jobs.status((job or {}).get("id"))
+    """The poll callback's work: the job's progress, its result or its error (a job that is not
+    one of this server's, or not even a dict with an ``id``, is "no longer on the server")."""
+    status = jobs.status(job.get("id") if isinstance(job, dict) else None)
     if status is None:
         return None, True, _error("this result is no longer on the server; upload the video again"), "", []
     if status.state == DONE:
@@ -239,26 +354,55 @@ def _poll(jobs: JobRunner, job: dict | None):
         return dash.no_update, True, "", "", result_view(status.result, status.seconds, url)
     if status.state == FAILED:
         return dash.no_update, True, _error(status.error), "", []
-    stage = (f"queued behind {status.ahead} other upload{'s' if status.ahead != 1 else ''}"
-             if status.state == QUEUED and status.ahead else status.stage)
-    return dash.no_update, False, dash.no_update, _progress(stage, status.fraction, status.seconds,
+    return dash.no_update, False, dash.no_update, _progress(_queue_stage(status), status.fraction, status.seconds,
                                                            status.filename), dash.no_update
 
 
 def serve(model: str | os.PathLike | None = None, counter: str | os.PathLike | None = None, *,
           host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
           backend: str = "auto", standards: str | os.PathLike | None = None, pose_fps: float = DEFAULT_POSE_FPS,
-          overlay: bool = True) -> None:
-    """Load the models, then serve the page until interrupted (Flask's threaded server)."""
+          overlay: bool = True, max_gigapixels: float = DEFAULT_MAX_GIGAPIXELS, max_queue: int = DEFAULT_MAX_QUEUED,
+          token: str | None = None, allow_insecure_remote: bool = False) -> None:
+    """Load the models, then serve the page until Ctrl-C or SIGTERM (Flask's threaded server); then
+    the running analysis is cancelled and every upload removed. ``token``: see ``create_app``; a
+    ``host`` beyond this machine needs one unless ``allow_insecure_remote`` (a ``UserError`` before
+    anything loads)."""
+    token = resolve_token(token)
+    if not token and not allow_insecure_remote and not is_loopback(host):
+        raise UserError(f"--host {host}: anyone who can reach it could use the app; add --token TOKEN (or set "
+                        f"${TOKEN_ENV}), or pass --allow-insecure-remote to serve it without one")
+    check_limits(max_upload_mb=max_upload_mb, max_gigapixels=max_gigapixels, max_queue=max_queue)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("movinet_crossfit").setLevel(logging.INFO)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a line per progress poll
-    app = create_app(model, counter, max_upload_mb=max_upload_mb, backend=backend, standards=standards,
-                     pose_fps=pose_fps, overlay=overlay)
-    log.info("serving on http://%s:%d/ (%s)", host, port, f"movement model {model}" if model else "poses only")
+    on_main_thread = threading.current_thread() is threading.main_thread()  # only there can Python set one
+    previous = signal.signal(signal.SIGTERM, _interrupt) if on_main_thread else None
     try:
-        app.run(host=host, port=port, debug=False)
+        app = create_app(model, counter, max_upload_mb=max_upload_mb, backend=backend, standards=standards,
+                         pose_fps=pose_fps, overlay=overlay, max_gigapixels=max_gigapixels, max_queue=max_queue,
+                         token=token or "")
+        log.info("serving on http://%s:%d/ (%s)", host, port, f"movement model {model}" if model else "poses only")
+        if token:
+            log.info("the page needs the token: open http://%s:%d/?token=TOKEN once in each browser", host, port)
+        elif not is_loopback(host):
+            log.warning("no token: anyone who can reach %s:%d can use the app", host, port)
+        try:
+            app.run(host=host, port=port, debug=False)  # returns on Ctrl-C (werkzeug swallows the interrupt)
+        except OSError as exc:  # the port is taken, the address is not this machine's
+            raise UserError(f"--host {host} --port {port}: cannot listen there ({exc.strerror or exc})") from None
+        finally:
+            if on_main_thread:
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the clean-up short
+            log.info("stopping: cancelling the running analysis, removing the uploads")
+            app.jobs.shutdown()
+            shutil.rmtree(app.upload_root, ignore_errors=True)
+            log.info("stopped")
     finally:
-        app.jobs.shutdown()
-        shutil.rmtree(app.upload_root, ignore_errors=True)
+        if on_main_thread:
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+def _interrupt(signum, frame):
+    """SIGTERM (docker stop, systemd) stops the server as Ctrl-C does."""
+    raise KeyboardInterrupt
