@@ -278,3 +278,120 @@ def test_real_thrusters_are_counted_and_mostly_judged_valid(real_thrusters):
     assert result.valid_count >= 0.75 * len(result.reps), [(r.index, r.valid, r.reason) for r in result.reps]
     assert result.person["people"] >= 2  # the judge and a spectator are in view too
     assert result.pose_movement.label == "thruster"
+
+
+# --- hostile and odd inputs (issue 16's adversarial pass; the whole table: docs/reliability.md) -----
+
+def _copy(path: Path, folder: Path) -> Path:
+    copy = folder / "set.mp4"
+    copy.write_bytes(path.read_bytes())
+    return copy
+
+
+@pytest.mark.parametrize("json_arg, overlay_arg, message", [
+    ("{dir}", None, "--json {dir}: is a folder; give a file name"),
+    ("{video}", None, "--json {video}: is the input video; write to another file"),
+    (None, "{video}", "--overlay {video}: is the input video; write to another file"),
+    ("{dir}/same.mp4", "{dir}/same.mp4", "--overlay {dir}/same.mp4: is also --json"),
+    (None, "{dir}/overlay.avi", "--overlay {dir}/overlay.avi: the overlay is an H.264 MP4; name it .mp4"),
+    ("{video}/r.json", None, "--json {video}/r.json: {video} is a file, not a folder"),
+    (None, "{dir}", "--overlay {dir}: is a folder; give a file name (e.g. {dir}/overlay.mp4)"),
+    ("/proc/r.json", None, "--json /proc/r.json: cannot write there"),
+])
+def test_an_output_that_cannot_be_written_is_refused_before_the_work(faulty_set, tmp_path, json_arg, overlay_arg,
+                                                                     message):
+    video_path = _copy(faulty_set[0], tmp_path)
+    before = video_path.read_bytes()
+    fill = {"dir": str(tmp_path), "video": str(video_path)}
+    args = [str(video_path)]
+    for option, value in (("--json", json_arg), ("--overlay", overlay_arg)):
+        if value is not None:
+            args += [option, value.format(**fill)]
+    done = _cli(*args, "--pose-fps", "1e-3")
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.strip() == "error: " + message.format(**fill) or \
+        done.stderr.startswith("error: " + message.format(**fill)), done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "finding poses" not in done.stderr  # nothing ran
+    assert video_path.read_bytes() == before
+    assert not list(tmp_path.glob(".*part-*")) and sorted(p.name for p in tmp_path.iterdir()) == ["set.mp4"]
+
+
+def test_an_empty_movement_is_a_mistake_not_no_movement(faulty_set):
+    done = _cli(str(faulty_set[0]), "--movement", " ")
+    assert done.returncode == 2 and done.stderr.startswith("error: --movement ' ': empty; give a movement name "
+                                                           "(thruster, ohs,")
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("text, message", [
+    ("movements:\n  thruster:\n    standards:\n      - {id: d, text: t, check: [{below: hip, ref: knee, by: .nan}]}",
+     "key movements.thruster.standards[0].check[0].by: Input should be a finite number"),
+    ("movements:\n  thruster:\n    standards:\n      - {id: d, text: t, check: [{angle: knee, min: 1e999}]}",
+     "key movements.thruster.standards[0].check[0].min: Input should be a finite number"),
+    ("movements:\n  x:\n    standards: " + "[" * 5000 + "]" * 5000, "nested too deeply"),
+    ("a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{b}: &{b} [{', '.join(['*' + a] * 10)}]\n" for a, b in zip("abcdefg", "bcdefgh"))
+     + "movements:\n  x:\n    aliases: *h\n    standards: []\n", "too large once its aliases (*) are expanded"),
+    (None, "is a folder; give the standards YAML file in it"),
+    ("movements:\n  '':\n    standards:\n      - {id: d, text: t, check: [{below: hip, ref: knee}]}",
+     "movement '': a movement needs a name"),
+    ("movements:\n  Wall Ball:\n    standards: [{id: d, text: t, check: [{below: hip, ref: knee}]}]\n"
+     "  wall-ball:\n    standards: [{id: d, text: t, check: [{below: hip, ref: knee}]}]",
+     "movements 'Wall Ball' and 'wall-ball' are the same name (wall-ball)"),
+])
+def test_a_hostile_standards_file_is_one_line_naming_it(tmp_path, text, message):
+    from movinet_crossfit.judging import load_standards
+
+    path = tmp_path / "mine.yaml"
+    if text is None:
+        path.mkdir()
+    else:
+        path.write_text(text)
+    with pytest.raises(UserError) as caught:
+        load_standards(path)
+    assert str(caught.value).startswith(f"{path}: ") and message in str(caught.value), str(caught.value)
+    assert "\n" not in str(caught.value) and len(str(caught.value)) < 400
+
+
+def _rotated(tmp_path: Path, frames: int = 12) -> Path:
+    """A 64x48 video stored landscape with a 90-degree display matrix (as phones record portrait)."""
+    from movinet_crossfit.synthetic.encode import write_mp4
+
+    plain = tmp_path / "plain.mp4"
+    write_mp4(plain, (np.full((48, 64, 3), 10 * i, np.uint8) for i in range(frames)), (64, 48), 12)
+    rotated = tmp_path / "portrait.mp4"
+    subprocess.run([video.ffmpeg_executable(), "-v", "error", "-display_rotation", "90", "-i", str(plain), "-c",
+                    "copy", str(rotated)], check=True)
+    return rotated
+
+
+def test_a_rotated_phone_video_gets_an_upright_overlay_and_its_shown_size(tmp_path):
+    path = _rotated(tmp_path)
+    probed = video.probe(path)
+    decoded = next(iter(video.iter_frames(path))).shape[:2]
+    if decoded == (probed.height, probed.width):
+        pytest.skip("this ffmpeg does not apply the display matrix")
+    nobody = np.full((12, 17, 2), np.nan, np.float32)
+    result = analyse_footage(path, tracker=replay(nobody, 12), pose_fps=12)
+    assert (result.to_dict()["width"], result.to_dict()["height"]) == (48, 64)  # as it is shown: portrait
+    out = write_overlay(path, result, tmp_path / "overlay.mp4")
+    assert (video.probe(out).width, video.probe(out).height, video.probe(out).num_frames) == (48, 64, 12)
+
+
+def test_an_interrupted_overlay_stops_its_decoder(faulty_set, faulty_analysis, tmp_path, monkeypatch):
+    import psutil
+
+    from movinet_crossfit.analysis import overlay
+
+    result, _ = faulty_analysis
+
+    def encoder(path, frames, size, fps):  # Ctrl-C lands while a frame is being encoded
+        next(iter(frames))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(overlay, "write_mp4", encoder)
+    # The interrupt stays referenced (as the CLI's handler keeps it) while the decoder is looked for.
+    with pytest.raises(KeyboardInterrupt) as caught:
+        write_overlay(faulty_set[0], result, tmp_path / "overlay.mp4")
+    running = [p for p in psutil.Process().children(recursive=True) if p.status() != psutil.STATUS_ZOMBIE]
+    assert caught.traceback and running == []

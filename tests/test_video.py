@@ -205,3 +205,13 @@ def test_ffmpeg_build_can_be_pinned(fresh_lookup, tmp_path):
             video.ffmpeg_executable()
         with pytest.raises(video.UserError, match=message):
             video.ffmpeg_executable()
+
+
+def test_a_rate_of_1000_fps_is_read_as_1000_not_1(tmp_path):
+    """ffmpeg prints rates of 1000 and more as "1k fps": the probe and the decoder's report read the k."""
+    path = tmp_path / "fast.mp4"
+    _ffmpeg("-f", "lavfi", "-i", "testsrc2=s=64x48:r=1000", "-frames:v", "50", "-c:v", "libx264",
+            "-pix_fmt", "yuv420p", path)
+    assert video.probe(path).fps == pytest.approx(1000.0)
+    assert video.decode_video(path).fps == pytest.approx(1000.0)
+    assert video._stream_rate("Stream #0:0: Video: h264, yuv420p, 64x48, 29.97 fps, 29.97 tbr") == pytest.approx(29.97)

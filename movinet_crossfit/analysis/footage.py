@@ -272,6 +272,10 @@ def analyse_footage(path: str | os.PathLike, info: video.VideoInfo | None = None
         started = time.perf_counter()
         poses = extract_poses(path, tracker, every=every, fps=fps, advance=advance)
         timings["poses"] = time.perf_counter() - started  # decoding included
+        if poses.image_size and tuple(poses.image_size) != (info.width, info.height):
+            # A phone's portrait video: stored landscape, turned by ffmpeg while decoding. The
+            # keypoints and the overlay are in the picture as shown; so is the size the result gives.
+            info = replace(info, width=int(poses.image_size[0]), height=int(poses.image_size[1]))
 
     report("counting repetitions", POSES_SHARE[1])
     started = time.perf_counter()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import bisect
 import functools
 import io
+import itertools
 import os
 from pathlib import Path
 from typing import Callable, Iterator
@@ -173,18 +174,29 @@ def write_overlay(video_path: str | os.PathLike, analysis: FootageAnalysis, out_
     out_path = Path(out_path)
     timeline = _Timeline(analysis)
     total = max(1, analysis.info.num_frames)
-    width, height = analysis.info.width // 2 * 2, analysis.info.height // 2 * 2
+    decoded = video.iter_frames(video_path)
+    try:
+        # The size is the decoded frames' own: a phone's portrait video is stored landscape with a
+        # rotation that ffmpeg applies while decoding, so the stream's size is the wrong way round.
+        first = next(decoded, None)
+        if first is None:
+            raise video.VideoError(f"{video_path}: no frames decoded")
+        height, width = first.shape[0] // 2 * 2, first.shape[1] // 2 * 2
 
-    def frames() -> Iterator[np.ndarray]:
-        shown = 0.0
-        for index, image in enumerate(video.iter_frames(video_path)):
-            drawn = draw_frame(image, timeline, index)
-            yield np.ascontiguousarray(drawn[:height, :width])
-            if progress and index / total - shown >= 0.01:
-                shown = index / total
-                progress("drawing the overlay", min(1.0, shown))
+        def frames() -> Iterator[np.ndarray]:
+            shown = 0.0
+            for index, image in enumerate(itertools.chain([first], decoded)):
+                drawn = draw_frame(image, timeline, index)
+                yield np.ascontiguousarray(drawn[:height, :width])
+                if progress and index / total - shown >= 0.01:
+                    shown = index / total
+                    progress("drawing the overlay", min(1.0, shown))
 
-    write_mp4(out_path, frames(), (width, height), analysis.fps)
+        write_mp4(out_path, frames(), (width, height), analysis.fps)
+    finally:
+        # Stops the decoder now, also when the encoder failed or Ctrl-C came: left to the garbage
+        # collector, its ffmpeg and reader thread would outlive the error (and abort at exit).
+        decoded.close()
     analysis.overlay = out_path
     return out_path
 

@@ -152,10 +152,19 @@ def _probe_with_ffprobe(path: Path, ffprobe: str) -> VideoInfo:
 
 
 _STREAM_RE = re.compile(r"Stream #\d+:\d+.*?: Video: (?P<codec>\w+).*?, (?P<w>\d{2,5})x(?P<h>\d{2,5})")
-_FPS_RE = re.compile(r"(?P<fps>[\d.]+) fps")
-_TBR_RE = re.compile(r"(?P<tbr>[\d.]+)k? tbr")
+# ffmpeg prints rates of 1000 and more with a k: "1k fps", "1.20k tbr".
+_FPS_RE = re.compile(r"(?P<rate>[\d.]+)(?P<k>k?) fps")
+_TBR_RE = re.compile(r"(?P<rate>[\d.]+)(?P<k>k?) tbr")
 _DURATION_RE = re.compile(r"Duration: (\d+):(\d+):([\d.]+)")
 _FRAMES_RE = re.compile(r"frame=\s*(\d+)")
+
+
+def _stream_rate(line: str) -> float:
+    """The frame rate of ffmpeg's ``Stream #0:0: Video: ...`` line (its fps, else its tbr); 0 if none."""
+    match = _FPS_RE.search(line) or _TBR_RE.search(line)
+    if not match:
+        return 0.0
+    return float(match.group("rate")) * (1000.0 if match.group("k") else 1.0)
 
 
 def _probe_with_ffmpeg(path: Path) -> VideoInfo:
@@ -175,8 +184,7 @@ def _probe_with_ffmpeg(path: Path) -> VideoInfo:
             reason = "no video stream"
         raise VideoError(f"{path}: not a readable video (ffmpeg: {reason})")
     line = log[stream.start():log.find("\n", stream.start())]
-    fps_match = _FPS_RE.search(line) or _TBR_RE.search(line)
-    fps = float(fps_match.group(1)) if fps_match else 0.0
+    fps = _stream_rate(line)
     frames = [int(m) for m in _FRAMES_RE.findall(log)]
     num_frames = frames[-1] if frames else 0
     if num_frames <= 0:
@@ -261,9 +269,7 @@ class _FrameReader:
         stream = _STREAM_RE.search(log)
         if not stream:
             return 0.0
-        line = log[stream.start():log.find("\n", stream.start())]
-        match = _FPS_RE.search(line) or _TBR_RE.search(line)
-        return float(match.group(1)) if match else 0.0
+        return _stream_rate(log[stream.start():log.find("\n", stream.start())])
 
 
 def no_video_stream(log: str) -> bool:

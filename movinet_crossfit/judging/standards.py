@@ -24,6 +24,7 @@ every condition and how a rep is decided are documented in docs/judging.md; in s
 from __future__ import annotations
 
 import os
+import reprlib
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -35,6 +36,8 @@ from movinet_crossfit.core.errors import UserError
 from movinet_crossfit.core.movements import slugify
 
 BUILTIN = Path(__file__).with_name("standards.yaml")
+# Values a standards file may hold, aliases expanded (the built-in one: ~1,300).
+MAX_NODES = 100_000
 
 Point = Literal["nose", "ear", "shoulder", "elbow", "wrist", "hip", "knee", "ankle"]
 Joint = Literal["shoulder", "elbow", "hip", "knee"]
@@ -61,7 +64,7 @@ class Condition(BaseModel):
     seen are averaged.
     """
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
 
     angle: Joint | None = None
     above: Point | None = None
@@ -118,7 +121,7 @@ class ViewCheck(BaseModel):
     """A miss is only believed when ``segment`` is seen at ``min`` or more of its full length on the
     deciding frame; shorter, it points at the camera and the condition cannot be told in 2-D."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     segment: Segment
     min: float = Field(0.45, gt=0.0, le=1.0)
@@ -131,7 +134,7 @@ class Clause(BaseModel):
     with ``when: any``, the seconds the conditions must hold together (a pose passed through in a
     frame is not a position reached)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     text: str = ""
     when: Literal["any", "all"] = "any"
@@ -146,7 +149,7 @@ class Turn(BaseModel):
     is ``highest`` or ``lowest`` in the picture, ``at`` that share of the rep (0.35: a third of the
     way in). The rep is judged on one rep's length placed so around it."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     highest: Point | None = None
     lowest: Point | None = None
@@ -172,7 +175,7 @@ class Standard(Clause):
 
 
 class MovementStandard(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str = ""  # the key in the file
     display: str = ""
@@ -196,7 +199,7 @@ class MovementStandard(BaseModel):
 
 
 class StandardsFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     version: int = 1
     movements: dict[str, MovementStandard] = Field(default_factory=dict)
@@ -242,7 +245,26 @@ def _where(loc: tuple) -> str:
     return out or "(top level)"
 
 
+def _too_large(data, limit: int = MAX_NODES) -> bool:
+    """Whether ``data`` holds more than ``limit`` values once YAML aliases are expanded (a few
+    lines of ``*alias`` can stand for billions of values: counted without expanding them)."""
+    stack, seen = [data], 0
+    while stack:
+        value = stack.pop()
+        seen += 1
+        if seen > limit:
+            return True
+        if isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return False
+
+
 def _read(path: Path) -> StandardsFile:
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder; give the standards YAML file in it (docs/judging.md)")
     if not path.is_file():
         raise UserError(f"{path}: no such standards file")
     try:
@@ -250,6 +272,11 @@ def _read(path: Path) -> StandardsFile:
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise UserError(f"{path}: not valid YAML ({first})") from exc
+    except RecursionError:
+        raise UserError(f"{path}: not valid standards YAML (nested too deeply)") from None
+    if _too_large(data):
+        raise UserError(f"{path}: too large once its aliases (*) are expanded (over {MAX_NODES:,} values); "
+                        "a standards file is a few movements (docs/judging.md)")
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -259,11 +286,21 @@ def _read(path: Path) -> StandardsFile:
     except ValidationError as exc:
         error = exc.errors()[0]
         got = error.get("input")
-        got_text = "" if isinstance(got, dict) else f", got {got!r}"[:80]
+        # reprlib: the repr of a huge input would be built whole before being cut.
+        got_text = "" if isinstance(got, dict) else f", got {reprlib.repr(got)}"[:80]
         raise UserError(f"{path}: key {_where(error['loc'])}: {error['msg']}{got_text} "
                         "(see docs/judging.md for the format)") from None
+    named: dict[str, str] = {}
     for key, move in parsed.movements.items():
-        move.name = slugify(key)
+        slug = slugify(key)
+        if not slug:
+            raise UserError(f"{path}: movement {key!r}: a movement needs a name (letters or digits), "
+                            "e.g. 'wall-ball' (docs/judging.md)")
+        if slug in named:
+            raise UserError(f"{path}: movements {named[slug]!r} and {key!r} are the same name ({slug}); "
+                            "keep one")
+        named[slug] = key
+        move.name = slug
         move.display = move.display or key
     parsed.movements = {slugify(k): v for k, v in parsed.movements.items()}
     return parsed
