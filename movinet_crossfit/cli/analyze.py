@@ -123,14 +123,15 @@ def analyze(
             except OSError as exc:  # the folder changed while the video was analysed
                 raise UserError(f"--overlay {overlay}: cannot write there ({exc.strerror or exc}); choose "
                                 "another path") from None
+    data = result.to_dict()  # once, for the file and for stdout
     if json_path is not None:
         try:
-            write_json_atomic(json_path, result.to_dict())
+            write_json_atomic(json_path, data)
         except OSError as exc:  # the folder changed while the video was analysed
             raise UserError(f"--json {json_path}: cannot write there ({exc.strerror or exc}); choose another "
                             "path") from None
     if output_format is OutputFormat.json:
-        print(json.dumps(result.to_dict(), indent=2))
+        print(json.dumps(data, indent=2))
     else:
         print_summary(result, out)
     for what, where in (("result", json_path), ("overlay", overlay)):

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Optional
 
 from movinet_crossfit.core.errors import UserError
-from movinet_crossfit.core.fileio import sha256_file, write_text_atomic
+from movinet_crossfit.core.fileio import sha256_file, temp_path_for, write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ def fetch_pretrained(model_id: str, *, sha256: Optional[str] = PINNED) -> Pretra
     except OSError as exc:
         raise PretrainedDownloadError(f"{path.parent}: cannot create the weights cache ({exc.strerror}); "
                                       f"set {CACHE_ENV} to a writable folder") from exc
-    part = path.with_name(f".{path.name}.part-{os.getpid()}")
+    part = temp_path_for(path)
     logger.info("downloading %s -> %s", url, path)
     try:
         # get_file prints its progress bar on stdout, which is for results: send it to stderr.
