@@ -24,7 +24,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 # Results on stdout; rich leaves out colours and styles when stdout is not a terminal.
 out = Console(soft_wrap=True, highlight=False)
 
-__all__ = ["Backend", "OutputFormat", "app", "choices", "configure_logging", "console", "default", "finish_batch",
+__all__ = ["Backend", "OutputFormat", "app", "choices", "console", "default", "finish_batch",
            "out", "param_default", "parse_int_list", "parse_names", "print_metrics_table", "results_console",
            "strict_option"]
 
@@ -50,12 +50,6 @@ def results_console(output_format: "OutputFormat | str") -> Console:
     """Where a command's side lines (``result -> FILE``) go: stdout with the table, stderr beside
     JSON, so that stdout stays one JSON document."""
     return console if output_format == OutputFormat.json else out
-
-
-def configure_logging(level: int | None = logging.INFO) -> None:
-    """The command line's log output: the package's records on stderr, drawn by rich, from
-    ``level`` up; ``None`` detaches it (for a command that configures logging itself: the app)."""
-    show_logs(level, console)
 
 
 def param_default(function, name: str):
@@ -85,10 +79,11 @@ def _options(ctx: typer.Context,
              verbose: bool = typer.Option(False, "-v", "--verbose", help="debug messages as well"),
              quiet: bool = typer.Option(False, "-q", "--quiet", help="warnings and errors only")) -> None:
     """CrossFit movement classification and rep counting: corpus -> MoViNet -> phone."""
-    configure_logging(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
+    # The package's records on stderr, drawn by rich, for this command only.
+    show_logs(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
     # Undone when the command ends, so that a program running commands in-process (tests, a
     # notebook) gets its logging back as it was.
-    ctx.call_on_close(lambda: configure_logging(None))
+    ctx.call_on_close(lambda: show_logs(None))
 
 
 def parse_int_list(text: str, option: str) -> tuple[int, ...]:

@@ -6,7 +6,8 @@ from typing import Optional
 
 import typer
 
-from movinet_crossfit.cli._common import Backend, app, configure_logging, out
+from movinet_crossfit.cli._common import Backend, app, out
+from movinet_crossfit.core.progress import show_logs
 
 from movinet_crossfit.analysis.footage import DEFAULT_POSE_FPS
 from movinet_crossfit.app.uploads import (DEFAULT_HOST, DEFAULT_MAX_GIGAPIXELS, DEFAULT_MAX_QUEUE,
@@ -79,7 +80,7 @@ def run_app(
     deciding frame of each), the overlay video and the pace. No flags needed."""
     from movinet_crossfit.app import serve
 
-    configure_logging(None)  # the server logs with timestamps, its own way
+    show_logs(None)  # the server logs with timestamps, its own way
     serve(model, counter, host=host, port=port, max_upload_mb=max_upload_mb, backend=backend.value, standards=standards,
           pose_fps=pose_fps, overlay=overlay, max_gigapixels=max_gigapixels, max_queue=max_queue, token=token or "",
           allow_insecure_remote=allow_insecure_remote)
