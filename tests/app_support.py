@@ -181,3 +181,29 @@ def still_8k(base: Path) -> Path:
         subprocess.run(run + ["-stream_loop", "89", "-i", str(one), "-c", "copy", str(out)], check=True, timeout=120)
         return out
     return _once("still_8k", make)
+
+
+STILL_S = 2  # seconds of still frames before and after the set in the fake camera's file
+
+
+def thruster_y4m(base: Path, clips_dir: Path, fps: float = 15.0) -> Path:
+    """Every real thruster clip (cfmove, in order) joined into one set and converted to raw y4m at
+    ``fps`` (854x480), with ``STILL_S`` of its first frame before and of its last frame after (the athlete
+    standing): what chromium's fake camera plays (``--use-file-for-fake-video-capture``). The fake
+    camera runs from the moment it opens, so the page misses its first few frames and, sending as
+    many frames as the file has, ends that many frames into its next loop: both in the still part."""
+    def make():
+        import subprocess
+
+        from movinet_crossfit.core.video import ffmpeg_executable
+        from movinet_crossfit.data.clips import join_clips
+
+        base.mkdir(parents=True, exist_ok=True)
+        paths = sorted((clips_dir / "thruster").glob("*.mp4"), key=lambda p: int(p.stem.rsplit("_", 1)[1]))
+        joined, _ = join_clips(paths, base / "thrusters_all.mp4")
+        out = base / f"thrusters_{fps:g}fps.y4m"
+        still = f"tpad=start_duration={STILL_S}:stop_duration={STILL_S}:start_mode=clone:stop_mode=clone"
+        subprocess.run([ffmpeg_executable(), "-loglevel", "error", "-y", "-i", str(joined), "-vf",
+                        f"fps={fps:g},scale=854:480,{still}", "-pix_fmt", "yuv420p", str(out)], check=True, timeout=300)
+        return out
+    return _once(f"thruster_y4m:{fps}", make)

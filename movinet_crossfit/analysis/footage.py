@@ -226,10 +226,8 @@ def analyse_footage(path: str | os.PathLike, info: video.VideoInfo | None = None
     BlazePose (``pose.extract``'s interface). Errors and results name ``name`` (default: the file's).
     A video with nobody in it, or no reps, is a result with count 0 and a note saying why.
     """
-    from movinet_crossfit.judging import judge_reps, recognise_movement
     from movinet_crossfit.pose.extract import extract_poses, make_backend
     from movinet_crossfit.pose.people import parse_person
-    from movinet_crossfit.posecount.count import count_repetitions
 
     path = Path(path)
     name = name or path.name
@@ -238,7 +236,8 @@ def analyse_footage(path: str | os.PathLike, info: video.VideoInfo | None = None
     notes: list[str] = []
     # The user's mistakes first, before minutes of poses.
     standards = _load_standards(standards)
-    asked = standards.get(movement) if movement else None
+    if movement:
+        standards.get(movement)  # an unknown name is a UserError listing the known ones
     person = parse_person(person)
     check_pose_fps(pose_fps)
     with user_names(path, name):
@@ -277,6 +276,32 @@ def analyse_footage(path: str | os.PathLike, info: video.VideoInfo | None = None
             # keypoints and the overlay are in the picture as shown; so is the size the result gives.
             info = replace(info, width=int(poses.image_size[0]), height=int(poses.image_size[1]))
 
+    summary = getattr(tracker, "summary", None)
+    return analyse_poses(poses, info, every, name=name, standards=standards, movement=movement,
+                         model_movement=model_movement, person=dict(summary) if summary else None,
+                         notes=notes, timings=timings, progress=report)
+
+
+def analyse_poses(poses: PoseSequence, info: video.VideoInfo, every: int, *, name: str = "", standards=None,
+                  movement: str | None = None, model_movement: dict | None = None, model_first: bool = True,
+                  person: dict | None = None, notes: Sequence[str] = (), timings: dict[str, float] | None = None,
+                  progress: ProgressFn | None = None) -> FootageAnalysis:
+    """The poses of a video -> reps -> movement -> verdicts: the part of ``analyse_footage`` after
+    the poses, which the live session (``analysis.live``) runs on the poses it was pushed, so that
+    both give the same result for the same poses.
+
+    ``every``: the pose stride (pose ``i`` is video frame ``i * every``). ``model_movement``:
+    ``{"label", "probability", "top_k"}`` of a movement model. ``model_first``: the model's label
+    wins over the pose guess (``analyze``'s clip model); False: the pose guess wins when it names a
+    movement with standards and the model's label is the fallback (the live stream model, whose
+    label is a running guess). ``person``: the tracker's summary; ``notes``/``timings`` so far."""
+    from movinet_crossfit.judging import judge_reps, recognise_movement
+    from movinet_crossfit.posecount.count import count_repetitions
+
+    report = progress or (lambda stage, fraction: None)
+    notes, timings = list(notes), dict(timings or {})
+    standards = _load_standards(standards)
+    asked = standards.get(movement) if movement else None
     report("counting repetitions", POSES_SHARE[1])
     started = time.perf_counter()
     count = count_repetitions(poses.keypoints, poses.fps, poses.layout)
@@ -302,9 +327,10 @@ def analyse_footage(path: str | os.PathLike, info: video.VideoInfo | None = None
         timings["recognise"] = time.perf_counter() - started
 
     standard, source, probability = asked, None, None
+    pose_standard = _known(standards, pose_guess.label) if pose_guess is not None and pose_guess.label else None
     if asked is not None:
         source = "user"
-    elif model_movement is not None:
+    elif model_movement is not None and (model_first or pose_standard is None):
         source, probability = "model", model_movement["probability"]
         standard = _known(standards, model_movement["label"])
         if standard is None:
@@ -312,7 +338,7 @@ def analyse_footage(path: str | os.PathLike, info: video.VideoInfo | None = None
                          "judged (add it to a standards YAML and pass --standards)")
     elif pose_guess is not None and pose_guess.label:
         source, probability = "pose", float(pose_guess.score)
-        standard = _known(standards, pose_guess.label)
+        standard = pose_standard
     label = standard.name if standard is not None else (model_movement["label"] if source == "model" else None)
     if count.reps and label is None:
         notes.append("the movement could not be recognised from the poses: pass --movement NAME to judge the reps")
@@ -326,11 +352,9 @@ def analyse_footage(path: str | os.PathLike, info: video.VideoInfo | None = None
     else:
         verdicts = _unjudged(count.reps, "movement unknown: pass --movement NAME")
     timings["judge"] = time.perf_counter() - started
-    summary = getattr(tracker, "summary", None)
     result = FootageAnalysis(
-        name, info, label, source if label else None, probability if label else None, pose_guess, model_movement,
-        count, [in_video_frames(v, every) for v in verdicts], poses, every, notes, timings,
-        standard=describe_standard(standard) if standard is not None else None,
-        person=dict(summary) if summary else None)
+        name or Path(poses.source).name, info, label, source if label else None, probability if label else None,
+        pose_guess, model_movement, count, [in_video_frames(v, every) for v in verdicts], poses, every, notes,
+        timings, standard=describe_standard(standard) if standard is not None else None, person=person)
     report("done", 1.0)
     return result

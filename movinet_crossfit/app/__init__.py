@@ -7,6 +7,8 @@
   ``movinet_crossfit.analysis.inputs``, shared with the handler.
 * ``jobs.JobRunner``: analyses on a worker thread, polled by the page.
 * ``page``: the result card (rep table, overlay video, pace chart); ``figures``: its plotly charts.
+* ``live``: the Camera (live) tab's routes and sessions (frames -> ``analysis.live.LiveSession``);
+  ``camera_js``: its browser script.
 * ``server.create_app`` / ``server.serve``: the page, its callbacks and the overlay route.
 """
 from movinet_crossfit.app.analysis import Analyser, Analysis, load_counter

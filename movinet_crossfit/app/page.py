@@ -64,7 +64,8 @@ def rep_rows(result: dict, thumbnails: dict[int, bytes] | None = None) -> list[d
     return rows
 
 
-def rep_table(rows: list[dict]) -> html.Table:
+def rep_table(rows: list[dict], prefix: str = "") -> html.Table:
+    """The rep table; ``prefix`` goes before its ids (the camera's card beside an upload's)."""
     head = html.Thead(html.Tr([html.Th(t) for t in ("#", "time", "verdict", "deciding frame")]))
     body = []
     for row in rows:
@@ -73,22 +74,22 @@ def rep_table(rows: list[dict]) -> html.Table:
         caption = f"frame {row['frame']}" + (f" ({row['frame_time']:.2f} s)" if row["frame_time"] is not None else "")
         picture = ([html.Img(src=row["thumbnail"], className="thumb", alt=f"rep {row['index']}: {caption}")]
                    if row["thumbnail"] else []) + [html.Div(caption, className="muted small")]
-        body.append(html.Tr(className=f"rep rep-{row['kind']}", id=f"rep-{row['index']}", children=[
+        body.append(html.Tr(className=f"rep rep-{row['kind']}", id=f"{prefix}rep-{row['index']}", children=[
             html.Td(str(row["index"])), html.Td(row["time"]), html.Td(verdict), html.Td(picture)]))
-    return html.Table(id="reps", className="reps", children=[head, html.Tbody(body)])
+    return html.Table(id=f"{prefix}reps", className="reps", children=[head, html.Tbody(body)])
 
 
-def movement_line(result: dict) -> list:
+def movement_line(result: dict, prefix: str = "") -> list:
     """``thruster (recognised from the poses, score 0.81)``, or why there is no movement."""
     movement, source = result.get("movement"), result.get("movement_source")
     if not movement:
-        return [html.Span("movement not recognised", className="movement", id="movement")]
+        return [html.Span("movement not recognised", className="movement", id=f"{prefix}movement")]
     how = SOURCE_WORDS.get(source, source or "")
     p = result.get("movement_probability")
     if p is not None:
         how += f", {p:.0%}" if source == "model" else f", score {p:.2f}"
-    return [html.Span(movement, className="movement", id="movement"),
-            html.Span(f" ({how})", id="movement-source", className="muted")]
+    return [html.Span(movement, className="movement", id=f"{prefix}movement"),
+            html.Span(f" ({how})", id=f"{prefix}movement-source", className="muted")]
 
 
 def pose_guess_line(result: dict) -> list:
@@ -100,14 +101,14 @@ def pose_guess_line(result: dict) -> list:
     return [html.P(f"the poses say: {said}", id="pose-guess", className="muted")]
 
 
-def count_line(result: dict) -> html.P:
+def count_line(result: dict, prefix: str = "") -> html.P:
     n = result["count"]
-    return html.P(className="count", id="count-line", children=[
-        html.Span(f"{n} rep{'s' if n != 1 else ''}", id="count"), ": ",
-        html.Span(f"{result['valid_count']} valid", id="valid-count", className="rep-valid"), ", ",
+    return html.P(className="count", id=f"{prefix}count-line", children=[
+        html.Span(f"{n} rep{'s' if n != 1 else ''}", id=f"{prefix}count"), ": ",
+        html.Span(f"{result['valid_count']} valid", id=f"{prefix}valid-count", className="rep-valid"), ", ",
         html.Span(f"{result['no_rep_count']} no rep{'s' if result['no_rep_count'] != 1 else ''}",
-                  id="no-rep-count", className="rep-no-rep"), ", ",
-        html.Span(f"{result['unjudged_count']} can't tell", id="unjudged-count", className="rep-unknown")])
+                  id=f"{prefix}no-rep-count", className="rep-no-rep"), ", ",
+        html.Span(f"{result['unjudged_count']} can't tell", id=f"{prefix}unjudged-count", className="rep-unknown")])
 
 
 def _graph(graph_id: str, figure) -> dcc.Graph:
@@ -162,3 +163,28 @@ def result_view(analysis: Analysis, waited: float, overlay_url: str | None = Non
         f"processing time {analysis.timings['total']:.2f} s ({parts}); {waited:.2f} s from upload to result "
         "on the server, queue included")))
     return html.Div(className="card", id="result-card", children=children)
+
+
+def live_view(final: dict) -> html.Div:
+    """The camera session's result card (``live.CameraSession.stop()``'s answer): the final count,
+    the movement and the rep table, ids prefixed ``live-`` (an upload's card may be on the page too)."""
+    result, status = final["result"], final["status"]
+    end = next((e for e in final.get("events") or [] if e.get("kind") == "end"), {})
+    children = [
+        html.H2(["Camera: ", *movement_line(result, "live-final-")]),
+        count_line(result, "live-final-"),
+        html.P(className="muted", id="live-final-info", children=(
+            f"{result['frames']} frames ({result['duration']:.1f} s at {result['fps']:g} frames/s, "
+            f"{result['width']}x{result['height']}); {status['dropped'] + status['missing']} dropped; poses at "
+            f"{result['pose_fps']:g}/s, the athlete seen in {result['poses_found']:.0%} of them")),
+    ]
+    if end.get("corrected"):
+        children.append(html.P(className="notes", id="live-final-corrected", children=(
+            f"the running count said {end.get('reported')} during the set; the whole set counts "
+            f"{result['count']}")))
+    if result["notes"]:
+        children.append(html.Ul(className="notes", id="live-final-notes",
+                                children=[html.Li(for_the_page(n)) for n in result["notes"]]))
+    if result["reps"]:
+        children += [html.H3("Repetitions"), rep_table(rep_rows(result), "live-final-")]
+    return html.Div(className="card", id="live-result-card", children=children)

@@ -8,12 +8,17 @@ there (its bytes never leave the browser, only the refusal is sent so the server
 overlay video is served from the job's folder by a Flask route (``/overlay/<job>/<file>``) that
 answers only for that job's overlay.
 
+The Camera (live) tab: ``/live/camera.js`` (``camera_js``) takes the browser camera's frames and
+POSTs them to the ``/live/...`` routes (``live``: one ``analysis.live.LiveSession`` per camera on
+its own worker thread); on Stop, the ``live-final`` store triggers the result card (``page.live_view``).
+
 Access: with a token (``token=`` / ``$MOVINET_CROSSFIT_APP_TOKEN``) every route, the page, Dash's
 own endpoints and the overlay alike, answers 401 unless the request carries it: ``?token=`` once
 (a cookie is set and the token taken out of the address), the cookie, or ``Authorization: Bearer``.
 ``serve`` refuses to listen beyond this machine without one, unless told ``allow_insecure_remote``.
 Stopping: SIGTERM (``docker stop``, systemd) is handled as Ctrl-C: the running analysis is
-cancelled, the queue dropped and every upload removed before the process ends.
+cancelled, the queue dropped, every camera session ended and every upload removed before the
+process ends.
 """
 from __future__ import annotations
 
@@ -36,7 +41,8 @@ from dash import Input, Output, State, dcc, html
 
 from movinet_crossfit.app.analysis import DEFAULT_POSE_FPS, Analyser
 from movinet_crossfit.app.jobs import DEFAULT_MAX_QUEUED, DONE, FAILED, QUEUED, JobRunner, JobStatus
-from movinet_crossfit.app.page import result_view
+from movinet_crossfit.app.live import MAX_SIDE, LiveConfig, LiveSessions, make_live_session, register_live_routes
+from movinet_crossfit.app.page import live_view, result_view
 from movinet_crossfit.app.uploads import (DEFAULT_HOST, DEFAULT_MAX_GIGAPIXELS, DEFAULT_MAX_UPLOAD_MB, DEFAULT_PORT,
                                           UploadError, app_logger, check_limits, display_name, escape_controls,
                                           format_mb, new_upload_dir, oversize_message, remove_upload_dir,
@@ -77,6 +83,14 @@ table.reps th, table.reps td { border-bottom: 1px solid #e3e6ea; padding: 6px 8p
 tr.rep-no-rep { background: #fdf0ef; } .why { color: #444; font-size: .9rem; }
 img.thumb { width: 160px; border-radius: 4px; display: block; }
 .notes { color: #7a4b00; }
+.tabs { display: flex; gap: 6px; margin: 12px 0 4px; border-bottom: 2px solid #d5dbe3; }
+.tab { border: 0; background: none; padding: 8px 16px; font-size: 1rem; cursor: pointer; color: #445;
+       border-bottom: 3px solid transparent; margin-bottom: -2px; }
+.tab.active { border-bottom-color: #2b6cb0; color: #111; font-weight: 600; }
+.camera-row { display: flex; gap: 18px; flex-wrap: wrap; align-items: flex-start; }
+.camera-video { width: 427px; max-width: 100%; background: #000; border-radius: 6px; }
+.live-count { font-size: 3rem; font-weight: 700; line-height: 1; } .live-box { min-width: 260px; }
+.camera-buttons button { font-size: 1rem; padding: 6px 18px; margin-right: 8px; }
 """
 _INDEX = """<!DOCTYPE html>
 <html><head>{%metas%}<title>{%title%}</title>{%favicon%}{%css%}<style>""" + _STYLE + """</style></head>
@@ -97,12 +111,26 @@ function(contents, filename) {
 """
 
 
+# Runs in the browser: the two tabs are shown and hidden, never unmounted (a running upload or
+# camera session keeps its state while the other tab is open).
+_TABS_JS = """
+function(upload, camera) {
+    var ctx = window.dash_clientside.callback_context;
+    var id = ctx.triggered_id || (ctx.triggered.length ? ctx.triggered[0].prop_id.split(".")[0] : "tab-upload");
+    var onCamera = id === "tab-camera";
+    return [{display: onCamera ? "none" : "block"}, {display: onCamera ? "block" : "none"},
+            onCamera ? "tab" : "tab active", onCamera ? "tab active" : "tab"];
+}
+"""
+
+
 def create_app(model: str | os.PathLike | None = None, counter: str | os.PathLike | None = None, *,
                analyser: Analyser | None = None, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
                upload_dir: str | os.PathLike | None = None, backend: str = "auto",
                standards: str | os.PathLike | None = None, pose_fps: float = DEFAULT_POSE_FPS,
                overlay: bool = True, max_gigapixels: float = DEFAULT_MAX_GIGAPIXELS,
-               max_queue: int = DEFAULT_MAX_QUEUED, token: str | None = None) -> dash.Dash:
+               max_queue: int = DEFAULT_MAX_QUEUED, token: str | None = None,
+               live: LiveConfig | None = None) -> dash.Dash:
     """The Dash app. With no arguments it analyses from poses (BlazePose, the built-in standards);
     ``model``: a MoViNet export folder (the movement then comes from it); ``counter``: RepNet weights
     or an export-counter folder (its count is shown as well); ``standards``: a user's standards YAML.
@@ -110,9 +138,10 @@ def create_app(model: str | os.PathLike | None = None, counter: str | os.PathLik
     largest video (width x height x frames / 1e9); ``max_queue``: uploads that may wait behind the
     running one. ``token``: every request must carry it (None: ``$MOVINET_CROSSFIT_APP_TOKEN`` when
     set, so a WSGI server's ``create_app()`` is protected by the same variable; "": no token).
+    ``live``: the camera tab's send rate, format and limits (``live.LiveConfig``).
 
     ``app.jobs`` is its ``JobRunner``, ``app.upload_root`` the folder uploads (and their overlay
-    videos) live in.
+    videos) live in, ``app.live`` its camera sessions (``live.LiveSessions``).
     """
     check_limits(max_upload_mb=max_upload_mb, max_gigapixels=max_gigapixels, max_queue=max_queue)
     token = resolve_token(token)
@@ -128,15 +157,33 @@ def create_app(model: str | os.PathLike | None = None, counter: str | os.PathLik
     # A WSGI server's worker ends without serve's clean-up: the same at the process' exit (atexit
     # runs last-in first-out: the job is cancelled, then the folders go).
     atexit.register(jobs.shutdown, 2.0)
+    standards = getattr(analyser, "standards", None)
+    sessions = LiveSessions(lambda fps, movement: make_live_session(analyser, fps, movement), live or LiveConfig(),
+                            resolve_movement=(lambda name: standards.get(name).name) if standards is not None else None)
+    atexit.register(sessions.shutdown, 2.0)
 
-    app = dash.Dash(__name__, title="movinet-crossfit", update_title=None, suppress_callback_exceptions=True)
+    app = dash.Dash(__name__, title="movinet-crossfit", update_title=None, suppress_callback_exceptions=True,
+                    external_scripts=["/live/camera.js"])  # the camera tab's script (live.register_live_routes)
     app.index_string = _INDEX
     # Base64 adds a third; anything much bigger than an allowed upload is cut off at the HTTP layer.
     app.server.config["MAX_CONTENT_LENGTH"] = max_bytes * 4 // 3 + 4 * 2**20
     if token:
         require_token(app.server, token)
-    app.layout = _layout(analyser, max_bytes, max_gigapixels)
+    app.layout = _layout(analyser, max_bytes, max_gigapixels, sessions.config)
     app.jobs, app.analyser, app.upload_root, app.max_upload_bytes = jobs, analyser, upload_root, max_bytes
+    app.live = sessions
+    register_live_routes(app.server, sessions)
+    app.clientside_callback(_TABS_JS, Output("upload-tab", "style"), Output("camera-tab", "style"),
+                            Output("tab-upload", "className"), Output("tab-camera", "className"),
+                            Input("tab-upload", "n_clicks"), Input("tab-camera", "n_clicks"), prevent_initial_call=True)
+
+    @app.callback(Output("live-result", "children"), Input("live-final", "data"), prevent_initial_call=True)
+    def live_result(data):
+        session_id = data.get("session") if isinstance(data, dict) else None
+        final = sessions.finished.get(session_id) if isinstance(session_id, str) else None
+        if final is None:
+            return _error("this camera result is no longer on the server; press Start for a new session")
+        return live_view(final)
 
     template = oversize_message("{name}", "{size}", max_bytes)
     app.clientside_callback(_GATE_JS % {"max_bytes": max_bytes, "template": _js_string(template)},
@@ -253,7 +300,8 @@ def _js_string(text: str) -> str:
     return json.dumps(text)
 
 
-def _layout(analyser: Analyser, max_bytes: int, max_gigapixels: float = DEFAULT_MAX_GIGAPIXELS) -> html.Div:
+def _layout(analyser: Analyser, max_bytes: int, max_gigapixels: float = DEFAULT_MAX_GIGAPIXELS,
+            live: LiveConfig | None = None) -> html.Div:
     about = analyser.describe()
     counter = about["counter"]
     model_text = (f"movement model: {about['model']} ({about['backend']}, {len(about['classes'])} movements)"
@@ -269,6 +317,16 @@ def _layout(analyser: Analyser, max_bytes: int, max_gigapixels: float = DEFAULT_
             + (f" (with {about['standards_file']})" if about["standards_file"] else ""),
             f"uploads up to {format_mb(max_bytes)} and {max_gigapixels:g} gigapixels (width x height x frames)"]))
             + "."),
+        html.Div(className="tabs", role="tablist", children=[
+            html.Button("Upload a video", id="tab-upload", className="tab active", role="tab"),
+            html.Button("Camera (live)", id="tab-camera", className="tab", role="tab")]),
+        html.Div(id="upload-tab", style={"display": "block"}, children=_upload_tab(standards)),
+        html.Div(id="camera-tab", style={"display": "none"}, children=_camera_tab(standards, live or LiveConfig())),
+    ])
+
+
+def _upload_tab(standards: list[str]) -> list:
+    return [
         html.Div(className="choice", children=[
             html.Label("Movement:", htmlFor="movement-choice"),
             dcc.Dropdown(id="movement-choice", value="", clearable=False, searchable=True,
@@ -283,7 +341,44 @@ def _layout(analyser: Analyser, max_bytes: int, max_gigapixels: float = DEFAULT_
         html.Div(id="message", role="alert"),
         html.Div(id="progress"),
         html.Div(id="result"),
-    ])
+    ]
+
+
+def _camera_tab(standards: list[str], live: LiveConfig) -> list:
+    """The camera's controls and running display; ``camera_js.CAMERA_JS`` (served as ``/live/camera.js``) drives them."""
+    kind = "PNG" if live.frame_format == "png" else "JPEG"
+    return [
+        html.P(className="muted small", children=(
+            f"Your camera's picture is sent to this server as {live.fps:g} {kind} frames a second (at most "
+            f"{MAX_SIDE} pixels a side, kept in memory only) and counted as you move; Stop gives the rep table. "
+            "Browsers give the camera only to https:// pages and to http://localhost.")),
+        html.Div(id="camera", **{"data-fps": f"{live.fps:g}", "data-max-side": str(MAX_SIDE),
+                                 "data-format": f"image/{live.frame_format}", "data-quality": "0.92"}, children=[
+            html.Div(className="choice", children=[
+                html.Label("Movement:", htmlFor="camera-movement"),
+                html.Select(id="camera-movement", children=[html.Option("recognise it", value="")]
+                            + [html.Option(name, value=name) for name in standards])]),
+            html.Div(className="camera-buttons", style={"margin": "12px 0"}, children=[
+                html.Button("Start camera", id="camera-start"),
+                html.Button("Stop", id="camera-stop", disabled=True),
+                html.Span(id="live-mode", className="muted small")]),
+            html.Div(id="live-error", role="alert"),
+            html.Div(className="camera-row", children=[
+                html.Video(id="camera-video", className="camera-video", autoPlay=True, muted=True,
+                           playsInline=True),
+                html.Div(className="live-box card", children=[
+                    html.Div("reps", className="muted"),
+                    html.Div("0", id="live-count", className="live-count"),
+                    html.P(["movement: ", html.Span("-", id="live-movement", className="movement")]),
+                    html.P(["last rep: ", html.Span("no rep yet", id="live-last-rep", className="muted")]),
+                    html.P(className="muted small", children=[
+                        html.Span("0", id="camera-sent"), " frames sent; ", html.Span(id="live-health")]),
+                    html.P(id="live-behind"),
+                    html.P(id="live-final-note", className="muted")])]),
+        ]),
+        dcc.Store(id="live-final"),
+        html.Div(id="live-result"),
+    ]
 
 
 def _error(text: str) -> html.Div:
@@ -362,7 +457,7 @@ def serve(model: str | os.PathLike | None = None, counter: str | os.PathLike | N
           host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
           backend: str = "auto", standards: str | os.PathLike | None = None, pose_fps: float = DEFAULT_POSE_FPS,
           overlay: bool = True, max_gigapixels: float = DEFAULT_MAX_GIGAPIXELS, max_queue: int = DEFAULT_MAX_QUEUED,
-          token: str | None = None, allow_insecure_remote: bool = False) -> None:
+          token: str | None = None, allow_insecure_remote: bool = False, live: LiveConfig | None = None) -> None:
     """Load the models, then serve the page until Ctrl-C or SIGTERM (Flask's threaded server); then
     the running analysis is cancelled and every upload removed. ``token``: see ``create_app``; a
     ``host`` beyond this machine needs one unless ``allow_insecure_remote`` (a ``UserError`` before
@@ -372,6 +467,7 @@ def serve(model: str | os.PathLike | None = None, counter: str | os.PathLike | N
         raise UserError(f"--host {host}: anyone who can reach it could use the app; add --token TOKEN (or set "
                         f"${TOKEN_ENV}), or pass --allow-insecure-remote to serve it without one")
     check_limits(max_upload_mb=max_upload_mb, max_gigapixels=max_gigapixels, max_queue=max_queue)
+    live = (live or LiveConfig()).check()
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("movinet_crossfit").setLevel(logging.INFO)
@@ -381,7 +477,7 @@ def serve(model: str | os.PathLike | None = None, counter: str | os.PathLike | N
     try:
         app = create_app(model, counter, max_upload_mb=max_upload_mb, backend=backend, standards=standards,
                          pose_fps=pose_fps, overlay=overlay, max_gigapixels=max_gigapixels, max_queue=max_queue,
-                         token=token or "")
+                         token=token or "", live=live)
         log.info("serving on http://%s:%d/ (%s)", host, port, f"movement model {model}" if model else "poses only")
         if token:
             log.info("the page needs the token: open http://%s:%d/?token=TOKEN once in each browser", host, port)
@@ -396,6 +492,7 @@ def serve(model: str | os.PathLike | None = None, counter: str | os.PathLike | N
                 signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the clean-up short
             log.info("stopping: cancelling the running analysis, removing the uploads")
             app.jobs.shutdown()
+            app.live.shutdown()
             shutil.rmtree(app.upload_root, ignore_errors=True)
             log.info("stopped")
     finally:

@@ -37,6 +37,9 @@ DEFAULT_MAX_GIGAPIXELS = 2.5
 DEFAULT_MAX_QUEUE = 4  # uploads that may wait behind the one being analysed
 # Where `movinet-crossfit app` listens: this machine only, unless told otherwise.
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8050
+# The Camera tab's defaults (app.live; here so the CLI reads them without importing Flask).
+DEFAULT_LIVE_FPS = 15.0  # what the page sends: the pose model keeps up on 2 cores with room to spare
+DEFAULT_LIVE_SESSIONS = 2  # each one is a pose model busy in real time
 
 __all__ = ["DEFAULT_MAX_GIGAPIXELS", "DEFAULT_MAX_QUEUE", "DEFAULT_MAX_UPLOAD_MB", "EscapeControls", "UploadError",
            "app_logger", "check_gigapixels", "check_limits", "check_video", "decoded_size", "display_name",

@@ -23,6 +23,8 @@ Environment (all optional; the same names as the Lambda handler's where they mea
     MOVINET_CROSSFIT_MAX_UPLOAD_MB the largest upload accepted (100)
     MOVINET_CROSSFIT_OVERLAY       1 draws the overlay video, 0 skips it (1)
     MOVINET_CROSSFIT_UPLOAD_DIR    where uploads and overlays live (a temp folder removed at exit)
+    MOVINET_CROSSFIT_LIVE_FPS      frames a second the Camera (live) tab sends (15; at most 30)
+    MOVINET_CROSSFIT_LIVE_SESSIONS cameras analysed at once (2; 0 turns the camera tab off)
 """
 from __future__ import annotations
 
@@ -42,6 +44,8 @@ POSE_FPS_ENV = "MOVINET_CROSSFIT_POSE_FPS"
 MAX_UPLOAD_ENV = "MOVINET_CROSSFIT_MAX_UPLOAD_MB"
 OVERLAY_ENV = "MOVINET_CROSSFIT_OVERLAY"
 UPLOAD_DIR_ENV = "MOVINET_CROSSFIT_UPLOAD_DIR"
+LIVE_FPS_ENV = "MOVINET_CROSSFIT_LIVE_FPS"
+LIVE_SESSIONS_ENV = "MOVINET_CROSSFIT_LIVE_SESSIONS"
 
 BACKENDS = ("auto", "saved_model", "tflite")
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
@@ -54,6 +58,7 @@ def create_application(environ: Mapping[str, str] | None = None):
     (default ``os.environ``). Loads BlazePose and any model now."""
     from movinet_crossfit.analysis.footage import DEFAULT_POSE_FPS
     from movinet_crossfit.app.analysis import Analyser
+    from movinet_crossfit.app.live import DEFAULT_FPS, DEFAULT_MAX_SESSIONS, MAX_FPS, LiveConfig
     from movinet_crossfit.app.server import create_app
     from movinet_crossfit.movinet.export import TFLITE_FORMATS
 
@@ -65,10 +70,15 @@ def create_application(environ: Mapping[str, str] | None = None):
     pose_fps = _positive(env, POSE_FPS_ENV, DEFAULT_POSE_FPS, "poses per second")
     max_upload_mb = _positive(env, MAX_UPLOAD_ENV, DEFAULT_MAX_UPLOAD_MB, "megabytes")
     overlay = _flag(env, OVERLAY_ENV, True)
+    live_fps = _positive(env, LIVE_FPS_ENV, DEFAULT_FPS, "frames per second")
+    if live_fps > MAX_FPS:
+        raise UserError(f"{LIVE_FPS_ENV}={live_fps:g}: at most {MAX_FPS:g} frames per second")
+    live = LiveConfig(fps=live_fps, max_sessions=_count(env, LIVE_SESSIONS_ENV, DEFAULT_MAX_SESSIONS))
     _configure_logging()
     analyser = Analyser(text[MODEL_ENV] or None, text[COUNTER_ENV] or None, backend=backend, variant=variant,
                         standards=text[STANDARDS_ENV] or None, pose_fps=pose_fps, overlay=overlay)
-    app = create_app(analyser=analyser, max_upload_mb=max_upload_mb, upload_dir=text[UPLOAD_DIR_ENV] or None)
+    app = create_app(analyser=analyser, max_upload_mb=max_upload_mb, upload_dir=text[UPLOAD_DIR_ENV] or None,
+                     live=live)
     log.info("WSGI app ready (%s)", f"movement model {text[MODEL_ENV]}" if text[MODEL_ENV] else "poses only")
     return app.server
 
@@ -100,6 +110,15 @@ def _positive(env: Mapping[str, str], name: str, default: float, unit: str) -> f
     if not value > 0 or value == float("inf"):
         raise UserError(f"{name}={text!r}: not a positive number of {unit} (unset: {default:g})")
     return value
+
+
+def _count(env: Mapping[str, str], name: str, default: int) -> int:
+    text = (env.get(name) or "").strip()
+    if not text:
+        return default
+    if not text.isdigit():
+        raise UserError(f"{name}={text!r}: not a whole number >= 0 (unset: {default})")
+    return int(text)
 
 
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:

@@ -8,6 +8,7 @@ result on stdout, progress, reports and the library's log records on stderr.
     counting.py  count, export-counter, train-counter, evaluate-counter
     poses.py     poses, train-poses, evaluate-poses
     analyze.py   analyze (movement, reps and rep-by-rep judging of real footage)
+    live.py      live (the running count and verdicts from a camera, a stream or a file)
     run.py       demo, app
 """
 from __future__ import annotations
@@ -17,7 +18,7 @@ import sys
 from rich.markup import escape
 
 import movinet_crossfit  # noqa: F401  (environment before TensorFlow)
-from movinet_crossfit.cli import data, movinet, counting, poses, analyze, run  # noqa: F401,I001  (registers the commands, in pipeline order)
+from movinet_crossfit.cli import data, movinet, counting, poses, analyze, live, run  # noqa: F401,I001  (registers the commands, in pipeline order)
 from movinet_crossfit.cli._common import app, console
 from movinet_crossfit.core.errors import UserError
 

@@ -10,8 +10,8 @@ from movinet_crossfit.cli._common import Backend, app, out
 from movinet_crossfit.core.progress import show_logs
 
 from movinet_crossfit.analysis.footage import DEFAULT_POSE_FPS
-from movinet_crossfit.app.uploads import (DEFAULT_HOST, DEFAULT_MAX_GIGAPIXELS, DEFAULT_MAX_QUEUE,
-                                          DEFAULT_MAX_UPLOAD_MB, DEFAULT_PORT)
+from movinet_crossfit.app.uploads import (DEFAULT_HOST, DEFAULT_LIVE_FPS, DEFAULT_LIVE_SESSIONS, DEFAULT_MAX_GIGAPIXELS,
+                                          DEFAULT_MAX_QUEUE, DEFAULT_MAX_UPLOAD_MB, DEFAULT_PORT)
 from movinet_crossfit.demo import DemoConfig
 
 _DEMO = DemoConfig()
@@ -75,12 +75,18 @@ def run_app(
     max_queue: int = typer.Option(DEFAULT_MAX_QUEUE, "--max-queue", help="uploads that may wait behind the running "
                                   "one; more are told the server is busy"),
     backend: Backend = typer.Option(Backend.auto, "--backend", help="--model's runtime"),
+    live_fps: float = typer.Option(DEFAULT_LIVE_FPS, "--live-fps", help="frames a second the Camera tab sends "
+                                   "(more needs a faster server: each frame gets a pose)"),
+    live_sessions: int = typer.Option(DEFAULT_LIVE_SESSIONS, "--live-sessions", help="cameras analysed at once "
+                                      "(0 turns the Camera tab off)"),
 ) -> None:
     """Serve the upload page: drop a video, get the movement, the reps judged one by one (with the
     deciding frame of each), the overlay video and the pace. No flags needed."""
     from movinet_crossfit.app import serve
+    from movinet_crossfit.app.live import LiveConfig
 
     show_logs(None)  # the server logs with timestamps, its own way
     serve(model, counter, host=host, port=port, max_upload_mb=max_upload_mb, backend=backend.value, standards=standards,
           pose_fps=pose_fps, overlay=overlay, max_gigapixels=max_gigapixels, max_queue=max_queue, token=token or "",
-          allow_insecure_remote=allow_insecure_remote)
+          allow_insecure_remote=allow_insecure_remote,
+          live=LiveConfig(fps=live_fps, max_sessions=live_sessions))

@@ -108,6 +108,13 @@ def extract_poses(video: str | os.PathLike, tracker=None, *, every: int = 1, fps
             advance(1)
     if not rows:
         raise UserError(f"{video}: no frames decoded")
+    return finish_poses(tracker, rows, fps / every, size, str(video))
+
+
+def finish_poses(tracker, rows: list, pose_fps: float, size: tuple[int, int] | None, source: str) -> PoseSequence:
+    """The ``PoseSequence`` of a video whose frames ``tracker`` has seen (``rows``: what each call
+    returned). A tracker that chooses among people (``finish``) says only now whose poses they are.
+    Shared by ``extract_poses`` and the live session (``analysis.live``), so both give the same poses."""
     extra = {}
     if hasattr(tracker, "finish"):  # poses of the chosen person, known only at the end
         rows = tracker.finish()
@@ -115,12 +122,19 @@ def extract_poses(video: str | os.PathLike, tracker=None, *, every: int = 1, fps
         if people.get("people", 0) > 1:
             extra = {"people": people, "note": f"followed person {people['chosen']} of {people['people']} "
                                                f"found ({people['mode']})"}
+    return poses_from_rows(rows, pose_fps, tracker.layout, size, source,
+                           getattr(tracker, "name", type(tracker).__name__), extra)
+
+
+def poses_from_rows(rows: Sequence, pose_fps: float, layout: str, size: tuple[int, int] | None = None,
+                    source: str = "", backend: str = "", extra: dict | None = None) -> PoseSequence:
+    """One ``FramePose`` per pose frame -> a ``PoseSequence``."""
     return PoseSequence(
-        np.stack([r.keypoints for r in rows]), fps / every, tracker.layout,
+        np.stack([r.keypoints for r in rows]), pose_fps, layout,
         confidence=np.array([r.score for r in rows], np.float32),
         visibility=np.stack([r.visibility for r in rows]), presence=np.stack([r.presence for r in rows]),
-        roi_source=np.array([r.roi_source for r in rows], np.int8), image_size=size, source=str(video),
-        backend=getattr(tracker, "name", type(tracker).__name__), extra=extra)
+        roi_source=np.array([r.roi_source for r in rows], np.int8), image_size=size, source=source,
+        backend=backend, extra=extra or {})
 
 
 @dataclass

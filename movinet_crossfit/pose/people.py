@@ -206,21 +206,46 @@ class PeopleTracker:
 
     def finish(self) -> list:
         """One ``FramePose`` per frame seen, for the chosen person (no pose where it was not followed)."""
+        rows, self.summary = self._chosen_rows(0, strict=True)
+        return rows
+
+    def provisional(self, start: int = 0, keep: int | None = None) -> tuple[list, dict]:
+        """Who ``finish()`` would choose if the video ended now, without ending it: one ``FramePose``
+        per frame from ``start`` on for that person, and the summary. Nothing is changed, so the
+        frames that follow and ``finish()`` are as if this was never called (the live session reads
+        its running count from it; the choice can still change as the video goes on). ``keep``: the
+        person (summary's ``chosen``) chosen before, read again without scoring everyone (scoring
+        costs time in proportion to the video so far: ~1.5 s for 10 minutes and two people)."""
+        return self._chosen_rows(start, strict=False, keep=keep)
+
+    def _chosen_rows(self, start: int, strict: bool, keep: int | None = None) -> tuple[list, dict]:
         from movinet_crossfit.pose.blazepose import no_pose
 
+        # Fragments are joined into copies: the followed people themselves are left as they are.
         tracks = _join_fragments(self._followed, max_gap=int(2 * self.fps))
-        chosen = None
-        if tracks:
+        chosen, summary = None, {}
+        kept = next((t for t in tracks if t.id == keep), None) if keep is not None else None
+        if kept is not None:
+            chosen = {"id": kept.id, "track": kept}
+            summary = {"people": len(tracks), "chosen": kept.id, "mode": str(self.person), "kept": True}
+        elif tracks:
             scored = score_followed(tracks, self._size or (1, 1), self._frame, self.fps)
-            chosen = choose(scored, self.person)
-            self.summary = {"people": len(tracks), "chosen": chosen["id"], "mode": str(self.person),
-                            "tracks": [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in s.items()
-                                        if k != "track"} for s in scored[:8]]}
-        rows = [no_pose(0.0) for _ in range(self._frame)]
+            try:
+                chosen = choose(scored, self.person)
+            except UserError:
+                if strict:
+                    raise
+                chosen = None  # --person N with fewer people so far: nobody yet
+            summary = {"people": len(tracks), "chosen": None if chosen is None else chosen["id"],
+                       "mode": str(self.person),
+                       "tracks": [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in s.items()
+                                   if k != "track"} for s in scored[:8]]}
+        rows = [no_pose(0.0) for _ in range(max(0, start), self._frame)]
         if chosen is not None:
             for index, pose in zip(chosen["track"].frames, chosen["track"].poses):
-                rows[index] = pose
-        return rows
+                if index >= start:
+                    rows[index - start] = pose
+        return rows, summary
 
 
 def choose(scored: list[dict], person: str | int) -> dict:

@@ -1,0 +1,169 @@
+"""Live analysis (analysis/live.py): how soon reps are reported, whether the live count ends as the
+offline one, and how many frames per second the live pipeline sustains.
+
+1. The 80 real RepCount pose sequences (../shared/data/repcount_pose) replayed as if live
+   (``replay_counter``: the online counter over the growing sequence, poses already known): final
+   == offline on every one (must), the share of final reps reported within one period of their end,
+   the median / 95th percentile delay in periods and seconds, precision of the online reports
+   (matched to a final rep at temporal IoU >= 0.5), the endings the final count corrects.
+2. The real CrossFit clips of a class joined into one set (thruster, chest-to-bar; 854x480):
+   ``live`` (run_live) against ``analyze`` (analyse_footage): counts, delays, and frames per second
+   with the time split by stage (decode, poses, counter, judging, stream model with --model), for
+   --person auto and --person first, against the issue's goal of 30 fps.
+3. The cost of re-counting on a long stream (--minutes, default 10): flat per second of video.
+
+    python benchmarks/bench_live.py [--data DIR] [--skip-repcount] [--skip-video] [--model EXPORT_STREAM]
+                                    [--classes thruster,chest-to-bar] [--limit N] [--minutes 10]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from movinet_crossfit.analysis.live import replay_counter  # noqa: E402
+from movinet_crossfit.posecount.count import count_repetitions  # noqa: E402
+from movinet_crossfit.posecount.evaluate import load_repcount, match_reps  # noqa: E402
+
+SHARED = Path(os.environ.get("MOVINET_CROSSFIT_SHARED_DATA", ROOT.parent / "shared" / "data"))
+GOAL_FPS = 30.0
+
+
+def _load_average() -> str:
+    return " ".join(f"{v:.1f}" for v in os.getloadavg())
+
+
+def delays(online, final, n: int) -> tuple[list[float], int]:
+    """Per final rep: (report pose index - its end) / period, the online rep matched by IoU (the
+    end of the stream when none was); and how many online reports matched a final rep."""
+    period = final.period or 1.0
+    on = [(r.start, r.end) for r in online]
+    matched = {j: i for i, j, _ in match_reps(on, [(r.start_frame, r.end_frame) for r in final.reps], 0.5)}
+    out = [((online[matched[j]].at if j in matched else n) - 1 - r.end_frame) / period
+           for j, r in enumerate(final.reps)]
+    return out, len(matched)
+
+
+def bench_repcount(folder: Path, fps: float, limit: int | None) -> None:
+    videos = load_repcount(folder)[:limit]
+    rows, periods, seconds, equal, corrected, reported, matched = [], [], [], 0, 0, 0, 0
+    started = time.perf_counter()
+    for video in videos:
+        counter, final = replay_counter(video.keypoints, fps)
+        offline = count_repetitions(video.keypoints, fps, "mediapipe33")
+        equal += final.count == offline.count and [(r.start_frame, r.end_frame) for r in final.reps] == \
+            [(r.start_frame, r.end_frame) for r in offline.reps]
+        late, hits = delays(counter.reps, final, len(video.keypoints))
+        periods += late
+        seconds += [d * (final.period or 1.0) / fps for d in late]
+        reported += len(counter.reps)
+        matched += hits
+        moved = [k for k, (a, b) in enumerate(zip(counter.reps, final.reps))
+                 if abs(a.end - b.end_frame) > max(0.5 * (final.period or 0), 1)]
+        corrected += len(counter.reps) > final.count or bool(moved)
+        rows.append((video.name, final.count, len(counter.reps), counter.recounts, counter.seconds))
+    p = np.array(periods)
+    print(f"\nRepCount poses: {len(videos)} sequences, {len(p)} final reps, {time.perf_counter() - started:.0f} s "
+          f"(load {_load_average()})")
+    print(f"  final == offline (count and bounds): {equal}/{len(videos)}")
+    print(f"  reported within one period of their end: {np.mean(p <= 1.0):.1%}; delay median {np.median(p):.2f} "
+          f"periods ({np.median(seconds):.2f} s), 95th percentile {np.percentile(p, 95):.2f} periods "
+          f"({np.percentile(seconds, 95):.2f} s)")
+    print(f"  online reports matching a final rep: {matched}/{reported} ({matched / max(reported, 1):.1%}); "
+          f"endings corrected: {corrected}/{len(videos)}")
+    recount = sum(r[4] for r in rows) / max(sum(r[3] for r in rows), 1)
+    print(f"  re-counts: {sum(r[3] for r in rows)} ({recount * 1e3:.1f} ms each on average)")
+
+
+def bench_cost(folder: Path, fps: float, minutes: float) -> None:
+    """The online counter's cost on a long stream: the RepCount sequences end to end for
+    ``minutes``, replayed; the re-count time per second of video over the first and the last minute
+    (flat: the window bounds it) and the final pass's."""
+    videos = load_repcount(folder)
+    keypoints = np.concatenate([v.keypoints for v in videos])
+    keypoints = np.concatenate([keypoints] * int(np.ceil(minutes * 60 * fps / len(keypoints))))[:int(minutes * 60 * fps)]
+    from movinet_crossfit.analysis.live import OnlineCounter
+
+    counter, spent = OnlineCounter(fps), []
+    for n in range(1, len(keypoints) + 1):
+        if counter.due(n):
+            start, before = counter.window_start(n), counter.seconds
+            counter.update(keypoints[start:n], start, n)
+            spent.append((n, counter.seconds - before))
+    minute = int(60 * fps)
+    first = sum(t for n, t in spent if n <= minute)
+    last = sum(t for n, t in spent if n > len(keypoints) - minute)
+    started = time.perf_counter()
+    count_repetitions(keypoints, fps, "mediapipe33")
+    final = time.perf_counter() - started
+    print(f"\ncost on a {minutes:g}-minute stream ({len(keypoints)} poses): {counter.recounts} re-counts, "
+          f"{counter.seconds:.1f} s in all ({counter.seconds / (len(keypoints) / fps):.1%} of the video's duration); "
+          f"first minute {first:.2f} s, last minute {last:.2f} s (x{last / max(first, 1e-9):.2f}); the final pass "
+          f"{final:.2f} s (load {_load_average()})")
+
+
+def bench_video(clips: Path, classes: list[str], model: str | None) -> None:
+    from movinet_crossfit.analysis.footage import analyse_footage
+    from movinet_crossfit.analysis.live import run_live
+    from movinet_crossfit.core.video import iter_frames, probe
+    from movinet_crossfit.data.clips import join_clips
+
+    folder = Path(tempfile.mkdtemp(prefix="bench_live_"))
+    print(f"\n{'set':14} {'person':7} {'frames':>6} {'analyze':>7} {'live':>5} {'corr':>5} {'late>1p':>7} "
+          f"{'delay s med/max':>15} {'live fps':>8} {'decode fps':>10} {'split (s): poses/count/judge/model'}")
+    for name in classes:
+        paths = sorted((clips / name).glob("*.mp4"), key=lambda p: int(p.stem.rsplit("_", 1)[1]))
+        joined, _ = join_clips(paths, folder / f"{name}.mp4")
+        info = probe(joined)
+        started = time.perf_counter()
+        decoded = sum(1 for _ in iter_frames(joined))
+        decode_fps = decoded / (time.perf_counter() - started)
+        for person in ("auto", "first"):
+            offline = analyse_footage(joined, info, person=person)
+            run = run_live(str(joined), person=person, model=model)
+            live = run.analysis
+            end = run.events[-1].to_dict()
+            period = (offline.count.period or 1.0) / offline.pose_fps
+            ends = [r.end_frame / offline.fps for r in offline.reps]
+            late = [e.reported_at_s - ends[e.rep - 1] for e in run.events
+                    if e.kind == "rep" and e.rep <= len(ends)]
+            t = live.timings
+            split = "/".join(f"{t.get(k, 0.0):.1f}" for k in ("poses", "live_count", "live_judge", "live_stream_model"))
+            print(f"{name:14} {person:7} {decoded:6d} {offline.count.count:7d} {live.count.count:5d} "
+                  f"{str(end['corrected']):>5} {sum(d > period for d in late):7d} "
+                  f"{np.median(late) if late else 0:7.2f}/{max(late) if late else 0:<7.2f} "
+                  f"{decoded / run.wall_seconds:8.1f} {decode_fps:10.1f} {split}  (period {period:.2f} s)")
+    print(f"goal: >= {GOAL_FPS:g} fps live on 854x480 (load {_load_average()})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=SHARED)
+    parser.add_argument("--fps", type=float, default=30.0, help="the RepCount poses' frame rate")
+    parser.add_argument("--limit", type=int, default=None, help="first N RepCount sequences only")
+    parser.add_argument("--skip-repcount", action="store_true")
+    parser.add_argument("--skip-video", action="store_true")
+    parser.add_argument("--minutes", type=float, default=10.0, help="the long stream of the cost measurement "
+                        "(0: skip it)")
+    parser.add_argument("--classes", default="thruster,chest-to-bar")
+    parser.add_argument("--model", default=None, help="a stream export (`export --stream`) for the running movement")
+    args = parser.parse_args()
+    print(f"bench_live: {os.cpu_count()} CPUs, load {_load_average()}")
+    if not args.skip_repcount:
+        bench_repcount(args.data / "repcount_pose", args.fps, args.limit)
+    if args.minutes > 0:
+        bench_cost(args.data / "repcount_pose", args.fps, args.minutes)
+    if not args.skip_video:
+        bench_video(args.data / "cfmove" / "clips", [c for c in args.classes.split(",") if c], args.model)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,536 @@
+"""THE analysis run live: frames pushed one at a time (a camera, a stream, a file, the browser) ->
+the running movement, the running rep count and each rep judged as it ends; at the end, the same
+``FootageAnalysis`` that ``analyse_footage`` gives for the same frames.
+
+The guarantee: ``LiveSession.finish()`` counts what ``analyze`` counts on the same file, by
+construction: a pose is taken on every ``footage.pose_stride``-th frame, the same tracker is fed the
+same frames in the same order (``pose.extract.finish_poses`` builds the poses for both), and the same
+function (``footage.analyse_poses``) counts, recognises and judges them.
+
+Online (``OnlineCounter``): the pose counter is global (its period and typical swing come from the
+whole sequence), so the running count is a re-count. Every ``RECOUNT_SECONDS`` of video the counter
+runs on the last ``WINDOW_SECONDS`` of poses (of the person the tracker would choose now:
+``PeopleTracker.provisional``); a rep found there is reported once its end lies ``GUARD_PERIODS``
+periods behind the newest pose and its middle after the last reported rep's end. A reported rep is
+never taken back: ``finish()`` reports the reps the final count has beyond those reported (the last
+one, whose end the stream's end decides) and says in its ``end`` event whether the final count
+disagrees with what was reported (``corrected``). The window bounds the cost of a re-count, so a long
+stream costs time in proportion to its length (docs/live.md has the measurements).
+
+Movement: the user's, else (judging) the pose guess (``judging.recognise_movement`` on the window)
+once there are reps, else the stream model's label. The running movement shown: the stream model's
+(``movinet.stream.StreamClassifier``: frames at its ``frame_rate``, its states reset every clip length
+so that it follows a change of movement, probabilities smoothed by an exponential average), else the
+pose guess. A session is not thread-safe: push from one thread.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from movinet_crossfit.analysis.flow import DEFAULT_CLIP_SECONDS, TOP_K
+from movinet_crossfit.analysis.footage import DEFAULT_POSE_FPS, FootageAnalysis, analyse_poses, check_pose_fps, \
+    pose_stride, _known, _load_standards
+from movinet_crossfit.core import video
+from movinet_crossfit.core.errors import UserError
+from movinet_crossfit.core.metrics import Rep
+
+__all__ = ["DEFAULT_POSE_FPS", "LiveEvent", "LiveSession", "OnlineCounter"]
+
+RECOUNT_SECONDS = 0.5  # video seconds between two re-counts at most
+RECOUNT_PERIODS = 0.25  # ... or this share of the period found, when sooner
+MIN_RECOUNT_SECONDS = 0.2  # ... but never more often than this (a re-count costs ~20 ms per 30 s window)
+WINDOW_SECONDS = 30.0  # a re-count sees this many seconds of poses: its cost stays bounded
+GUARD_PERIODS = 0.25  # a rep is reported once its end is this many periods behind the newest pose
+MIN_GUARD_SECONDS = 0.1
+CONFIRM = 2  # a rep is reported once this many re-counts in a row found it (a glance can be wrong)
+MIN_PERIODS = 2.0  # a re-count is believed once its window holds this many of its periods
+MIN_SCORE = 0.0  # ... and its periodicity is at least this
+STREAM_FPS = 5.0  # a stream model that does not say the frame rate it was trained at
+SMOOTHING = 0.3  # weight of a new stream-model output in the running average
+RECOGNISE_SECONDS = 10.0  # the pose guess of the movement is renewed this often
+CHOOSE_SECONDS = 2.0  # the running choice of person is renewed this often at first ...
+CHOOSE_GROWTH = 0.1  # ... then each time the stream has grown by this share
+
+
+@dataclass
+class LiveEvent:
+    """What became known: a rep ended (``rep``), the running movement changed (``movement``), the
+    stream ended (``end``: ``count`` is the final count, ``detail`` says how it compares with what was
+    reported). ``t_s``: when it happened in the video (a rep's end); ``reported_at_s``: when it was
+    known (the newest frame's time)."""
+
+    kind: str  # "rep" | "movement" | "end"
+    count: int  # the running count (the final count in "end")
+    t_s: float
+    rep: int | None = None
+    valid: bool | None = None
+    reason: str = ""
+    movement: str | None = None
+    probability: float | None = None
+    reported_at_s: float | None = None
+    detail: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        from movinet_crossfit.analysis.footage import _jsonable
+
+        out = {"kind": self.kind, "count": self.count, "t_s": round(float(self.t_s), 3), "rep": self.rep,
+               "valid": self.valid, "reason": self.reason, "movement": self.movement,
+               "probability": None if self.probability is None else round(float(self.probability), 4),
+               "reported_at_s": None if self.reported_at_s is None else round(float(self.reported_at_s), 3)}
+        out.update(self.detail)
+        return _jsonable(out)
+
+
+@dataclass
+class OnlineRep:
+    """A rep the online counter reported: pose indices, inclusive; ``at``: the pose count then."""
+
+    index: int
+    start: int
+    end: int
+    period: float  # frames per rep of the count that found it
+    at: int
+
+
+class OnlineCounter:
+    """The running count of a growing pose sequence (see the module doc). ``due(n)``: whether a
+    re-count is due with ``n`` poses; ``update(keypoints, start, n)``: re-count the window
+    ``keypoints`` (poses ``start`` .. ``n - 1``) and return the reps that became safe to report."""
+
+    def __init__(self, fps: float, layout: str = "mediapipe33", *, recount_s: float = RECOUNT_SECONDS,
+                 window_s: float = WINDOW_SECONDS, guard_periods: float = GUARD_PERIODS, confirm: int = CONFIRM,
+                 min_periods: float = MIN_PERIODS, min_score: float = MIN_SCORE):
+        self.fps, self.layout = float(fps), layout
+        self.every = max(1, int(round(recount_s * self.fps)))
+        self.least = max(1, int(round(MIN_RECOUNT_SECONDS * self.fps)))
+        self.window = max(8, int(round(window_s * self.fps)))
+        self.guard_periods, self.confirm = guard_periods, max(1, int(confirm))
+        self.min_periods, self.min_score = min_periods, min_score
+        self.reps: list[OnlineRep] = []
+        self.last_count = None  # the newest re-count (a PoseCount of the window)
+        self.last_start = 0
+        self._counted_at = 0
+        self._candidates: list[tuple[int, int, int]] = []  # (start, end, re-counts in a row that found it)
+        self.recounts = 0
+        self.seconds = 0.0
+
+    def due(self, n: int) -> bool:
+        """A re-count every ``recount_s``, or every ``RECOUNT_PERIODS`` of the period found last
+        when that is sooner (a fast movement's reps are reported within a period of their end)."""
+        period = self.last_count.period if self.last_count is not None and self.last_count.period > 0 else 0.0
+        every = min(self.every, max(self.least, int(RECOUNT_PERIODS * period))) if period else self.every
+        return n - self._counted_at >= every
+
+    def window_start(self, n: int) -> int:
+        return max(0, n - self.window)
+
+    def update(self, keypoints: np.ndarray, start: int, n: int) -> list[OnlineRep]:
+        from movinet_crossfit.posecount.count import count_repetitions
+
+        started = time.perf_counter()
+        self._counted_at = n
+        count = count_repetitions(keypoints, self.fps, self.layout)
+        self.last_count, self.last_start = count, start
+        self.recounts += 1
+        new = []
+        # A period found in a short stretch is biased short (the counter looks for at most half
+        # the sequence): believed once the window holds ``min_periods`` of it.
+        believed = count.reps and count.period > 0 and count.score >= self.min_score and \
+            len(keypoints) >= self.min_periods * count.period
+        candidates = []
+        if believed:
+            guard = max(MIN_GUARD_SECONDS * self.fps, self.guard_periods * count.period)
+            tolerance = max(2.0, 0.25 * count.period)
+            last_end = self.reps[-1].end if self.reps else -1
+            for rep in count.reps:
+                a, b = start + rep.start_frame, start + rep.end_frame
+                if b > n - 1 - guard:
+                    break
+                if (a + b) / 2 <= last_end:
+                    continue  # reported already (its bounds may have moved a little)
+                seen = 1 + max((hits for c, d, hits in self._candidates
+                                if abs(c - a) <= tolerance and abs(d - b) <= tolerance), default=0)
+                candidates.append((a, b, seen))
+                # In order: a rep not confirmed yet holds back the ones after it.
+                if all(hits >= self.confirm for _, _, hits in candidates):
+                    found = OnlineRep(len(self.reps) + 1, a, b, float(count.period), n)
+                    self.reps.append(found)
+                    new.append(found)
+                    last_end = b
+        self._candidates = candidates
+        self.seconds += time.perf_counter() - started
+        return new
+
+
+def _export_num_frames(stream_model) -> int | None:
+    """The clip length (frames) the stream model was trained on, from its export's ``stream.json``."""
+    import json
+    from pathlib import Path
+
+    source = getattr(stream_model, "source", None)
+    try:
+        return int(json.loads((Path(source) / "stream.json").read_text(encoding="utf-8"))["num_frames"])
+    except (TypeError, OSError, ValueError, KeyError):
+        return None
+
+
+class LiveSession:
+    """Frames in, events out; ``finish()`` -> the offline analysis of what was pushed (module doc).
+
+    ``fps``: the rate frames are pushed at (the video's; the browser's send rate). ``movement``:
+    the user's (wins). ``standards``: a ``judging.Standards`` or YAML path. ``person``: as
+    ``analyze --person``. ``tracker``: a pose tracker instead of BlazePose (``pose.extract``'s
+    interface). ``stream_model``: a ``movinet.stream.StreamClassifier`` (or anything with its
+    ``classes``, ``frame_rate``, ``reset()`` and ``__call__(frame) -> probabilities``)."""
+
+    def __init__(self, *, fps: float, movement: str | None = None, standards=None, person: str | int = "auto",
+                 pose_fps: float = DEFAULT_POSE_FPS, tracker=None, stream_model=None, name: str = "live"):
+        from movinet_crossfit.pose.extract import make_backend
+        from movinet_crossfit.pose.people import parse_person
+
+        if not isinstance(fps, (int, float)) or not math.isfinite(fps) or fps <= 0:
+            raise UserError(f"fps {fps!r}: frames must be pushed at a positive frame rate")
+        self.fps = float(fps)
+        self.standards = _load_standards(standards)
+        self.asked = self.standards.get(movement) if movement else None
+        self.movement = movement
+        self.person = parse_person(person)
+        self.every = pose_stride(self.fps, check_pose_fps(pose_fps))
+        self.pose_fps = self.fps / self.every
+        self.tracker = tracker or make_backend("blazepose", person=self.person)
+        self.tracker.reset()
+        if hasattr(self.tracker, "fps"):  # as pose.extract.extract_poses does
+            self.tracker.fps = self.pose_fps
+        self.name = name
+        self.counter = OnlineCounter(self.pose_fps, self.tracker.layout)
+        self.stream_model = stream_model
+        self._rows: list = []  # what each tracker call returned (FramePose, or None when it chooses at the end)
+        self._frames = 0
+        self._t = 0.0
+        self._size: tuple[int, int] | None = None
+        self._count = 0
+        self._last_rep: dict | None = None
+        self._pose_guess: str | None = None
+        self._pose_score: float | None = None
+        self._recognised_at = -math.inf
+        self._chosen: int | None = None  # the person the tracker chose last (provisional), and when
+        self._chosen_at = 0
+        self._shown: str | None = None  # the running movement last announced
+        self._finished = False
+        self.timings = {"poses": 0.0, "count": 0.0, "judge": 0.0, "stream_model": 0.0}
+        self._verdicts: dict[int, bool | None] = {}
+        self._model_average: np.ndarray | None = None  # smoothed stream-model output: the running movement
+        self._model_sum: np.ndarray | None = None  # summed over the whole stream: the final label
+        if stream_model is not None:
+            rate = getattr(stream_model, "frame_rate", None) or STREAM_FPS
+            self._model_rate = float(min(rate, self.fps))
+            clip = getattr(stream_model, "num_frames", None) or _export_num_frames(stream_model) or \
+                round(DEFAULT_CLIP_SECONDS * self._model_rate)
+            self._model_clip = max(1, int(clip))
+            self._model_steps = 0
+            stream_model.reset()
+
+    # --- frames in ---------------------------------------------------------------------------------
+
+    def push(self, frame: np.ndarray, t_s: float | None = None) -> list[LiveEvent]:
+        """One RGB uint8 ``(H, W, 3)`` frame, in order -> the events it made known."""
+        if self._finished:
+            raise UserError("this live session has finished: start a new one")
+        index = self._frames
+        self._frames += 1
+        self._t = float(t_s) if t_s is not None else index / self.fps
+        events: list[LiveEvent] = []
+        if self.stream_model is not None:
+            events += self._classify(frame, index)
+        if index % self.every:
+            return events
+        self._size = (int(frame.shape[1]), int(frame.shape[0]))
+        started = time.perf_counter()
+        self._rows.append(self.tracker(frame))
+        self.timings["poses"] += time.perf_counter() - started
+        n = len(self._rows)
+        if self.counter.due(n):
+            events += self._recount(n)
+        return events
+
+    def _classify(self, frame: np.ndarray, index: int) -> list[LiveEvent]:
+        """The stream model on the frames at its own rate (a tick of ``frame_rate`` passed)."""
+        tick = math.floor(index * self._model_rate / self.fps)
+        if index and tick == math.floor((index - 1) * self._model_rate / self.fps):
+            return []
+        started = time.perf_counter()
+        if self._model_steps and self._model_steps % self._model_clip == 0:
+            self.stream_model.reset()  # a clip's worth seen: start afresh, so a new movement shows
+        probabilities = np.asarray(self.stream_model(frame), np.float64).reshape(-1)
+        self._model_steps += 1
+        self.timings["stream_model"] += time.perf_counter() - started
+        if self._model_average is None:
+            self._model_average, self._model_sum = probabilities.copy(), probabilities.copy()
+        else:
+            self._model_average = (1 - SMOOTHING) * self._model_average + SMOOTHING * probabilities
+            self._model_sum += probabilities
+        return self._movement_event()
+
+    def _running_movement(self) -> tuple[str | None, float | None]:
+        if self._model_average is not None:
+            best = int(np.argmax(self._model_average))
+            return list(self.stream_model.classes)[best], float(self._model_average[best])
+        return self._pose_guess, self._pose_score
+
+    def _movement_event(self) -> list[LiveEvent]:
+        label, probability = self._running_movement()
+        if label is None or label == self._shown:
+            return []
+        self._shown = label
+        return [LiveEvent("movement", self._count, self._t, movement=label, probability=probability,
+                          reported_at_s=self._t)]
+
+    # --- the running count -------------------------------------------------------------------------
+
+    def _window(self, start: int):
+        """The poses from ``start`` on of the person the tracker would choose now."""
+        from movinet_crossfit.pose.extract import poses_from_rows
+
+        if hasattr(self.tracker, "provisional"):
+            n = len(self._rows)
+            # Choosing the person scores everyone over the whole stream: renewed every
+            # CHOOSE_SECONDS at first, then as the stream grows by CHOOSE_GROWTH (so a long stream's
+            # choices cost in proportion to its length, not its square); the person chosen is read
+            # again in between.
+            rescore = self._chosen is None or n - self._chosen_at >= max(CHOOSE_SECONDS * self.pose_fps,
+                                                                          CHOOSE_GROWTH * self._chosen_at)
+            rows, summary = self.tracker.provisional(start, keep=None if rescore else self._chosen)
+            if rescore or summary.get("chosen") != self._chosen:
+                self._chosen, self._chosen_at = summary.get("chosen"), n
+        elif hasattr(self.tracker, "finish"):
+            return None  # a tracker that chooses only at the end: counted at the end
+        else:
+            rows = self._rows[start:]
+        return poses_from_rows(rows, self.pose_fps, self.tracker.layout, self._size)
+
+    def _recount(self, n: int, final: bool = False) -> list[LiveEvent]:
+        start = self.counter.window_start(n)
+        started = time.perf_counter()
+        poses = self._window(start)
+        if poses is None:
+            return []
+        new = self.counter.update(poses.keypoints, start, n)
+        self.timings["count"] += time.perf_counter() - started
+        events = []
+        if new:
+            started = time.perf_counter()
+            count = self.counter.last_count
+            movement = self._judged_movement(poses, count.reps)
+            for rep in new:
+                events.append(self._rep_event(poses, start, rep, movement))
+            self.timings["judge"] += time.perf_counter() - started
+        return events + self._movement_event()
+
+    def _judged_movement(self, poses, reps) -> str | None:
+        """The movement reps are judged against now: the user's, the pose guess, the stream model's."""
+        if self.asked is not None:
+            return self.asked.name
+        from movinet_crossfit.judging import recognise_movement
+
+        # Recognising costs a few times a re-count: once, then every RECOGNISE_SECONDS of video.
+        if self._pose_guess is None or self._t - self._recognised_at >= RECOGNISE_SECONDS:
+            self._recognised_at = self._t
+            guess = recognise_movement(poses, reps, self.standards)
+            standard = _known(self.standards, guess.label)
+            if standard is not None:
+                self._pose_guess, self._pose_score = standard.name, float(guess.score)
+        if self._pose_guess is not None:
+            return self._pose_guess
+        label, _ = self._running_movement()
+        return label
+
+    def _rep_event(self, poses, start: int, rep: OnlineRep, movement: str | None) -> LiveEvent:
+        from movinet_crossfit.judging import judge_reps
+
+        standard = _known(self.standards, movement)
+        if standard is not None:
+            verdict = judge_reps(poses, [Rep(rep.index, rep.start - start, rep.end - start, 0.0, 0.0)],
+                                 standard.name, self.standards)[0]
+            valid, reason = verdict.valid, verdict.reason
+        else:
+            valid, reason = None, f"no standards for {movement!r}" if movement else "movement unknown"
+        self._count = rep.index
+        self._verdicts[rep.index] = valid
+        seconds = self.every / self.fps
+        event = LiveEvent("rep", self._count, rep.end * seconds, rep=rep.index, valid=valid, reason=reason or "",
+                          movement=movement, reported_at_s=self._t,
+                          detail={"start_s": round(rep.start * seconds, 3),
+                                  "period_s": round(rep.period * seconds, 3)})
+        self._last_rep = event.to_dict()
+        return event
+
+    def state(self) -> dict:
+        """What a display shows now (JSON-ready)."""
+        label, probability = self._running_movement()
+        if self.asked is not None:
+            label, probability = self.asked.name, None
+        return {"count": self._count, "movement": label,
+                "probability": None if probability is None else round(float(probability), 4),
+                "last_rep": self._last_rep, "frames": self._frames, "t_s": round(self._t, 3)}
+
+    # --- the end ------------------------------------------------------------------------------------
+
+    def finish(self) -> tuple[list[LiveEvent], FootageAnalysis]:
+        """The stream ended: the reps not reported yet, the ``end`` event and the analysis of
+        everything pushed (``analyze``'s, on the same poses)."""
+        from movinet_crossfit.pose.extract import finish_poses
+
+        if self._finished:
+            raise UserError("this live session has finished already")
+        if not self._rows:
+            raise UserError(f"{self.name}: no frames arrived; nothing to analyse")
+        self._finished = True
+        poses = finish_poses(self.tracker, self._rows, self.pose_fps, self._size, self.name)
+        width, height = self._size or (0, 0)
+        info = video.VideoInfo(self.name, width, height, self.fps, self._frames, round(self._frames / self.fps, 3),
+                               "live")
+        model_movement = self._model_movement()
+        summary = getattr(self.tracker, "summary", None)
+        # "poses" as analyze's (decoding aside); the rest as the final pass's, the live ones beside.
+        timings = {"poses": self.timings["poses"]}
+        timings.update({f"live_{k}": v for k, v in self.timings.items() if v and k != "poses"})
+        analysis = analyse_poses(poses, info, self.every, name=self.name, standards=self.standards,
+                                 movement=self.movement, model_movement=model_movement, model_first=False,
+                                 person=dict(summary) if summary else None, timings=timings)
+        reported = list(self.counter.reps)
+        final = analysis.reps
+        events = []
+        for verdict in final[len(reported):]:  # the tail: reps the stream's end decided
+            self._count = verdict.index
+            events.append(LiveEvent("rep", self._count, verdict.end_frame / self.fps, rep=verdict.index,
+                                    valid=verdict.valid, reason=verdict.reason or "", movement=analysis.movement,
+                                    reported_at_s=self._t,
+                                    detail={"start_s": round(verdict.start_frame / self.fps, 3), "late": True}))
+            self._last_rep = events[-1].to_dict()
+        period = analysis.count.period or 0.0
+        moved = [k for k, (mine, theirs) in enumerate(zip(reported, analysis.count.reps), 1)
+                 if abs(mine.end - theirs.end_frame) > max(0.5 * period, 1)]
+        changed = [k for k, verdict in enumerate(final, 1) if k in self._verdicts and self._verdicts[k] != verdict.valid]
+        corrected = len(reported) > len(final) or bool(moved)
+        events.append(LiveEvent("end", len(final), self._t, movement=analysis.movement,
+                                probability=analysis.movement_probability, reported_at_s=self._t,
+                                detail={"corrected": corrected, "reported": len(reported),
+                                        "valid_count": analysis.valid_count, "no_rep_count": analysis.no_rep_count,
+                                        "unjudged_count": analysis.unjudged_count, "moved_reps": moved,
+                                        "verdicts_changed": changed, "frames": self._frames,
+                                        "recounts": self.counter.recounts}))
+        return events, analysis
+
+    def _model_movement(self) -> dict | None:
+        """The stream model's label over the whole stream (its mean probabilities)."""
+        if self.stream_model is None or self._model_sum is None:
+            return None
+        mean = self._model_sum / max(self._model_steps, 1)
+        classes = list(self.stream_model.classes)
+        order = np.argsort(-mean, kind="stable")
+        top = [[classes[i], round(float(mean[i]), 4)] for i in order[:TOP_K]]
+        return {"label": top[0][0], "probability": top[0][1], "top_k": top}
+
+
+def replay_counter(keypoints: np.ndarray, fps: float, layout: str = "mediapipe33", **options):
+    """A known pose sequence played as if live: ``(OnlineCounter after the last pose, the final
+    PoseCount)``: what a ``LiveSession`` reports and counts for these poses, without the poses'
+    cost (benchmarks/bench_live.py on the RepCount pose files, the tests)."""
+    from movinet_crossfit.posecount.count import count_repetitions
+
+    keypoints = np.asarray(keypoints)
+    counter = OnlineCounter(fps, layout, **options)
+    for n in range(1, len(keypoints) + 1):
+        if counter.due(n):
+            start = counter.window_start(n)
+            counter.update(keypoints[start:n], start, n)
+    return counter, count_repetitions(keypoints, fps, layout)
+
+
+@dataclass
+class LiveRun:
+    """A live run's outcome: every event in order, the final analysis, whether Ctrl-C ended it."""
+
+    source: str
+    events: list[LiveEvent]
+    analysis: FootageAnalysis
+    interrupted: bool = False
+    wall_seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        """``analyze``'s JSON (docs/analyze.md) with ``live``: the source, the events, the wall time."""
+        data = self.analysis.to_dict()
+        data["live"] = {"source": self.source, "interrupted": self.interrupted,
+                        "wall_s": round(self.wall_seconds, 3), "events": [e.to_dict() for e in self.events]}
+        return data
+
+
+def load_stream_model(export_dir, variant: str = "fp32"):
+    """A stream MoViNet export (``export --stream``) -> its ``StreamClassifier`` (TFLite, no TensorFlow)."""
+    try:
+        from movinet_crossfit.movinet.stream import StreamClassifier
+    except ImportError as exc:
+        if getattr(exc, "name", "") in ("movinet_crossfit.movinet.stream", None):
+            raise UserError(f"--model {export_dir}: stream models need movinet_crossfit.movinet.stream, which "
+                            "this installation lacks") from None
+        raise
+    return StreamClassifier.load(export_dir, variant)
+
+
+def run_live(source: str, *, model=None, stream_model=None, movement: str | None = None, standards=None,
+             person: str | int = "auto", pose_fps: float = DEFAULT_POSE_FPS, tracker=None, realtime: bool = False,
+             on_event=None, on_state=None, state_every_s: float = 0.25) -> LiveRun:
+    """``SOURCE`` (a camera index, a stream URL, a file: ``core.capture``) through a ``LiveSession``
+    until it ends or Ctrl-C: ``on_event(event)`` for each event as it comes, ``on_state(state)``
+    every ``state_every_s`` seconds of wall time (a display). ``model``: a stream export folder
+    (``stream_model``: one loaded already). Ctrl-C ends the stream: what was seen is analysed."""
+    from movinet_crossfit.core.capture import open_capture
+    from movinet_crossfit.pose.people import parse_person
+
+    # The user's mistakes first, before a camera opens or a model loads.
+    standards = _load_standards(standards)
+    if movement:
+        standards.get(movement)
+    parse_person(person)
+    check_pose_fps(pose_fps)
+    capture = open_capture(source)
+    if stream_model is None and model is not None:
+        stream_model = load_stream_model(model)
+    if stream_model is not None and hasattr(stream_model, "warm_up"):
+        stream_model.warm_up()
+    report = on_event or (lambda event: None)
+    events: list[LiveEvent] = []
+    session, interrupted, shown = None, False, 0.0
+    started = time.perf_counter()
+    frames = capture.frames(realtime=realtime)
+    try:
+        for frame in frames:
+            if session is None:  # a camera's or stream's frame rate is known with its first frame
+                session = LiveSession(fps=capture.fps, movement=movement, standards=standards, person=person,
+                                      pose_fps=pose_fps, tracker=tracker, stream_model=stream_model,
+                                      name=capture.name)
+            new = session.push(frame)
+            for event in new:
+                events.append(event)
+                report(event)
+            now = time.perf_counter()
+            if on_state is not None and (new or now - shown >= state_every_s):
+                shown = now
+                on_state(session.state())
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        frames.close()
+    if session is None:
+        raise UserError(f"{source}: no frames arrived; nothing to analyse")
+    tail, analysis = session.finish()
+    for event in tail:
+        events.append(event)
+        report(event)
+    if on_state is not None:
+        on_state(session.state())
+    return LiveRun(capture.name, events, analysis, interrupted, time.perf_counter() - started)

@@ -1,0 +1,111 @@
+"""The live command: live (the running movement, rep count and each rep's verdict from a camera, a
+stream or a file; at the end, ``analyze``'s result for what was seen)."""
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+from typing import Iterator, Optional
+
+import typer
+
+from movinet_crossfit.analysis.footage import DEFAULT_POSE_FPS
+from movinet_crossfit.cli._common import OutputFormat, app, console, out, results_console
+from movinet_crossfit.core.errors import UserError
+
+
+def _panel(state: dict, source: str):
+    """What the terminal shows while it runs."""
+    from rich.panel import Panel
+    from rich.table import Table
+
+    grid = Table.grid(padding=(0, 2))
+    probability = state["probability"]
+    grid.add_row("movement", f"[bold]{state['movement'] or '...'}[/bold]"
+                 + (f" ({probability:.0%})" if probability is not None else ""))
+    grid.add_row("reps", f"[bold]{state['count']}[/bold]")
+    rep = state["last_rep"]
+    if rep:
+        verdict = {True: "[green]valid[/green]", False: "[red]NO REP[/red]"}.get(rep["valid"], "[yellow]?[/yellow]")
+        grid.add_row("last rep", f"#{rep['rep']} at {rep['t_s']:.1f} s: {verdict} {rep['reason'] or ''}")
+    grid.add_row("time", f"{state['t_s']:.1f} s, {state['frames']} frames")
+    return Panel(grid, title=f"live: {source}", expand=False)
+
+
+@contextlib.contextmanager
+def _display(source: str) -> Iterator:
+    """``show(state)`` drawing a rich Live panel on stderr when it is a terminal; silent otherwise."""
+    from movinet_crossfit.core.progress import progress_enabled
+
+    if not progress_enabled():
+        yield lambda state: None
+        return
+    from rich.live import Live
+
+    with Live(console=console, refresh_per_second=8, transient=False) as live:
+        yield lambda state: live.update(_panel(state, source))
+
+
+@app.command()
+def live(
+    source: str = typer.Argument(..., metavar="SOURCE", help="a camera index (0), a stream URL (rtsp://, http://) "
+                                 "or a video file"),
+    model: Optional[Path] = typer.Option(None, "--model", help="a stream MoViNet export (`export --stream`): the "
+                                         "running movement from it (else from the poses)"),
+    movement: Optional[str] = typer.Option(None, "--movement", help="the movement, if you know it: judges every rep "
+                                           "against it"),
+    standards: Optional[Path] = typer.Option(None, "--standards", help="a standards YAML adding movements or "
+                                             "replacing built-in ones (docs/judging.md)"),
+    person: str = typer.Option("auto", "--person", help="whose reps: auto, largest, N or first (as analyze)"),
+    pose_fps: float = typer.Option(DEFAULT_POSE_FPS, "--pose-fps", help="poses per second (as analyze)"),
+    realtime: bool = typer.Option(False, "--realtime", help="play a file at its own frame rate (default: as fast "
+                                  "as it can)"),
+    json_lines: bool = typer.Option(False, "--json-lines", help="one JSON object per event on stdout (each rep as "
+                                    "it ends, movement changes, a final \"end\") instead of the result table"),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="write the final result as JSON (analyze's, "
+                                             "with the live events)"),
+    output_format: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table | json: the final "
+                                               "result on stdout (without --json-lines)"),
+) -> None:
+    """The running movement, rep count and each rep's verdict from a camera, a stream or a file (Ctrl-C stops)."""
+    from movinet_crossfit.analysis.live import run_live
+    from movinet_crossfit.core.fileio import write_json_atomic
+    from movinet_crossfit.judging import load_standards
+
+    loaded = load_standards(standards)
+    if movement is not None and not movement.strip():
+        raise UserError(f"--movement {movement!r}: empty; give a movement name ({', '.join(loaded.names())}) "
+                        "or leave the option out")
+    if json_path is not None and json_path.is_dir():
+        raise UserError(f"--json {json_path}: is a folder; give a file name (e.g. {json_path / 'live.json'})")
+
+    def emit(event) -> None:
+        if json_lines:
+            print(json.dumps(event.to_dict()), flush=True)
+
+    with _display(source) as show:
+        result = run_live(source, model=model, movement=movement, standards=loaded, person=person,
+                          pose_fps=pose_fps, realtime=realtime, on_event=emit, on_state=show)
+    if result.interrupted:
+        console.print(f"stopped after {result.analysis.info.duration:.1f} s of video; the result of what was seen:",
+                      highlight=False)
+    data = result.to_dict()
+    if json_path is not None:
+        try:
+            write_json_atomic(json_path, data)
+        except OSError as exc:
+            raise UserError(f"--json {json_path}: cannot write there ({exc.strerror or exc}); choose another "
+                            "path") from None
+    if not json_lines:
+        if output_format is OutputFormat.json:
+            print(json.dumps(data, indent=2))
+        else:
+            from movinet_crossfit.analysis.report import print_summary
+
+            print_summary(result.analysis, out)
+            end = result.events[-1].to_dict()
+            if end.get("corrected"):
+                out.print(f"  note: {end['reported']} reps were reported live; the final count is {end['count']}")
+    if json_path is not None:
+        results_console(OutputFormat.json if json_lines else output_format).print(
+            f"result -> [bold]{json_path}[/bold]", highlight=False)

@@ -1,0 +1,178 @@
+"""Frames from a camera, a stream URL or a file, decoded by ffmpeg: what ``live`` reads.
+
+``open_capture(SOURCE)``: a digit is a camera (``0`` -> ``/dev/video0`` through v4l2 on Linux,
+AVFoundation device 0 on macOS, the first DirectShow video device on Windows); ``rtsp://``,
+``rtmp://``, ``http(s)://``, ``udp://``, ``srt://`` are streams; anything else is a file, decoded
+exactly as ``core.video.iter_frames`` decodes it (so ``live FILE`` sees the frames ``analyze FILE``
+sees). ``Capture.frames(realtime=...)`` yields RGB uint8 ``(H, W, 3)`` frames; ``realtime`` plays a
+file at its own frame rate (a camera or a stream comes at its own pace anyway). A missing file, a
+bad URL or no camera is a ``UserError`` naming the source.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from movinet_crossfit.core import video
+from movinet_crossfit.core.errors import UserError
+
+STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "srt://", "tcp://")
+ASSUMED_FPS = 30.0  # a camera or stream that does not say its frame rate
+OPEN_TIMEOUT_S = 15.0  # a stream that sends nothing for this long is given up
+STREAM_INFO_WAIT_S = 2.0  # how long the first frame waits for ffmpeg's report of the stream
+
+
+@dataclass
+class Capture:
+    """One source, opened: ``kind`` (camera | stream | file), what the user gave (``source``), the
+    frame rate (the file's; the camera's or stream's as ffmpeg reports it, else ``ASSUMED_FPS``)."""
+
+    source: str
+    kind: str
+    fps: float
+    input_args: list[str] = field(default_factory=list)  # ffmpeg's input options and -i
+    info: video.VideoInfo | None = None  # a file's probe
+
+    @property
+    def name(self) -> str:
+        return Path(self.source).name if self.kind == "file" else self.source
+
+    def frames(self, *, realtime: bool = False) -> Iterator[np.ndarray]:
+        if self.kind == "file":
+            frames = video.iter_frames(self.source)
+            return _paced(frames, self.fps) if realtime else frames
+        return _LiveReader(self).frames()
+
+
+def _paced(frames: Iterator[np.ndarray], fps: float) -> Iterator[np.ndarray]:
+    """Frame ``i`` no earlier than ``i / fps`` seconds after the first (sleeping to the wall clock)."""
+    started = time.monotonic()
+    try:
+        for index, frame in enumerate(frames):
+            wait = started + index / fps - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            yield frame
+    finally:
+        frames.close()  # ffmpeg stops now, not when the generator is collected
+
+
+def open_capture(source: str) -> Capture:
+    """``SOURCE`` -> an open ``Capture`` (see the module doc). A file is probed here; a camera or
+    stream is opened when its frames are read (its errors come then, as ``UserError``)."""
+    text = str(source).strip()
+    if not text:
+        raise UserError("SOURCE is empty: give a camera index (0), a stream URL (rtsp://...) or a video file")
+    if text.isdigit():
+        return Capture(text, "camera", 0.0, _camera_args(int(text)))
+    if text.lower().startswith(STREAM_SCHEMES):
+        return Capture(text, "stream", 0.0, _stream_args(text))
+    path = Path(text).expanduser()
+    if not path.exists():
+        raise UserError(f"{text}: no such file (SOURCE is a camera index such as 0, a stream URL such as "
+                        "rtsp://..., or a video file)")
+    info = video.probe(path)
+    fps = float(info.fps) if info.fps and info.fps > 0 else ASSUMED_FPS
+    return Capture(str(path), "file", fps, info=info)
+
+
+def _camera_args(index: int) -> list[str]:
+    if sys.platform.startswith("linux"):
+        device = Path(f"/dev/video{index}")
+        if not device.exists():
+            raise UserError(f"camera {index}: no {device} (no camera found; give a video file or a stream URL)")
+        return ["-f", "v4l2", "-i", str(device)]
+    if sys.platform == "darwin":
+        return ["-f", "avfoundation", "-framerate", "30", "-i", f"{index}:none"]
+    if sys.platform.startswith("win"):
+        return ["-f", "dshow", "-i", f"video={_dshow_device(index)}"]
+    raise UserError(f"camera {index}: cameras are read on Linux, macOS and Windows; give a file or a stream URL")
+
+
+def _dshow_device(index: int) -> str:
+    """The name of the ``index``-th DirectShow video device (ffmpeg lists them on stderr)."""
+    listed = subprocess.run([video.ffmpeg_executable(), "-hide_banner", "-list_devices", "true", "-f", "dshow",
+                             "-i", "dummy"], capture_output=True, text=True, errors="replace").stderr
+    names = [line.split('"')[1] for line in listed.splitlines() if '"' in line and "(video)" in line]
+    if index >= len(names):
+        raise UserError(f"camera {index}: {len(names)} camera(s) found; give an index below {len(names)}")
+    return names[index]
+
+
+def _stream_args(url: str) -> list[str]:
+    timeout = str(int(OPEN_TIMEOUT_S * 1e6))  # microseconds
+    if url.lower().startswith(("rtsp://", "rtsps://")):
+        return ["-rtsp_transport", "tcp", "-timeout", timeout, "-i", url]
+    if url.lower().startswith(("http://", "https://")):
+        return ["-rw_timeout", timeout, "-i", url]
+    return ["-i", url]
+
+
+class _LiveReader:
+    """ffmpeg reading a camera or a stream, PPM frames on stdout (as ``core.video`` decodes files),
+    its report on stderr read line by line (the stream's frame rate; the reason when it fails)."""
+
+    def __init__(self, capture: Capture):
+        self.capture = capture
+        args = [video.ffmpeg_executable(), "-hide_banner", "-nostdin", "-nostats", *capture.input_args,
+                "-map", "0:v:0", "-f", "image2pipe", "-vcodec", "ppm", "-fps_mode", "passthrough", "pipe:"]
+        try:
+            self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        except OSError as exc:
+            raise UserError(f"{capture.source}: cannot start ffmpeg ({exc})") from None
+        self.lines: list[str] = []
+        self.stream_line = threading.Event()
+        self._thread = threading.Thread(target=self._drain, daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        for raw in self.process.stderr:
+            line = raw.decode(errors="replace").rstrip()
+            self.lines.append(line)
+            if "Video:" in line and "Stream #" in line:
+                self.capture.fps = video._stream_rate(line) or self.capture.fps
+                self.stream_line.set()
+
+    def failure(self) -> UserError:
+        lines = [line for line in self.lines if line.strip()]
+        reason = lines[-1] if lines else f"exit code {self.process.returncode}"
+        what = f"camera {self.capture.source}" if self.capture.kind == "camera" else self.capture.source
+        return UserError(f"{what}: cannot read video (ffmpeg: {reason})")
+
+    def frames(self) -> Iterator[np.ndarray]:
+        out = self.process.stdout
+        count = 0
+        try:
+            while True:
+                magic = out.readline()
+                if not magic:
+                    break
+                dims = out.readline().split()
+                out.readline()
+                width, height = int(dims[0]), int(dims[1])
+                data = out.read(width * height * 3)
+                if len(data) < width * height * 3:
+                    break
+                if count == 0:  # the stream's report comes before its first frame
+                    self.stream_line.wait(STREAM_INFO_WAIT_S)
+                    self.capture.fps = self.capture.fps or ASSUMED_FPS
+                count += 1
+                yield np.frombuffer(data, np.uint8).reshape(height, width, 3)
+        finally:
+            if self.process.poll() is None:
+                self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self._thread.join(timeout=2)
+        if count == 0:
+            raise self.failure()

@@ -1,0 +1,429 @@
+"""The app's camera tab: the /live routes with Flask's test client (a stand-in ``LiveSession`` with
+the contract's interface: no pose model), and in Debian's chromium with a fake camera playing a real
+set of thrusters (``--use-file-for-fake-video-capture``): the count on the page after one pass of
+the clip equals ``analyse_footage``'s on the same file."""
+from __future__ import annotations
+
+import io
+import threading
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+import app_support
+
+TOKEN = "live-camera-test-token-0123456789"
+
+
+class StandIn:
+    """``analysis.live.LiveSession``'s interface: a rep every 3 frames, valid and no-rep in turn.
+    Records what it was given; ``gate``: push waits on it (a slow pose model)."""
+
+    made: list["StandIn"] = []
+
+    def __init__(self, *, fps, movement=None, gate: threading.Event | None = None):
+        self.fps, self.movement, self.gate = fps, movement, gate
+        self.frames: list[np.ndarray] = []
+        self.times: list[float | None] = []
+        self.finished = False
+        StandIn.made.append(self)
+
+    def _rep(self, n: int) -> dict:
+        valid = n % 2 == 1
+        return {"kind": "rep", "count": n, "rep": n, "valid": valid, "reason": "" if valid else "hips not open",
+                "t_s": n * 3 / self.fps}
+
+    def push(self, frame, t_s=None):
+        if self.gate is not None:
+            self.gate.wait(30)
+        self.frames.append(frame)
+        self.times.append(t_s)
+        n = len(self.frames)
+        return [SimpleNamespace(to_dict=lambda: self._rep(n // 3))] if n % 3 == 0 else []
+
+    def state(self):
+        n = len(self.frames) // 3
+        return {"count": n, "movement": self.movement, "probability": None,
+                "last_rep": self._rep(n) if n else None, "frames": len(self.frames), "t_s": 0.0}
+
+    def finish(self):
+        self.finished = True
+        n = len(self.frames) // 3
+        reps = [{"index": i, "start_s": 0.1 * i, "end_s": 0.1 * i + 0.1, "valid": r["valid"], "reason": r["reason"],
+                 "checks": [], "frame": 3 * i, "time_s": 0.1 * i} for i, r in ((i, self._rep(i)) for i in
+                                                                              range(1, n + 1))]
+        h, w = self.frames[0].shape[:2]
+        result = {"count": n, "valid_count": sum(r["valid"] for r in reps),
+                  "no_rep_count": sum(not r["valid"] for r in reps), "unjudged_count": 0, "reps": reps,
+                  "movement": self.movement, "movement_source": "user" if self.movement else None,
+                  "movement_probability": None, "frames": len(self.frames), "duration": len(self.frames) / self.fps,
+                  "fps": self.fps, "width": w, "height": h, "pose_fps": self.fps, "poses_found": 1.0, "notes": []}
+        end = {"kind": "end", "count": n, "corrected": False, "reported": n}
+        return [SimpleNamespace(to_dict=lambda: end)], SimpleNamespace(to_dict=lambda: result)
+
+
+class _Analyser:
+    """What create_app reads of an Analyser (no models): the built-in standards."""
+
+    def __init__(self):
+        from movinet_crossfit.judging import load_standards
+
+        self.standards = load_standards(None)
+
+    def describe(self):
+        return {"poses": "stand-in", "standards": self.standards.names(), "standards_file": None, "model": None,
+                "backend": None, "classes": None, "counter": None}
+
+
+@pytest.fixture
+def make_app(tmp_path, monkeypatch):
+    """create_app(**options) with the stand-in live session; every app's sessions ended after."""
+    from movinet_crossfit.app import server
+    from movinet_crossfit.app.live import LiveConfig
+
+    gates: dict = {}
+    apps = []
+
+    def stand_in(analyser, fps, movement):
+        return StandIn(fps=fps, movement=movement, gate=gates.get("gate"))
+
+    monkeypatch.setattr(server, "make_live_session", stand_in)
+    monkeypatch.delenv(server.TOKEN_ENV, raising=False)
+    StandIn.made.clear()
+
+    def make(token: str = "", gate=None, **live):
+        gates["gate"] = gate
+        app = server.create_app(analyser=_Analyser(), upload_dir=tmp_path / f"up{len(apps)}", token=token,
+                                live=LiveConfig(**live))
+        apps.append(app)
+        return app
+    yield make
+    for app in apps:
+        app.live.shutdown()
+        app.jobs.shutdown()
+
+
+def _image(width=64, height=48, kind="PNG", seed=0) -> tuple[bytes, np.ndarray]:
+    from PIL import Image
+
+    # Smooth (JPEG keeps it close), different for each seed.
+    y, x = np.mgrid[0:height, 0:width]
+    pixels = np.stack([x * 255 // width, y * 255 // height, np.full_like(x, (seed * 37) % 256)], -1).astype(np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, kind)
+    return out.getvalue(), pixels
+
+
+def _frame(client, session: str, seq: int, body: bytes, t: float | None = None, kind="image/png"):
+    query = f"?seq={seq}" + (f"&t={t}" if t is not None else "")
+    return client.post(f"/live/{session}/frame{query}", data=body, content_type=kind)
+
+
+def _wait_for(condition, what: str, seconds: float = 10.0):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"gave up waiting: {what}"
+        time.sleep(0.01)
+
+
+def test_camera_routes_need_the_token(make_app):
+    app = make_app(token=TOKEN)
+    stranger = app.server.test_client()
+    png, _ = _image()
+    for path, body in (("/live/start", b"{}"), ("/live/anything/frame?seq=0", png), ("/live/anything/stop", b"")):
+        assert stranger.post(path, data=body).status_code == 401, path
+    assert stranger.get("/live/camera.js").status_code == 401
+    user = app.server.test_client()
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    assert b"getUserMedia" in user.get("/live/camera.js", headers=auth).data
+    started = user.post("/live/start", json={"fps": 10}, headers=auth)
+    assert started.status_code == 200
+    session = started.get_json()["session"]
+    assert len(session) >= 32  # unguessable: 24 random bytes
+    assert stranger.post(f"/live/{session}/frame?seq=0", data=png).status_code == 401  # the id is not a key
+    assert user.post(f"/live/{session}/frame?seq=0", data=png, headers=auth).status_code == 200
+
+
+def test_frames_are_analysed_in_order_and_stop_returns_the_final_count_and_rep_table(make_app):
+    app = make_app()
+    client = app.server.test_client()
+    layout = client.get("/_dash-layout").get_data(as_text=True)
+    assert "camera-start" in layout and "Camera (live)" in layout and "/live/camera.js" in client.get("/").get_data(
+        as_text=True)
+    started = client.post("/live/start", json={"fps": 12.5, "movement": "Thrusters"})
+    assert started.status_code == 200, started.get_json()
+    body = started.get_json()
+    session = body["session"]
+    assert body["chosen_movement"] == "thruster" and body["fps"] == 12.5  # the alias resolved
+    live = StandIn.made[-1]
+    assert live.fps == 12.5 and live.movement == "thruster"
+    sent = []
+    for seq in range(7):
+        data, pixels = _image(seed=seq, kind="PNG" if seq % 2 else "JPEG")
+        sent.append(pixels)
+        answer = _frame(client, session, seq, data, t=seq / 12.5, kind="image/png" if seq % 2 else "image/jpeg")
+        assert answer.status_code == 200, answer.get_json()
+    _wait_for(lambda: client.get(f"/live/{session}/status").get_json()["analysed"] == 7, "7 frames analysed")
+    status = client.get(f"/live/{session}/status").get_json()
+    assert status["state"]["count"] == 2 and status["state"]["last_rep"]["valid"] is False
+    assert status["dropped"] == 0 and status["missing"] == 0 and status["behind_s"] == 0
+    # Decoded as sent, in order: PNG exactly, JPEG close.
+    assert [f.shape for f in live.frames] == [(48, 64, 3)] * 7 and all(f.dtype == np.uint8 for f in live.frames)
+    assert np.array_equal(live.frames[1], sent[1]) and np.array_equal(live.frames[5], sent[5])
+    assert np.abs(live.frames[0].astype(int) - sent[0]).mean() < 3
+    assert live.times == pytest.approx([i / 12.5 for i in range(7)])
+
+    stopped = client.post(f"/live/{session}/stop")
+    assert stopped.status_code == 200
+    final = stopped.get_json()
+    assert live.finished and final["result"]["count"] == 2 and final["events"][-1]["kind"] == "end"
+    assert final["status"]["analysed"] == 7
+    assert _frame(client, session, 7, _image()[0]).status_code == 404  # the session is over
+    # The page's result card (the Dash callback the page's script triggers with the session id).
+    card = client.post("/_dash-update-component", json={
+        "output": "live-result.children", "outputs": {"id": "live-result", "property": "children"},
+        "inputs": [{"id": "live-final", "property": "data", "value": {"session": session}}],
+        "changedPropIds": ["live-final.data"], "state": []}).get_data(as_text=True)
+    assert "2 reps" in card and "live-final-reps" in card and "NO REP" in card and "hips not open" in card
+    gone = client.post("/_dash-update-component", json={
+        "output": "live-result.children", "outputs": {"id": "live-result", "property": "children"},
+        "inputs": [{"id": "live-final", "property": "data", "value": {"session": "forged"}}],
+        "changedPropIds": ["live-final.data"], "state": []}).get_data(as_text=True)
+    assert "no longer on the server" in gone
+
+
+def test_bad_frames_and_bad_starts_get_a_message(make_app):
+    app = make_app(max_frame_bytes=20_000, max_frame_pixels=100 * 100)
+    client = app.server.test_client()
+    for body, words in (({"fps": 0}, "frames a second"), ({"fps": "fast"}, "frames a second"),
+                        ({"movement": "yoga"}, "no standards for it"), ([1, 2], "send JSON")):
+        answer = client.post("/live/start", json=body)
+        assert answer.status_code == 400 and words in answer.get_json()["error"], (body, answer.get_json())
+    assert not StandIn.made  # nothing was started
+    session = client.post("/live/start", json={}).get_json()["session"]
+    png, _ = _image()
+    checks = [
+        (_frame(client, session, 0, b"GIF89a not a frame at all"), 400, "not a readable JPEG or PNG"),
+        (_frame(client, session, 0, png[: len(png) // 2]), 400, "not a readable JPEG or PNG"),  # truncated
+        (_frame(client, session, 0, b""), 400, "empty frame"),
+        (_frame(client, session, 0, _image(120, 100)[0]), 400, "over the 10,000 pixel limit"),
+        (_frame(client, session, 0, bytes(30_000)), 413, "over the 20,000 byte limit"),
+        (client.post(f"/live/{session}/frame", data=png), 400, "?seq= is missing"),
+        (client.post(f"/live/{session}/frame?seq=x", data=png), 400, "not a number"),
+        (_frame(client, "no-such-session", 0, png), 404, "no such camera session"),
+    ]
+    for answer, status, words in checks:
+        assert answer.status_code == status and words in answer.get_json()["error"], (status, answer.get_json())
+    assert _frame(client, session, 0, png).status_code == 200
+    assert _frame(client, session, 4, png).status_code == 200  # frames 1-3 never came: counted as missing
+    late = _frame(client, session, 2, png)
+    assert late.status_code == 400 and "send frames in order" in late.get_json()["error"]
+    other_size = _frame(client, session, 5, _image(32, 32)[0])
+    assert other_size.status_code == 400 and "keep one size" in other_size.get_json()["error"]
+    assert client.get(f"/live/{session}/status").get_json()["missing"] == 3
+    assert client.post(f"/live/{session}/stop").status_code == 200
+    # Stop with no frame: a message, not a result.
+    empty = client.post("/live/start", json={}).get_json()["session"]
+    answer = client.post(f"/live/{empty}/stop")
+    assert answer.status_code == 400 and "no frame was analysed" in answer.get_json()["error"]
+
+
+def test_sessions_are_limited_and_end_when_idle(make_app):
+    app = make_app(max_sessions=1, idle_s=0.3)
+    client = app.server.test_client()
+    first = client.post("/live/start", json={}).get_json()["session"]
+    second = client.post("/live/start", json={})
+    assert second.status_code == 429 and "the most this server takes at once (1)" in second.get_json()["error"]
+    _wait_for(lambda: app.live.active() == 0, "the idle session to end")
+    gone = _frame(client, first, 0, _image()[0])
+    assert gone.status_code == 404 and "no frame for 0.3 s" in gone.get_json()["error"]
+    assert not StandIn.made[0].finished  # an abandoned session is dropped, not analysed
+    assert client.post("/live/start", json={}).status_code == 200  # its place is free again
+    off = make_app(max_sessions=0).server.test_client().post("/live/start", json={})
+    assert off.status_code == 403 and "the camera is off on this server" in off.get_json()["error"]
+
+
+def test_a_slow_analysis_queues_then_drops_frames_and_says_so(make_app):
+    gate = threading.Event()
+    app = make_app(gate=gate, fps=10, backlog_s=0.2)  # 2 frames may wait
+    client = app.server.test_client()
+    session = client.post("/live/start", json={"fps": 10}).get_json()["session"]
+    png, _ = _image()
+    assert _frame(client, session, 0, png).status_code == 200
+    _wait_for(lambda: app.live.get(session).status()["queued"] == 0, "the worker to take frame 0")
+    answers = [_frame(client, session, seq, png).get_json() for seq in range(1, 6)]  # the worker is stuck on 0
+    assert answers[-1]["queued"] == 2 and answers[-1]["behind_s"] == 0.2 and answers[-1]["dropped"] == 3
+    assert answers[-1]["received"] == 6 and answers[-1]["analysed"] == 0
+    gate.set()
+    final = client.post(f"/live/{session}/stop").get_json()
+    assert final["status"]["analysed"] == 3 and final["status"]["dropped"] == 3 and final["result"]["frames"] == 3
+
+
+def test_shutdown_ends_every_camera_session(make_app):
+    app = make_app()
+    client = app.server.test_client()
+    session = client.post("/live/start", json={}).get_json()["session"]
+    assert _frame(client, session, 0, _image()[0]).status_code == 200
+    app.live.shutdown()
+    assert app.live.active() == 0 and not StandIn.made[-1].finished  # ended, not analysed
+    assert _frame(client, session, 1, _image()[0]).status_code == 404
+
+
+def test_the_wsgi_entry_takes_the_camera_settings_from_the_environment(tmp_path):
+    from movinet_crossfit.app.wsgi import create_application
+    from movinet_crossfit.core.errors import UserError
+
+    for name, value in (("MOVINET_CROSSFIT_LIVE_FPS", "60"), ("MOVINET_CROSSFIT_LIVE_FPS", "fast"),
+                        ("MOVINET_CROSSFIT_LIVE_SESSIONS", "-1"), ("MOVINET_CROSSFIT_LIVE_SESSIONS", "two")):
+        with pytest.raises(UserError, match=name):
+            create_application({name: value, "MOVINET_CROSSFIT_UPLOAD_DIR": str(tmp_path)})
+    server = create_application({"MOVINET_CROSSFIT_LIVE_FPS": "10", "MOVINET_CROSSFIT_LIVE_SESSIONS": "0",
+                                 "MOVINET_CROSSFIT_UPLOAD_DIR": str(tmp_path)})
+    client = server.test_client()
+    assert '"data-fps":"10"' in client.get("/_dash-layout").get_data(as_text=True)  # the page's send rate
+    off = client.post("/live/start", json={})
+    assert off.status_code == 403 and "the camera is off" in off.get_json()["error"]
+
+
+# --- the camera in a real browser ---------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+SEND_FPS = 15.0
+
+
+class _Recorder:
+    """Wraps the app's ``make_live_session``: every frame its sessions are given goes, as sent,
+    into a lossless video (rawvideo AVI) in the test's folder: the frames the page sent."""
+
+    def __init__(self, make, path):
+        self.make, self.path, self.process, self.frames = make, path, None, 0
+
+    def __call__(self, analyser, fps, movement):
+        import subprocess
+
+        from movinet_crossfit.core.video import ffmpeg_executable
+
+        live = self.make(analyser, fps, movement)
+        push = live.push
+
+        def recorded(frame, t_s=None):
+            if self.process is None:
+                self.process = subprocess.Popen(
+                    [ffmpeg_executable(), "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s",
+                     f"{frame.shape[1]}x{frame.shape[0]}", "-r", f"{fps:g}", "-i", "-", "-c:v", "rawvideo",
+                     "-pix_fmt", "bgr24", str(self.path)], stdin=subprocess.PIPE)
+            self.process.stdin.write(np.ascontiguousarray(frame).tobytes())
+            self.frames += 1
+            return push(frame, t_s)
+        live.push = recorded
+        return live
+
+    def close(self):
+        if self.process is not None:
+            self.process.stdin.close()
+            self.process.wait(60)
+        return self.path
+
+
+def _clip_positions(sent, clip) -> list[int]:
+    """For each frame sent, the clip's frame it shows (nearest, on a coarse grid)."""
+    from movinet_crossfit.core import video
+
+    grid = np.stack([f[::8, ::8].astype(np.int16) for f in video.iter_frames(clip)])
+    return [int(np.argmin(np.abs(grid - f[::8, ::8].astype(np.int16)).mean(axis=(1, 2, 3))))
+            for f in video.iter_frames(sent)]
+
+
+@pytest.mark.slow
+def test_a_fake_camera_playing_a_real_set_is_counted_as_analyze_counts_it(cfmove_clips, tmp_path_factory,
+                                                                          monkeypatch):
+    from pathlib import Path
+
+    from movinet_crossfit.analysis.footage import analyse_footage
+    from movinet_crossfit.app import create_app, server as app_server
+    from movinet_crossfit.app.live import LiveConfig
+    from movinet_crossfit.core import video
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} not found: the browser tests need Debian's chromium (.ci/run installs it)")
+    from playwright.sync_api import sync_playwright
+    from werkzeug.serving import make_server
+
+    clip = app_support.thruster_y4m(tmp_path_factory.getbasetemp() / "app_support", cfmove_clips, SEND_FPS)
+    frames = video.probe(clip).num_frames
+    offline = analyse_footage(clip)
+    folder = tmp_path_factory.mktemp("live_camera")
+    recorder = _Recorder(app_server.make_live_session, folder / "sent.avi")
+    monkeypatch.setattr(app_server, "make_live_session", recorder)
+    # A long backlog: on a busy CI machine the poses may run slower than 15 frames/s for a while; this
+    # test is about what is counted (dropping is test_a_slow_analysis_queues_then_drops_frames_and_says_so's).
+    app = create_app(upload_dir=folder / "uploads", live=LiveConfig(fps=SEND_FPS, backlog_s=60), token="")
+    server = make_server("127.0.0.1", 0, app.server, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+                "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={clip}",
+                "--use-fake-ui-for-media-stream"])
+            page = browser.new_page(viewport={"width": 1100, "height": 1000})
+            page.goto(f"http://127.0.0.1:{server.server_port}/")
+            page.click("#tab-camera")
+            page.wait_for_selector("#camera-start", state="visible")
+            page.select_option("#camera-movement", "")  # recognised from the poses, as analyse_footage does
+            page.evaluate(f"window.movinetCamera.maxFrames = {frames}")  # one pass of the looping file
+            started = time.perf_counter()
+            page.click("#camera-start")
+            page.wait_for_function(f"() => document.querySelector('#camera-sent').textContent === '{frames}'",
+                                   timeout=120_000)
+            sending = time.perf_counter() - started
+            running = int(page.inner_text("#live-count"))
+            health = page.inner_text("#live-health")
+            page.screenshot(path=str(folder / "app_camera_running.png"), full_page=True)
+            page.click("#camera-stop")
+            page.wait_for_selector("#live-result-card", timeout=60_000)
+            page.screenshot(path=str(folder / "app_camera_result.png"), full_page=True)
+            for name in ("app_camera_running.png", "app_camera_result.png"):
+                app_support.save_artifact(folder / name)
+            final = page.inner_text("#live-final-count")
+            info = page.inner_text("#live-final-info")
+            mode = page.inner_text("#live-mode")
+            verdicts = page.locator("#live-final-reps tbody tr strong").all_inner_texts()
+            browser.close()
+    finally:
+        server.shutdown()
+        app.live.shutdown()
+        app.jobs.shutdown()
+    sent = recorder.close()
+    of_sent = analyse_footage(sent)
+    positions = _clip_positions(sent, clip)
+    print(f"\ncamera: {frames} frames sent in {sending:.1f} s ({mode}; {health}); running count {running}, "
+          f"final {final}; analyse_footage on the frames sent: {len(of_sent.reps)}, on the y4m: {len(offline.reps)}; "
+          f"{info}; clip frames sent: {positions[:3]}..{positions[-3:]}, {len(set(positions))} distinct")
+    assert recorder.frames == frames and info.startswith(f"{frames} frames") and "; 0 dropped;" in info
+    # The frames sent are the clip's, in order: from near its start, round once, to near its end.
+    wraps = sum(b < a - frames // 2 for a, b in zip(positions, positions[1:]))
+    assert wraps <= 1 and len(set(positions)) >= 0.9 * (frames - 2 * app_support.STILL_S * SEND_FPS), positions
+    # What the page counted is what analyze counts on the frames it sent (decoded as the server saw them),
+    # and on the clip itself.
+    assert final == f"{len(of_sent.reps)} reps" == f"{len(offline.reps)} reps", (final, len(offline.reps))
+    assert len(offline.reps) >= 10 and running <= len(offline.reps)
+    words = {True: "valid", False: "NO REP", None: "can't tell"}
+    assert verdicts == [words[rep.valid] for rep in of_sent.reps]
+
+
+def test_the_app_commands_camera_settings_are_checked_before_anything_loads():
+    import subprocess
+    import sys
+
+    from movinet_crossfit.app.live import LiveConfig
+    from movinet_crossfit.core.errors import UserError
+
+    done = subprocess.run([sys.executable, "-m", "movinet_crossfit", "app", "--live-fps", "100"], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip() == "error: --live-fps 100.0: use a frame rate in (0, 30]"
+    for bad, message in [({"fps": 0.0}, "--live-fps 0.0"), ({"max_sessions": -1}, "--live-sessions -1: use 0")]:
+        with pytest.raises(UserError, match=message):
+            LiveConfig(**bad).check()

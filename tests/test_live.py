@@ -1,0 +1,187 @@
+"""Live analysis (analysis/live.py, core/capture.py, cli/live.py): the final count is analyze's, reps
+are reported online as they end, sources and the CLI behave."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from movinet_crossfit.analysis.live import LiveEvent, LiveSession, replay_counter, run_live
+from movinet_crossfit.core import video
+from movinet_crossfit.pose.extract import KnownPoses
+from movinet_crossfit.posecount.count import count_repetitions
+
+REPCOUNT_FPS = 30.0
+FRAME = np.zeros((8, 8, 3), np.uint8)  # what a known-poses tracker is shown: it looks at its own poses
+
+
+@pytest.fixture(scope="session")
+def repcount_videos():
+    from conftest import _shared
+
+    from movinet_crossfit.posecount.evaluate import load_repcount
+
+    videos = load_repcount(_shared("repcount_pose"))
+    return [videos[i] for i in (0, 5)]  # two real sets: a fast one and a slow one
+
+
+def _session(keypoints: np.ndarray, **options) -> LiveSession:
+    return LiveSession(fps=REPCOUNT_FPS, tracker=KnownPoses(keypoints, "mediapipe33", REPCOUNT_FPS), **options)
+
+
+def test_pushed_real_poses_end_with_the_offline_count(repcount_videos):
+    for item in repcount_videos:
+        session = _session(item.keypoints, movement="ohs")
+        events = [e for frame in range(len(item.keypoints)) for e in session.push(FRAME)]
+        tail, analysis = session.finish()
+        offline = count_repetitions(item.keypoints, REPCOUNT_FPS, "mediapipe33")
+        assert analysis.count.count == offline.count == len(analysis.reps), item.name
+        assert [(r.start_frame, r.end_frame) for r in analysis.count.reps] == \
+               [(r.start_frame, r.end_frame) for r in offline.reps]
+        reps = [e for e in events + tail if e.kind == "rep"]
+        assert [e.rep for e in reps] == list(range(1, len(reps) + 1))  # in order, never taken back
+        end = tail[-1]
+        assert end.kind == "end" and end.count == offline.count
+        assert end.detail["corrected"] == (end.detail["reported"] > offline.count or bool(end.detail["moved_reps"]))
+        assert all(e.valid in (True, False, None) and e.movement == "ohs" for e in reps)
+
+
+def test_the_replayed_counter_reports_reps_after_they_end_and_ends_with_offline(repcount_videos):
+    item = repcount_videos[0]
+    counter, final = replay_counter(item.keypoints, REPCOUNT_FPS)
+    assert final.count == count_repetitions(item.keypoints, REPCOUNT_FPS, "mediapipe33").count
+    assert counter.reps, "nothing reported online on a real set"
+    for rep in counter.reps:
+        assert rep.end < rep.at  # reported only once it has ended
+    assert counter.recounts < len(item.keypoints) / 2  # re-counts are rationed
+
+
+class FakeStream:
+    """The stream model's interface (movinet.stream.StreamClassifier): says "thruster" for frames
+    brighter than mid-grey, "ohs" for darker ones."""
+
+    classes = ["ohs", "thruster"]
+    frame_rate = 5.0
+    size = 8
+
+    def __init__(self):
+        self.calls = self.resets = 0
+
+    def reset(self) -> None:
+        self.resets += 1
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        bright = float(frame.mean()) > 127
+        return np.array([0.1, 0.9]) if bright else np.array([0.8, 0.2])
+
+
+def test_the_stream_model_runs_at_its_rate_follows_changes_and_names_the_running_movement(repcount_videos):
+    keypoints = repcount_videos[0].keypoints[:300]  # 10 s
+    model = FakeStream()
+    session = _session(keypoints, stream_model=model)
+    events = []
+    for index in range(len(keypoints)):
+        frame = np.full((8, 8, 3), 40 if index < 150 else 220, np.uint8)
+        events += session.push(frame)
+    moves = [e for e in events if e.kind == "movement"]
+    assert [e.movement for e in moves][:2] == ["ohs", "thruster"]
+    assert 4.5 <= moves[1].t_s <= 7.0  # smoothed: not at the first bright frame (5 s), but soon after
+    assert model.calls == 50  # 5 per second of a 30 fps stream
+    assert model.resets >= 1 + 2  # at the start, then every clip
+    assert session.state()["movement"] == "thruster"
+    _, analysis = session.finish()
+    assert analysis.model_movement["label"] in FakeStream.classes
+
+
+def test_events_are_json_ready():
+    event = LiveEvent("rep", 3, 4.56789, rep=3, valid=False, reason="hips not open", movement="thruster",
+                      reported_at_s=5.0, detail={"start_s": np.float64(3.5)})
+    data = json.loads(json.dumps(event.to_dict()))
+    assert data["count"] == 3 and data["valid"] is False and data["reason"] == "hips not open"
+    assert data["t_s"] == 4.568 and data["start_s"] == 3.5
+
+
+@pytest.fixture(scope="session")
+def short_clip(tmp_path_factory) -> Path:
+    """2 s of a test pattern at 10 fps."""
+    path = tmp_path_factory.mktemp("live") / "pattern.mp4"
+    subprocess.run([video.ffmpeg_executable(), "-v", "error", "-f", "lavfi", "-i",
+                    "testsrc=size=64x48:rate=10:duration=2", "-pix_fmt", "yuv420p", str(path)], check=True)
+    return path
+
+
+def test_realtime_plays_a_file_at_its_own_pace(short_clip):
+    keypoints = np.full((20, 33, 3), np.nan, np.float32)
+    started = time.perf_counter()
+    result = run_live(str(short_clip), realtime=True, tracker=KnownPoses(keypoints, "mediapipe33", 10.0))
+    assert time.perf_counter() - started >= 0.8 * 2.0
+    assert result.analysis.info.num_frames == 20 and result.analysis.count.count == 0
+    assert result.events[-1].kind == "end"
+
+
+@pytest.mark.parametrize("source, message", [
+    ("/no/such/video.mp4", "/no/such/video.mp4: no such file"),
+    ("7", "camera 7"),
+    ("http://127.0.0.1:9/none.mp4", "http://127.0.0.1:9/none.mp4: cannot read video"),
+])
+def test_a_bad_source_is_one_line_and_exit_2(source, message):
+    done = subprocess.run([sys.executable, "-m", "movinet_crossfit", "live", source], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 2, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0], done.stderr
+    assert "Traceback" not in done.stderr
+
+
+# --- the real joined thruster set: live == analyze -------------------------------------------------
+
+def _blazepose_or_skip():
+    pytest.importorskip("ai_edge_litert")
+    from movinet_crossfit.pose.model_files import DEFAULT_DIR, models_present
+
+    if not models_present(DEFAULT_DIR, verify=False):
+        pytest.skip("BlazePose models not fetched (scripts/setup.sh fetches them; CI always has them)")
+
+
+@pytest.fixture(scope="session")
+def live_thrusters(cfmove_clips, tmp_path_factory):
+    """The real thruster clips joined into one set; analyzed once, and run once through `live --json-lines`."""
+    _blazepose_or_skip()
+    from typer.testing import CliRunner
+
+    from movinet_crossfit.analysis.footage import analyse_footage
+    from movinet_crossfit.cli import app
+    from movinet_crossfit.data.clips import join_clips
+
+    folder = tmp_path_factory.mktemp("live_real")
+    paths = sorted((cfmove_clips / "thruster").glob("*.mp4"), key=lambda p: int(p.stem.rsplit("_", 1)[1]))
+    joined, _ = join_clips(paths, folder / "thrusters.mp4")
+    analysis = analyse_footage(joined)
+    done = CliRunner().invoke(app, ["live", str(joined), "--json-lines", "--json", str(folder / "live.json")])
+    assert done.exit_code == 0, done.output
+    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    return analysis, lines, json.loads((folder / "live.json").read_text())
+
+
+@pytest.mark.slow
+def test_live_on_a_real_set_counts_what_analyze_counts_and_reports_reps_within_a_period(live_thrusters):
+    analysis, lines, result = live_thrusters
+    end = lines[-1]
+    assert end["kind"] == "end" and end["count"] == analysis.count.count == result["count"] > 5
+    reps = [line for line in lines if line["kind"] == "rep"]
+    assert [r["rep"] for r in reps] == list(range(1, end["count"] + 1))
+    for rep in reps:
+        assert {"count", "valid", "reason", "t_s", "rep", "movement"} <= set(rep)
+        assert rep["count"] == rep["rep"] and rep["valid"] in (True, False, None)
+    period = analysis.count.period / analysis.pose_fps
+    final_ends = [r.end_frame / analysis.fps for r in analysis.reps]
+    for rep in reps[1:]:  # the first rep: a period is known only after a few
+        assert rep["reported_at_s"] - final_ends[rep["rep"] - 1] <= period + 0.05, (rep, period)
+    assert [r["valid"] for r in result["reps"]] == [r.valid for r in analysis.reps]
+    assert result["live"]["events"][-1] == end
