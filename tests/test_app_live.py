@@ -427,3 +427,120 @@ def test_the_app_commands_camera_settings_are_checked_before_anything_loads():
     for bad, message in [({"fps": 0.0}, "--live-fps 0.0"), ({"max_sessions": -1}, "--live-sessions -1: use 0")]:
         with pytest.raises(UserError, match=message):
             LiveConfig(**bad).check()
+
+
+def test_hostile_frame_numbers_are_refused_and_stop_may_be_sent_again(make_app):
+    app = make_app(fps=10, idle_s=5)
+    client = app.server.test_client()
+    session = client.post("/live/start", json={"fps": 10}).get_json()["session"]
+    png, _ = _image()
+    for seq in ("9" * 400, "%203", "%D9%A3", "1_0", str(2**63)):  # overflowed into a 500; took " 3" and "٣"
+        answer = client.post(f"/live/{session}/frame?seq={seq}", data=png)
+        assert answer.status_code == 400 and "digits only" in answer.get_json()["error"], (seq, answer.get_json())
+    sliver = _frame(client, session, 0, _image(900, 1)[0])  # BlazePose took ~40 s on one of these
+    assert sliver.status_code == 400 and "at most 4 times as wide" in sliver.get_json()["error"]
+    assert _frame(client, session, 0, png).status_code == 200
+    leap = _frame(client, session, 10_000, png)  # one bad request must not end the session's order for good
+    assert leap.status_code == 400 and "frames after the frame expected (1)" in leap.get_json()["error"]
+    assert _frame(client, session, 1, png).status_code == 200
+    assert client.get(f"/live/{session}/status").get_json()["missing"] == 0
+    for seq in range(2, 6):
+        assert _frame(client, session, seq, png).status_code == 200
+    stops: list = []
+    threads = [threading.Thread(target=lambda: stops.append(app.server.test_client().post(f"/live/{session}/stop")))
+               for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    again = client.post(f"/live/{session}/stop")  # a Stop retried after a 503, or sent twice
+    assert [s.status_code for s in stops] + [again.status_code] == [200] * 3
+    assert {s.get_json()["result"]["count"] for s in stops} | {again.get_json()["result"]["count"]} == {2}
+    assert _frame(client, session, 6, png).status_code == 404  # over: no more frames
+
+
+def _run_page_script(tmp_path, harness: str) -> dict:
+    """The camera tab's script under node with a stand-in page, camera and server (``harness``):
+    what the harness printed last."""
+    import json
+    import shutil
+    import subprocess
+
+    from movinet_crossfit.app.camera_js import CAMERA_JS
+
+    node = shutil.which("node") or shutil.which("nodejs")
+    if node is None:
+        pytest.skip("no node to run the page's script")
+    (tmp_path / "camera.js").write_text(CAMERA_JS)
+    (tmp_path / "harness.js").write_text(harness)
+    done = subprocess.run([node, str(tmp_path / "harness.js"), str(tmp_path / "camera.js")], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+PAGE = r"""
+const elements = {};
+function el(id) {
+  return elements[id] || (elements[id] = {id: id, disabled: false, textContent: "", className: "", dataset: {},
+                                          value: "", srcObject: null, play: () => Promise.resolve()});
+}
+el("camera").dataset = {fps: "10", maxSide: "960", format: "image/jpeg"};
+global.window = global;
+global.document = {getElementById: el, addEventListener: () => {}};
+let grant = null;
+const stopped = [], fetched = [], errors = [];
+global.navigator = {mediaDevices: {getUserMedia: () => new Promise((resolve) => { grant = resolve; })}};
+const answers = ANSWERS;  // the server's [status, body] for each request in turn
+global.fetch = async (url) => {
+  fetched.push(url);
+  const [status, body] = answers.shift();
+  return {ok: status === 200, status: status, json: async () => body};
+};
+eval(require("fs").readFileSync(process.argv[2], "utf8"));
+const C = window.movinetCamera;
+"""
+
+STOP_WHILE_ASKING = PAGE.replace("ANSWERS", '[[200, {session: "s"}]]') + r"""
+(async () => {
+  C.start();  // the browser asks for the camera ...
+  await new Promise((r) => setTimeout(r, 5));
+  await C.stop().catch((e) => errors.push(String(e)));  // ... and the user presses Stop before answering
+  grant({getTracks: () => [{stop: () => stopped.push(1)}], getVideoTracks: () => []});
+  await new Promise((r) => setTimeout(r, 20));
+  console.log(JSON.stringify({errors: errors, fetched: fetched, stopped: stopped.length,
+                              start: el("camera-start").disabled, stop: el("camera-stop").disabled}));
+  process.exit(0);  // a capture timer left running must not hold the test
+})();
+"""
+
+
+def test_stop_pressed_while_the_browser_asks_for_the_camera_leaves_the_page_usable(tmp_path):
+    """Was: Stop threw (no stream yet), the camera then opened and sent frames with both buttons off."""
+    seen = _run_page_script(tmp_path, STOP_WHILE_ASKING)
+    assert seen == {"errors": [], "fetched": [], "stopped": 1, "start": False, "stop": True}, seen
+
+
+STILL_ANALYSING = "the server is still analysing the frames it has: try Stop again"
+STOP_AGAIN_AFTER_503 = PAGE.replace("ANSWERS", f"""[[200, {{session: "s"}}],
+  [503, {{error: "{STILL_ANALYSING}"}}], [200, {{status: {{state: {{count: 3}}}}, result: {{count: 3}}}}]]""") + r"""
+(async () => {
+  C.start();
+  grant({getTracks: () => [{stop: () => stopped.push(1)}], getVideoTracks: () => [{}]});
+  await new Promise((r) => setTimeout(r, 20));
+  await C.stop();  // 503: still analysing
+  const between = {stop: el("camera-stop").disabled, error: el("live-error").textContent};
+  await C.stop();  // pressed again: the result
+  console.log(JSON.stringify({between: between, fetched: fetched, count: el("live-count").textContent,
+                              start: el("camera-start").disabled, stop: el("camera-stop").disabled}));
+  process.exit(0);
+})();
+"""
+
+
+def test_stop_answered_503_can_be_pressed_again_and_shows_the_result(tmp_path):
+    """Was: the page said "try Stop again" with Stop disabled and the session forgotten."""
+    seen = _run_page_script(tmp_path, STOP_AGAIN_AFTER_503)
+    assert seen["between"] == {"stop": False, "error": STILL_ANALYSING}
+    assert seen["fetched"] == ["/live/start", "/live/s/stop", "/live/s/stop"]
+    assert seen["count"] == "3" and seen["start"] is False and seen["stop"] is True, seen

@@ -185,3 +185,128 @@ def test_live_on_a_real_set_counts_what_analyze_counts_and_reports_reps_within_a
         assert rep["reported_at_s"] - final_ends[rep["rep"] - 1] <= period + 0.05, (rep, period)
     assert [r["valid"] for r in result["reps"]] == [r.valid for r in analysis.reps]
     assert result["live"]["events"][-1] == end
+
+
+# --- hostile inputs (the review of the live mode) -------------------------------------------------------
+
+def test_push_refuses_what_is_not_a_frame_and_changes_nothing():
+    from movinet_crossfit.core.errors import UserError
+
+    session = LiveSession(fps=np.float32(10), tracker=KnownPoses(np.full((9, 33, 3), np.nan), "mediapipe33", 10.0))
+    session.push(FRAME, 5.0)
+    bad = [(None, None, "got NoneType"), (FRAME.tolist(), None, "not a numpy array"),
+           (FRAME.astype(np.float32), None, "got float32"), (FRAME[..., 0], None, "[8, 8]"),
+           (np.zeros((8, 8, 4), np.uint8), None, "[8, 8, 4]"), (np.zeros((0, 0, 3), np.uint8), None, "[0, 0, 3]"),
+           (np.zeros((16, 8, 3), np.uint8), None, "frame 1 is 8x16; this session's frames are 8x8"),
+           (FRAME, float("nan"), "t_s nan"), (FRAME, "1.0", "t_s '1.0'")]
+    for frame, t_s, words in bad:
+        with pytest.raises(UserError, match=None) as caught:
+            session.push(frame, t_s)
+        assert words in str(caught.value), (words, caught.value)
+    assert session.state()["frames"] == 1 and session.tracker.calls == 1  # nothing was half-pushed
+    session.push(FRAME, 1.0)  # a clock that steps back: time stays
+    assert session.state()["t_s"] == 5.0
+    _, analysis = session.finish()
+    assert analysis.info.num_frames == 2 and (analysis.info.width, analysis.info.height) == (8, 8)
+    with pytest.raises(UserError, match="positive frame rate"):
+        LiveSession(fps=True, tracker=KnownPoses(np.zeros((1, 33, 3)), "mediapipe33", 1.0))
+
+
+@pytest.mark.parametrize("json_name, words", [("same", "is the input video"), ("folder", "is a folder"),
+                                              ("under_file", "is a file, not a folder")])
+def test_live_refuses_a_bad_json_path_before_it_opens_the_source(short_clip, tmp_path, json_name, words):
+    from typer.testing import CliRunner
+
+    from movinet_crossfit.cli import app
+    from movinet_crossfit.core.errors import UserError
+
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(short_clip.read_bytes())
+    (tmp_path / "afile").write_text("x")
+    target = {"same": clip, "folder": tmp_path, "under_file": tmp_path / "afile" / "x.json"}[json_name]
+    done = CliRunner().invoke(app, ["live", str(clip), "--json", str(target)])
+    assert isinstance(done.exception, UserError) and words in str(done.exception), done.output
+    assert clip.read_bytes() == short_clip.read_bytes()  # the input video is untouched
+
+
+def test_sigterm_ends_a_live_run_as_ctrl_c_does_and_the_result_is_written(short_clip, tmp_path, monkeypatch):
+    import os
+    import signal
+
+    from typer.testing import CliRunner
+
+    from movinet_crossfit.cli import app
+    from movinet_crossfit.pose import extract
+
+    class Terminated(KnownPoses):  # `systemctl stop` / `docker stop` arriving at the 5th frame
+        def __call__(self, frame):
+            if self.calls == 4:
+                os.kill(os.getpid(), signal.SIGTERM)
+            return super().__call__(frame)
+
+    monkeypatch.setattr(extract, "make_backend", lambda *a, **k: Terminated(np.full((20, 33, 3), np.nan),
+                                                                            "mediapipe33", 10.0))
+    class Unhandled(Exception):
+        pass
+
+    def unhandled(signum, frame):  # without live's own handler: this test fails (the process would die)
+        raise Unhandled
+
+    before = signal.signal(signal.SIGTERM, unhandled)
+    try:
+        done = CliRunner().invoke(app, ["live", str(short_clip), "--json", str(tmp_path / "live.json")])
+        assert signal.getsignal(signal.SIGTERM) is unhandled  # restored after the run
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert done.exit_code == 0, done.output
+    result = json.loads((tmp_path / "live.json").read_text())
+    assert result["live"]["interrupted"] is True and 4 <= result["frames"] < 20
+
+
+def test_a_stream_model_folder_that_is_not_one_is_a_user_error(tmp_path):
+    from movinet_crossfit.analysis.live import load_stream_model
+    from movinet_crossfit.core.errors import UserError
+
+    with pytest.raises(UserError, match=f"--model {tmp_path}"):
+        load_stream_model(tmp_path)  # an empty folder (a clip export has no stream.json either)
+    pytest.importorskip("movinet_crossfit.movinet.stream")
+    pytest.importorskip("ai_edge_litert")
+    (tmp_path / "stream.json").write_text(json.dumps({"classes": ["a"], "size": 8, "variants": {"fp32": "m.tflite"},
+                                                      "state_names": [], "states": {}}))
+    (tmp_path / "m.tflite").write_bytes(b"not a flatbuffer" * 64)  # a truncated copy, a download gone wrong
+    with pytest.raises(UserError, match="its stream model cannot be loaded"):
+        load_stream_model(tmp_path)
+
+
+def test_a_failed_stream_says_why_not_just_that_it_failed():
+    from movinet_crossfit.core.capture import failure_reason
+
+    log = ["[http @ 0x55c3c3e55b00] Stream ends prematurely at 48, should be 1576718",
+           "    Last message repeated 1 times",
+           "[vf#0:0 @ 0x55c3c3e8cf40] Cannot determine format of input 0:0 after EOF",
+           "[out#0/image2pipe @ 0x55c3c3e681c0] Nothing was written into output file", "Conversion failed!"]
+    assert failure_reason(log) == "Stream ends prematurely at 48, should be 1576718"
+    assert failure_reason(["[tcp @ 0x1] Connection to tcp://127.0.0.1:9 failed: Connection refused",
+                           "Error opening input files: Connection refused"]) == \
+        "Error opening input files: Connection refused"
+    assert "no video stream" in failure_reason(["Stream map '0:v:0' matches no streams."])
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="named pipes are POSIX")
+def test_a_named_pipe_or_stdin_is_read_as_a_stream(tmp_path):
+    import os
+
+    from movinet_crossfit.core.capture import open_capture
+
+    assert open_capture("-").input_args == ["-i", "pipe:0"]  # `ffmpeg ... -f mpegts - | movinet-crossfit live -`
+    fifo = tmp_path / "camera.ts"
+    os.mkfifo(fifo)  # was "empty file (0 bytes); re-download or re-cut it"
+    writer = subprocess.Popen([video.ffmpeg_executable(), "-v", "error", "-y", "-f", "lavfi", "-i",
+                               "testsrc=size=64x48:rate=10:duration=2", "-f", "mpegts", str(fifo)])
+    try:
+        capture = open_capture(str(fifo))
+        frames = list(capture.frames())
+    finally:
+        writer.wait(timeout=30)
+    assert capture.kind == "stream" and len(frames) == 20 and frames[0].shape == (48, 64, 3)
+    assert capture.fps == pytest.approx(10.0)

@@ -26,6 +26,7 @@ pose guess. A session is not thread-safe: push from one thread.
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from dataclasses import dataclass, field
 
@@ -192,7 +193,7 @@ class LiveSession:
         from movinet_crossfit.pose.extract import make_backend
         from movinet_crossfit.pose.people import parse_person
 
-        if not isinstance(fps, (int, float)) or not math.isfinite(fps) or fps <= 0:
+        if isinstance(fps, bool) or not isinstance(fps, numbers.Real) or not math.isfinite(fps) or fps <= 0:
             raise UserError(f"fps {fps!r}: frames must be pushed at a positive frame rate")
         self.fps = float(fps)
         self.standards = _load_standards(standards)
@@ -237,18 +238,29 @@ class LiveSession:
     # --- frames in ---------------------------------------------------------------------------------
 
     def push(self, frame: np.ndarray, t_s: float | None = None) -> list[LiveEvent]:
-        """One RGB uint8 ``(H, W, 3)`` frame, in order -> the events it made known."""
+        """One RGB uint8 ``(H, W, 3)`` frame, in order -> the events it made known. Every frame has
+        the first one's size; ``t_s`` (default: its index / ``fps``) never takes time back. A frame
+        refused (``UserError``) changes nothing."""
         if self._finished:
             raise UserError("this live session has finished: start a new one")
+        size = self._check_frame(frame)
         index = self._frames
+        if t_s is None:
+            t = index / self.fps
+        elif isinstance(t_s, bool) or not isinstance(t_s, numbers.Real) or not math.isfinite(t_s):
+            raise UserError(f"frame {index}: t_s {t_s!r} is not a time in seconds (a finite number, or None)")
+        else:
+            t = float(t_s)
+        # Nothing changes before here: a refused frame leaves the session as it was (the pose stride
+        # counts frames, so a half-pushed frame would shift every pose after it off analyze's).
         self._frames += 1
-        self._t = float(t_s) if t_s is not None else index / self.fps
+        self._size = size
+        self._t = max(t, self._t) if index else t  # a clock that steps back does not move time back
         events: list[LiveEvent] = []
         if self.stream_model is not None:
             events += self._classify(frame, index)
         if index % self.every:
             return events
-        self._size = (int(frame.shape[1]), int(frame.shape[0]))
         started = time.perf_counter()
         self._rows.append(self.tracker(frame))
         self.timings["poses"] += time.perf_counter() - started
@@ -256,6 +268,22 @@ class LiveSession:
         if self.counter.due(n):
             events += self._recount(n)
         return events
+
+    def _check_frame(self, frame) -> tuple[int, int]:
+        """An RGB uint8 ``(H, W, 3)`` frame of this session's size -> its size, else ``UserError``."""
+        index = self._frames
+        if not isinstance(frame, np.ndarray):
+            raise UserError(f"frame {index}: got {type(frame).__name__}, not a numpy array; push RGB uint8 "
+                            "(H, W, 3) frames")
+        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3 or min(frame.shape[:2]) < 1:
+            raise UserError(f"frame {index}: got {frame.dtype} {list(frame.shape)}; push RGB uint8 (H, W, 3) "
+                            "frames (convert grey or RGBA pictures first)")
+        size = (int(frame.shape[1]), int(frame.shape[0]))
+        if self._size is not None and size != self._size:
+            # Poses are measured in the first frame's pixels: another size would bend every one after it.
+            raise UserError(f"frame {index} is {size[0]}x{size[1]}; this session's frames are "
+                            f"{self._size[0]}x{self._size[1]}: keep one size (finish, then start a new session)")
+        return size
 
     def _classify(self, frame: np.ndarray, index: int) -> list[LiveEvent]:
         """The stream model on the frames at its own rate (a tick of ``frame_rate`` passed)."""
@@ -478,7 +506,14 @@ def load_stream_model(export_dir, variant: str = "fp32"):
             raise UserError(f"--model {export_dir}: stream models need movinet_crossfit.movinet.stream, which "
                             "this installation lacks") from None
         raise
-    return StreamClassifier.load(export_dir, variant)
+    try:
+        return StreamClassifier.load(export_dir, variant)
+    except UserError as exc:
+        message = str(exc)
+        raise UserError(message if message.startswith("--model") else f"--model {message}") from None
+    except (ValueError, RuntimeError, OSError) as exc:  # a truncated or foreign .tflite: LiteRT's own words
+        raise UserError(f"--model {export_dir}: its stream model cannot be loaded ({type(exc).__name__}: "
+                        f"{str(exc)[:160]}); export it again with `movinet-crossfit export RUN --stream`") from None
 
 
 def run_live(source: str, *, model=None, stream_model=None, movement: str | None = None, standards=None,

@@ -53,7 +53,9 @@ CAMERA_JS = r"""
     if (status.analysis_fps) { health += " (the server analyses " + status.analysis_fps + " frames/s)"; }
     var warn = [];
     if (status.behind_s >= 0.5) { warn.push("the server is behind by " + status.behind_s.toFixed(1) + " s"); }
-    var lost = (status.dropped || 0) + (status.missing || 0) + (run ? run.dropped : 0);
+    // A frame the page drops leaves a gap in seq that the server counts as missing once a later
+    // frame arrives: counted once (the page's own count covers the gaps not seen yet).
+    var lost = (status.dropped || 0) + Math.max(status.missing || 0, run ? run.dropped : 0);
     if (lost) { warn.push(lost + " frame" + (lost === 1 ? "" : "s") + " dropped: the server cannot keep up, the count may miss reps"); }
     text("live-health", health);
     var w = el("live-behind");
@@ -119,7 +121,8 @@ CAMERA_JS = r"""
       }
     } finally {
       r.sending = false;
-      if (r.drained && !r.pending.length) { r.drained(); }
+      // A session that failed while Stop waits: Stop goes on (and says why) instead of waiting forever.
+      if (r.drained && (!r.pending.length || r.failed)) { r.drained(); }
     }
   }
 
@@ -127,7 +130,7 @@ CAMERA_JS = r"""
     r.capturing = false;
     if (r.timer) { clearInterval(r.timer); }
     if (r.reader) { r.reader.cancel().catch(function () {}); }
-    r.stream.getTracks().forEach(function (track) { track.stop(); });
+    if (r.stream) { r.stream.getTracks().forEach(function (track) { track.stop(); }); }  // none yet: still asking
     var video = el("camera-video");
     if (video) { video.srcObject = null; }
     if (run === r && r.failed) { run = null; buttons(false); }
@@ -191,6 +194,10 @@ CAMERA_JS = r"""
                 "and close other apps that use it");
       return;
     }
+    if (run !== r) {  // Stop was pressed while the browser asked for the camera
+      r.stream.getTracks().forEach(function (track) { track.stop(); });
+      return;
+    }
     var video = el("camera-video");
     video.srcObject = r.stream;
     video.play().catch(function () {});
@@ -199,10 +206,14 @@ CAMERA_JS = r"""
       var started = await post("/live/start", JSON.stringify({fps: fps, movement: choice ? choice.value : ""}),
                                "application/json");
       r.session = started.session;
+      if (run !== r) {  // Stop was pressed while the server started it: end it there too (frees its place)
+        post("/live/" + r.session + "/stop", null, null).catch(function () {});
+        return;
+      }
       render(started);
     } catch (e) {
-      r.failed = true; halt(r); run = null; buttons(false);
-      showError(e.message);
+      r.failed = true; halt(r);
+      if (run === r) { run = null; buttons(false); showError(e.message); }  // not a newer Start's
       return;
     }
     text("live-mode", "sending " + fps + " frames/s (" + r.format.replace("image/", "") + ", " + r.mode + ")");
@@ -216,7 +227,9 @@ CAMERA_JS = r"""
     halt(r);
     if (!r.session) { run = null; buttons(false); return; }  // stopped before the server had a session
     text("live-final-note", "finishing: the last frames are analysed...");
-    if (r.sending || r.pending.length) { await new Promise(function (resolve) { r.drained = resolve; }); }
+    if ((r.sending || r.pending.length) && !r.failed) {
+      await new Promise(function (resolve) { r.drained = resolve; });
+    }
     try {
       var done = await post("/live/" + r.session + "/stop", null, null);
       render(done.status);
@@ -228,10 +241,14 @@ CAMERA_JS = r"""
     } catch (e) {
       text("live-final-note", "");
       showError(e.message);
-    } finally {
-      run = null;
-      buttons(false);
+      if (e.status === 503) {  // still analysing: Stop stays pressable ("try Stop again")
+        r.drained = null;
+        el("camera-stop").disabled = false;
+        return;
+      }
     }
+    run = null;
+    buttons(false);
   }
 
   C.start = start;

@@ -44,6 +44,7 @@ DEFAULT_IDLE_S = 30.0
 DEFAULT_BACKLOG_S = 5.0
 DEFAULT_MAX_FRAME_MB = 4.0
 DEFAULT_MAX_FRAME_PIXELS = 1920 * 1080
+MAX_ASPECT = 4.0  # long side / short side of a frame (a 21:9 camera is 2.3)
 MAX_SIDE = 960  # the page scales a bigger camera picture down to this long side before sending it
 STOP_TIMEOUT_S = 120.0  # the backlog drains, then finish(); a stop that waits longer answers 503
 KEEP_FINISHED = 16  # final results kept for the page's result card (the newest ones)
@@ -88,7 +89,8 @@ class LiveConfig:
 
 def decode_frame(data: bytes, max_pixels: int = DEFAULT_MAX_FRAME_PIXELS) -> np.ndarray:
     """One JPEG or PNG image -> RGB uint8 ``(H, W, 3)``; ``LiveRequestError`` (400) for anything
-    else, or a picture over ``max_pixels`` (checked from its header, before it is decoded)."""
+    else, a picture over ``max_pixels`` or more than ``MAX_ASPECT`` times as long as it is wide
+    (checked from its header, before it is decoded)."""
     from PIL import Image, UnidentifiedImageError
 
     if not data:
@@ -96,6 +98,10 @@ def decode_frame(data: bytes, max_pixels: int = DEFAULT_MAX_FRAME_PIXELS) -> np.
     try:
         with Image.open(io.BytesIO(data), formats=FORMATS) as image:
             width, height = image.size
+            if max(width, height) > MAX_ASPECT * min(width, height):
+                # BlazePose spends ~40 s on a 1x900 picture (0.1 s at 225x900): a sliver is refused.
+                raise LiveRequestError(f"frame of {width}x{height} pixels: a camera picture is at most "
+                                       f"{MAX_ASPECT:g} times as wide as it is high (or as high as wide)")
             if width * height > max_pixels:
                 raise LiveRequestError(f"frame of {width}x{height} pixels is over the {max_pixels:,} pixel limit: "
                                        f"send it scaled down (the page sends at most {MAX_SIDE} pixels a side)")
@@ -129,6 +135,7 @@ class CameraSession:
         self.id, self.fps, self.movement = session_id, fps, movement
         self._live, self._config, self._on_end = live, config, on_end
         self._backlog = max(1, int(math.ceil(config.backlog_s * fps)))
+        self._max_gap = max(100, int(math.ceil(2 * config.idle_s * fps)))  # frames the page may skip at once
         self._cond = threading.Condition()
         self._queue: deque[tuple[int, float | None, np.ndarray]] = deque()
         self._stopping = False
@@ -156,6 +163,12 @@ class CameraSession:
             if seq < self._next_seq:
                 raise LiveRequestError(f"frame {seq} arrived after frame {self._next_seq - 1}: send frames in order, "
                                        "one request at a time")
+            if seq - self._next_seq > self._max_gap:
+                # More frames skipped than the page can take between two frames before the session
+                # goes idle: a broken sender. Refused, or "missing" and the order check would be
+                # ruined for good by one request.
+                raise LiveRequestError(f"frame {seq} is {seq - self._next_seq} frames after the frame expected "
+                                       f"({self._next_seq}): number frames 0, 1, 2, ... in capture order")
             if self._size is not None and size != self._size:
                 raise LiveRequestError(f"frame {seq} is {size[0]}x{size[1]}; this session's frames are "
                                        f"{self._size[0]}x{self._size[1]}: keep one size (Stop and Start again)")
@@ -285,7 +298,7 @@ class LiveSessions:
         fps = self.config.fps if fps is None else fps
         if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not math.isfinite(fps) \
                 or not 0 < fps <= MAX_FPS:
-            raise LiveRequestError(f"fps {fps!r}: send between 1 and {MAX_FPS:g} frames a second")
+            raise LiveRequestError(f"fps {fps!r}: send more than 0 and at most {MAX_FPS:g} frames a second (e.g. 15)")
         if movement is not None and not isinstance(movement, str):
             raise LiveRequestError("movement: a movement's name, or empty to recognise it")
         movement = movement.strip() or None if movement else None
@@ -330,6 +343,20 @@ class LiveSessions:
                 raise LiveRequestError(f"this camera session has ended ({why}): press Start for a new one", 404)
             raise LiveRequestError("no such camera session on this server (it may have restarted): press Start", 404)
         return session
+
+    def stop(self, session_id: str) -> dict:
+        """Stop a session -> its final result. Stop may be sent again (the first one answered 503, or
+        was lost on the network, or two came at once): once the session has finished, the kept result."""
+        try:
+            return self.get(session_id).stop()
+        except LiveRequestError as exc:
+            if exc.status not in (404, 409):
+                raise
+            with self._lock:
+                final = self.finished.get(session_id)
+            if final is None:
+                raise
+            return final
 
     def active(self) -> int:
         with self._lock:
@@ -381,6 +408,9 @@ def _query_number(name: str, kind, required: bool):
         if required:
             raise LiveRequestError(f"?{name}= is missing: the frame's number in capture order (0, 1, 2, ...)")
         return None
+    if kind is int and not (raw.isascii() and raw.isdigit() and len(raw) <= 15):
+        # int() would take " 3", "٣", "1_000" and 4,000 digits (math.isfinite then overflows).
+        raise LiveRequestError(f"?{name}={raw[:40]!r} is not a number: use a whole number >= 0 (digits only)")
     try:
         value = kind(raw)
     except ValueError:
@@ -444,6 +474,6 @@ def register_live_routes(server: flask.Flask, sessions: LiveSessions) -> None:
     @server.route("/live/<session_id>/stop", methods=["POST"])
     def live_stop(session_id: str):
         try:
-            return flask.jsonify(sessions.get(session_id).stop())
+            return flask.jsonify(sessions.stop(session_id))
         except LiveRequestError as exc:
             return _error(exc)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -11,6 +12,7 @@ import typer
 
 from movinet_crossfit.analysis.footage import DEFAULT_POSE_FPS
 from movinet_crossfit.cli._common import OutputFormat, app, console, out, results_console
+from movinet_crossfit.cli.analyze import _check_output
 from movinet_crossfit.core.errors import UserError
 
 
@@ -30,6 +32,24 @@ def _panel(state: dict, source: str):
         grid.add_row("last rep", f"#{rep['rep']} at {rep['t_s']:.1f} s: {verdict} {rep['reason'] or ''}")
     grid.add_row("time", f"{state['t_s']:.1f} s, {state['frames']} frames")
     return Panel(grid, title=f"live: {source}", expand=False)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a service manager, ``docker stop``, ``timeout``) ends the stream as Ctrl-C does:
+    what was seen is analysed and written, not lost."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @contextlib.contextmanager
@@ -76,14 +96,14 @@ def live(
     if movement is not None and not movement.strip():
         raise UserError(f"--movement {movement!r}: empty; give a movement name ({', '.join(loaded.names())}) "
                         "or leave the option out")
-    if json_path is not None and json_path.is_dir():
-        raise UserError(f"--json {json_path}: is a folder; give a file name (e.g. {json_path / 'live.json'})")
+    # Refused before the camera opens: a live session cannot be run again to get its result.
+    _check_output(json_path, "--json", Path(source), ("", None))
 
     def emit(event) -> None:
         if json_lines:
             print(json.dumps(event.to_dict()), flush=True)
 
-    with _display(source) as show:
+    with _sigterm_as_interrupt(), _display(source) as show:
         result = run_live(source, model=model, movement=movement, standards=loaded, person=person,
                           pose_fps=pose_fps, realtime=realtime, on_event=emit, on_state=show)
     if result.interrupted:

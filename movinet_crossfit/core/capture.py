@@ -2,11 +2,12 @@
 
 ``open_capture(SOURCE)``: a digit is a camera (``0`` -> ``/dev/video0`` through v4l2 on Linux,
 AVFoundation device 0 on macOS, the first DirectShow video device on Windows); ``rtsp://``,
-``rtmp://``, ``http(s)://``, ``udp://``, ``srt://`` are streams; anything else is a file, decoded
-exactly as ``core.video.iter_frames`` decodes it (so ``live FILE`` sees the frames ``analyze FILE``
-sees). ``Capture.frames(realtime=...)`` yields RGB uint8 ``(H, W, 3)`` frames; ``realtime`` plays a
-file at its own frame rate (a camera or a stream comes at its own pace anyway). A missing file, a
-bad URL or no camera is a ``UserError`` naming the source.
+``rtmp://``, ``http(s)://``, ``udp://``, ``srt://``, ``-`` (stdin) and named pipes are streams;
+anything else is a file, decoded exactly as ``core.video.iter_frames`` decodes it (so ``live FILE``
+sees the frames ``analyze FILE`` sees). ``Capture.frames(realtime=...)`` yields RGB uint8
+``(H, W, 3)`` frames; ``realtime`` plays a file at its own frame rate (a camera or a stream comes
+at its own pace anyway). A missing file, a bad URL or no camera is a ``UserError`` naming the
+source.
 """
 from __future__ import annotations
 
@@ -74,7 +75,12 @@ def open_capture(source: str) -> Capture:
         return Capture(text, "camera", 0.0, _camera_args(int(text)))
     if text.lower().startswith(STREAM_SCHEMES):
         return Capture(text, "stream", 0.0, _stream_args(text))
+    if text == "-":  # another program's video on stdin: `ffmpeg ... -f mpegts - | movinet-crossfit live -`
+        return Capture("-", "stream", 0.0, ["-i", "pipe:0"])
     path = Path(text).expanduser()
+    if path.exists() and not path.is_dir() and not path.is_file():
+        # A named pipe or /dev/stdin: read once, as it comes (a file is probed, then read again).
+        return Capture(str(path), "stream", 0.0, ["-i", str(path)])
     if not path.exists():
         raise UserError(f"{text}: no such file (SOURCE is a camera index such as 0, a stream URL such as "
                         "rtsp://..., or a video file)")
@@ -115,6 +121,29 @@ def _stream_args(url: str) -> list[str]:
     return ["-i", url]
 
 
+# ffmpeg's closing lines after any failure: they say that it failed, not why.
+_GENERIC = ("conversion failed", "nothing was written", "terminating thread", "task finished",
+            "could not open encoder", "cannot determine format of input", "error opening output",
+            "last message repeated", "frame=", "error while filtering", "exiting normally")
+_TELLING = ("error", "fail", "refused", "timed out", "timeout", "not found", "invalid", "prematurely", "unauthorized",
+            "forbidden", "denied", "no route", "unreachable", "resolve", "403", "404", "401")
+
+
+def failure_reason(lines: list[str]) -> str | None:
+    """Why ffmpeg could not read a camera or a stream, from its stderr: the first telling line (the
+    last one is often just "Conversion failed!"), without the ``[component @ 0x...]`` prefix."""
+    import re
+
+    lines = [line.strip() for line in lines if line.strip()]
+    if video.no_video_stream("\n".join(lines)):
+        return "no video stream in it (audio only?)"
+    specific = [re.sub(r"^\[[^\]]*@ 0x[0-9a-f]+\]\s*", "", line) for line in lines
+                if not any(word in line.lower() for word in _GENERIC)]
+    opening = [line for line in specific if line.lower().startswith("error opening input")]
+    telling = [line for line in specific if any(word in line.lower() for word in _TELLING)]
+    return (opening or telling or specific or lines or [None])[0]
+
+
 class _LiveReader:
     """ffmpeg reading a camera or a stream, PPM frames on stdout (as ``core.video`` decodes files),
     its report on stderr read line by line (the stream's frame rate; the reason when it fails)."""
@@ -141,8 +170,7 @@ class _LiveReader:
                 self.stream_line.set()
 
     def failure(self) -> UserError:
-        lines = [line for line in self.lines if line.strip()]
-        reason = lines[-1] if lines else f"exit code {self.process.returncode}"
+        reason = failure_reason(self.lines) or f"exit code {self.process.returncode}"
         what = f"camera {self.capture.source}" if self.capture.kind == "camera" else self.capture.source
         return UserError(f"{what}: cannot read video (ffmpeg: {reason})")
 
