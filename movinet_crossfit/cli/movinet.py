@@ -13,6 +13,7 @@ from movinet_crossfit.movinet.config import FINE_TUNE, STRATEGIES, TrainConfig
 from movinet_crossfit.movinet.evaluate import TTA_MODES
 from movinet_crossfit.movinet.export import FORMATS, export_run
 from movinet_crossfit.movinet.predict import predict_video
+from movinet_crossfit.movinet.stream import DEFAULT_VARIANTS as STREAM_VARIANTS
 
 FineTune, Strategy = choices("FineTune", FINE_TUNE), choices("Strategy", STRATEGIES)
 Tta, TfliteVariant = choices("Tta", TTA_MODES), choices("TfliteVariant", TFLITE_FORMATS)
@@ -23,6 +24,12 @@ def train(
     records: Path = typer.Option(Path("tfrecords"), "--records", help="records folder (from `records`)"),
     out: Path = typer.Option(..., "--out", help="run folder, e.g. runs/NAME"),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML with any TrainConfig option"),
+    arch: Optional[str] = typer.Option(None, "--arch", help="movinet (by --model-id) | movinet-a0 | movinet-a2 | "
+                                       "single-frame | late-fusion-fc | late-fusion-pool | early-fusion | c3d | "
+                                       "cnn-lstm (docs/architectures.md)"),
+    backbone_weights: Optional[str] = typer.Option(None, "--backbone-weights", help="classic 2-D archs: "
+                                                   "MobileNetV3Small (no top) Keras weights, FILE or URL "
+                                                   "(default: random initialisation)"),
     model_id: Optional[str] = typer.Option(None, "--model-id", help=f"a0..a5 ({default(TrainConfig, 'model_id')})"),
     checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="Kinetics-600 checkpoint dir/prefix"),
     archive: Optional[str] = typer.Option(None, "--archive", help="official movinet_<id>_base.tar.gz"),
@@ -30,6 +37,8 @@ def train(
     pretrained: Optional[str] = typer.Option(None, "--pretrained", help="a0..a5: download (once, into the cache) "
                                              "and load that model's official Kinetics-600 archive"),
     from_scratch: bool = typer.Option(False, "--from-scratch", help="train from random weights (explicitly)"),
+    causal: bool = typer.Option(False, "--causal", help="causal convolutions + cumulative pooling (a0-a2, from the "
+                                "Kinetics-600 stream checkpoints): exports a stream model (`export RUN --stream`)"),
     epochs: Optional[int] = typer.Option(None, "--epochs", help=f"head-only epochs ({default(TrainConfig, 'epochs')})"),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help=default(TrainConfig, "batch_size")),
     learning_rate: Optional[float] = typer.Option(None, "--learning-rate", help=f"{default(TrainConfig, 'learning_rate')} (cosine decay)"),
@@ -48,17 +57,18 @@ def train(
     deterministic: bool = typer.Option(False, "--deterministic", help="op determinism: the same seed gives the "
                                                                        "same weights (slower on some GPU ops)"),
 ) -> None:
-    """Fine-tune MoViNet (Kinetics-600 weights) on the records; writes checkpoints, logs, history."""
+    """Fine-tune MoViNet (Kinetics-600 weights), or train a classic --arch, on the records; writes checkpoints,
+    logs, history."""
     from movinet_crossfit.movinet.train import describe
     from movinet_crossfit.movinet.train import train as run_training
 
-    options = dict(records=str(records), out=str(out), model_id=model_id, checkpoint=checkpoint, archive=archive,
+    options = dict(records=str(records), out=str(out), arch=arch, backbone_weights=backbone_weights, model_id=model_id, checkpoint=checkpoint, archive=archive,
                    hub=hub, from_scratch=from_scratch or None, epochs=epochs, batch_size=batch_size,
                    learning_rate=learning_rate, fine_tune=fine_tune and fine_tune.value,
                    fine_tune_epochs=fine_tune_epochs, cache_features=cache_features,
                    strategy=strategy and strategy.value, mixed_precision=mixed_precision or None,
                    pretrained=pretrained, seed=seed, validation_split=validation_split, select_best=select_best,
-                   deterministic=deterministic or None)
+                   deterministic=deterministic or None, causal=causal or None)
     cfg = TrainConfig.from_yaml(config, **options)
     result = run_training(cfg)
     results_console(OutputFormat.table).print(describe(result), highlight=False)  # `out` is the --out path here
@@ -93,15 +103,25 @@ def evaluate(
 @app.command()
 def export(
     run: Path = typer.Argument(..., help="run folder from `train`"),
-    output: Path = typer.Option(Path("export"), "-o", "--output", help="export folder"),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="export folder (default: export, "
+                                                                      "with --stream export_stream)"),
     records: Optional[Path] = typer.Option(None, "--records", help="records for int8 calibration and parity "
                                                                     "(default: the run's)"),
-    formats: str = typer.Option(",".join(FORMATS), "--formats", help="comma-separated"),
+    formats: Optional[str] = typer.Option(None, "--formats", help=f"comma-separated ({','.join(FORMATS)}; with "
+                                          f"--stream: {','.join(STREAM_VARIANTS)})"),
     calibration_clips: int = typer.Option(param_default(export_run, "calibration_clips"), "--calibration-clips", help="training clips for int8 calibration"),
+    stream: bool = typer.Option(False, "--stream", help="a causal run's stream model: one frame per call, states "
+                                                        "in and out by name (docs/stream.md)"),
 ) -> None:
     """SavedModel + TFLite (fp32, fp16, dynamic, int8) on builtin ops, with a parity check."""
-    report = export_run(run, output, formats=parse_names(formats), records_dir=records,
-                        calibration_clips=calibration_clips)
+    if stream:
+        from movinet_crossfit.movinet.stream import export_stream
+
+        report = export_stream(run, output or Path("export_stream"), records_dir=records,
+                               variants=parse_names(formats) if formats else STREAM_VARIANTS)
+    else:
+        report = export_run(run, output or Path("export"), formats=parse_names(formats or ",".join(FORMATS)),
+                            records_dir=records, calibration_clips=calibration_clips)
     out.print(report.summary(), highlight=False)
 
 

@@ -16,6 +16,11 @@ from movinet_crossfit.core.model_card import (CODE_LICENSE, files_table, markdow
                                               write_model_card as _write)
 from movinet_crossfit.core.runs import SUMMARY_FILE
 
+def model_name(model_id: str) -> str:
+    """``MoViNet-A2`` for a MoViNet id, the arch's own name (``single-frame``) for a classic one."""
+    return f"MoViNet-{model_id.upper()}" if len(model_id) == 2 and model_id.startswith("a") else model_id
+
+
 _FILES = {
     "saved_model": "TensorFlow SavedModel: `serving_default` takes uint8 frames of any size and "
                    "preprocesses them itself",
@@ -145,7 +150,9 @@ def _contract_section(report) -> list[str]:
         f"`frames` uint8 `[batch, {t}, H, W, 3]` of any H×W and runs steps 3–4 itself.",
         "",
         "For a long video or a camera, classify a sliding window (`predict_timeline` uses 1.5 s windows "
-        "every 0.5 s) rather than the whole video: the training clips are single movement segments.",
+        "every 0.5 s) rather than the whole video: the training clips are single movement segments. "
+        "A run trained with `train --causal` also exports a *stream* model (`export RUN --stream`: one "
+        "frame per call, its states fed back by name; `docs/stream.md`).",
     ]
     return lines
 
@@ -171,10 +178,21 @@ def _license_section(run_dir: Path) -> list[str]:
     summary = _read_json(run_dir / SUMMARY_FILE) or {}
     weights = summary.get("weights", "not recorded in the run")
     pretrained = "" if str(weights).startswith("random") else (
+        " Keras's ImageNet MobileNetV3 weights are published under the Apache License 2.0 (check the file's own "
+        "source if it came from elsewhere)." if "MobileNetV3Small" in str(weights) else
         " MoViNet's Kinetics-600 checkpoints are published by TensorFlow Model Garden under the Apache License 2.0.")
     return [CODE_LICENSE + f" The weights started from: {weights}.{pretrained} They were then trained on the "
             "clips above: the footage's own terms (e.g. broadcasts on YouTube) apply to the model too. Check them "
             "before shipping the model in an app."]
+
+
+def _run_is_causal(run_dir: Path) -> bool:
+    from movinet_crossfit.core.runs import read_run_config
+
+    try:
+        return bool(read_run_config(run_dir).get("causal"))
+    except Exception:  # noqa: BLE001 - a card never fails on a run it cannot read
+        return False
 
 
 def model_card(report, run_dir: str | os.PathLike, records_dir: str | os.PathLike | None) -> str:
@@ -185,10 +203,12 @@ def model_card(report, run_dir: str | os.PathLike, records_dir: str | os.PathLik
     from movinet_crossfit import __version__
 
     parts = [
-        f"# MoViNet-{report.model_id.upper()} CrossFit movement classifier",
+        f"# {model_name(report.model_id)} CrossFit movement classifier",
         "",
         f"Exported {today} by movinet-crossfit {__version__} from the run `{run_dir}`: "
-        f"{len(classes)} classes, {report.num_frames} frames of {report.size}×{report.size} px per clip.",
+        f"{len(classes)} classes, {report.num_frames} frames of {report.size}×{report.size} px per clip."
+        + (" Causal (`train --causal`): its stream model is `export RUN --stream` (docs/stream.md)."
+           if _run_is_causal(run_dir) else ""),
         *[f"\n> warning: {w}" for w in report.warnings],
         "", "## Classes and training data", "",
         *_data_section(classes, Path(records_dir) if records_dir else None),
@@ -206,3 +226,52 @@ def write_model_card(out_dir: str | os.PathLike, report, run_dir: str | os.PathL
                      records_dir: str | os.PathLike | None) -> Path:
     """``out_dir/README.md`` (atomically) for the export ``report`` of ``run_dir``."""
     return _write(out_dir, model_card(report, run_dir, records_dir))
+
+
+# --- the stream export's card ---------------------------------------------------------------------
+
+_STREAM_FILES = {
+    "stream.json": "classes, size, frame rate, state names/shapes/dtypes, variants, parity, int8 decision",
+    "movinet_stream_fp32.tflite": "TFLite stream model, float32 (the reference file)",
+    "movinet_stream_fp16.tflite": "the same with float16 weights",
+    "movinet_stream_dynamic.tflite": "the same with int8 weights, float activations",
+    "movinet_stream_int8.tflite": "int8 weights and activations (shipped only at >= 95% top-1 agreement)",
+    "saved_model": "TensorFlow SavedModel: signatures `init_states` and `call` (one frame)",
+    "labels.txt": "class names, one per line: line i is output i",
+}
+
+
+def stream_card(report) -> str:
+    """The card's Markdown for a ``stream.StreamExportReport``."""
+    out_dir, s = Path(report.out_dir), report.size
+    rate = f"{report.frame_rate:.2f} frames/s" if report.frame_rate else "unknown"
+    rows = [(f"`{report.variants.get(v, v)}`", f"{r['max_abs_diff']:.1e}", _pct(r["top1_agreement"]), r["target"],
+             "ok" if r["passed"] else "**below target**") for v, r in report.parity.get("variants", {}).items()]
+    int8 = report.int8 or {}
+    parts = [
+        f"# MoViNet-{report.model_id.upper()} stream CrossFit movement classifier", "",
+        f"Exported {datetime.date.today().isoformat()} from the causal run `{report.run_dir}` "
+        f"(`movinet-crossfit export RUN --stream`): {len(report.classes)} classes "
+        f"({', '.join(report.classes)}), one {s}×{s} frame per call.",
+        *[f"\n> warning: {w}" for w in report.warnings],
+        "", "## Input and states", "",
+        f"Signature `serving_default`: `image` uint8 `[1, 1, {s}, {s}, 3]` (one RGB frame, centre-cropped to a "
+        f"square and resized to {s}×{s} with antialiased bilinear filtering, exactly as in training) plus "
+        f"{len(report.state_names)} state inputs -> `probabilities` float32 `[1, {len(report.classes)}]` plus "
+        "the new states, each output named as the input it replaces. Start a stream with every state at "
+        "zero (shapes and dtypes in `stream.json`), feed the states returned by one call into the next, "
+        f"and feed frames at the rate training saw: {rate}. See `docs/stream.md` for Kotlin and Swift.",
+        "", "## Parity", "",
+        f"Each of {report.parity.get('clips')} clips ({report.parity.get('source')}) fed frame by frame, "
+        "the last frame's probabilities against the causal clip model (Keras):", "",
+        markdown_table(["file", "max |Δp|", "top-1 agreement", "target", ""], rows), "",
+        "int8: " + ("shipped" if int8.get("shipped") else f"left out ({int8.get('reason', 'not requested')})"),
+        "", "## Files", "", files_table(out_dir, _STREAM_FILES),
+        "", "## License", "", *_license_section(Path(report.run_dir)),
+    ]
+    return "\n".join(parts)
+
+
+def write_stream_card(out_dir: str | os.PathLike, report) -> Path:
+    """``out_dir/README.md`` (atomically) for a stream export."""
+    return _write(out_dir, stream_card(report))

@@ -14,10 +14,15 @@ FINE_TUNE = ("none", "last", "all")
 
 class TrainConfig(TrainingConfig):
     command = "train"
-    path_fields = ("records", "out", "checkpoint", "archive", "hub")
+    path_fields = ("records", "out", "checkpoint", "archive", "hub", "backbone_weights")
 
     records: str = "tfrecords"
     out: str = "runs/default"
+    # "movinet": MoViNet by model_id; movinet-a0 / movinet-a2 set model_id; or one of the lecture's
+    # classic designs (movinet/architectures.py), trained whole from the start (docs/architectures.md).
+    arch: str = "movinet"
+    # With a classic 2-D-backbone arch: MobileNetV3Small (no top) weights, a Keras .h5 file or URL.
+    backbone_weights: Optional[str] = None
     model_id: str = "a2"
     # Frames and size come from the records' dataset_info.json; setting them must agree with it.
     num_frames: Optional[int] = None
@@ -35,10 +40,14 @@ class TrainConfig(TrainingConfig):
     fine_tune_epochs: int = 0
     fine_tune_learning_rate: float = 0.001
     checkpoint: Optional[str] = None  # Kinetics-600 checkpoint dir or prefix
-    archive: Optional[str] = None  # official movinet_<id>_base.tar.gz
+    archive: Optional[str] = None  # official movinet_<id>_base.tar.gz (causal: movinet_<id>_stream.tar.gz)
     hub: Optional[str] = None  # TF Hub handle or local hub folder
     pretrained: Optional[str] = None  # a model id: its official archive, downloaded and cached (pretrained.py)
     from_scratch: bool = False
+    # Causal convolutions and cumulative pooling (Model Garden's stream layout, a0-a2): the run
+    # exports a stream model (`export RUN --stream`) that classifies one frame at a time. Its
+    # pretrained weights are the Kinetics-600 *stream* checkpoints (movinet_<id>_stream.tar.gz).
+    causal: bool = False
     cache_features: Optional[bool] = None  # None: on when no GPU is visible
     augment: bool = True
     strategy: str = "default"
@@ -60,7 +69,22 @@ class TrainConfig(TrainingConfig):
     def validate(self) -> None:
         from movinet_crossfit.movinet.model import check_model_id
 
+        from movinet_crossfit.movinet.architectures import MOVINET_ALIASES, check_arch, is_classic
+
         model_id_given = "model_id" in self.model_fields_set  # before the assignment below adds it
+        self.arch = check_arch(self.arch)
+        if self.arch in MOVINET_ALIASES:
+            alias = MOVINET_ALIASES[self.arch]
+            if model_id_given and check_model_id(self.model_id) != alias:
+                raise UserError(f"--arch {self.arch} builds MoViNet-{alias}, but --model-id is {self.model_id}; "
+                                "give one of them")
+            self.model_id, model_id_given = alias, True
+        if is_classic(self.arch):
+            self._validate_classic()
+            return
+        if self.backbone_weights:
+            raise UserError(f"--backbone-weights applies to the classic 2-D architectures, not --arch {self.arch}; "
+                            "MoViNet takes --pretrained / --archive / --checkpoint / --hub")
         self.model_id = check_model_id(self.model_id)
         if self.strategy not in STRATEGIES:
             raise UserError(f"--strategy {self.strategy!r}: choose one of {', '.join(STRATEGIES)}")
@@ -73,6 +97,16 @@ class TrainConfig(TrainingConfig):
             raise UserError(f"give one pretrained source, not {' and '.join('--' + n for n in sources)}")
         if self.pretrained:
             self._check_pretrained_id(model_id_given)
+        if self.causal:
+            from movinet_crossfit.movinet.model import stream_layout
+
+            stream_layout(self.model_id)  # a0-a2 only: a UserError naming the choices
+        if not sources and not self.from_scratch and self.causal:
+            from movinet_crossfit.movinet.model import checkpoint_url
+
+            raise UserError(f"no pretrained weights given: pass --pretrained {self.model_id} (downloads and caches "
+                            f"the stream checkpoint {checkpoint_url(self.model_id, causal=True)}) or --archive "
+                            f"movinet_{self.model_id}_stream.tar.gz; to train from random weights, say --from-scratch")
         if not sources and not self.from_scratch:
             from movinet_crossfit.movinet.model import checkpoint_url, hub_url
 
@@ -84,6 +118,31 @@ class TrainConfig(TrainingConfig):
             raise UserError(f"--from-scratch contradicts --{sources[0]}; choose one")
         if self.batch_size < 1 or self.epochs < 0 or self.fine_tune_epochs < 0:
             raise UserError("batch size must be >= 1 and epochs >= 0")
+
+    def _validate_classic(self) -> None:
+        """A classic arch trains whole from its first epoch: MoViNet's weights, stages and caches don't apply."""
+        from movinet_crossfit.movinet.architectures import BACKBONE_ARCHS
+
+        given = [f"--{name.replace('_', '-')}" for name in ("checkpoint", "archive", "hub", "pretrained", "causal")
+                 if getattr(self, name)]
+        if self.fine_tune != "none" or self.fine_tune_epochs:
+            given.append("--fine-tune / --fine-tune-epochs")
+        if self.cache_features:
+            given.append("--cache-features")
+        if given:
+            raise UserError(f"--arch {self.arch}: {', '.join(given)} apply only to MoViNet; a classic arch trains "
+                            "all its layers for --epochs (drop the option)")
+        if self.backbone_weights and self.arch not in BACKBONE_ARCHS:
+            raise UserError(f"--arch {self.arch} has no 2-D backbone to take --backbone-weights; drop the option")
+        if self.backbone_weights and self.from_scratch:
+            raise UserError("--from-scratch contradicts --backbone-weights; choose one")
+        if self.strategy not in STRATEGIES:
+            raise UserError(f"--strategy {self.strategy!r}: choose one of {', '.join(STRATEGIES)}")
+        if self.optimizer not in ("rmsprop", "adam"):
+            raise UserError(f"optimizer {self.optimizer!r}: choose rmsprop or adam")
+        if self.batch_size < 1 or self.epochs < 0:
+            raise UserError("batch size must be >= 1 and epochs >= 0")
+        self.cache_features = False
 
     def _check_pretrained_id(self, model_id_given: bool) -> None:
         """``--pretrained a0`` alone builds an a0; with ``--model-id`` the two must agree."""

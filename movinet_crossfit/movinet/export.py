@@ -36,7 +36,7 @@ from movinet_crossfit.core.runs import LABELS_FILE, run_records, write_labels
 from movinet_crossfit.core.tflite import (ExportError, check_builtin_only, compare_outputs, conversion_source,
                                           convert_saved_model, describe_signature, int8_float_ops, make_interpreter,
                                           quiet_tensorflow, signature_runner, tflite_filename)
-from movinet_crossfit.movinet.card import write_model_card
+from movinet_crossfit.movinet.card import model_name, write_model_card
 
 SAVED_MODEL_DIR = "saved_model"
 REPORT_FILE = "export_report.json"
@@ -83,7 +83,7 @@ class ExportReport:
         return asdict(self)
 
     def summary(self) -> str:
-        lines = [f"exported MoViNet-{self.model_id} ({self.num_frames} frames, {self.size}px, "
+        lines = [f"exported {model_name(self.model_id)} ({self.num_frames} frames, {self.size}px, "
                  f"{len(self.classes)} classes) to {self.out_dir} in {self.total_seconds:.0f} s"]
         for fmt in self.formats:
             parity = self.parity.get("formats", {}).get(fmt, {})
@@ -302,7 +302,11 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         model, classes, config = load_trained_classifier(run_dir)
     from movinet_crossfit.movinet.fast_ops import uses_fast_ops
 
-    if not uses_fast_ops(model):  # the Conv3D graph would need Flex ops (and run 77x slower)
+    from movinet_crossfit.movinet.model import spec_of
+
+    spec = spec_of(model)
+    # A causal run's (2+1)-D layout has no Conv3D, and the classic archs are built on builtin ops.
+    if spec.arch == "movinet" and not spec.causal and not uses_fast_ops(model):  # Conv3D would need Flex ops (and run 77x slower)
         raise ExportError(f"{run_dir}: the model was not switched to its builtin-op graph (fast_ops); "
                           "load it with load_trained_classifier(fast=True)")
     records_dir = run_records(run_dir, records_dir, missing_ok="int8" not in formats)
@@ -310,7 +314,8 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         raise UserError("int8 export needs calibration frames: pass records_dir (the training "
                         "TFRecords from `movinet-crossfit records`), or leave int8 out of formats")
     num_frames, size = int(config["num_frames"]), int(config["size"])
-    report = ExportReport(str(out_dir), str(run_dir), str(config["model_id"]), num_frames, size,
+    report = ExportReport(str(out_dir), str(run_dir), str(config["model_id"]) if spec.arch == "movinet" else spec.arch,
+                          num_frames, size,
                           list(classes), formats)
     calibration: list[np.ndarray] = []
     if records_dir is not None:

@@ -37,9 +37,11 @@ from movinet_crossfit.movinet import fast_ops
 from movinet_crossfit.core.video import DEFAULT_NUM_FRAMES, DEFAULT_SIZE
 
 MODEL_IDS = ("a0", "a1", "a2", "a3", "a4", "a5")
+# Causal (stream) models: the ids whose stream checkpoints have no positional encoding.
+CAUSAL_MODEL_IDS = ("a0", "a1", "a2")
 DEFAULT_MODEL_ID = "a2"
 KINETICS_600_CLASSES = 600
-CHECKPOINT_URL = "https://storage.googleapis.com/tf_model_garden/vision/movinet/movinet_{model_id}_base.tar.gz"
+CHECKPOINT_URL = "https://storage.googleapis.com/tf_model_garden/vision/movinet/movinet_{model_id}_{kind}.tar.gz"
 HUB_URL = "https://tfhub.dev/tensorflow/movinet/{model_id}/base/kinetics-600/classification/3"
 
 # Paths from a checkpoint's root object to the backbone, most specific first. The official
@@ -68,6 +70,8 @@ class MovinetSpec:
     num_frames: int = DEFAULT_NUM_FRAMES
     size: int = DEFAULT_SIZE
     causal: bool = False
+    # "movinet" here; a classic arch is described by architectures.ArchSpec (the same fields)
+    arch: str = "movinet"
 
     @property
     def input_shape(self) -> tuple:
@@ -82,8 +86,9 @@ def check_model_id(model_id: str) -> str:
     return model_id
 
 
-def checkpoint_url(model_id: str) -> str:
-    return CHECKPOINT_URL.format(model_id=model_id)
+def checkpoint_url(model_id: str, causal: bool = False) -> str:
+    """The official Kinetics-600 archive: ``movinet_<id>_base`` or, causal, ``movinet_<id>_stream``."""
+    return CHECKPOINT_URL.format(model_id=model_id, kind="stream" if causal else "base")
 
 
 def hub_url(model_id: str) -> str:
@@ -92,18 +97,37 @@ def hub_url(model_id: str) -> str:
 
 def build_backbone(model_id: str = DEFAULT_MODEL_ID, num_frames: int | None = DEFAULT_NUM_FRAMES,
                    size: int | None = DEFAULT_SIZE, *, causal: bool = False,
-                   stochastic_depth_drop_rate: float = 0.0) -> mg_movinet.Movinet:
-    """Model Garden's MoViNet *base* backbone (3-D convolutions: the official checkpoints' layout)."""
+                   stochastic_depth_drop_rate: float = 0.0,
+                   use_external_states: bool = False) -> mg_movinet.Movinet:
+    """Model Garden's MoViNet backbone.
+
+    ``causal=False``: the *base* layout (3-D convolutions, the official ``_base`` checkpoints).
+    ``causal=True``: the *stream* layout of the official ``_stream`` checkpoints (causal (2+1)-D
+    convolutions, cumulative pooling in the squeeze-excitations, hard-swish), so a causal run
+    starts from them and its stream model (``use_external_states=True``, one frame at a time with
+    the states fed back) computes exactly what was trained.
+    """
     model_id = check_model_id(model_id)
+    layout = stream_layout(model_id) if causal else {"conv_type": "3d", "se_type": "3d"}
     return mg_movinet.Movinet(
         model_id=model_id,
         causal=causal,
-        conv_type="3d",
-        se_type="3d",
+        **layout,
         input_specs=tf_keras.layers.InputSpec(shape=[None, num_frames, size, size, 3]),
         use_sync_bn=False,
         stochastic_depth_drop_rate=stochastic_depth_drop_rate,
+        use_external_states=use_external_states,
     )
+
+
+def stream_layout(model_id: str) -> dict:
+    """The backbone options of Model Garden's Kinetics-600 *stream* checkpoints (its README)."""
+    model_id = check_model_id(model_id)
+    if model_id not in CAUSAL_MODEL_IDS:
+        raise UserError(f"causal (stream) MoViNet-{model_id}: choose one of {', '.join(CAUSAL_MODEL_IDS)}; "
+                        "the a3-a5 stream models add a positional encoding this project does not export")
+    return {"conv_type": "2plus1d", "se_type": "2plus3d", "activation": "hard_swish",
+            "gating_activation": "hard_sigmoid", "use_positional_encoding": False}
 
 
 def build_classifier(model_id: str = DEFAULT_MODEL_ID, num_classes: int = 9,
@@ -249,7 +273,7 @@ def load_pretrained(model: tf_keras.Model, *, checkpoint: str | os.PathLike | No
         source = str(checkpoint)
         if Path(source).is_file() and source.endswith((".tar.gz", ".tgz", ".tar")):
             return _load_archive(backbone, model_id, source)
-        prefix = _find_checkpoint_prefix(Path(source), model_id)
+        prefix = _find_checkpoint_prefix(Path(source), model_id, _is_causal(backbone))
         values, ignored = _read_checkpoint(backbone, model_id, prefix, shown=source)
         return _assign(backbone, values, "checkpoint", source, prefix, model_id, ignored)
     if archive is not None:
@@ -258,22 +282,31 @@ def load_pretrained(model: tf_keras.Model, *, checkpoint: str | os.PathLike | No
     return _assign(backbone, values, "hub", str(hub), str(hub), model_id, ignored)
 
 
-def _how_to_get(model_id: str) -> str:
+def _how_to_get(model_id: str, causal: bool = False) -> str:
+    if causal:  # the causal layout fits only the *stream* checkpoints
+        return (f"a causal model takes the official Kinetics-600 *stream* weights, {checkpoint_url(model_id, True)} "
+                f"(pass the .tar.gz as --archive, or --pretrained {model_id} to download it); "
+                "to train from random weights instead, say so explicitly (--from-scratch)")
     return (f"the official Kinetics-600 weights are {checkpoint_url(model_id)} (pass the .tar.gz as "
             f"--archive, or its extracted folder as --checkpoint) or {hub_url(model_id)} (--hub); "
             "to train from random weights instead, say so explicitly (--from-scratch)")
 
 
-def _find_checkpoint_prefix(path: Path, model_id: str) -> str:
+def _is_causal(backbone) -> bool:
+    return bool(backbone.get_config().get("causal"))
+
+
+def _find_checkpoint_prefix(path: Path, model_id: str, causal: bool = False) -> str:
     """A checkpoint prefix from a prefix, an ``.index`` file, or a folder holding one (the official
     archive extracts to a subfolder, so subfolders are searched too)."""
-    return find_checkpoint(path, hint=_how_to_get(model_id), recursive=True, error=PretrainedWeightsError)
+    return find_checkpoint(path, hint=_how_to_get(model_id, causal), recursive=True, error=PretrainedWeightsError)
 
 
 def _load_archive(backbone, model_id: str, archive: str) -> LoadReport:
     path = Path(archive)
+    causal = _is_causal(backbone)
     if not path.is_file():
-        raise PretrainedWeightsError(f"{path}: no such archive; " + _how_to_get(model_id))
+        raise PretrainedWeightsError(f"{path}: no such archive; " + _how_to_get(model_id, causal))
     with tempfile.TemporaryDirectory(prefix="movinet-weights-") as tmp:
         try:
             with tarfile.open(path, "r:*") as tar:
@@ -281,8 +314,8 @@ def _load_archive(backbone, model_id: str, archive: str) -> LoadReport:
                 tar.extractall(tmp, filter="data")
         except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
             raise PretrainedWeightsError(f"{path}: not a readable .tar.gz archive ({exc}); "
-                                         "re-download it: " + checkpoint_url(model_id)) from exc
-        prefix = _find_checkpoint_prefix(Path(tmp), model_id)
+                                         "re-download it: " + checkpoint_url(model_id, causal)) from exc
+        prefix = _find_checkpoint_prefix(Path(tmp), model_id, causal)
         member = os.path.relpath(prefix, tmp)
         values, ignored = _read_checkpoint(backbone, model_id, prefix, shown=f"{path}!{member}")
         return _assign(backbone, values, "archive", str(path), f"{path}!{member}", model_id, ignored)
@@ -361,7 +394,8 @@ def _read_checkpoint(backbone, model_id: str, prefix: str, *, shown: str):
         layers = [c for c in graph.nodes[root].children if c.local_name.startswith("layer_with_weights-")]
         guess = _model_id_with_blocks(len(layers) - 2)
         raise PretrainedWeightsError(_mismatch_message(shown, model_id, len(backbone.variables),
-                                                       missing, mismatched, leftover, guess))
+                                                       missing, mismatched, leftover, guess,
+                                                       causal=_is_causal(backbone)))
     try:
         values = {ref: reader.get_tensor(key) for ref, key in matched.items()}
     except _READ_ERRORS as exc:
@@ -405,11 +439,12 @@ def _model_id_with_blocks(num_blocks: int) -> str | None:
 
 def _mismatch_message(shown: str, model_id: str, total: int, missing: Sequence[str],
                       mismatched: Sequence[tuple], leftover: Sequence[str],
-                      guess: str | None) -> str:
-    parts = [f"{shown}: does not fit the MoViNet-{model_id} backbone"]
+                      guess: str | None, *, causal: bool = False) -> str:
+    kind = "stream" if causal else "base"
+    parts = [f"{shown}: does not fit the {'causal ' if causal else ''}MoViNet-{model_id} backbone"]
     if guess and guess != model_id:
         parts[0] += f" (it looks like MoViNet-{guess}: build the model with model_id={guess!r} " \
-                    f"or use movinet_{model_id}_base)"
+                    f"or use movinet_{model_id}_{kind})"
     if missing:
         parts.append(f"{len(missing)} of {total} backbone variables are not in the checkpoint, "
                      f"e.g. {', '.join(missing[:4])}")
@@ -419,7 +454,9 @@ def _mismatch_message(shown: str, model_id: str, total: int, missing: Sequence[s
     if leftover:
         parts.append(f"{len(leftover)} checkpoint backbone variables have no place in the model, "
                      f"e.g. {', '.join(k.split('/.ATTRIBUTES')[0] for k in leftover[:3])}")
-    parts.append(_how_to_get(model_id))
+    if causal and (missing or mismatched) and guess in (None, model_id):
+        parts.append("a *base* checkpoint does not fit a causal model (different layers)")
+    parts.append(_how_to_get(model_id, causal))
     return "; ".join(parts)
 
 
@@ -438,7 +475,8 @@ def _read_hub(backbone, model_id: str, handle: str):
     """Values for every backbone variable from a TF Hub model / SavedModel, matched by name and shape."""
     is_url = "://" in handle
     if not is_url and not Path(handle).exists():
-        raise PretrainedWeightsError(f"{handle}: no such SavedModel folder; " + _how_to_get(model_id))
+        raise PretrainedWeightsError(f"{handle}: no such SavedModel folder; "
+                                     + _how_to_get(model_id, _is_causal(backbone)))
     import tensorflow_hub
 
     try:
@@ -448,7 +486,7 @@ def _read_hub(backbone, model_id: str, handle: str):
                 "extract it and pass the folder" if is_url else "expected a SavedModel folder "
                 "(saved_model.pb + variables/)")
         raise PretrainedWeightsError(f"{handle}: could not load as a TF Hub model ({_first_line(exc)}); "
-                                     f"{hint}; " + _how_to_get(model_id)) from exc
+                                     f"{hint}; " + _how_to_get(model_id, _is_causal(backbone))) from exc
     theirs: dict[str, list] = {}
     for item in tf.train.TrackableView(loaded).descendants():
         if isinstance(item, tf.Variable):
@@ -483,7 +521,8 @@ def _read_hub(backbone, model_id: str, handle: str):
         blocks = {name.split("/")[0] for name in by_name if name.startswith("block")}
         raise PretrainedWeightsError(_mismatch_message(handle, model_id, len(backbone.variables),
                                                        missing, mismatched, leftover,
-                                                       _model_id_with_blocks(len(blocks))))
+                                                       _model_id_with_blocks(len(blocks)),
+                                                       causal=_is_causal(backbone)))
     return values, tuple(sorted(ignored))
 
 
@@ -510,9 +549,17 @@ def load_trained_classifier(run_dir: str | os.PathLike, *, which: str = BEST, fa
         raise UserError(f"{run_dir}: no such run folder; train one with `movinet-crossfit train`")
     config = read_run_config(run_dir)
     classes = read_labels(run_dir / LABELS_FILE)
+    from movinet_crossfit.movinet.architectures import build_arch_classifier, is_classic
+
+    arch = config.get("arch") or "movinet"
     try:
-        model = build_classifier(config["model_id"], len(classes), config["num_frames"], config["size"],
-                                 fast=fast, dropout_rate=config.get("dropout_rate", 0.5))
+        if is_classic(arch):
+            model = build_arch_classifier(arch, len(classes), config["num_frames"], config["size"],
+                                          dropout_rate=config.get("dropout_rate", 0.5))
+        else:
+            model = build_classifier(config["model_id"], len(classes), config["num_frames"], config["size"],
+                                     fast=fast, dropout_rate=config.get("dropout_rate", 0.5),
+                                     causal=bool(config.get("causal", False)))
     except (KeyError, TypeError, AttributeError) as exc:
         raise UserError(f"{run_dir / CONFIG_FILE}: incomplete run config ({type(exc).__name__}: {exc}); "
                         "it needs model_id, num_frames and size") from exc
@@ -523,7 +570,8 @@ def load_trained_classifier(run_dir: str | os.PathLike, *, which: str = BEST, fa
         # needed to predict, so they are let go without a warning per slot.
         tf.train.Checkpoint(model=model).read(prefix).assert_existing_objects_matched().expect_partial()
     except (AssertionError, ValueError, tf.errors.OpError) as exc:
-        raise UserError(f"{prefix}: does not fit a MoViNet-{config['model_id']} with {len(classes)} classes "
+        what = arch if is_classic(arch) else f"MoViNet-{config['model_id']}"
+        raise UserError(f"{prefix}: does not fit a {what} with {len(classes)} classes "
                         f"({str(exc).splitlines()[0][:300]})") from exc
     except (IndexError, RuntimeError, OSError) as exc:
         # A truncated checkpoint reads as "IndexError: Read less bytes than requested".

@@ -1,4 +1,5 @@
-"""The official Kinetics-600 *base* checkpoints by name (``train --pretrained a2``): downloaded once
+"""The official Kinetics-600 *base* checkpoints by name (``train --pretrained a2``; with ``--causal``
+the *stream* ones, ``movinet_<id>_stream.tar.gz``): downloaded once
 with ``tf_keras.utils.get_file``, checked against a pinned SHA-256 where one is known, and cached.
 
 * Cache: ``$MOVINET_CROSSFIT_CACHE`` or ``~/.cache/movinet-crossfit``, in ``pretrained/``; each
@@ -81,29 +82,30 @@ class PretrainedArchive:
                 "verified": self.verified, "downloaded": self.downloaded}
 
 
-def archive_name(model_id: str) -> str:
-    return f"movinet_{model_id}_base.tar.gz"
+def archive_name(model_id: str, causal: bool = False) -> str:
+    return f"movinet_{model_id}_{'stream' if causal else 'base'}.tar.gz"
 
 
 def cache_root() -> Path:
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "movinet-crossfit").expanduser()
 
 
-def cached_path(model_id: str) -> Path:
+def cached_path(model_id: str, causal: bool = False) -> Path:
     """Where the archive of ``model_id`` is kept (and where to place one by hand)."""
-    return cache_root() / CACHE_SUBDIR / archive_name(model_id)
+    return cache_root() / CACHE_SUBDIR / archive_name(model_id, causal)
 
 
-def archive_url(model_id: str) -> str:
+def archive_url(model_id: str, causal: bool = False) -> str:
     from movinet_crossfit.movinet.model import checkpoint_url
 
     base = os.environ.get(URL_ENV)
-    return f"{base.rstrip('/')}/{archive_name(model_id)}" if base else checkpoint_url(model_id)
+    return f"{base.rstrip('/')}/{archive_name(model_id, causal)}" if base else checkpoint_url(model_id, causal)
 
 
-def fetch_pretrained(model_id: str, *, sha256: Optional[str] = PINNED) -> PretrainedArchive:
+def fetch_pretrained(model_id: str, *, sha256: Optional[str] = PINNED, causal: bool = False) -> PretrainedArchive:
     """The official archive of ``model_id``, from the cache or downloaded into it.
 
+    ``causal``: the *stream* archive (no pins are known for those: trusted on first download).
     ``sha256``: the expected hash; ``PINNED`` (the default) takes ``PINS``, ``None`` trusts the
     file on first download. A download that does not match is removed and nothing is cached; a
     cached file that does not match (its pin, or the hash recorded when it was downloaded) is an
@@ -113,8 +115,8 @@ def fetch_pretrained(model_id: str, *, sha256: Optional[str] = PINNED) -> Pretra
     from movinet_crossfit.movinet.model import check_model_id
 
     model_id = check_model_id(model_id)
-    expected = PINS[model_id].sha256 if sha256 == PINNED else sha256
-    path, url = cached_path(model_id), archive_url(model_id)
+    expected = (None if causal else PINS[model_id].sha256) if sha256 == PINNED else sha256
+    path, url = cached_path(model_id, causal), archive_url(model_id, causal)
     if path.is_file():
         return _from_cache(model_id, path, url, expected)
     try:
@@ -134,7 +136,7 @@ def fetch_pretrained(model_id: str, *, sha256: Optional[str] = PINNED) -> Pretra
         _remove(part)
         if digest is not None:
             raise _mismatch(url, digest, expected) from exc
-        raise PretrainedDownloadError(_offline_message(model_id, url, path, exc)) from exc
+        raise PretrainedDownloadError(_offline_message(model_id, url, path, exc, causal)) from exc
     except BaseException:
         _remove(part)
         raise
@@ -181,10 +183,10 @@ def _mismatch(url: str, digest: str, expected: Optional[str]) -> PretrainedDownl
                                    "cached (if the archive was republished, check it and pass it as --archive FILE)")
 
 
-def _offline_message(model_id: str, url: str, path: Path, exc: Exception) -> str:
+def _offline_message(model_id: str, url: str, path: Path, exc: Exception, causal: bool = False) -> str:
     reason = " ".join(str(exc).split()) or type(exc).__name__
     return (f"{url}: could not download the MoViNet-{model_id} Kinetics-600 weights ({reason[:200]}); "
-            f"without network access here, download {archive_name(model_id)} from {url} elsewhere and place "
+            f"without network access here, download {archive_name(model_id, causal)} from {url} elsewhere and place "
             f"it at {path} (or pass it as --archive FILE)")
 
 

@@ -211,7 +211,12 @@ def _train(config: TrainConfig, extra_callbacks: tuple) -> TrainResult:
     if validation["warning"]:
         logger.warning("%s", validation["warning"])
     # Before the run folder and the model: offline, this fails at once with what to download.
-    fetched = fetch_pretrained(config.pretrained) if config.pretrained else None
+    fetched = fetch_pretrained(config.pretrained, causal=config.causal) if config.pretrained else None
+    if config.backbone_weights:  # a missing file or a failed download stops here, before the run folder
+        from movinet_crossfit.movinet.architectures import resolve_weights_file
+        from movinet_crossfit.movinet.pretrained import cache_root
+
+        resolve_weights_file(config.backbone_weights, cache_root())
     if config.cache_features is None:
         config.cache_features = not tf.config.list_physical_devices("GPU")
 
@@ -226,14 +231,24 @@ def _train(config: TrainConfig, extra_callbacks: tuple) -> TrainResult:
     summary: dict = {"classes": config.classes, "train_clips": splits["train"]["clips"],
                      "validation_split": config.validation_split, "validation": validation,
                      "validation_clips": splits[config.validation_split]["clips"], "seed": config.seed,
-                     "deterministic": config.deterministic}
+                     "deterministic": config.deterministic, "causal": config.causal}
     if fetched is not None:
         summary["pretrained"] = fetched.to_dict()
 
+    summary["arch"] = config.arch
     strategy = get_strategy(config.strategy)
+    one_hot = _one_hot(num_classes)
+    best = BestCheckpoint(None, run_dir / BEST)
+    history: dict = {}
+    from movinet_crossfit.movinet.architectures import is_classic
+
+    if is_classic(config.arch):
+        classifier = _train_classic(config, strategy, splits, one_hot, best, history, summary, extra_callbacks)
+        return _finish(config, run_dir, classifier, best, history, summary, started)
     with strategy.scope():
+        # causal: the stream layout (model.stream_layout), whose stream model `export --stream` builds.
         classifier = build_classifier(config.model_id, num_classes, config.num_frames, config.size,
-                                      fast=True, dropout_rate=config.dropout_rate)
+                                      fast=True, dropout_rate=config.dropout_rate, causal=config.causal)
         if config.from_scratch:
             summary["weights"] = "random (--from-scratch)"
             logger.warning("training from random weights (--from-scratch)")
@@ -243,9 +258,7 @@ def _train(config: TrainConfig, extra_callbacks: tuple) -> TrainResult:
             summary["weights"] = report.summary()
             logger.info("%s", report.summary())
 
-    one_hot = _one_hot(num_classes)
-    best = BestCheckpoint(classifier, run_dir / BEST)
-    history: dict = {}
+    best.classifier = classifier
     head_epochs = config.epochs
     if head_epochs:
         steps = -(-splits["train"]["clips"] // config.batch_size)
@@ -298,7 +311,47 @@ def _train(config: TrainConfig, extra_callbacks: tuple) -> TrainResult:
                                 callbacks=_callbacks(config, run_dir, classifier, "fine_tune", best, extra_callbacks), verbose=0)
         summary["fine_tune_seconds"] = round(time.perf_counter() - t0, 2)
         history["fine_tune"] = {k: [float(v) for v in values] for k, values in fitted.history.items()}
+    return _finish(config, run_dir, classifier, best, history, summary, started)
 
+
+def _train_classic(config: TrainConfig, strategy, splits: dict, one_hot, best: BestCheckpoint, history: dict,
+                   summary: dict, extra_callbacks: tuple):
+    """A classic arch (architectures.py): every layer trains for ``epochs``, on augmented clips."""
+    from movinet_crossfit.data.records import load_dataset
+    from movinet_crossfit.movinet.architectures import build_arch_classifier, describe_weights, load_backbone_weights
+
+    with strategy.scope():
+        classifier = build_arch_classifier(config.arch, len(config.classes), config.num_frames, config.size,
+                                           dropout_rate=config.dropout_rate)
+        weights = describe_weights(config.arch, config.backbone_weights)
+        if config.backbone_weights:
+            from movinet_crossfit.movinet.pretrained import cache_root
+
+            weights = load_backbone_weights(classifier, config.backbone_weights, cache_root())
+        summary["weights"] = weights
+        (logger.info if config.backbone_weights else logger.warning)("--arch %s: %s", config.arch, weights)
+    summary["parameters"] = int(classifier.count_params())
+    best.classifier = classifier
+    if not config.epochs:
+        return classifier
+    steps = -(-splits["train"]["clips"] // config.batch_size)
+    train_ds = load_dataset(config.records, "train", config.batch_size, augment=config.augment,
+                            seed=config.seed).map(one_hot)
+    val_ds = load_dataset(config.records, config.validation_split, config.batch_size).map(one_hot)
+    with strategy.scope():
+        classifier.compile(optimizer=make_optimizer(config.learning_rate, steps * config.epochs, config.optimizer),
+                           loss=make_loss(config.label_smoothing), metrics=["accuracy"])
+    t0 = time.perf_counter()
+    fitted = classifier.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
+                            callbacks=_callbacks(config, Path(config.out), classifier, "train", best, extra_callbacks),
+                            verbose=0)
+    summary["train_seconds"] = round(time.perf_counter() - t0, 2)
+    history["train"] = {k: [float(v) for v in values] for k, values in fitted.history.items()}
+    return classifier
+
+
+def _finish(config: TrainConfig, run_dir: Path, classifier, best: BestCheckpoint, history: dict, summary: dict,
+            started: float) -> TrainResult:
     final = run_dir / FINAL
     write_checkpoint(classifier, final)
     if not config.select_best:  # the last epoch is the model
@@ -307,7 +360,7 @@ def _train(config: TrainConfig, extra_callbacks: tuple) -> TrainResult:
         shutil.copytree(final, run_dir / BEST)
     shutil.rmtree(run_dir / "backup", ignore_errors=True)
     seconds = time.perf_counter() - started
-    last_phase = history.get("fine_tune") or history.get("head") or {}
+    last_phase = history.get("fine_tune") or history.get("train") or history.get("head") or {}
     last_val = (last_phase.get("val_accuracy") or [None])[-1]
     summary.update({"best_val_accuracy": None if best.best_epoch is None else best.best,
                     "best_epoch": best.best_epoch, "final_val_accuracy": last_val, "select_best": config.select_best,
@@ -323,7 +376,7 @@ def _merge_history(run_dir: Path) -> None:
     import pandas as pd
 
     frames = []
-    for phase in ("head", "fine_tune"):
+    for phase in ("head", "train", "fine_tune"):
         path = run_dir / f"history_{phase}.csv"
         if path.is_file() and path.stat().st_size:
             frame = pd.read_csv(path)
