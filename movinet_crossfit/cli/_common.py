@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import enum
 import logging
+import os
+import tempfile
+from pathlib import Path
 from typing import Iterable
 
 import typer
@@ -138,3 +141,37 @@ def finish_batch(report, done: str | None, strict: bool = False, noun: str = "it
                       + (" (--strict)" if report.succeeded else ""), highlight=False)
     raise typer.Exit(1)
 
+
+OVERLAY_SUFFIXES = (".mp4", ".m4v", ".mov")  # what an H.264 MP4 may be called without lying
+
+
+def check_output(path: Path | None, option: str, video_path: Path, other: tuple[str, Path | None]) -> None:
+    """Refuse, before minutes of poses (``analyze``) or a camera session (``live``), an output that
+    cannot be written or would destroy an input."""
+    if path is None:
+        return
+    if path.is_dir():
+        example = path / ("overlay.mp4" if option == "--overlay" else "result.json")
+        raise UserError(f"{option} {path}: is a folder; give a file name (e.g. {example})")
+    if path.exists() and video_path.exists() and os.path.samefile(path, video_path):
+        raise UserError(f"{option} {path}: is the input video; write to another file")
+    if other[1] is not None and path.resolve() == other[1].resolve():
+        raise UserError(f"{option} {path}: is also {other[0]}; give each its own file")
+    if option == "--overlay" and path.suffix.lower() not in OVERLAY_SUFFIXES:
+        raise UserError(f"{option} {path}: the overlay is an H.264 MP4; name it .mp4")
+    above = next((folder for folder in path.parents if folder.exists()), None)
+    if above is not None and not above.is_dir():
+        raise UserError(f"{option} {path}: {above} is a file, not a folder; choose another path")
+    try:  # the folder must take the hidden temp file the atomic write renames into place
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+    except OSError as exc:
+        raise UserError(f"{option} {path}: cannot write there ({exc.strerror or exc}); choose another path") from None
+
+
+def check_movement_given(movement: str | None, standards) -> None:
+    """``--movement ''`` is a mistake (not "no movement"): one line listing the known names."""
+    if movement is not None and not movement.strip():
+        raise UserError(f"--movement {movement!r}: empty; give a movement name ({', '.join(standards.names())}) "
+                        "or leave the option out")

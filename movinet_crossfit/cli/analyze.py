@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import tempfile
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
@@ -11,7 +9,8 @@ import typer
 
 from movinet_crossfit.analysis.footage import DEFAULT_POSE_FPS
 from movinet_crossfit.analysis.report import print_summary
-from movinet_crossfit.cli._common import OutputFormat, app, console, out, results_console
+from movinet_crossfit.cli._common import (OutputFormat, app, check_movement_given, check_output, console, out,
+                                         results_console)
 from movinet_crossfit.core.errors import UserError
 
 
@@ -36,33 +35,6 @@ def _progress() -> Iterator[Callable[[str, float], None]]:
                   TimeElapsedColumn(), console=console, transient=True) as bar:
         task = bar.add_task("starting", total=1.0)
         yield lambda stage, fraction: bar.update(task, description=stage, completed=fraction)
-
-
-OVERLAY_SUFFIXES = (".mp4", ".m4v", ".mov")  # what an H.264 MP4 may be called without lying
-
-
-def _check_output(path: Path | None, option: str, video_path: Path, other: tuple[str, Path | None]) -> None:
-    """Refuse, before minutes of poses, an output that cannot be written or would destroy an input."""
-    if path is None:
-        return
-    if path.is_dir():
-        example = path / ("overlay.mp4" if option == "--overlay" else "result.json")
-        raise UserError(f"{option} {path}: is a folder; give a file name (e.g. {example})")
-    if path.exists() and video_path.exists() and os.path.samefile(path, video_path):
-        raise UserError(f"{option} {path}: is the input video; write to another file")
-    if other[1] is not None and path.resolve() == other[1].resolve():
-        raise UserError(f"{option} {path}: is also {other[0]}; give each its own file")
-    if option == "--overlay" and path.suffix.lower() not in OVERLAY_SUFFIXES:
-        raise UserError(f"{option} {path}: the overlay is an H.264 MP4; name it .mp4")
-    above = next((folder for folder in path.parents if folder.exists()), None)
-    if above is not None and not above.is_dir():
-        raise UserError(f"{option} {path}: {above} is a file, not a folder; choose another path")
-    try:  # the folder must take the hidden temp file the atomic write renames into place
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path.parent):
-            pass
-    except OSError as exc:
-        raise UserError(f"{option} {path}: cannot write there ({exc.strerror or exc}); choose another path") from None
 
 
 @app.command()
@@ -96,16 +68,14 @@ def analyze(
 
     # The user's mistakes stop here, before the model loads and the poses take minutes.
     loaded = load_standards(standards)
-    if movement is not None and not movement.strip():
-        raise UserError(f"--movement {movement!r}: empty; give a movement name ({', '.join(loaded.names())}) "
-                        "or leave the option out")
+    check_movement_given(movement, loaded)
     if movement:
         loaded.get(movement)
     check_pose_fps(pose_fps)
     parse_person(person)
     info = probe(video_path)
-    _check_output(overlay, "--overlay", video_path, ("--json", json_path))
-    _check_output(json_path, "--json", video_path, ("--overlay", overlay))
+    check_output(overlay, "--overlay", video_path, ("--json", json_path))
+    check_output(json_path, "--json", video_path, ("--overlay", overlay))
     movement_model = None
     if model is not None:
         from movinet_crossfit.analysis.movement import PredictMovement

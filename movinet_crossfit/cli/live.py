@@ -11,8 +11,8 @@ from typing import Iterator, Optional
 import typer
 
 from movinet_crossfit.analysis.footage import DEFAULT_POSE_FPS
-from movinet_crossfit.cli._common import OutputFormat, app, console, out, results_console
-from movinet_crossfit.cli.analyze import _check_output
+from movinet_crossfit.cli._common import (OutputFormat, app, check_movement_given, check_output, console, out,
+                                         results_console)
 from movinet_crossfit.core.errors import UserError
 
 
@@ -93,11 +93,9 @@ def live(
     from movinet_crossfit.judging import load_standards
 
     loaded = load_standards(standards)
-    if movement is not None and not movement.strip():
-        raise UserError(f"--movement {movement!r}: empty; give a movement name ({', '.join(loaded.names())}) "
-                        "or leave the option out")
+    check_movement_given(movement, loaded)
     # Refused before the camera opens: a live session cannot be run again to get its result.
-    _check_output(json_path, "--json", Path(source), ("", None))
+    check_output(json_path, "--json", Path(source), ("", None))
 
     def emit(event) -> None:
         if json_lines:
