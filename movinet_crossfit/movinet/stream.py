@@ -161,13 +161,19 @@ def _int8_data(source: Path, calibration: list[dict]) -> bytes:
 # Running (LiteRT only)
 
 
+def step(runner, image: np.ndarray, states: dict) -> tuple[np.ndarray, dict]:
+    """One call of a stream file's runner: ``image`` ``[1, 1, S, S, 3]`` and the states in ->
+    ``(probabilities [C], the new states under the same names)``."""
+    result = runner(**{IMAGE_INPUT: image}, **states)
+    return np.array(result[OUTPUT_NAME][0], np.float32), {name: result[name] for name in states}
+
+
 def run_stream(runner, frames: np.ndarray, states: dict) -> tuple[np.ndarray, dict]:
     """Feed uint8 frames ``[T, S, S, 3]`` one by one; ``(probabilities after each frame [T, C], states)``."""
     out = []
     for frame in np.asarray(frames, np.uint8):
-        result = runner(**{IMAGE_INPUT: frame[None, None]}, **states)
-        out.append(np.array(result.pop(OUTPUT_NAME)[0], np.float32))
-        states = {name: result[name] for name in states}
+        probabilities, states = step(runner, frame[None, None], states)
+        out.append(probabilities)
     return np.stack(out), states
 
 
@@ -388,8 +394,7 @@ def _calibration(clips: Sequence[np.ndarray], fp32: bytes, states: dict) -> list
         current = dict(states)
         for frame in clip:
             samples.append({IMAGE_INPUT: frame[None, None], **current})
-            result = runner(**{IMAGE_INPUT: frame[None, None]}, **current)
-            current = {name: result[name] for name in states}
+            _, current = step(runner, frame[None, None], current)
     return samples
 
 
@@ -462,9 +467,8 @@ class StreamClassifier:
         return frame[None, None]
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
-        result = self._runner(**{IMAGE_INPUT: self.preprocess(frame)}, **self._states)
-        self._states = {name: result[name] for name in self.state_names}
-        return np.array(result[OUTPUT_NAME][0], np.float32)
+        probabilities, self._states = step(self._runner, self.preprocess(frame), self._states)
+        return probabilities
 
     def warm_up(self) -> None:
         """One frame through the interpreter (allocations, XNNPACK packing), then a fresh stream."""
