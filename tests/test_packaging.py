@@ -108,7 +108,7 @@ def test_the_import_check_fails_on_an_undeclared_import(tmp_path):
 def test_the_module_table_matches_setup_cfg():
     groups = declared()
     runtime = [extra for extra in groups if extra not in (None, "all", "test")]
-    assert set(runtime) == {"lite", "tf", "plots", "app", "download"}
+    assert set(runtime) == {"lite", "tf", "plots", "app", "download", "beam"}
     for top, (distribution, extra) in extras.MODULES.items():
         assert canonicalize_name(distribution) in groups[extra], (top, distribution, extra)
     # [all] is every runtime extra, so setup.sh's .[all,test] installs what every test needs.

@@ -7,6 +7,7 @@ from typing import List, Optional
 import typer
 
 from movinet_crossfit.cli._common import app, choices, console, finish_batch, out, strict_option
+from movinet_crossfit.core.beam import RUNNERS, BeamSettings
 from movinet_crossfit.core.errors import UserError
 from movinet_crossfit.data.clips import DEFAULT_CRF, DEFAULT_PRESET, split_clips
 from movinet_crossfit.data.counting_manifest import TIME_ORIGINS
@@ -21,6 +22,26 @@ _DOWNLOAD = DownloadOptions()
 X264Preset = choices("X264Preset", ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
                                     "slower", "veryslow", "placebo"))
 TimeOrigin = choices("TimeOrigin", TIME_ORIGINS)
+
+
+def runner_option():
+    """``--runner``: the corpus stages on Apache Beam (shared by split, records and poses)."""
+    return typer.Option(None, "--runner", help=f"run on Apache Beam ({', '.join(RUNNERS)}; docs/scale.md); "
+                        "default: this machine's process pool")
+
+
+def beam_options_option():
+    return typer.Option([], "--beam-option", help="Beam pipeline option KEY=VALUE for --runner (repeatable), e.g. "
+                        "temp_location=gs://b/tmp or direct_running_mode=multi_processing")
+
+
+def beam_settings(runner: Optional[str], options: List[str], workers: Optional[int]) -> Optional[BeamSettings]:
+    """None (the local path) without ``--runner``; ``--workers`` is the DirectRunner's worker count."""
+    if runner is None:
+        if options:
+            raise UserError("--beam-option needs --runner (e.g. --runner DirectRunner)")
+        return None
+    return BeamSettings(runner, tuple(options), workers)
 
 
 @app.command()
@@ -97,11 +118,20 @@ def split(
     crf: int = typer.Option(DEFAULT_CRF, "--crf", min=0, max=51, help="x264 quality of re-encoded clips (lower = better)"),
     preset: X264Preset = typer.Option(X264Preset(DEFAULT_PRESET), "--preset",
                                       help="x264 speed preset of re-encoded clips"),
+    runner: Optional[str] = runner_option(),
+    beam_option: List[str] = beam_options_option(),
     strict: bool = strict_option(),
 ) -> None:
     """Cut the manifest's clips out of the source videos with ffmpeg (frame-accurate, resumable)."""
-    report = split_clips(manifest_path, output, videos_dir=videos, reencode=not copy, workers=workers,
-                         overwrite=overwrite, crf=crf, preset=preset.value)
+    settings = beam_settings(runner, beam_option, workers)
+    if settings is not None:
+        from movinet_crossfit.data.beam_pipeline import split_clips_beam
+
+        report = split_clips_beam(manifest_path, output, settings=settings, videos_dir=videos, reencode=not copy,
+                                  overwrite=overwrite, crf=crf, preset=preset.value)
+    else:
+        report = split_clips(manifest_path, output, videos_dir=videos, reencode=not copy, workers=workers,
+                             overwrite=overwrite, crf=crf, preset=preset.value)
     finish_batch(report, f"clips -> [bold]{output}[/bold]", strict, "clips")
 
 
@@ -119,12 +149,21 @@ def records(
     jpeg_quality: int = typer.Option(_RECORDS.jpeg_quality, "--jpeg-quality", min=1, max=100,
                                      help="JPEG quality of stored frames"),
     workers: Optional[int] = typer.Option(None, "--workers", help="parallel decoders (default: cores)"),
+    runner: Optional[str] = runner_option(),
+    beam_option: List[str] = beam_options_option(),
     strict: bool = strict_option(),
 ) -> None:
     """Write TFRecords of sampled, preprocessed clips, split by source video."""
     config = RecordsConfig(num_frames=frames, size=size, ratios=parse_ratios(ratios), seed=seed,
                            jpeg_quality=jpeg_quality, workers=workers)
-    result = write_records(output, clips_dir=clips, manifest=manifest_path, config=config)
+    settings = beam_settings(runner, beam_option, workers)
+    if settings is not None:
+        from movinet_crossfit.data.beam_pipeline import write_records_beam
+
+        result = write_records_beam(output, clips_dir=clips, manifest=manifest_path, config=config,
+                                    settings=settings)
+    else:
+        result = write_records(output, clips_dir=clips, manifest=manifest_path, config=config)
     result.report.print()
     _print_records_info(result.info, output)
     finish_batch(result.report, None, strict, "clips", print_report=False)

@@ -9,13 +9,13 @@ import typer
 from movinet_crossfit.cli._common import (Backend, OutputFormat, app, choices, console, default, out, param_default,
                                           parse_names, print_metrics_table, results_console)
 from movinet_crossfit.core.tflite import FORMATS as TFLITE_FORMATS
-from movinet_crossfit.movinet.config import FINE_TUNE, STRATEGIES, TrainConfig
+from movinet_crossfit.movinet.config import FINE_TUNE, STRATEGIES, STRATEGY_ALIASES, TrainConfig
 from movinet_crossfit.movinet.evaluate import TTA_MODES
 from movinet_crossfit.movinet.export import FORMATS, export_run
 from movinet_crossfit.movinet.predict import predict_video
 from movinet_crossfit.movinet.stream import DEFAULT_VARIANTS as STREAM_VARIANTS
 
-FineTune, Strategy = choices("FineTune", FINE_TUNE), choices("Strategy", STRATEGIES)
+FineTune, Strategy = choices("FineTune", FINE_TUNE), choices("Strategy", (*STRATEGIES, *STRATEGY_ALIASES))
 Tta, TfliteVariant = choices("Tta", TTA_MODES), choices("TfliteVariant", TFLITE_FORMATS)
 
 
@@ -40,13 +40,17 @@ def train(
     causal: bool = typer.Option(False, "--causal", help="causal convolutions + cumulative pooling (a0-a2, from the "
                                 "Kinetics-600 stream checkpoints): exports a stream model (`export RUN --stream`)"),
     epochs: Optional[int] = typer.Option(None, "--epochs", help=f"head-only epochs ({default(TrainConfig, 'epochs')})"),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help=default(TrainConfig, "batch_size")),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="the global batch, split over the "
+                                             f"replicas of --strategy ({default(TrainConfig, 'batch_size')})"),
     learning_rate: Optional[float] = typer.Option(None, "--learning-rate", help=f"{default(TrainConfig, 'learning_rate')} (cosine decay)"),
     fine_tune: Optional[FineTune] = typer.Option(None, "--fine-tune", help=default(TrainConfig, "fine_tune")),
     fine_tune_epochs: Optional[int] = typer.Option(None, "--fine-tune-epochs"),
     cache_features: Optional[bool] = typer.Option(None, "--cache-features/--no-cache-features",
                                                   help="head-only on cached backbone features (default: on without GPU)"),
-    strategy: Optional[Strategy] = typer.Option(None, "--strategy", help=default(TrainConfig, "strategy")),
+    strategy: Optional[Strategy] = typer.Option(None, "--strategy", help="tf.distribute: default | mirrored (this "
+                                                "machine's GPUs) | multi-worker (hosts named by TF_CONFIG; "
+                                                "multiworker: old name) | tpu (Colab / Cloud TPU); docs/scale.md "
+                                                f"({default(TrainConfig, 'strategy')})"),
     mixed_precision: bool = typer.Option(False, "--mixed-precision", help="float16 compute (GPU/TPU)"),
     seed: Optional[int] = typer.Option(None, "--seed", help=f"weights, shuffling, augmentation ({default(TrainConfig, 'seed')})"),
     validation_split: Optional[str] = typer.Option(None, "--validation-split",

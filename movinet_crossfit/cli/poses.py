@@ -8,6 +8,7 @@ import typer
 
 from movinet_crossfit.cli._common import (OutputFormat, app, choices, default, finish_batch, out, param_default,
                                           print_metrics_table, strict_option)
+from movinet_crossfit.cli.data import beam_options_option, beam_settings, runner_option
 from movinet_crossfit.keypoints.config import PoseTrainConfig
 from movinet_crossfit.keypoints.model import ARCHITECTURES
 from movinet_crossfit.pose.blazepose import BlazePose
@@ -37,6 +38,10 @@ def poses(
                                "and rhythmically, longest in view), largest, N (the N-th largest; 0 = largest), or first "
                                "(whoever is found first; fastest, for one-person videos)"),
     overwrite: bool = typer.Option(False, "--overwrite", help="redo outputs that exist"),
+    runner: Optional[str] = runner_option(),
+    beam_option: List[str] = beam_options_option(),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="with --runner DirectRunner: "
+                                          "videos at once (default: cores)"),
     strict: bool = strict_option(),
 ) -> None:
     """Keypoints per frame: BlazePose's 33 landmarks (NaN where nobody is found), or imported."""
@@ -45,9 +50,17 @@ def poses(
 
     options = {"model_dir": model_dir, "min_detection_score": min_detection_score,
                "person": parse_person(person)} if backend == "blazepose" else {}
-    result = write_poses(expand_inputs(inputs), output, backend=backend,
-                         import_format=import_format and import_format.value, fps=fps, every=every,
-                         overwrite=overwrite, **options)
+    settings = beam_settings(runner, beam_option, workers)
+    if settings is not None:
+        from movinet_crossfit.pose.beam_poses import write_poses_beam
+
+        result = write_poses_beam(expand_inputs(inputs), output, settings=settings, backend=backend,
+                                  import_format=import_format and import_format.value, fps=fps, every=every,
+                                  overwrite=overwrite, **options)
+    else:
+        result = write_poses(expand_inputs(inputs), output, backend=backend,
+                             import_format=import_format and import_format.value, fps=fps, every=every,
+                             overwrite=overwrite, **options)
     for source, text in result.summaries.items():
         out.print(f"{source}: {text} ({result.seconds[source]:.1f} s) -> [bold]{result.outputs[source]}[/bold]",
                   highlight=False)

@@ -8,6 +8,7 @@ runtime is an extra of setup.cfg, so a deployment installs only what it runs:
     plots     pandas and matplotlib: stats, and the charts of evaluate, predict and count
     app       the Dash upload page and gunicorn (with LiteRT, for the poses)
     download  yt-dlp
+    beam      Apache Beam: split, records and poses on a Beam runner (--runner)
     all       every one of them (what scripts/setup.sh installs, with the test tools)
 
 ``MODULES`` is the one table of it: ``missing_extra_message`` turns a missing module into one line
@@ -42,6 +43,7 @@ MODULES: dict[str, tuple[str, str | None]] = {
     "official": ("tf-models-official", "tf"),
     "tensorflow_hub": ("tensorflow-hub", "tf"),
     "h5py": ("h5py", "tf"),
+    "flatbuffers": ("flatbuffers", "tf"),  # export edits the int8 file (a TensorFlow dependency already)
     "pandas": ("pandas", "plots"),
     "matplotlib": ("matplotlib", "plots"),
     "dash": ("dash", "app"),
@@ -49,6 +51,8 @@ MODULES: dict[str, tuple[str, str | None]] = {
     "flask": ("flask", "app"),
     "gunicorn": ("gunicorn", "app"),
     "yt_dlp": ("yt-dlp", "download"),
+    # split/records/poses --runner (data.beam_pipeline, pose.beam_poses); gs:// needs apache-beam[gcp].
+    "apache_beam": ("apache-beam", "beam"),
 }
 
 

@@ -1,14 +1,19 @@
 """``train``'s options (YAML, CLI and Python share them): MoViNet fine-tuning. No TensorFlow here."""
 from __future__ import annotations
 
-from typing import Optional
+import json
+import os
+from dataclasses import dataclass
+from typing import Mapping, Optional
 
 from pydantic import Field
 
 from movinet_crossfit.core.config import TrainingConfig
 from movinet_crossfit.core.errors import UserError
 
-STRATEGIES = ("default", "mirrored", "tpu", "multiworker")
+STRATEGIES = ("default", "mirrored", "multi-worker", "tpu")
+# The old spelling, still read from the command line and from the config.yaml of older runs.
+STRATEGY_ALIASES = {"multiworker": "multi-worker"}
 FINE_TUNE = ("none", "last", "all")
 
 
@@ -86,8 +91,7 @@ class TrainConfig(TrainingConfig):
             raise UserError(f"--backbone-weights applies to the classic 2-D architectures, not --arch {self.arch}; "
                             "MoViNet takes --pretrained / --archive / --checkpoint / --hub")
         self.model_id = check_model_id(self.model_id)
-        if self.strategy not in STRATEGIES:
-            raise UserError(f"--strategy {self.strategy!r}: choose one of {', '.join(STRATEGIES)}")
+        self.strategy = check_strategy(self.strategy)
         if self.optimizer not in ("rmsprop", "adam"):
             raise UserError(f"optimizer {self.optimizer!r}: choose rmsprop or adam")
         if self.fine_tune not in FINE_TUNE:
@@ -136,8 +140,7 @@ class TrainConfig(TrainingConfig):
             raise UserError(f"--arch {self.arch} has no 2-D backbone to take --backbone-weights; drop the option")
         if self.backbone_weights and self.from_scratch:
             raise UserError("--from-scratch contradicts --backbone-weights; choose one")
-        if self.strategy not in STRATEGIES:
-            raise UserError(f"--strategy {self.strategy!r}: choose one of {', '.join(STRATEGIES)}")
+        self.strategy = check_strategy(self.strategy)
         if self.optimizer not in ("rmsprop", "adam"):
             raise UserError(f"optimizer {self.optimizer!r}: choose rmsprop or adam")
         if self.batch_size < 1 or self.epochs < 0:
@@ -156,6 +159,77 @@ class TrainConfig(TrainingConfig):
             return
         raise UserError(f"--pretrained {self.pretrained} holds MoViNet-{self.pretrained} weights, but the model "
                         f"is --model-id {self.model_id}; give one of them, or the same id to both")
+
+
+# --- --strategy: which tf.distribute strategy, and for multi-worker, this worker's task ----------
+
+_TF_CONFIG_EXAMPLE = ("TF_CONFIG='{\"cluster\": {\"worker\": [\"host1:12345\", \"host2:12345\"]}, "
+                      "\"task\": {\"type\": \"worker\", \"index\": 0}}'")
+_TF_CONFIG_FIX = (f"set it on every worker to the same cluster and that worker's own task, e.g. {_TF_CONFIG_EXAMPLE} "
+                  "(index 1 on the second host; docs/scale.md)")
+
+
+@dataclass(frozen=True)
+class WorkerTask:
+    """This process's place in a multi-worker cluster, as TF_CONFIG gives it."""
+
+    type: str  # "chief" or "worker"
+    index: int
+    workers: int  # every task that trains: the chief (if any) and the workers
+    chief_in_cluster: bool = False
+
+    @property
+    def is_chief(self) -> bool:
+        """The task that writes the run folder: the "chief", or worker 0 when the cluster has none
+        (MultiWorkerMirroredStrategy's rule)."""
+        return self.type == "chief" or (self.type == "worker" and self.index == 0 and not self.chief_in_cluster)
+
+
+def check_strategy(name: str, environ: Optional[Mapping[str, str]] = None) -> str:
+    """The strategy's documented name (aliases resolved); for multi-worker, TF_CONFIG is checked too,
+    so a bad cluster stops before the run folder and the model."""
+    name = STRATEGY_ALIASES.get(name, name)
+    if name not in STRATEGIES:
+        raise UserError(f"--strategy {name!r}: choose one of {', '.join(STRATEGIES)}")
+    if name == "multi-worker":
+        read_tf_config(environ)
+    return name
+
+
+def read_tf_config(environ: Optional[Mapping[str, str]] = None) -> WorkerTask:
+    """TF_CONFIG (``{"cluster": {"worker": ["host:port", ...]}, "task": {"type", "index"}}``), checked
+    with one error line per mistake; ``environ`` defaults to ``os.environ``."""
+    raw = (os.environ if environ is None else environ).get("TF_CONFIG", "").strip()
+    if not raw:
+        raise UserError(f"--strategy multi-worker: TF_CONFIG is not set; {_TF_CONFIG_FIX}")
+    try:
+        tf_config = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"TF_CONFIG is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); "
+                        f"{_TF_CONFIG_FIX}") from None
+    cluster = tf_config.get("cluster") if isinstance(tf_config, dict) else None
+    if not isinstance(cluster, dict) or not any(cluster.get(kind) for kind in ("chief", "worker")):
+        raise UserError(f"TF_CONFIG has no \"cluster\" with a \"worker\" list of host:port addresses; {_TF_CONFIG_FIX}")
+    for kind, addresses in cluster.items():
+        if (not isinstance(addresses, list)
+                or not all(isinstance(a, str) and a.rpartition(":")[2].isdigit() for a in addresses)):
+            raise UserError(f"TF_CONFIG cluster {kind!r}: expected a list of \"host:port\" strings, got {addresses!r}; "
+                            f"{_TF_CONFIG_FIX}")
+    if len(cluster.get("chief") or []) > 1:
+        raise UserError(f"TF_CONFIG cluster 'chief': at most one chief, got {len(cluster['chief'])}; {_TF_CONFIG_FIX}")
+    task = tf_config.get("task")
+    if task is None:
+        raise UserError(f"TF_CONFIG has no \"task\" (this host's place in the cluster); {_TF_CONFIG_FIX}")
+    kind = task.get("type") if isinstance(task, dict) else None
+    index = task.get("index") if isinstance(task, dict) else None
+    if kind not in ("chief", "worker") or not cluster.get(kind):
+        raise UserError(f"TF_CONFIG task {task!r}: \"type\" must be \"worker\" (or \"chief\") and listed in the "
+                        f"cluster; {_TF_CONFIG_FIX}")
+    if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(cluster[kind]):
+        raise UserError(f"TF_CONFIG task {task!r}: \"index\" must be this host's position in the cluster's "
+                        f"{kind!r} list (0..{len(cluster[kind]) - 1}); {_TF_CONFIG_FIX}")
+    workers = len(cluster.get("chief") or []) + len(cluster.get("worker") or [])
+    return WorkerTask(kind, index, workers, chief_in_cluster=bool(cluster.get("chief")))
 
 
 # --- which split chose the model ------------------------------------------------------------------

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,24 +27,94 @@ import tf_keras
 from movinet_crossfit.core.errors import UserError
 from movinet_crossfit.core.fileio import write_json_atomic, write_text_atomic
 from movinet_crossfit.core.runs import BEST, FINAL, HISTORY_FILE, LABELS_FILE, SUMMARY_FILE, write_config, write_labels
-from movinet_crossfit.movinet.config import TrainConfig, validation_report
+from movinet_crossfit.movinet.config import TrainConfig, check_strategy, read_tf_config, validation_report
 
 logger = logging.getLogger(__name__)
 
 
 def get_strategy(name: str):
+    """The ``tf.distribute`` strategy of ``train --strategy``.
+
+    Called before any other TensorFlow op of the run: MultiWorkerMirroredStrategy configures this
+    process's collective ops and gRPC server, which TensorFlow allows only at program start."""
+    name = check_strategy(name)  # aliases; for multi-worker, TF_CONFIG checked with a one-line error
     if name == "default":
         return tf.distribute.get_strategy()
-    if name == "mirrored":
+    if name == "mirrored":  # every GPU of this machine (or its CPU)
         return tf.distribute.MirroredStrategy()
-    if name == "multiworker":
+    if name == "multi-worker":  # TF_CONFIG names the cluster and this process's task
         return tf.distribute.MultiWorkerMirroredStrategy()
-    if name == "tpu":
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+    return _tpu_strategy()
+
+
+def _tpu_strategy():
+    """TPUStrategy on the TPU this machine reaches: ``TPU_NAME`` (or a TPU node's own config) names a
+    remote TPU; otherwise the TPU is local (a TPU VM: Colab's TPU runtime, Cloud TPU VMs)."""
+    try:
+        try:
+            resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+        except ValueError:  # "Please provide a TPU Name": no name given, so the TPU must be this VM's
+            resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu="local")
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
         return tf.distribute.TPUStrategy(resolver)
-    raise UserError(f"unknown strategy {name!r}")
+    except (ValueError, RuntimeError, ImportError, tf.errors.OpError) as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise UserError(f"--strategy tpu: no TPU found ({reason[:160]}); run on a Colab TPU runtime or a Cloud TPU "
+                        "VM, or set TPU_NAME to your TPU's name; without a TPU use --strategy default or "
+                        "mirrored") from None
+
+
+def describe_strategy(strategy, name: str, batch_size: int) -> dict:
+    """What ``train_summary.json`` records of the distribution. ``--batch-size`` is the global batch,
+    split evenly over the replicas (every device of every worker) at each step."""
+    replicas = int(strategy.num_replicas_in_sync)
+    if name == "tpu" and batch_size % replicas:
+        raise UserError(f"--batch-size {batch_size} is the global batch; on {replicas} TPU cores it must be a "
+                        f"multiple of {replicas} (e.g. {replicas * max(1, batch_size // replicas)})")
+    if batch_size % replicas:
+        logger.warning("--batch-size %d (the global batch) does not split evenly over %d replicas: some replicas "
+                       "get one clip fewer each step", batch_size, replicas)
+    info = {"name": name, "replicas": replicas, "global_batch": batch_size,
+            "per_replica_batch": batch_size // replicas, "workers": 1, "writes_run_folder": True}
+    if name == "multi-worker":
+        task = read_tf_config()
+        info.update(task=f"{task.type} {task.index}", workers=task.workers,
+                    writes_run_folder=bool(strategy.extended.should_checkpoint))
+    elif name == "tpu":  # a pod slice feeds its cores from several hosts
+        info["workers"] = int(getattr(strategy.extended, "num_hosts", 1))
+    return info
+
+
+def shard_for_workers(dataset, shard_files: int, workers: int):
+    """How the workers of a cluster split a dataset (nothing to do on one host).
+
+    With at least one shard file per worker, each worker reads its own files (no record is read
+    twice); with fewer, every worker reads every record and keeps its part of each global batch --
+    where TF's default (AUTO) would stop at the first step. ``shard_files=0``: a dataset in memory
+    (the feature cache), which every worker holds whole."""
+    if workers <= 1:
+        return dataset
+    policy = tf.data.experimental.AutoShardPolicy
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = policy.FILE if shard_files >= workers else policy.DATA
+    return dataset.with_options(options)
+
+
+@contextlib.contextmanager
+def write_folder(strategy, run_dir: Path):
+    """Where this process writes the run's files: the run folder itself, unless this is a
+    multi-worker task other than the chief. Such a worker still writes every checkpoint (saving can
+    need all workers' cooperation, as the TF multi-worker guide explains), into a worker-local temp
+    folder that is removed afterwards, so only the chief's files ever land in the run folder."""
+    if strategy.extended.should_checkpoint:
+        yield run_dir
+        return
+    folder = Path(tempfile.mkdtemp(prefix="movinet-crossfit-worker-"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def make_optimizer(learning_rate: float, decay_steps: int, name: str = "rmsprop"):
@@ -103,13 +174,17 @@ class TrainResult:
     summary: dict
 
 
-def _callbacks(config: TrainConfig, run_dir: Path, classifier, phase: str, best, extra=()):
+def _callbacks(config: TrainConfig, run_dir: Path, classifier, phase: str, best, extra=(),
+               write_dir: Optional[Path] = None):
+    """``write_dir``: where this process's own files go (``write_folder``). Backups and logs take the
+    run folder on every worker: Keras sends a non-chief's copies to temp folders itself, and every
+    worker restores the chief's backup (so with several hosts the run folder must be shared)."""
     backup = run_dir / "backup" / phase
     callbacks = [
         tf_keras.callbacks.BackupAndRestore(str(backup), save_freq=config.backup_every_steps or "epoch",
                                             delete_checkpoint=True),
         tf_keras.callbacks.TensorBoard(str(run_dir / "logs" / phase), write_graph=False, profile_batch=0),
-        tf_keras.callbacks.CSVLogger(str(run_dir / f"history_{phase}.csv"), append=True),
+        tf_keras.callbacks.CSVLogger(str((write_dir or run_dir) / f"history_{phase}.csv"), append=True),
         # One line per epoch through logging (stderr in the CLI), where Keras's verbose=2 prints to stdout.
         tf_keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: logger.info(
             "%s epoch %d: %s", phase, epoch + 1, ", ".join(f"{k} {v:.4f}" for k, v in (logs or {}).items()))),
@@ -177,11 +252,15 @@ def train(config: TrainConfig, extra_callbacks: tuple = ()) -> TrainResult:
     ``config.deterministic``: op determinism for this run, so the same seed and records give the
     same weights."""
     config.validate()
-    with op_determinism() if config.deterministic else contextlib.nullcontext():
-        return _train(config, extra_callbacks)
+    strategy = get_strategy(config.strategy)  # first: see get_strategy
+    with (op_determinism() if config.deterministic else contextlib.nullcontext(),
+          write_folder(strategy, Path(config.out)) as write_dir):
+        result = _train(config, extra_callbacks, strategy, write_dir)
+    result.run_dir = Path(config.out)  # a non-chief worker's own folder is gone; the chief's is the run
+    return result
 
 
-def _train(config: TrainConfig, extra_callbacks: tuple) -> TrainResult:
+def _train(config: TrainConfig, extra_callbacks: tuple, strategy, write_dir: Path) -> TrainResult:
     from movinet_crossfit.movinet.model import build_backbone_features, build_classifier, build_head, load_pretrained
     from movinet_crossfit.movinet.pretrained import fetch_pretrained
     from movinet_crossfit.data.records import load_dataset, read_info
@@ -217,16 +296,18 @@ def _train(config: TrainConfig, extra_callbacks: tuple) -> TrainResult:
         from movinet_crossfit.movinet.pretrained import cache_root
 
         resolve_weights_file(config.backbone_weights, cache_root())
-    if config.cache_features is None:
-        config.cache_features = not tf.config.list_physical_devices("GPU")
+    distribution = describe_strategy(strategy, config.strategy, config.batch_size)
+    tpu = config.strategy == "tpu"
+    if config.cache_features is None:  # a TPU runs the backbone itself; its host CPU is no place for it
+        config.cache_features = not tf.config.list_physical_devices("GPU") and not tpu
 
-    run_dir = Path(config.out)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_config(run_dir, config)
-    write_labels(run_dir / LABELS_FILE, config.classes)
+    run_dir = Path(config.out)  # backups and logs (see _callbacks); everything else goes to write_dir
+    write_dir.mkdir(parents=True, exist_ok=True)
+    write_config(write_dir, config)
+    write_labels(write_dir / LABELS_FILE, config.classes)
     tf_keras.utils.set_random_seed(config.seed)
-    if config.mixed_precision:
-        tf_keras.mixed_precision.set_global_policy("mixed_float16")
+    if config.mixed_precision:  # TPUs compute in bfloat16
+        tf_keras.mixed_precision.set_global_policy("mixed_bfloat16" if tpu else "mixed_float16")
     started = time.perf_counter()
     summary: dict = {"classes": config.classes, "train_clips": splits["train"]["clips"],
                      "validation_split": config.validation_split, "validation": validation,
@@ -236,15 +317,29 @@ def _train(config: TrainConfig, extra_callbacks: tuple) -> TrainResult:
         summary["pretrained"] = fetched.to_dict()
 
     summary["arch"] = config.arch
-    strategy = get_strategy(config.strategy)
+    summary["strategy"] = distribution
+    if distribution["replicas"] > 1 or config.strategy != "default":
+        logger.info("%s: %d replicas, global batch %d (%d per replica)%s", config.strategy, distribution["replicas"],
+                    config.batch_size, distribution["per_replica_batch"],
+                    "" if distribution["writes_run_folder"] else f"; {distribution['task']} leaves the run folder "
+                                                                  "to the chief")
+    workers = distribution["workers"]
+    files = {name: len(entry.get("shards") or []) for name, entry in splits.items()}
+    if workers > 1 and files["train"] < workers and not config.cache_features:
+        logger.warning("%d train shard file(s) for %d workers: every worker reads every record and keeps its part "
+                       "of each global batch; with at least one shard per worker each reads only its own (build the "
+                       "records with a smaller RecordsConfig.clips_per_shard)", files["train"], workers)
     one_hot = _one_hot(num_classes)
-    best = BestCheckpoint(None, run_dir / BEST)
+    # A TPU compiles for one batch shape: the last, partial batch of an epoch is left out there.
+    drop = {"drop_remainder": tpu}
+    best = BestCheckpoint(None, write_dir / BEST)
     history: dict = {}
     from movinet_crossfit.movinet.architectures import is_classic
 
     if is_classic(config.arch):
-        classifier = _train_classic(config, strategy, splits, one_hot, best, history, summary, extra_callbacks)
-        return _finish(config, run_dir, classifier, best, history, summary, started)
+        classifier = _train_classic(config, strategy, splits, one_hot, best, history, summary, extra_callbacks,
+                                    write_dir)
+        return _finish(config, write_dir, classifier, best, history, summary, started)
     with strategy.scope():
         # causal: the stream layout (model.stream_layout), whose stream model `export --stream` builds.
         classifier = build_classifier(config.model_id, num_classes, config.num_frames, config.size,
@@ -261,7 +356,7 @@ def _train(config: TrainConfig, extra_callbacks: tuple) -> TrainResult:
     best.classifier = classifier
     head_epochs = config.epochs
     if head_epochs:
-        steps = -(-splits["train"]["clips"] // config.batch_size)
+        steps = _steps(splits["train"]["clips"], config.batch_size, tpu)
         if config.cache_features:
             t0 = time.perf_counter()
             extractor = build_backbone_features(classifier)
@@ -273,14 +368,14 @@ def _train(config: TrainConfig, extra_callbacks: tuple) -> TrainResult:
                 f"backbone features ({config.validation_split})")
             summary["feature_cache_seconds"] = round(time.perf_counter() - t0, 2)
             train_ds = (tf.data.Dataset.from_tensor_slices((train_x, train_y))
-                        .shuffle(len(train_x), seed=config.seed).batch(config.batch_size).map(one_hot))
-            val_ds = tf.data.Dataset.from_tensor_slices((val_x, val_y)).batch(config.batch_size).map(one_hot)
+                        .shuffle(len(train_x), seed=config.seed).batch(config.batch_size, **drop).map(one_hot))
+            val_ds = tf.data.Dataset.from_tensor_slices((val_x, val_y)).batch(config.batch_size, **drop).map(one_hot)
             with strategy.scope():
                 fit_model = build_head(classifier)
         else:
             train_ds = load_dataset(config.records, "train", config.batch_size, augment=config.augment,
-                                    seed=config.seed).map(one_hot)
-            val_ds = load_dataset(config.records, config.validation_split, config.batch_size).map(one_hot)
+                                    seed=config.seed, **drop).map(one_hot)
+            val_ds = load_dataset(config.records, config.validation_split, config.batch_size, **drop).map(one_hot)
             fit_model = classifier
             with strategy.scope():
                 from movinet_crossfit.movinet.model import backbone_of
@@ -289,9 +384,14 @@ def _train(config: TrainConfig, extra_callbacks: tuple) -> TrainResult:
         with strategy.scope():
             fit_model.compile(optimizer=make_optimizer(config.learning_rate, steps * head_epochs, config.optimizer),
                               loss=make_loss(config.label_smoothing), metrics=["accuracy"])
+        # The feature cache is in memory: no shard files.
+        train_files, val_files = (0, 0) if config.cache_features else (files["train"], files[config.validation_split])
+        train_ds = shard_for_workers(train_ds, train_files, workers)
+        val_ds = shard_for_workers(val_ds, val_files, workers)
         t0 = time.perf_counter()
         fitted = fit_model.fit(train_ds, validation_data=val_ds, epochs=head_epochs,
-                               callbacks=_callbacks(config, run_dir, classifier, "head", best, extra_callbacks), verbose=0)
+                               callbacks=_callbacks(config, run_dir, classifier, "head", best, extra_callbacks,
+                                                    write_dir), verbose=0)
         summary["head_seconds"] = round(time.perf_counter() - t0, 2)
         history["head"] = {k: [float(v) for v in values] for k, values in fitted.history.items()}
 
@@ -299,23 +399,31 @@ def _train(config: TrainConfig, extra_callbacks: tuple) -> TrainResult:
         with strategy.scope():
             summary["fine_tune_trainable_variables"] = _set_fine_tune_trainable(
                 classifier, config.fine_tune, config.fine_tune_blocks)
-            steps = -(-splits["train"]["clips"] // config.batch_size)
+            steps = _steps(splits["train"]["clips"], config.batch_size, tpu)
             classifier.compile(optimizer=make_optimizer(config.fine_tune_learning_rate, steps * config.fine_tune_epochs,
                                                         config.optimizer),
                                loss=make_loss(config.label_smoothing), metrics=["accuracy"])
         train_ds = load_dataset(config.records, "train", config.batch_size, augment=config.augment,
-                                seed=config.seed).map(one_hot)
-        val_ds = load_dataset(config.records, config.validation_split, config.batch_size).map(one_hot)
+                                seed=config.seed, **drop).map(one_hot)
+        val_ds = load_dataset(config.records, config.validation_split, config.batch_size, **drop).map(one_hot)
+        train_ds = shard_for_workers(train_ds, files["train"], workers)
+        val_ds = shard_for_workers(val_ds, files[config.validation_split], workers)
         t0 = time.perf_counter()
         fitted = classifier.fit(train_ds, validation_data=val_ds, epochs=config.fine_tune_epochs,
-                                callbacks=_callbacks(config, run_dir, classifier, "fine_tune", best, extra_callbacks), verbose=0)
+                                callbacks=_callbacks(config, run_dir, classifier, "fine_tune", best, extra_callbacks,
+                                                     write_dir), verbose=0)
         summary["fine_tune_seconds"] = round(time.perf_counter() - t0, 2)
         history["fine_tune"] = {k: [float(v) for v in values] for k, values in fitted.history.items()}
-    return _finish(config, run_dir, classifier, best, history, summary, started)
+    return _finish(config, write_dir, classifier, best, history, summary, started)
+
+
+def _steps(clips: int, batch_size: int, drop_remainder: bool) -> int:
+    """Optimizer steps per epoch: global batches, the partial one counted unless it is dropped."""
+    return max(1, clips // batch_size) if drop_remainder else -(-clips // batch_size)
 
 
 def _train_classic(config: TrainConfig, strategy, splits: dict, one_hot, best: BestCheckpoint, history: dict,
-                   summary: dict, extra_callbacks: tuple):
+                   summary: dict, extra_callbacks: tuple, write_dir: Path):
     """A classic arch (architectures.py): every layer trains for ``epochs``, on augmented clips."""
     from movinet_crossfit.data.records import load_dataset
     from movinet_crossfit.movinet.architectures import build_arch_classifier, describe_weights, load_backbone_weights
@@ -334,17 +442,22 @@ def _train_classic(config: TrainConfig, strategy, splits: dict, one_hot, best: B
     best.classifier = classifier
     if not config.epochs:
         return classifier
-    steps = -(-splits["train"]["clips"] // config.batch_size)
+    drop = config.strategy == "tpu"  # one batch shape on a TPU (see _train)
+    steps = _steps(splits["train"]["clips"], config.batch_size, drop)
     train_ds = load_dataset(config.records, "train", config.batch_size, augment=config.augment,
-                            seed=config.seed).map(one_hot)
-    val_ds = load_dataset(config.records, config.validation_split, config.batch_size).map(one_hot)
+                            seed=config.seed, drop_remainder=drop).map(one_hot)
+    val_ds = load_dataset(config.records, config.validation_split, config.batch_size,
+                          drop_remainder=drop).map(one_hot)
+    workers = summary["strategy"]["workers"]
+    train_ds = shard_for_workers(train_ds, len(splits["train"].get("shards") or []), workers)
+    val_ds = shard_for_workers(val_ds, len(splits[config.validation_split].get("shards") or []), workers)
     with strategy.scope():
         classifier.compile(optimizer=make_optimizer(config.learning_rate, steps * config.epochs, config.optimizer),
                            loss=make_loss(config.label_smoothing), metrics=["accuracy"])
     t0 = time.perf_counter()
     fitted = classifier.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
-                            callbacks=_callbacks(config, Path(config.out), classifier, "train", best, extra_callbacks),
-                            verbose=0)
+                            callbacks=_callbacks(config, Path(config.out), classifier, "train", best, extra_callbacks,
+                                                 write_dir), verbose=0)
     summary["train_seconds"] = round(time.perf_counter() - t0, 2)
     history["train"] = {k: [float(v) for v in values] for k, values in fitted.history.items()}
     return classifier
@@ -390,6 +503,9 @@ def describe(result: TrainResult) -> str:
     validation = result.summary.get("validation") or {}
     caution = (f"; validated on the '{validation.get('split')}' split: its score will be optimistic (see the warning)"
                if validation.get("honest") is False else "")
+    distribution = result.summary.get("strategy") or {}
+    if distribution.get("writes_run_folder") is False:
+        caution += f" (written by the chief; this was {distribution.get('task')} of {distribution.get('workers')})"
     return _describe(result) + caution
 
 
