@@ -11,7 +11,9 @@ Online (``OnlineCounter``): the pose counter is global (its period and typical s
 whole sequence), so the running count is a re-count. Every ``RECOUNT_SECONDS`` of video the counter
 runs on the last ``WINDOW_SECONDS`` of poses (of the person the tracker would choose now:
 ``PeopleTracker.provisional``); a rep found there is reported once its end lies ``GUARD_PERIODS``
-periods behind the newest pose and its middle after the last reported rep's end. A reported rep is
+periods behind the newest pose, its middle after the last reported rep's end, and two of the last
+few re-counts found it (each rep on its own evidence: an unsettled rep does not hold back the next,
+and a fast movement's re-counts every ``MIN_RECOUNT_SECONDS`` keep up with it). A reported rep is
 never taken back: ``finish()`` reports the reps the final count has beyond those reported (the last
 one, whose end the stream's end decides) and says in its ``end`` event whether the final count
 disagrees with what was reported (``corrected``). The window bounds the cost of a re-count, so a long
@@ -42,12 +44,13 @@ from movinet_crossfit.core.metrics import Rep
 __all__ = ["DEFAULT_POSE_FPS", "LiveEvent", "LiveSession", "OnlineCounter"]
 
 RECOUNT_SECONDS = 0.5  # video seconds between two re-counts at most
-RECOUNT_PERIODS = 0.25  # ... or this share of the period found, when sooner
-MIN_RECOUNT_SECONDS = 0.2  # ... but never more often than this (a re-count costs ~20 ms per 30 s window)
+RECOUNT_PERIODS = 0.15  # ... or this share of the period found, when sooner
+MIN_RECOUNT_SECONDS = 0.1  # ... but never more often than this (a re-count costs ~20 ms per 30 s window)
 WINDOW_SECONDS = 30.0  # a re-count sees this many seconds of poses: its cost stays bounded
 GUARD_PERIODS = 0.25  # a rep is reported once its end is this many periods behind the newest pose
-MIN_GUARD_SECONDS = 0.1
-CONFIRM = 2  # a rep is reported once this many re-counts in a row found it (a glance can be wrong)
+MIN_GUARD_SECONDS = 0.05
+CONFIRM = 2  # a rep is reported once this many re-counts found it (a glance can be wrong) ...
+MEMORY = 3  # ... this one and any of the re-counts just before it
 MIN_PERIODS = 2.0  # a re-count is believed once its window holds this many of its periods
 MIN_SCORE = 0.0  # ... and its periodicity is at least this
 STREAM_FPS = 5.0  # a stream model that does not say the frame rate it was trained at
@@ -115,7 +118,8 @@ class OnlineCounter:
         self.last_count = None  # the newest re-count (a PoseCount of the window)
         self.last_start = 0
         self._counted_at = 0
-        self._candidates: list[tuple[int, int, int]] = []  # (start, end, re-counts in a row that found it)
+        # (start, end, re-counts that found it) of the last MEMORY re-counts
+        self._recent: list[list[tuple[int, int, int]]] = []
         self.recounts = 0
         self.seconds = 0.0
 
@@ -153,16 +157,19 @@ class OnlineCounter:
                     break
                 if (a + b) / 2 <= last_end:
                     continue  # reported already (its bounds may have moved a little)
-                seen = 1 + max((hits for c, d, hits in self._candidates
+                # Found before by one of the last few re-counts (one that glanced past it in
+                # between does not start it over; fast movements flicker between re-counts).
+                seen = 1 + max((hits for earlier in self._recent for c, d, hits in earlier
                                 if abs(c - a) <= tolerance and abs(d - b) <= tolerance), default=0)
                 candidates.append((a, b, seen))
-                # In order: a rep not confirmed yet holds back the ones after it.
-                if all(hits >= self.confirm for _, _, hits in candidates):
+                # Each rep on its own evidence: one the re-counts disagree on does not hold back
+                # the next (it is left to the end, which reconciles).
+                if seen >= self.confirm:
                     found = OnlineRep(len(self.reps) + 1, a, b, float(count.period), n)
                     self.reps.append(found)
                     new.append(found)
                     last_end = b
-        self._candidates = candidates
+        self._recent = (self._recent + [candidates])[-MEMORY:]
         self.seconds += time.perf_counter() - started
         return new
 
