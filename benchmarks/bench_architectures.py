@@ -114,7 +114,16 @@ def measure(arch: str, records: Path, work: Path, epochs: int, seed: int, runs: 
     from movinet_crossfit.movinet.model import load_trained_classifier
     from movinet_crossfit.movinet.train import train
 
+    import tf_keras
+
+    # A fresh Keras session per architecture: in one long process, early-fusion once picked up a
+    # 3-channel graph left by an earlier backbone named alike ("expected 30 channels, got 3").
+    tf_keras.backend.clear_session()
     run = work / "runs" / arch
+    if run.exists():  # an interrupted earlier attempt: train refuses a non-empty run folder
+        import shutil
+
+        shutil.rmtree(run)
     t0 = time.perf_counter()
     result = train(train_config(arch, records, run, epochs, seed, demo))
     train_seconds = time.perf_counter() - t0
@@ -202,6 +211,7 @@ def main() -> None:
     parser.add_argument("--clips-per-class", type=int, default=DemoConfig.clips_per_class)
     parser.add_argument("--runs", type=int, default=30, help="timed TFLite invokes per model")
     parser.add_argument("--out", type=Path, default=Path("bench_architectures_out"))
+    parser.add_argument("--fresh", action="store_true", help="ignore results already in OUT (default: resume)")
     args = parser.parse_args()
     archs = [a.strip() for a in args.archs.split(",") if a.strip()]
     unknown = [a for a in archs if a not in ARCHS]
@@ -215,16 +225,32 @@ def main() -> None:
     failures: list[dict] = []
     seeds = [0] if args.records else list(range(args.seeds))
     json_path = args.out / "bench_architectures.json"
+    if json_path.is_file() and not args.fresh:  # resume: hours of CPU are not thrown away by a stop
+        import json
+
+        earlier = json.loads(json_path.read_text())
+        if earlier.get("setup", {}).get("epochs") == args.epochs:
+            results = [r for r in earlier.get("runs", []) if r["arch"] in archs and r["seed"] in seeds]
+            print(f"resuming: {len(results)} (seed, arch) results kept from {json_path} (--fresh to redo)",
+                  flush=True)
+    done = {(r["seed"], r["arch"]) for r in results}
     for seed in seeds:
         work = args.out / f"seed{seed}"
+        if all((seed, arch) in done for arch in archs):
+            continue
         records = args.records or make_records(work, seed, demo)
         for arch in archs:
+            if (seed, arch) in done:
+                continue
             t0 = time.perf_counter()
             try:
                 result = measure(arch, records, work, args.epochs, seed, args.runs, demo)
             except Exception as exc:  # noqa: BLE001 - one arch failing must not cost the others' hours
+                import traceback
+
                 print(f"seed {seed} {arch}: FAILED {type(exc).__name__}: {str(exc).splitlines()[0][:300]}", flush=True)
-                failures.append({"arch": arch, "seed": seed, "error": f"{type(exc).__name__}: {exc}"[:2000]})
+                traceback.print_exc()  # the whole story on stderr: a failure after hours must be diagnosable
+                failures.append({"arch": arch, "seed": seed, "error": traceback.format_exc()[-4000:]})
                 continue
             results.append(result)
             print(f"seed {seed} {arch}: test accuracy {result['accuracy']:.3f} on {result['test_clips']} clips, "
