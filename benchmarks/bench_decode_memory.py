@@ -1,5 +1,5 @@
 """Peak memory of a video -> model input (``predict`` and ``records``): decode everything, then
-sample (before issue 16) vs sample while streaming (``video.sample_video``).
+sample (before issue 16) vs sample while streaming (``clip_sampling.sample_video``).
 
 Generates the issue's video (``testsrc2``, 1280x720, 30 fps, 20 s by default) and one half as long,
 and runs each way in its own process, reporting peak RSS minus that of a process that imported the
@@ -29,15 +29,15 @@ WAYS = ("baseline", "whole", "streamed")
 def child(way: str, path: str, frames: int) -> None:
     import numpy as np
 
-    from movinet_crossfit.core import video
+    from movinet_crossfit.core import clip_sampling, video
 
-    video.compiled_preprocess(224)(np.zeros((1, 8, 8, 3), np.uint8))  # trace: the same in every way
+    clip_sampling.compiled_preprocess(224)(np.zeros((1, 8, 8, 3), np.uint8))  # trace: the same in every way
     started = time.perf_counter()
     if way == "whole":
         decoded = video.decode_video(path)
-        video.sample_clip(decoded.frames, frames, 224)
+        clip_sampling.sample_clip(decoded.frames, frames, 224)
     elif way == "streamed":
-        video.load_clip_with_fps(path, frames, 224)
+        clip_sampling.load_clip_with_fps(path, frames, 224)
     seconds = time.perf_counter() - started
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
     print(json.dumps({"peak_mb": peak_kb / 1024, "seconds": seconds}))

@@ -11,6 +11,20 @@
    classifiers trained on generated keypoints evaluated on them (sim -> real).
 
     python benchmarks/bench_poses.py [--clips-per-class 40] [--epochs 40] [--seed 0] [--out DIR] [--archs tcn,lstm,convlstm]
+
+``--speed`` measures only how fast ``poses`` runs (issue 20: >= 40 frames per second on a real
+854x480 clip on 2 cores, the landmark model <= 60 % of the time), nothing else:
+
+    python benchmarks/bench_poses.py --speed [--video CLIP] [--threads 2] [--rounds 3] [--profile]
+
+The clip: ``--video``, else the 30 real cfmove clips (854x480) joined into one (re-encoded h264,
+~640 frames, the cuts between them included: each one loses the track and runs the detector). Per
+``--person`` mode (``first``: plain BlazePose, ``auto``: following everyone, ``pose.people``):
+frames per second end to end (``extract_poses``: decode, models, tracking; best of ``--rounds``)
+and where the time goes: the landmark and detector invokes, the rest of BlazePose's own code
+(warps, input scaling, decoding the outputs), and everything else (waiting for decoded frames,
+the people tracker, the loop); decoding alone is timed too. ``--profile`` adds cProfile's top
+functions for one more round of each mode. The load average is printed with every number.
 """
 from __future__ import annotations
 
@@ -18,6 +32,7 @@ import argparse
 import dataclasses
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -69,8 +84,128 @@ def detected_corpus(corpus: Path, test_videos: list[str], plan: dict, out: Path,
             "pck_0.2": mean("pck_0.2"), "pck_0.5": mean("pck_0.5"), "per_joint_median": joints}
 
 
+def joined_clip(out: Path) -> Path:
+    """The real cfmove clips joined into one 854x480 video (re-encoded so it is one stream)."""
+    from movinet_crossfit.core.video import ffmpeg_executable
+
+    clips = sorted((SHARED / "cfmove" / "clips").glob("*/*.mp4"))
+    if not clips:
+        raise SystemExit(f"no clips under {SHARED / 'cfmove' / 'clips'}: pass --video")
+    listing = out / "clips.txt"
+    listing.write_text("".join(f"file '{p.resolve()}'\n" for p in clips))
+    video = out / "joined.mp4"
+    subprocess.run([ffmpeg_executable(), "-hide_banner", "-loglevel", "error", "-y", "-f", "concat", "-safe", "0",
+                    "-i", str(listing), "-c:v", "libx264", "-pix_fmt", "yuv420p", str(video)], check=True)
+    return video
+
+
+def load() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def timed_poses(video: Path, tracker) -> dict:
+    """One ``extract_poses`` run of ``tracker`` over ``video``, its time split by where it went."""
+    pose = getattr(tracker, "pose", tracker)
+    spent = {"landmark invoke": 0.0, "detector invoke": 0.0, "landmark code": 0.0, "detector code": 0.0}
+    calls = {"landmark invoke": 0, "detector invoke": 0}
+    originals = {}
+
+    def wrap(owner, name, key, counted=False):
+        original = getattr(owner, name)
+        originals[(owner, name)] = original
+
+        def timed(*args, **kwargs):
+            tick = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                spent[key] += time.perf_counter() - tick
+                if counted:
+                    calls[key] += 1
+        setattr(owner, name, timed)
+
+    wrap(pose.landmarker, "invoke", "landmark invoke", True)
+    wrap(pose.detector, "invoke", "detector invoke", True)
+    wrap(pose, "landmarks", "landmark code")
+    wrap(pose, "detect", "detector code")
+    try:
+        started = time.perf_counter()
+        poses = extract_poses(video, tracker)
+        total = time.perf_counter() - started
+    finally:
+        for (owner, name), original in originals.items():
+            if name == "invoke":
+                setattr(owner, name, original)
+            else:
+                delattr(owner, name)  # the instance attribute set above; the class's method again
+    spent["landmark code"] -= spent["landmark invoke"]
+    spent["detector code"] -= spent["detector invoke"]
+    spent["decode wait, tracker, loop"] = total - sum(spent.values())
+    return {"frames": poses.num_frames, "seconds": total, "spent": spent, "calls": calls,
+            "detected": float(np.mean(np.isfinite(poses.keypoints[:, :, 0]).any(1)))}
+
+
+def speed(args) -> None:
+    import cProfile
+    import pstats
+
+    from movinet_crossfit.core.video import iter_frames
+
+    out = Path(args.out or tempfile.mkdtemp(prefix="bench_poses_speed_"))
+    out.mkdir(parents=True, exist_ok=True)
+    video = Path(args.video) if args.video else joined_clip(out)
+    first = next(iter(iter_frames(video)))
+    print(f"{video}: {first.shape[1]}x{first.shape[0]}; {os.cpu_count()} CPU cores, {args.threads} LiteRT threads; "
+          f"{load()}")
+    decode = []
+    for _ in range(args.rounds):
+        started = time.perf_counter()
+        count = sum(1 for _ in iter_frames(video))
+        decode.append((time.perf_counter() - started) / count)
+    print(f"decode alone: {1000 * min(decode):.2f} ms/frame ({count} frames); {load()}")
+    results = {}
+    for person in args.person.split(","):
+        tracker = make_backend("blazepose", person=person, num_threads=args.threads)
+        extract_poses(video, tracker)  # warm-up: first invokes, XNNPACK packing
+        runs = [timed_poses(video, tracker) for _ in range(args.rounds)]
+        best = min(runs, key=lambda r: r["seconds"])
+        results[person] = best
+        frames, total = best["frames"], best["seconds"]
+        print(f"\n--person {person}: {frames / total:.1f} frames/s ({1000 * total / frames:.1f} ms/frame, best of "
+              f"{args.rounds}: " + ", ".join(f"{r['frames'] / r['seconds']:.1f}" for r in runs) + f" fps); "
+              f"pose in {best['detected']:.0%} of frames; {load()}")
+        for key, seconds in best["spent"].items():
+            count = best["calls"].get(key)
+            per_call = f"  {count} calls, {1000 * seconds / count:.1f} ms each" if count else ""
+            print(f"  {key:28s} {1000 * seconds / frames:6.2f} ms/frame {seconds / total:6.0%}{per_call}")
+        if args.profile:
+            profiler = cProfile.Profile()
+            profiler.enable()
+            extract_poses(video, tracker)
+            profiler.disable()
+            print(f"  cProfile, one more round (top 15 by own time); {load()}")
+            stats = pstats.Stats(profiler, stream=sys.stdout)
+            stats.sort_stats("tottime").print_stats(15)
+    print("\ntargets (issue 20, judged on a quiet machine): >= 40 frames/s, landmark invoke <= 60 % of the time")
+    for person, r in results.items():
+        fps = r["frames"] / r["seconds"]
+        share = r["spent"]["landmark invoke"] / r["seconds"]
+        print(f"  --person {person:6s} {fps:5.1f} frames/s ({'met' if fps >= 40 else 'MISSED'}), landmark invoke "
+              f"{share:.0%} of the time; ratio to 40 fps {fps / 40:.2f}")
+    print(load())
+    (out / "bench_poses_speed.json").write_text(json.dumps({"video": str(video), "threads": args.threads,
+                                                           "decode_ms_per_frame": 1000 * min(decode),
+                                                           "results": results, "load": os.getloadavg()}, indent=2))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--speed", action="store_true", help="only time `poses` on a real clip (see the doc)")
+    parser.add_argument("--video", default=None, help="--speed: the clip (default: the cfmove clips joined)")
+    parser.add_argument("--threads", type=int, default=2, help="--speed: LiteRT threads per model")
+    parser.add_argument("--rounds", type=int, default=3, help="--speed: runs per mode (the best counts)")
+    parser.add_argument("--person", default="first,auto", help="--speed: the --person modes timed")
+    parser.add_argument("--profile", action="store_true", help="--speed: cProfile one more round of each mode")
     parser.add_argument("--clips-per-class", type=int, default=40)
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--seed", type=int, default=0)
@@ -78,6 +213,8 @@ def main() -> None:
     parser.add_argument("--contrastive-epochs", type=int, default=0)
     parser.add_argument("--out", default=None, help="keep everything here (default: a temp folder)")
     args = parser.parse_args()
+    if args.speed:
+        return speed(args)
     out = Path(args.out or tempfile.mkdtemp(prefix="bench_poses_"))
     results: dict = {"args": vars(args)}
 

@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # Probing, decoding, sampling and frame-exact cutting: the tests that would tell two builds apart.
 TESTS=(tests/test_video.py tests/test_video_memory.py tests/test_clips.py tests/test_numpy_preprocess.py
-       tests/test_synthetic.py)
+       tests/test_synthetic.py tests/test_decode_sampling.py tests/test_beam.py)
 builds=()
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do builds+=("$1"); shift; done
 [ "${1:-}" = "--" ] && shift

@@ -1,15 +1,15 @@
-"""The TensorFlow-free preprocessing (Lambda) against THE preprocessing (video.preprocess_frames)."""
+"""The TensorFlow-free preprocessing (Lambda) against THE preprocessing (clip_sampling.preprocess_frames)."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from movinet_crossfit.core import video
+from movinet_crossfit.core import clip_sampling, video
 from movinet_crossfit.core.numpy_preprocess import load_clip_numpy, preprocess_frames_numpy, resize_weights
 
 
 def _compare(frames: np.ndarray, size: int) -> np.ndarray:
-    expected = video.preprocess_frames(frames, size).numpy().astype(np.int16)
+    expected = clip_sampling.preprocess_frames(frames, size).numpy().astype(np.int16)
     got = preprocess_frames_numpy(frames, size)
     assert got.dtype == np.uint8 and got.shape == expected.shape
     return np.abs(got.astype(np.int16) - expected)
@@ -47,7 +47,7 @@ def test_rejects_non_uint8():
 
 def test_load_clip_numpy_equals_load_clip(cfmove_clips):
     clip_path = sorted(cfmove_clips.glob("thruster/*.mp4"))[0]
-    expected = video.load_clip(clip_path, 10, 64).astype(np.int16)
+    expected = clip_sampling.load_clip(clip_path, 10, 64).astype(np.int16)
     got, info = load_clip_numpy(clip_path, 10, 64)
     assert got.shape == (10, 64, 64, 3) and info.num_frames > 10
     assert np.abs(got.astype(np.int16) - expected).max() <= 1

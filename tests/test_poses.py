@@ -97,6 +97,46 @@ def test_heatmap_refinement_moves_confident_points_only():
     np.testing.assert_allclose(refined[1], xy[1])  # no confident heat: unchanged
 
 
+def test_heatmap_refinement_at_the_edges_casts_like_mediapipe():
+    """A point a fraction of a cell left of the map is on column 0 (an int cast, as MediaPipe's),
+    one a cell and a half left is off it; a window cut by the border weighs only cells on the map."""
+    heatmap = np.full((64, 64, 3), -10.0, np.float32)
+    heatmap[10, 0, :] = 10.0
+    xy = np.array([[-0.5 / 64, 10.5 / 64], [-1.5 / 64, 10.5 / 64], [2.5 / 64, 10.5 / 64]])
+    refined = blazepose.refine_from_heatmap(xy, heatmap)
+    np.testing.assert_allclose(refined[0], [0.0, 10 / 64], atol=1e-3)
+    np.testing.assert_allclose(refined[1], xy[1])
+    np.testing.assert_allclose(refined[2], [0.0, 10 / 64], atol=1e-3)
+
+
+def test_read_ahead_keeps_order_passes_errors_and_stops_early():
+    import threading
+
+    from movinet_crossfit.pose.extract import read_ahead
+
+    assert list(read_ahead(iter(range(7)))) == list(range(7))
+
+    def failing():
+        yield 1
+        raise ValueError("decoder broke")
+
+    with pytest.raises(ValueError, match="decoder broke"):
+        list(read_ahead(failing()))
+    closed = threading.Event()
+
+    def endless():
+        try:
+            while True:
+                yield 0
+        finally:
+            closed.set()
+
+    frames = read_ahead(endless())
+    next(frames)
+    frames.close()  # the consumer stops: the decoder thread stops and closes its source
+    assert closed.is_set()
+
+
 def test_model_files_are_verified_when_extracted(tmp_path):
     from movinet_crossfit.pose import model_files
 

@@ -12,7 +12,7 @@ import movinet_crossfit  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
 import tensorflow as tf  # noqa: E402
 
 from conftest import TINY_CLASSES, TINY_FRAMES, TINY_SIZE  # noqa: E402
-from movinet_crossfit.core import video
+from movinet_crossfit.core import clip_sampling, video
 from movinet_crossfit.core.tflite import make_interpreter  # noqa: E402
 from movinet_crossfit.movinet import export, predict  # noqa: E402
 from movinet_crossfit.core.errors import UserError  # noqa: E402
@@ -52,15 +52,15 @@ def test_saved_model_and_tflite_agree_on_a_real_clip(tiny_export, clip):
     assert len(by_tfl.top_k) == len(TINY_CLASSES)  # top_k=5 > 3 classes: all of them
     info = video.probe(clip)
     assert by_sm.video_frames == info.num_frames
-    assert by_sm.frames_used == video.sample_frame_indices(info.num_frames, TINY_FRAMES).tolist()
+    assert by_sm.frames_used == clip_sampling.sample_frame_indices(info.num_frames, TINY_FRAMES).tolist()
     for timings in (by_sm.timings, by_tfl.timings):
         assert 0 < timings["decode"] < timings["total"] and 0 < timings["infer"] < timings["total"]
 
 
 def test_prediction_sees_exactly_load_clip(tiny_export, clip):
-    """The records' path (video.load_clip) run through each model by hand gives the same numbers."""
+    """The records' path (clip_sampling.load_clip) run through each model by hand gives the same numbers."""
     out, _ = tiny_export
-    frames = video.load_clip(clip, TINY_FRAMES, TINY_SIZE)
+    frames = clip_sampling.load_clip(clip, TINY_FRAMES, TINY_SIZE)
     interpreter = make_interpreter(out / "model_fp32.tflite")
     by_hand = export.run_tflite(interpreter, [frames])[0]
     got = predict.predict_video(clip, out / "model_fp32.tflite").probabilities
@@ -119,8 +119,8 @@ def test_timeline_covers_the_video_and_equals_per_window_predictions(tiny_export
     predictor = predict.load_predictor(out)
     for w in timeline.windows[1], timeline.windows[-1]:
         part = frames[round(w.start * timeline.fps):round(w.end * timeline.fps)]
-        picked = part[video.sample_frame_indices(len(part), TINY_FRAMES)]
-        expected = predictor.predict_clip(video.preprocess_frames(picked, TINY_SIZE).numpy())
+        picked = part[clip_sampling.sample_frame_indices(len(part), TINY_FRAMES)]
+        expected = predictor.predict_clip(clip_sampling.preprocess_frames(picked, TINY_SIZE).numpy())
         np.testing.assert_allclose(w.probabilities, expected, atol=1e-5)
     png = predict.plot_timeline(timeline, tmp_path / "timeline.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from movinet_crossfit.core import video
+from movinet_crossfit.core import clip_sampling
 from movinet_crossfit.data import records
 from movinet_crossfit.core.errors import UserError
 
@@ -63,7 +63,7 @@ def test_read_back_matches_preprocessing(cfmove_records, cfmove_clips):
         label_text = meta["label_text"].numpy().decode()
         assert cfmove_records.info["classes"][int(label)] == label_text
         clip_id = meta["id"].numpy().decode()
-        expected = video.load_clip(cfmove_clips / f"{clip_id}.mp4", 10, 224).astype(np.float32) / 255.0
+        expected = clip_sampling.load_clip(cfmove_clips / f"{clip_id}.mp4", 10, 224).astype(np.float32) / 255.0
         # JPEG at quality 60 loses detail but not the picture: mean error of a few grey levels.
         assert np.abs(frames.numpy() - expected).mean() < 0.03
         seen += 1
@@ -75,7 +75,7 @@ def test_fused_conversion_matches_to_model_input():
 
     every_value = tf.constant(np.arange(256, dtype=np.uint8).reshape(1, 4, 4, 16, 1))
     fused = records.to_unit_float(every_value)
-    reference = video.to_model_input(every_value)
+    reference = clip_sampling.to_model_input(every_value)
     assert fused.dtype == tf.float32 and fused.shape == every_value.shape
     assert float(tf.reduce_min(fused)) == 0.0 and float(tf.reduce_max(fused)) == 1.0
     # Dequantize multiplies by float32(1/255) where to_model_input divides by 255: 1 ulp at most.

@@ -143,7 +143,7 @@ def test_saved_model_init_states_and_call_signatures(stream_export, parity_clips
 
 def test_reset_makes_two_passes_identical_and_any_frame_size_is_preprocessed(stream_export, cfmove_clips):
     from movinet_crossfit.core.numpy_preprocess import preprocess_frames_numpy
-    from movinet_crossfit.core.video import sample_video
+    from movinet_crossfit.core.clip_sampling import sample_video
     from movinet_crossfit.movinet.stream import StreamClassifier
 
     out, _ = stream_export

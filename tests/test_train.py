@@ -65,7 +65,7 @@ def test_multi_clip_tta_averages_staggered_views(head_run, records_dir, tmp_path
     from movinet_crossfit.movinet.evaluate import clip_views, evaluate_run, find_clip, view_phases
     from movinet_crossfit.data.records import load_dataset, read_info
     from movinet_crossfit.movinet.model import load_trained_classifier
-    from movinet_crossfit.core.video import to_model_input
+    from movinet_crossfit.core.clip_sampling import to_model_input
 
     info = read_info(records_dir)
     frames_, size = info["num_frames"], info["size"]

@@ -4,12 +4,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from movinet_crossfit.core import video
+from movinet_crossfit.core import clip_sampling, video
 
 
 @pytest.mark.parametrize("num_frames", [1, 5, 9, 10, 11, 23, 67, 1000])
 def test_sample_frame_indices_even_and_in_range(num_frames):
-    indices = video.sample_frame_indices(num_frames, 10)
+    indices = clip_sampling.sample_frame_indices(num_frames, 10)
     assert len(indices) == 10
     assert indices.min() >= 0 and indices.max() <= num_frames - 1
     assert np.all(np.diff(indices) >= 0), "samples must keep frame order"
@@ -22,13 +22,13 @@ def test_sample_frame_indices_even_and_in_range(num_frames):
 
 
 def test_short_clip_repeats_frames_evenly():
-    indices = video.sample_frame_indices(5, 10).tolist()
+    indices = clip_sampling.sample_frame_indices(5, 10).tolist()
     assert indices == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
 
 
 def test_sample_frame_indices_rejects_empty_clip():
     with pytest.raises(ValueError):
-        video.sample_frame_indices(0, 10)
+        clip_sampling.sample_frame_indices(0, 10)
 
 
 def test_preprocess_centre_crops_and_resizes():
@@ -38,7 +38,7 @@ def test_preprocess_centre_crops_and_resizes():
     frame[:, :90, 0] = 255
     frame[:, 90:180, 1] = 255
     frame[:, 180:, 2] = 255
-    out = np.asarray(video.preprocess_frames(frame[None], 32))
+    out = np.asarray(clip_sampling.preprocess_frames(frame[None], 32))
     assert out.shape == (1, 32, 32, 3) and out.dtype == np.uint8
     assert out[0, 4:-4, 4:-4, 1].min() == 255
     assert out[0, 4:-4, 4:-4, [0, 2]].max() == 0
@@ -47,14 +47,14 @@ def test_preprocess_centre_crops_and_resizes():
 def test_preprocess_tall_frame_keeps_middle_rows():
     frame = np.zeros((300, 100, 3), np.uint8)
     frame[100:200] = 200  # the centre square of a tall frame is rows 100..199
-    out = np.asarray(video.preprocess_frames(frame, 50))
+    out = np.asarray(clip_sampling.preprocess_frames(frame, 50))
     assert out.shape == (50, 50, 3)
     assert out[2:-2].min() == 200
 
 
 def test_preprocess_rejects_float_input():
     with pytest.raises(TypeError):
-        video.preprocess_frames(np.zeros((4, 4, 3), np.float32), 2)
+        clip_sampling.preprocess_frames(np.zeros((4, 4, 3), np.float32), 2)
 
 
 def test_decode_real_clip_matches_probe(cfmove_clips):
@@ -71,9 +71,10 @@ def test_decode_real_clip_matches_probe(cfmove_clips):
 
 def test_load_clip_uses_sampled_frames(cfmove_clips):
     path = cfmove_clips / "chest-to-bar" / "chest-to-bar_2.mp4"
-    clip = video.load_clip(path, num_frames=6, size=48)
+    clip = clip_sampling.load_clip(path, num_frames=6, size=48)
     decoded = video.decode_video(path)
-    expected = np.asarray(video.preprocess_frames(decoded.frames[video.sample_frame_indices(decoded.num_frames, 6)], 48))
+    picked = decoded.frames[clip_sampling.sample_frame_indices(decoded.num_frames, 6)]
+    expected = np.asarray(clip_sampling.preprocess_frames(picked, 48))
     np.testing.assert_array_equal(clip, expected)
 
 
@@ -135,14 +136,14 @@ def test_sample_video_keeps_exactly_the_frames_decode_video_sampled(cfmove_clips
     for path in sorted(cfmove_clips.glob("*/*.mp4"))[::8]:
         old = video.decode_video(path)
         for num_samples in (10, 32):
-            new = video.sample_video(path, num_samples, phases)
+            new = clip_sampling.sample_video(path, num_samples, phases)
             assert (new.num_frames, new.fps, new.passes) == (old.num_frames, old.fps, 1), path.name
             for row, phase in enumerate(phases):
-                picked = video.sample_frame_indices(old.num_frames, num_samples, phase)
+                picked = clip_sampling.sample_frame_indices(old.num_frames, num_samples, phase)
                 np.testing.assert_array_equal(new.indices[row], picked)
                 np.testing.assert_array_equal(new.frames[row], old.frames[picked], err_msg=path.name)
-    clip, decoded = video.load_clip_with_fps(path, 8, 32)
-    np.testing.assert_array_equal(clip, video.sample_clip(old.frames, 8, 32))
+    clip, decoded = clip_sampling.load_clip_with_fps(path, 8, 32)
+    np.testing.assert_array_equal(clip, clip_sampling.sample_clip(old.frames, 8, 32))
     assert decoded.num_frames == old.num_frames and decoded.fps == old.fps
 
 
@@ -150,9 +151,9 @@ def test_sample_video_keeps_exactly_the_frames_decode_video_sampled(cfmove_clips
 def test_a_wrong_expected_count_costs_a_second_pass_not_wrong_frames(cfmove_clips, wrong_by):
     path = cfmove_clips / "thruster" / "thruster_1.mp4"
     old = video.decode_video(path)
-    new = video.sample_video(path, 10, expected_frames=old.num_frames + wrong_by)
+    new = clip_sampling.sample_video(path, 10, expected_frames=old.num_frames + wrong_by)
     assert new.passes == 2 and new.num_frames == old.num_frames
-    np.testing.assert_array_equal(new.frames[0], old.frames[video.sample_frame_indices(old.num_frames, 10)])
+    np.testing.assert_array_equal(new.frames[0], old.frames[clip_sampling.sample_frame_indices(old.num_frames, 10)])
 
 
 def test_stream_copied_cut_with_an_edit_list_samples_the_decoded_frames(tmp_path):
@@ -163,16 +164,16 @@ def test_stream_copied_cut_with_an_edit_list_samples_the_decoded_frames(tmp_path
             "-g", "12", "-bf", "2", "-pix_fmt", "yuv420p", source)
     _ffmpeg("-ss", "0.5", "-i", source, "-c", "copy", "-t", "2", cut)
     old = video.decode_video(cut)
-    new = video.sample_video(cut, 10)
+    new = clip_sampling.sample_video(cut, 10)
     assert new.num_frames == old.num_frames
     assert new.passes == (1 if video.probe(cut).num_frames == old.num_frames else 2)
-    np.testing.assert_array_equal(new.frames[0], old.frames[video.sample_frame_indices(old.num_frames, 10)])
+    np.testing.assert_array_equal(new.frames[0], old.frames[clip_sampling.sample_frame_indices(old.num_frames, 10)])
 
 
 def test_audio_only_file_says_no_video_stream_everywhere(tmp_path):
     audio = tmp_path / "talk.m4a"
     _ffmpeg("-f", "lavfi", "-i", "sine=duration=1", "-c:a", "aac", audio)
-    readers = [video.probe, video.decode_video, video.load_clip, lambda p: video.sample_video(p, 4),
+    readers = [video.probe, video.decode_video, clip_sampling.load_clip, lambda p: clip_sampling.sample_video(p, 4),
                lambda p: next(video.iter_frames(p)), lambda p: video.read_frames(p, [0])]
     for read in readers:
         with pytest.raises(video.VideoError, match=r"talk.m4a: no video stream \(ff(mpeg|probe)\); is this an audio file"):

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from movinet_crossfit.core import video
+from movinet_crossfit.core import clip_sampling, video
 from movinet_crossfit.core.numpy_preprocess import load_clip_numpy
 
 WIDTH, HEIGHT, SECONDS, RATE = 320, 240, 10, 30
@@ -52,12 +52,13 @@ def test_the_measure_sees_a_whole_decoded_video(long_video):
 
 
 def test_model_input_needs_memory_for_its_frames_not_the_video(long_video):
-    video.load_clip(long_video, SAMPLES, 64)  # trace the resize before measuring
+    clip_sampling.load_clip(long_video, SAMPLES, 64)  # trace the resize before measuring
     # The kept samples, one frame in flight and the pipe's buffers; about 1.1 x SAMPLES measured.
     bound = 2 * SAMPLES + 4
     for name, load in [
-        ("load_clip (predict, records)", lambda: video.load_clip_with_fps(long_video, SAMPLES, 64)),
-        ("sample_video, 3 views (evaluate --tta clips)", lambda: video.sample_video(long_video, SAMPLES, (0.5, 0.1, 0.9))),
+        ("load_clip (predict, records)", lambda: clip_sampling.load_clip_with_fps(long_video, SAMPLES, 64)),
+        ("sample_video, 3 views (evaluate --tta clips)",
+         lambda: clip_sampling.sample_video(long_video, SAMPLES, (0.5, 0.1, 0.9))),
         ("load_clip_numpy (Lambda)", lambda: load_clip_numpy(long_video, SAMPLES, 64)),
     ]:
         views = 3 if "3 views" in name else 1
@@ -66,11 +67,11 @@ def test_model_input_needs_memory_for_its_frames_not_the_video(long_video):
 
 
 def test_a_wrong_frame_count_costs_time_not_memory(long_video):
-    used = peak_frames(lambda: video.sample_video(long_video, SAMPLES, expected_frames=TOTAL_FRAMES - 5))
+    used = peak_frames(lambda: clip_sampling.sample_video(long_video, SAMPLES, expected_frames=TOTAL_FRAMES - 5))
     assert used < 2 * SAMPLES + 4
 
 
 def test_streamed_and_whole_decoding_pick_the_same_frames(long_video):
     whole = video.decode_video(long_video).frames
-    picked = whole[video.sample_frame_indices(TOTAL_FRAMES, SAMPLES)]
-    np.testing.assert_array_equal(video.sample_video(long_video, SAMPLES).frames[0], picked)
+    picked = whole[clip_sampling.sample_frame_indices(TOTAL_FRAMES, SAMPLES)]
+    np.testing.assert_array_equal(clip_sampling.sample_video(long_video, SAMPLES).frames[0], picked)

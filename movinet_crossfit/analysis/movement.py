@@ -22,7 +22,7 @@ from typing import Protocol
 
 import numpy as np
 
-from movinet_crossfit.core import video
+from movinet_crossfit.core import clip_sampling, video
 
 
 @dataclass
@@ -96,7 +96,7 @@ class PredictMovement(_LoadedPredictor):
 
     def warm_up(self) -> None:
         super().warm_up()
-        video.compiled_preprocess(self.predictor.size)(np.zeros((1, 8, 8, 3), np.uint8))
+        clip_sampling.compiled_preprocess(self.predictor.size)(np.zeros((1, 8, 8, 3), np.uint8))
 
 
 class NumpyMovement(_LoadedPredictor):
@@ -112,7 +112,7 @@ class NumpyMovement(_LoadedPredictor):
         started = time.perf_counter()
         # The frames predict and records pick (placed by the decoded count, the probe's as a first
         # guess), kept while streaming: only they are ever held.
-        frames = video.sample_video(path, p.num_frames, expected_frames=info.num_frames).frames[0]
+        frames = clip_sampling.sample_video(path, p.num_frames, expected_frames=info.num_frames).frames[0]
         clip = preprocess_frames_numpy(frames, p.size)
         decoded = time.perf_counter()
         probs = p.predict_clip(clip)

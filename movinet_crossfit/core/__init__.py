@@ -3,7 +3,8 @@
     errors.py           UserError (one line, exit 2)
     fileio.py           atomic writes, figures, SHA-256 of a file
     progress.py         progress bars, BatchReport, the console
-    video.py            ffmpeg lookup, probe, decoding, THE preprocessing (TensorFlow ops)
+    video.py            ffmpeg lookup, probe, decoding
+    clip_sampling.py    a clip to model input: sampled decoding, THE preprocessing (TensorFlow ops)
     numpy_preprocess.py the same preprocessing in numpy (TensorFlow-free runtimes)
     movements.py        the class vocabulary
     metrics.py          classification and counting metrics (one definition each)

@@ -1,6 +1,6 @@
 """THE preprocessing without TensorFlow, for runtimes that ship only LiteRT (the Lambda image).
 
-``video.preprocess_frames`` is written in TensorFlow ops so that the exported SavedModel can carry
+``clip_sampling.preprocess_frames`` is written in TensorFlow ops so that the exported SavedModel can carry
 it; a container that runs only ``model_*.tflite`` should not need TensorFlow's ~1.5 GB for one
 resize. ``preprocess_frames_numpy`` computes the same picture: the same centre square crop, and
 the same anti-aliased bilinear weights ``tf.image.resize(..., antialias=True)`` uses (a triangle
@@ -8,8 +8,8 @@ kernel widened by the downscale factor, each output pixel's weights normalised t
 applied separably). Float summation order differs, so a pixel can round the other way: the tests
 hold it to at most one grey level, on under 0.1% of the pixels of real clips.
 
-``load_clip_numpy`` is ``video.load_clip`` without TensorFlow, in the same bounded memory
-(``video.sample_video``: only the sampled frames are kept while decoding).
+``load_clip_numpy`` is ``clip_sampling.load_clip`` without TensorFlow, in the same bounded memory
+(``clip_sampling.sample_video``: only the sampled frames are kept while decoding).
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import os
 
 import numpy as np
 
-from movinet_crossfit.core import video
+from movinet_crossfit.core import clip_sampling, video
 
 
 @functools.lru_cache(maxsize=32)
@@ -54,8 +54,8 @@ def _sparse_weights(in_size: int, out_size: int):
     return sparse.csr_matrix(resize_weights(in_size, out_size))
 
 
-def preprocess_frames_numpy(frames: np.ndarray, size: int = video.DEFAULT_SIZE) -> np.ndarray:
-    """RGB uint8 ``[..., H, W, 3]`` -> uint8 ``[..., size, size, 3]``, as ``video.preprocess_frames``."""
+def preprocess_frames_numpy(frames: np.ndarray, size: int = clip_sampling.DEFAULT_SIZE) -> np.ndarray:
+    """RGB uint8 ``[..., H, W, 3]`` -> uint8 ``[..., size, size, 3]``, as ``clip_sampling.preprocess_frames``."""
     frames = np.asarray(frames)
     if frames.dtype != np.uint8 or frames.ndim < 3 or frames.shape[-1] != 3:
         raise TypeError(f"expected uint8 RGB frames [..., H, W, 3], got {frames.dtype} {list(frames.shape)}")
@@ -74,12 +74,12 @@ def preprocess_frames_numpy(frames: np.ndarray, size: int = video.DEFAULT_SIZE) 
     return np.clip(np.round(out), 0, 255).astype(np.uint8).reshape(*lead, size, size, 3)
 
 
-def load_clip_numpy(path: str | os.PathLike, num_frames: int = video.DEFAULT_NUM_FRAMES,
-                    size: int = video.DEFAULT_SIZE) -> tuple[np.ndarray, video.VideoInfo]:
-    """``(uint8 [num_frames, size, size, 3], probe info)``: ``video.load_clip`` without TensorFlow,
+def load_clip_numpy(path: str | os.PathLike, num_frames: int = clip_sampling.DEFAULT_NUM_FRAMES,
+                    size: int = clip_sampling.DEFAULT_SIZE) -> tuple[np.ndarray, video.VideoInfo]:
+    """``(uint8 [num_frames, size, size, 3], probe info)``: ``clip_sampling.load_clip`` without TensorFlow,
     holding only the sampled frames in memory (a long video is streamed, not decoded whole). The
-    very frames ``load_clip`` picks (``video.sample_video``), also where the probe's count is not
+    very frames ``load_clip`` picks (``clip_sampling.sample_video``), also where the probe's count is not
     the decoded one."""
     info = video.probe(path)
-    sampled = video.sample_video(path, num_frames, expected_frames=info.num_frames)
+    sampled = clip_sampling.sample_video(path, num_frames, expected_frames=info.num_frames)
     return preprocess_frames_numpy(sampled.frames[0], size), info

@@ -1,14 +1,14 @@
-"""Video I/O and THE frame preprocessing shared by every stage.
+"""Video I/O: finding ffmpeg, probing, decoding.
 
 * ``ffmpeg_executable`` / ``ffprobe_executable``: the one place that finds ffmpeg. A system
   ffmpeg on ``PATH`` wins; otherwise the static binary that the ``imageio-ffmpeg`` wheel ships
   is used, so a fresh machine needs no manual step. That wheel has no ffprobe, so ``probe``
   falls back to reading ffmpeg's own stream report.
-* ``read_frames`` / ``iter_frames`` / ``sample_video``: decode to RGB uint8 through ffmpeg,
-  streaming, so memory holds the frames kept, not the video (``decode_video`` holds it all: short
-  clips only).
-* ``sample_frame_indices`` + ``preprocess_frames``: how a clip becomes the model's input. The
-  records, training, predict, the app and the exported graphs all go through these two.
+* ``read_frames`` / ``iter_frames``: decode to RGB uint8 through ffmpeg, streaming, so memory
+  holds the frames kept, not the video (``decode_video`` holds it all: short clips only).
+
+How a clip becomes model input (sampled decoding, THE preprocessing) is ``core.clip_sampling``,
+built on this module.
 """
 from __future__ import annotations
 
@@ -25,8 +25,6 @@ import numpy as np
 
 from movinet_crossfit.core.errors import UserError
 
-DEFAULT_NUM_FRAMES = 10
-DEFAULT_SIZE = 224
 # File name suffixes taken for videos wherever a folder is searched (clip folders, pose inputs,
 # Supervisely's "<video file name>.json" annotations); compare with ``path.suffix.lower()``.
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".3gp", ".flv", ".wmv", ".mpg", ".mpeg")
@@ -222,16 +220,26 @@ class _FrameReader:
     the stderr pipe from filling up and stalling ffmpeg.
     """
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, select: Sequence[int] | None = None):
         import threading
 
         import ffmpeg
 
         self.path = path
         # passthrough: every decoded frame exactly once, none duplicated or dropped by ffmpeg.
-        stream = ffmpeg.input(str(path)).output("pipe:", format="image2pipe", vcodec="ppm",
-                                                 fps_mode="passthrough", map="0:v:0")
-        args = [ffmpeg_executable(), "-hide_banner", "-nostdin", "-nostats", *stream.get_args()]
+        # rgb24: 8 bits whatever the source's depth (a 10-bit video would get 16-bit PPM).
+        options = dict(format="image2pipe", vcodec="ppm", pix_fmt="rgb24", fps_mode="passthrough",
+                       map="0:v:0")
+        log = []
+        if select is not None:
+            # Only the frames numbered in ``select`` are converted to RGB and piped (every frame is
+            # still decoded: they reference each other); the verbose log's "N frames decoded"
+            # then tells the decoded count (``decoded_count``).
+            terms = "+".join(f"eq(n\\,{int(i)})" for i in sorted(set(select)))
+            options["vf"] = f"select='{terms or 0}'"
+            log = ["-loglevel", "verbose"]
+        stream = ffmpeg.input(str(path)).output("pipe:", **options)
+        args = [ffmpeg_executable(), "-hide_banner", "-nostdin", "-nostats", *log, *stream.get_args()]
         self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self._stderr = b""
         self._thread = threading.Thread(target=self._drain, daemon=True)
@@ -263,6 +271,11 @@ class _FrameReader:
         self._thread.join()
         self.process.stderr.close()
         return code, self._stderr.decode(errors="replace")
+
+    def decoded_count(self) -> int | None:
+        """Frames the decoder output, from the verbose log (``select`` runs); ``None`` if not said."""
+        found = re.findall(rb"(\d+) frames decoded", self._stderr)
+        return int(found[0]) if found else None
 
     def fps(self) -> float:
         log = self._stderr.decode(errors="replace")
@@ -313,8 +326,8 @@ def iter_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
 
 def decode_video(path: str | os.PathLike) -> DecodedVideo:
     """Decode every frame of a clip in one ffmpeg run, all held in memory: for tests and tools on
-    short clips. Model input comes from ``sample_video`` (bounded memory); long videos stream
-    through ``iter_frames``.
+    short clips. Model input comes from ``clip_sampling.sample_video`` (bounded memory); long
+    videos stream through ``iter_frames``.
 
     A file whose tail is damaged still yields the frames before the damage (as a player would
     show them); a file with no decodable frame raises ``VideoError``.
@@ -358,182 +371,3 @@ def read_frames(path: str | os.PathLike, indices: Sequence[int]) -> np.ndarray:
         raise VideoError(f"{path}: frame {missing[0]} asked for, but the video decodes only "
                          f"{decoded} frames")
     return np.stack([kept[i] for i in wanted])
-
-
-@dataclass
-class SampledVideo:
-    """The frames a clip's sampling picks, and the whole video's decoded frame count and rate."""
-
-    frames: np.ndarray  # (len(phases), num_samples, H, W, 3) uint8 RGB
-    num_frames: int  # frames the whole video decodes to: what the indices were computed from
-    fps: float  # ffmpeg's stream report, as ``decode_video`` gives it
-    indices: np.ndarray  # (len(phases), num_samples) int64, ``sample_frame_indices`` at each phase
-    passes: int  # decoding runs: 1, or 2 when the expected frame count was not the decoded one
-
-
-def sample_video(path: str | os.PathLike, num_samples: int = DEFAULT_NUM_FRAMES,
-                 phases: Sequence[float] = (0.5,), *, expected_frames: int | None = None) -> SampledVideo:
-    """Decode only the frames ``sample_frame_indices`` picks, streaming: memory holds
-    ``len(phases) * num_samples`` frames (plus one in flight), whatever the video's length.
-
-    The frames are exactly those ``sample_clip(decode_video(path).frames, ...)`` picks, since the
-    indices come from the count of frames the video *decodes* to. That count is expected to be the
-    probe's packet count (``expected_frames``, or ``probe`` here), which is known before decoding,
-    so one pass keeps the right frames. Where they differ (a stream-copied cut whose edit list
-    discards leading packets; a damaged tail), the first pass has learnt the true count and a second
-    pass keeps the right frames: twice the decoding time, never more memory. A reservoir of
-    candidates for nearby counts was the alternative; it holds several times the frames and still
-    cannot cover an arbitrary difference.
-    """
-    path = Path(path)
-    phases = [float(phase) for phase in phases]
-    if not phases:
-        raise ValueError("phases must not be empty")
-    if expected_frames is None:
-        try:
-            expected_frames = probe(path).num_frames
-        except VideoError:
-            expected_frames = 0  # the probe disagrees with the decoder: let decoding decide
-    num_frames, fps, frames = _sample_pass(path, num_samples, phases, expected_frames)
-    passes = 1
-    if frames is None:
-        passes = 2
-        decoded, _, frames = _sample_pass(path, num_samples, phases, num_frames, known=True)
-        if frames is None:  # a decoder that is not deterministic on this file
-            raise VideoError(f"{path}: decoded {num_frames} frames, then only {decoded}; the file is "
-                             "damaged: re-encode or re-download it")
-    indices = np.stack([sample_frame_indices(num_frames, num_samples, phase) for phase in phases])
-    return SampledVideo(frames, num_frames, fps, indices, passes)
-
-
-def _sample_pass(path: Path, num_samples: int, phases: list[float], count: int,
-                 known: bool = False) -> tuple[int, float, np.ndarray | None]:
-    """One decoding run keeping the frames sampled from a video of ``count`` frames:
-    ``(decoded frame count, fps, frames or None when count was not the decoded count)``.
-    ``known``: ``count`` is the decoded count already, so decoding stops at the last sample."""
-    check_readable(path)
-    slots: dict[int, list[tuple[int, int]]] = {}  # frame index -> its (phase, sample) places
-    if count > 0:
-        for row, phase in enumerate(phases):
-            for column, index in enumerate(sample_frame_indices(count, num_samples, phase)):
-                slots.setdefault(int(index), []).append((row, column))
-    out: np.ndarray | None = None
-    filled = 0
-    decoded = 0
-    reader = _FrameReader(path)
-    try:
-        for index, frame in enumerate(reader):
-            decoded = index + 1
-            places = slots.get(index)
-            if not places:
-                continue
-            if out is None:
-                out = np.empty((len(phases), num_samples, *frame.shape), np.uint8)
-            elif frame.shape != out.shape[2:]:
-                raise VideoError(f"{path}: frame size changes from {out.shape[3]}x{out.shape[2]} to "
-                                 f"{frame.shape[1]}x{frame.shape[0]} at frame {index}; re-encode it "
-                                 "at one size")
-            for row, column in places:
-                out[row, column] = frame
-                filled += 1
-            if known and filled == len(phases) * num_samples:
-                break
-    finally:
-        code, log = reader.close()
-    if decoded == 0:
-        raise _decode_failure(path, log, code)
-    # As ``decode_video``: a damaged tail is tolerated, the frames before it are the video.
-    complete = (known or decoded == count) and filled == len(phases) * num_samples
-    return decoded, reader.fps(), out if complete else None
-
-
-def sample_frame_indices(num_frames: int, num_samples: int = DEFAULT_NUM_FRAMES, phase: float = 0.5) -> np.ndarray:
-    """Indices of ``num_samples`` frames spread evenly over a clip of ``num_frames``.
-
-    Each sample is the middle frame of one of ``num_samples`` equal slices of the clip, so the
-    samples are symmetric about the clip's centre and never crowd one end. A clip shorter than
-    ``num_samples`` repeats frames evenly (each frame about ``num_samples/num_frames`` times)
-    instead of padding one end with the last frame.
-
-    ``phase`` in [0, 1) moves every sample to that fraction of its slice instead of the middle
-    (0.5, what records and predict use); other phases give the other views of multi-clip
-    test-time averaging (``evaluate --tta clips``).
-    """
-    if num_frames <= 0:
-        raise ValueError(f"num_frames must be positive, got {num_frames}")
-    if num_samples <= 0:
-        raise ValueError(f"num_samples must be positive, got {num_samples}")
-    if not 0.0 <= phase < 1.0:
-        raise ValueError(f"phase must be in [0, 1), got {phase}")
-    centres = (np.arange(num_samples) + phase) * num_frames / num_samples
-    return np.minimum(np.floor(centres).astype(np.int64), num_frames - 1)
-
-
-def preprocess_frames(frames, size: int = DEFAULT_SIZE):
-    """THE preprocessing: RGB uint8 frames ``[..., H, W, 3]`` -> uint8 ``[..., size, size, 3]``.
-
-    Centre-crop to a square (the shorter side is kept whole, as Kinetics-trained MoViNets saw
-    their inputs), then an anti-aliased bilinear resize. Cropping first is the same picture as
-    resizing first, for less work. Output stays uint8 so records can store it as JPEG; the model
-    divides by 255 itself (see ``to_model_input``). Works on numpy arrays eagerly and on tensors
-    inside a traced graph (the exported SavedModel calls it).
-    """
-    import tensorflow as tf
-
-    frames = tf.convert_to_tensor(frames)
-    if frames.dtype != tf.uint8:
-        raise TypeError(f"preprocess_frames expects uint8 RGB frames, got {frames.dtype}")
-    shape = tf.shape(frames)
-    height, width = shape[-3], shape[-2]
-    side = tf.minimum(height, width)
-    top = (height - side) // 2
-    left = (width - side) // 2
-    cropped = frames[..., top:top + side, left:left + side, :]
-    resized = tf.image.resize(tf.cast(cropped, tf.float32), (size, size), method="bilinear",
-                              antialias=True)
-    return tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8)
-
-
-@functools.lru_cache(maxsize=8)
-def compiled_preprocess(size: int):
-    """``preprocess_frames`` traced once per size: the same ops, without eager per-op overhead.
-    Callers that preprocess frame by frame (``predict_timeline``) or warm it up (the app) use it."""
-    import tensorflow as tf
-
-    return tf.function(lambda frames: preprocess_frames(frames, size),
-                       input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)])
-
-
-def to_model_input(frames):
-    """uint8 frames -> float32 in [0, 1], the range MoViNet was trained on."""
-    import tensorflow as tf
-
-    return tf.cast(frames, tf.float32) / 255.0
-
-
-def load_clip(path: str | os.PathLike, num_frames: int = DEFAULT_NUM_FRAMES,
-              size: int = DEFAULT_SIZE) -> np.ndarray:
-    """Decode a clip, sample ``num_frames`` evenly and preprocess: uint8 ``[num_frames, size, size, 3]``.
-
-    This is the path from a video file to model input used by records and predict alike.
-    """
-    return load_clip_with_fps(path, num_frames, size)[0]
-
-
-def load_clip_with_fps(path: str | os.PathLike, num_frames: int = DEFAULT_NUM_FRAMES,
-                       size: int = DEFAULT_SIZE, *, expected_frames: int | None = None) -> tuple[np.ndarray, DecodedVideo]:
-    """``load_clip`` that also returns the decoded video's frame count and rate (frames dropped).
-    Only the sampled frames are decoded into memory (``sample_video``; ``expected_frames``: the
-    probe's count when the caller has probed already, so the file is not probed again)."""
-    sampled = sample_video(path, num_frames, expected_frames=expected_frames)
-    clip = compiled_preprocess(size)(sampled.frames[0]).numpy()
-    return clip, DecodedVideo(np.empty((sampled.num_frames, 0, 0, 3), np.uint8), sampled.fps)
-
-
-def sample_clip(frames: np.ndarray, num_frames: int = DEFAULT_NUM_FRAMES, size: int = DEFAULT_SIZE,
-                phase: float = 0.5) -> np.ndarray:
-    """All of a clip's decoded frames ``[N, H, W, 3]`` -> uint8 ``[num_frames, size, size, 3]``:
-    ``sample_frame_indices`` (at ``phase``) + ``preprocess_frames``, as records and predict do
-    (they decode only the sampled frames: ``sample_video``)."""
-    indices = sample_frame_indices(len(frames), num_frames, phase)
-    return compiled_preprocess(size)(frames[indices]).numpy()

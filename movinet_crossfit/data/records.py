@@ -3,7 +3,7 @@
 One ``tf.train.SequenceExample`` per clip, keys as TF Model Garden's video reader expects:
 context ``clip/label/index``, ``clip/label/text``, ``clip/id``, ``clip/group``, ``clip/start_time``,
 ``clip/end_time``, ``clip/fps``, ``image/height``, ``image/width``; feature list ``image/encoded``
-with one JPEG per sampled frame. Frames go through ``video.load_clip`` (sample + THE
+with one JPEG per sampled frame. Frames go through ``clip_sampling.load_clip`` (sample + THE
 preprocessing), the same path predict uses. Shards are written under temp names and renamed
 when complete; ``dataset_info.json`` describes what was built and hashes the shard contents.
 
@@ -32,7 +32,8 @@ from movinet_crossfit.core.fileio import folder_lock, remove_stale_temps, sha256
 from movinet_crossfit.data.manifest import Manifest
 from movinet_crossfit.core.progress import BatchReport, progress_bar
 from movinet_crossfit.data.splits import DEFAULT_RATIOS, assign_splits, normalise_ratios, split_warnings
-from movinet_crossfit.core.video import DEFAULT_NUM_FRAMES, DEFAULT_SIZE, VIDEO_SUFFIXES, VideoError, load_clip_with_fps
+from movinet_crossfit.core.clip_sampling import DEFAULT_NUM_FRAMES, DEFAULT_SIZE, load_clip_with_fps
+from movinet_crossfit.core.video import VIDEO_SUFFIXES, VideoError
 
 INFO_FILE = "dataset_info.json"
 logger = logging.getLogger(__name__)
@@ -88,8 +89,11 @@ def clips_from_folder(clips_dir: Path) -> tuple[list[str], list[ClipSource]]:
     return labels, sources
 
 
-def drop_duplicates(sources: list[ClipSource], report: BatchReport) -> list[ClipSource]:
-    """Drop clips whose source range or whose bytes repeat an earlier clip's."""
+def drop_duplicates(sources: list[ClipSource], report: BatchReport,
+                    digests: Optional[dict[str, Optional[str]]] = None) -> list[ClipSource]:
+    """Drop clips whose source range or whose bytes repeat an earlier clip's. ``digests``: each
+    clip's SHA-256 by id (None: no file) when workers computed them (``data.beam_pipeline``);
+    by default the files are hashed here."""
     seen_keys: dict[tuple, str] = {}
     seen_bytes: dict[str, str] = {}
     kept = []
@@ -97,8 +101,9 @@ def drop_duplicates(sources: list[ClipSource], report: BatchReport) -> list[Clip
         if source.key and source.key in seen_keys:
             report.warn(f"{source.id}: same source and frame range as {seen_keys[source.key]}; dropped")
             continue
-        if source.path.is_file():
-            digest = sha256_file(source.path)
+        digest = (digests.get(source.id) if digests is not None
+                  else sha256_file(source.path) if source.path.is_file() else None)
+        if digest is not None:
             if digest in seen_bytes:
                 report.warn(f"{source.path}: byte-identical to {seen_bytes[digest]}; dropped")
                 continue
@@ -376,7 +381,7 @@ def decode_frames(encoded, num_frames: int, size: int):
 
 
 def to_unit_float(frames):
-    """uint8 frames -> float32 in [0, 1] in one fused op: ``video.to_model_input`` for tf.data.
+    """uint8 frames -> float32 in [0, 1] in one fused op: ``clip_sampling.to_model_input`` for tf.data.
 
     ``Dequantize`` computes ``x * float32(1/255)`` in a single pass, where ``to_model_input``
     runs a cast and then a division (two passes over a 4x larger tensor); the two agree to
@@ -440,12 +445,17 @@ def shard_paths(records_dir: str | os.PathLike, split: str) -> list[str]:
 
 def load_dataset(records_dir: str | os.PathLike, split: str = "train", batch_size: Optional[int] = 8, *,
                  shuffle: Optional[bool] = None, augment: bool = False, repeat: bool = False,
-                 with_metadata: bool = False, seed: Optional[int] = None, drop_remainder: bool = False):
+                 with_metadata: bool = False, seed: Optional[int] = None, drop_remainder: bool = False,
+                 uint8: bool = False):
     """A ``tf.data.Dataset`` of ``(frames, label)``: float32 frames in [0, 1],
     ``[num_frames, size, size, 3]`` per clip, batched when ``batch_size`` is set.
 
     Parsing and JPEG decoding run in parallel; shuffling defaults to on for ``train``. With
-    ``with_metadata`` each element is ``(frames, label, metadata_dict)``.
+    ``with_metadata`` each element is ``(frames, label, metadata_dict)``. ``uint8``: frames stay
+    uint8 in [0, 255] (not with ``augment``), for a model that converts them itself
+    (``clip_sampling.to_model_input`` inside the step, on the accelerator): the float32 conversion
+    writes 4 bytes per decoded byte, about a fifth of the pipeline's CPU time on top of the
+    JPEG decoding (docs/performance.md).
     """
     import tensorflow as tf
 
@@ -462,12 +472,14 @@ def load_dataset(records_dir: str | os.PathLike, split: str = "train", batch_siz
         dataset = dataset.repeat()
     # Without augmentation frames stay uint8 through batching (a quarter of the bytes to copy)
     # and become float32 in one op per batch; augmentation works on float32 per clip.
-    convert_per_batch = bool(batch_size) and not augment
+    if uint8 and augment:
+        raise ValueError("uint8 frames cannot be augmented (augment_clip works on float32)")
+    convert_per_batch = bool(batch_size) and not augment and not uint8
 
     def to_element(serialized):
         parsed = parse_example(serialized, num_frames, size)
         frames = parsed["frames"]
-        if not convert_per_batch:
+        if not convert_per_batch and not uint8:
             frames = to_unit_float(frames)
         if augment:
             frames = augment_clip(frames)

@@ -1,7 +1,7 @@
 """The lecture's classic video classifiers, built to MoViNet's contract so one harness trains them all.
 
 Every model takes what ``build_classifier`` takes -- float32 clips ``[batch, T, S, S, 3]`` in [0, 1]
-(``video.to_model_input`` of the records' uint8 frames) -- and returns logits ``[batch, classes]``,
+(``clip_sampling.to_model_input`` of the records' uint8 frames) -- and returns logits ``[batch, classes]``,
 so ``train``, ``evaluate``, ``export`` (SavedModel + TFLite on builtin ops) and ``predict`` run them
 unchanged. The designs (../shared/seeds/004, Karpathy et al. 2014, Tran et al. 2015, Donahue et al. 2015):
 

@@ -144,7 +144,7 @@ def _contract_section(report) -> list[str]:
         "the model sees different pixels than in training.",
         f"5. Stack the {t} frames into `[1, {t}, {s}, {s}, 3]`.",
         "",
-        "The reference code is `movinet_crossfit.core.video.load_clip` (TensorFlow) and "
+        "The reference code is `movinet_crossfit.core.clip_sampling.load_clip` (TensorFlow) and "
         "`core.numpy_preprocess.load_clip_numpy` (numpy, within one grey level of it); Kotlin and Swift "
         "for steps 2–4 are in the repository's `docs/export.md`. The SavedModel's `serving_default` takes "
         f"`frames` uint8 `[batch, {t}, H, W, 3]` of any H×W and runs steps 3–4 itself.",

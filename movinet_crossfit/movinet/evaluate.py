@@ -57,11 +57,11 @@ def find_clip(clips_dir: Path, clip_id: str, label: str) -> Optional[Path]:
 
 def clip_views(path: Path, num_frames: int, size: int, phases: list[float]) -> np.ndarray:
     """uint8 ``[views, num_frames, size, size, 3]``: the clip sampled at each phase, preprocessed
-    exactly as records preprocess (``video.sample_frame_indices`` + ``video.preprocess_frames``)."""
-    from movinet_crossfit.core import video
+    exactly as records preprocess (``clip_sampling.sample_frame_indices`` + ``preprocess_frames``)."""
+    from movinet_crossfit.core import clip_sampling
 
-    sampled = video.sample_video(path, num_frames, phases)  # only the sampled frames are decoded
-    preprocess = video.compiled_preprocess(size)
+    sampled = clip_sampling.sample_video(path, num_frames, phases)  # only the sampled frames are decoded
+    preprocess = clip_sampling.compiled_preprocess(size)
     return np.stack([preprocess(frames).numpy() for frames in sampled.frames])
 
 
@@ -80,7 +80,7 @@ def predict_records(model, records_dir: str | os.PathLike, split: str, *, batch_
     import tensorflow as tf
 
     from movinet_crossfit.data.records import load_dataset, read_info
-    from movinet_crossfit.core.video import to_model_input
+    from movinet_crossfit.core.clip_sampling import to_model_input
 
     use_clips, use_flip = check_tta(tta)
     # Eager calls of a MoViNet are ~10x slower than the traced graph.

@@ -136,7 +136,7 @@ def build_export_module(model, classes: Sequence[str], num_frames: int, size: in
     """
     import tensorflow as tf
 
-    from movinet_crossfit.core.video import preprocess_frames, to_model_input
+    from movinet_crossfit.core.clip_sampling import preprocess_frames, to_model_input
 
     module = tf.Module()
     module.model_variables = list(model.variables)
@@ -177,6 +177,86 @@ def save_module(module, path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# int8 that XNNPACK runs whole
+#
+# XNNPACK (LiteRT's CPU delegate) runs an int8 graph only where it has a kernel for every op and
+# the quantization parameters fit its kernels; every op it refuses splits the graph, and each op
+# refused runs in LiteRT's own int8 kernels between delegate calls (MoViNet-A2 at 224 with random
+# weights: 29 pieces, int8 barely faster than fp32). What split it: an ADD of a constant quantized
+# much finer than the output (a batch-norm offset near zero, one per block of a model with random
+# or barely trained offsets): XNNPACK takes an ADD only when input scale / output scale >= 1/1024.
+# Such a constant is requantized at that bound; the values it held (|v| < output scale / 8) change
+# by less than an eighth of one output step. A MUL by such a constant (a ReZero scale still at
+# zero) likewise, at XNNPACK's MUL bound (2^-16). What is left outside XNNPACK: the input CAST,
+# the skip path's AVERAGE_POOL_2D (XNNPACK pools float only; a depthwise-conv stand-in was
+# measured no faster and less accurate, docs/performance.md) and the final SOFTMAX.
+
+# XNNPACK's bound on an ADD input's scale relative to the output's (CheckTensorsInputOutputScale).
+_XNNPACK_ADD_MIN_SCALE_RATIO = 1.0 / 1024.0
+# ... and on a MUL's input scales' product relative to the output's (CheckTensorsInputProductOutputScale).
+_XNNPACK_MUL_MIN_SCALE_RATIO = 2.0 ** -16
+
+
+def fit_int8_for_xnnpack(data: bytes) -> tuple[bytes, int]:
+    """An int8 file whose ADD and MUL constants are quantized within XNNPACK's bounds (see above),
+    and how many constants were requantized. Everything else in the file is kept as it is."""
+    import flatbuffers
+
+    try:
+        from ai_edge_litert import schema_py_generated as schema
+    except ImportError:  # pragma: no cover - ai-edge-litert is a dependency
+        from tensorflow.lite.python import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
+    changed = 0
+    for subgraph in model.subgraphs or []:
+        for op in subgraph.operators or []:
+            code = model.operatorCodes[op.opcodeIndex]
+            builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
+            if builtin not in (schema.BuiltinOperator.ADD, schema.BuiltinOperator.MUL) or len(op.inputs) != 2:
+                continue
+            output = subgraph.tensors[op.outputs[0]]
+            inputs = [subgraph.tensors[i] for i in op.inputs]
+            if any(t.type != schema.TensorType.INT8 or t.quantization is None
+                   or len(t.quantization.scale) != 1 for t in [output, *inputs]):
+                continue
+            out_scale = float(output.quantization.scale[0])
+            for tensor, other in ((inputs[0], inputs[1]), (inputs[1], inputs[0])):
+                buffer = model.buffers[tensor.buffer]
+                if buffer.data is None or not len(buffer.data):
+                    continue  # not a constant
+                if builtin == schema.BuiltinOperator.ADD:  # input scale / output scale >= 1/1024
+                    floor = out_scale * _XNNPACK_ADD_MIN_SCALE_RATIO
+                else:  # MUL: input scale x other input scale / output scale >= 2^-16
+                    floor = out_scale * _XNNPACK_MUL_MIN_SCALE_RATIO / float(other.quantization.scale[0])
+                floor *= 1.001  # clear of the bound after float rounding
+                quant = tensor.quantization
+                if float(quant.scale[0]) >= floor:
+                    continue
+                values = (np.frombuffer(bytes(buffer.data), np.int8).astype(np.float64)
+                          - int(quant.zeroPoint[0])) * float(quant.scale[0])
+                requantized = np.clip(np.round(values / floor), -128, 127).astype(np.int8)
+                fresh = schema.BufferT()  # a buffer of its own: the old one may be shared
+                fresh.data = np.frombuffer(requantized.tobytes(), np.uint8)
+                model.buffers.append(fresh)
+                tensor.buffer = len(model.buffers) - 1
+                quant.scale, quant.zeroPoint = [floor], [0]
+                quant.min = quant.max = None
+                changed += 1
+    if not changed:
+        return data, 0
+    builder = flatbuffers.Builder(len(data) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output()), changed
+
+
+def convert_int8(source: str | os.PathLike, calibration: Sequence[np.ndarray]) -> bytes:
+    """The int8 TFLite file of a ``conversion_source`` SavedModel, calibrated on ``calibration``,
+    its ADD/MUL constants fitted to XNNPACK (``fit_int8_for_xnnpack``)."""
+    return fit_int8_for_xnnpack(convert_saved_model(source, "int8", calibration, fix=_FIX))[0]
+
+
+# ---------------------------------------------------------------------------------------------
 # Running the exported files
 
 
@@ -196,7 +276,7 @@ def run_tflite(interpreter, clips: Iterable[np.ndarray], label: str = "the TFLit
 def keras_probabilities(model, clips: Sequence[np.ndarray]) -> np.ndarray:
     import tensorflow as tf
 
-    from movinet_crossfit.core.video import to_model_input
+    from movinet_crossfit.core.clip_sampling import to_model_input
 
     forward = tf.function(lambda x: tf.nn.softmax(model(to_model_input(x), training=False), axis=-1))
     return np.concatenate([forward(tf.constant(np.stack(clips[i:i + _BATCH]))).numpy()
@@ -204,7 +284,7 @@ def keras_probabilities(model, clips: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def _as_clips(clips: Iterable, num_frames: int, size: int) -> list[np.ndarray]:
-    from movinet_crossfit.core.video import load_clip
+    from movinet_crossfit.core.clip_sampling import load_clip
 
     result = []
     for clip in clips:
@@ -224,7 +304,7 @@ def check_parity(out_dir: str | os.PathLike, clips: Iterable, *, model=None,
                  formats: Sequence[str] = FORMATS) -> dict:
     """Run Keras, the SavedModel and every TFLite file in ``out_dir`` on the same clips.
 
-    ``clips``: video paths (loaded with ``video.load_clip``) or preprocessed uint8 clips
+    ``clips``: video paths (loaded with ``clip_sampling.load_clip``) or preprocessed uint8 clips
     ``[T, S, S, 3]``. ``model``: the Keras classifier; by default it is rebuilt from the run
     recorded in ``export_report.json``. ``formats``: which of the files present to check.
     Returns, per format, the max absolute difference of the
@@ -352,7 +432,8 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                 with conversion_source(module, module.preprocessed.get_concrete_function()) as source:
                     for fmt in lite_formats:
                         tick = time.perf_counter()
-                        data = convert_saved_model(source, fmt, calibration if fmt == "int8" else None, fix=_FIX)
+                        data = (convert_int8(source, calibration) if fmt == "int8"
+                                else convert_saved_model(source, fmt, None, fix=_FIX))
                         check_builtin_only(data, fmt, fix=_FIX)
                         if fmt == "int8":
                             report.int8_float_ops = int8_float_ops(data)

@@ -2,7 +2,7 @@
 
 * ``build_classifier``: Model Garden's ``Movinet`` backbone (``conv_type='3d'``, the layout of the
   official *base* checkpoints) under a ``MovinetClassifier`` with a new ``num_classes`` head. Input
-  float32 ``[batch, frames, size, size, 3]`` in [0, 1] (``video.to_model_input``), output logits.
+  float32 ``[batch, frames, size, size, 3]`` in [0, 1] (``clip_sampling.to_model_input``), output logits.
   ``fast=True`` runs the same variables through builtin 2-D ops (``fast_ops``): identical
   outputs, ~80x faster on CPU, and TFLite without Flex.
 * ``build_backbone_features`` / ``build_head``: the model split where ``MovinetClassifier`` splits
@@ -34,7 +34,7 @@ from movinet_crossfit.core.errors import UserError
 from movinet_crossfit.core.runs import BEST, CONFIG_FILE, LABELS_FILE, checkpoint_prefix, find_checkpoint, \
     read_labels, read_run_config
 from movinet_crossfit.movinet import fast_ops
-from movinet_crossfit.core.video import DEFAULT_NUM_FRAMES, DEFAULT_SIZE
+from movinet_crossfit.core.clip_sampling import DEFAULT_NUM_FRAMES, DEFAULT_SIZE
 
 MODEL_IDS = ("a0", "a1", "a2", "a3", "a4", "a5")
 # Causal (stream) models: the ids whose stream checkpoints have no positional encoding.

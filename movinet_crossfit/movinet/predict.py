@@ -3,7 +3,7 @@
 
 The model is an ``export`` folder (``saved_model/`` and ``model_*.tflite``), a SavedModel folder or
 a ``.tflite`` file. Frames are sampled and preprocessed exactly as for the records
-(``video.load_clip``: ``sample_frame_indices`` + ``preprocess_frames``), so a prediction sees what
+(``clip_sampling.load_clip``: ``sample_frame_indices`` + ``preprocess_frames``), so a prediction sees what
 training saw. Both backends get the same uint8 ``[T, S, S, 3]`` clip: TFLite takes it as-is, and
 the SavedModel's in-graph preprocessing is the identity on frames already at the model size.
 """
@@ -19,7 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
-from movinet_crossfit.core import video
+from movinet_crossfit.core import clip_sampling, video
 from movinet_crossfit.core.errors import UserError
 from movinet_crossfit.core.fileio import save_figure
 from movinet_crossfit.core.progress import progress_bar
@@ -53,7 +53,7 @@ class Predictor:
         expected = (self.num_frames, self.size, self.size, 3)
         if clip.dtype != np.uint8 or clip.shape != expected:
             raise ValueError(f"{self.source}: expects a uint8 clip {list(expected)} "
-                             f"(video.load_clip), got {clip.dtype} {list(clip.shape)}")
+                             f"(clip_sampling.load_clip), got {clip.dtype} {list(clip.shape)}")
         return clip
 
 
@@ -206,7 +206,7 @@ def _top_k(classes: Sequence[str], probs: np.ndarray, k: int) -> list[tuple[str,
 def predict_video(path: str | os.PathLike, model_dir: str | os.PathLike, *, top_k: int = 5,
                   backend: str = "auto", variant: str = "fp32", info: video.VideoInfo | None = None) -> Prediction:
     """Classify a clip: sample ``T`` frames evenly (a clip shorter than ``T`` repeats frames evenly,
-    see ``video.sample_frame_indices``), preprocess them, run the model.
+    see ``clip_sampling.sample_frame_indices``), preprocess them, run the model.
 
     ``backend``: ``auto`` (SavedModel if the folder has one, else a TFLite file), ``saved_model``
     or ``tflite``; ``variant`` picks the TFLite file (fp32, fp16, dynamic, int8). ``info``: the
@@ -214,7 +214,7 @@ def predict_video(path: str | os.PathLike, model_dir: str | os.PathLike, *, top_
     """
     predictor = load_predictor(model_dir, backend, variant)
     started = time.perf_counter()
-    clip, decoded = video.load_clip_with_fps(path, predictor.num_frames, predictor.size,
+    clip, decoded = clip_sampling.load_clip_with_fps(path, predictor.num_frames, predictor.size,
                                              expected_frames=info.num_frames if info is not None else None)
     decoded_at = time.perf_counter()
     probs = predictor.predict_clip(clip)
@@ -225,7 +225,7 @@ def predict_video(path: str | os.PathLike, model_dir: str | os.PathLike, *, top_
         probabilities={c: float(p) for c, p in zip(predictor.classes, probs)},
         top_k=_top_k(predictor.classes, probs, top_k), backend=predictor.backend,
         model=str(predictor.source),
-        frames_used=[int(i) for i in video.sample_frame_indices(decoded.num_frames, predictor.num_frames)],
+        frames_used=[int(i) for i in clip_sampling.sample_frame_indices(decoded.num_frames, predictor.num_frames)],
         video_frames=decoded.num_frames,
         timings={"decode": decoded_at - started, "infer": done - decoded_at, "total": done - started})
 
@@ -293,7 +293,7 @@ def predict_timeline(path: str | os.PathLike, model_dir: str | os.PathLike, *,
     fps = info.fps or 30.0  # a stream without a frame rate: assume the common camera rate
     window = max(1, round(window_seconds * fps))
     stride = max(1, round(stride_seconds * fps))
-    preprocess = video.compiled_preprocess(predictor.size)  # the records' own traced preprocessing
+    preprocess = clip_sampling.compiled_preprocess(predictor.size)  # the records' own traced preprocessing
     buffer: collections.deque = collections.deque(maxlen=window)
     spans: list[tuple[int, int, np.ndarray]] = []
     decode_s = infer_s = 0.0
@@ -301,7 +301,7 @@ def predict_timeline(path: str | os.PathLike, model_dir: str | os.PathLike, *,
     def classify(end: int) -> None:
         nonlocal infer_s
         frames = list(buffer)
-        clip = np.stack([frames[i] for i in video.sample_frame_indices(len(frames), predictor.num_frames)])
+        clip = np.stack([frames[i] for i in clip_sampling.sample_frame_indices(len(frames), predictor.num_frames)])
         tick = time.perf_counter()
         spans.append((end - len(frames), end, predictor.predict_clip(clip)))
         infer_s += time.perf_counter() - tick

@@ -134,7 +134,7 @@ def build_stream_module(model, classes: Sequence[str], size: int):
     @tf.function(input_signature=[specs])
     def call(inputs):
         inputs = dict(inputs)
-        image = tf.cast(inputs.pop(IMAGE_INPUT), tf.float32) / 255.0  # as video.to_model_input
+        image = tf.cast(inputs.pop(IMAGE_INPUT), tf.float32) / 255.0  # as clip_sampling.to_model_input
         logits, new_states = model({**inputs, IMAGE_INPUT: image}, training=False)
         return {OUTPUT_NAME: tf.nn.softmax(logits, axis=-1), **new_states}
 

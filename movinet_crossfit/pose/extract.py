@@ -11,7 +11,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -99,7 +99,7 @@ def extract_poses(video: str | os.PathLike, tracker=None, *, every: int = 1, fps
         tracker.fps = fps / every
     rows = []
     size = None
-    for index, frame in enumerate(iter_frames(video)):
+    for index, frame in enumerate(read_ahead(iter_frames(video))):
         if index % every:
             continue
         size = (int(frame.shape[1]), int(frame.shape[0]))
@@ -109,6 +109,57 @@ def extract_poses(video: str | os.PathLike, tracker=None, *, every: int = 1, fps
     if not rows:
         raise UserError(f"{video}: no frames decoded")
     return finish_poses(tracker, rows, fps / every, size, str(video))
+
+
+def read_ahead(frames: Iterator[np.ndarray], depth: int = 2) -> Iterator[np.ndarray]:
+    """``frames``, decoded in a thread up to ``depth`` frames ahead: reading ffmpeg's pipe (and
+    ffmpeg decoding the next frame) then overlaps the pose models, which release the GIL while
+    they run, instead of taking turns with them. Stopping early stops the decoder too."""
+    import queue
+    import threading
+
+    ahead: queue.Queue = queue.Queue(depth)
+    stop = threading.Event()
+    end = object()
+
+    def decode() -> None:
+        item: object = end
+        try:
+            for frame in frames:
+                while not stop.is_set():
+                    try:
+                        ahead.put(frame, timeout=0.05)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    break
+        except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
+            item = exc
+        finally:
+            close = getattr(frames, "close", None)
+            if close is not None:
+                close()  # iter_frames' own cleanup: the ffmpeg process ends here
+        while not stop.is_set():
+            try:
+                ahead.put(item, timeout=0.05)
+                return
+            except queue.Full:
+                continue
+
+    worker = threading.Thread(target=decode, name="read-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = ahead.get()
+            if item is end:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
 def finish_poses(tracker, rows: list, pose_fps: float, size: tuple[int, int] | None, source: str) -> PoseSequence:
