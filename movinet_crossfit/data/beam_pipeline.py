@@ -43,8 +43,8 @@ from movinet_crossfit.data.clips import (DEFAULT_CRF, DEFAULT_PRESET, FPS_TOLERA
                                          SplitReport, cut_clip, index_source, resolve_source)
 from movinet_crossfit.data.manifest import Manifest
 from movinet_crossfit.data.records import (INFO_FILE, ClipSource, RecordsConfig, RecordsResult, clips_from_folder,
-                                           clips_from_manifest, drop_duplicates, encode_clip)
-from movinet_crossfit.data.splits import assign_splits, normalise_ratios, split_warnings
+                                           clips_from_manifest, drop_duplicates, encode_clip, split_sources)
+from movinet_crossfit.data.splits import normalise_ratios
 
 logger = logging.getLogger(__name__)
 STAGING_PREFIX = ".beam-build-"
@@ -253,15 +253,8 @@ def _plan_records(sources: list[tuple[str, ClipSource]], classes: list[str], dig
         if digests.get(source.id) is None:
             report.fail(str(source.path), "clip file not found; run `movinet-crossfit split` first")
     kept = [s for s in kept if digests.get(s.id) is not None]
-    splits = assign_splits([s.label for s in kept], [s.group for s in kept], config.ratios, config.seed)
-    for message in split_warnings([s.label for s in kept], [s.group for s in kept], splits, config.ratios):
-        report.warn(message)
-    by_split: dict[str, list[ClipSource]] = {name: [] for name in config.ratios}
-    for source, split in zip(kept, splits):
-        by_split[split].append(source)
     shard_names, tasks = {}, []
-    for split, items in by_split.items():
-        items.sort(key=lambda s: s.id)
+    for split, items in split_sources(kept, config, report).items():
         n_shards = max(1, -(-len(items) // config.clips_per_shard))
         shard_names[split] = [f"{split}-{i:05d}-of-{n_shards:05d}.tfrecord" for i in range(n_shards)]
         for position, source in enumerate(items):

@@ -202,14 +202,7 @@ def write_records(out_dir: str | os.PathLike, *, clips_dir: str | os.PathLike,
         report.log(logger)
         raise UserError(f"{clips_dir}: no usable clips")
 
-    splits = assign_splits([s.label for s in sources], [s.group for s in sources], config.ratios, config.seed)
-    for message in split_warnings([s.label for s in sources], [s.group for s in sources], splits, config.ratios):
-        report.warn(message)
-    by_split: dict[str, list[ClipSource]] = {name: [] for name in config.ratios}
-    for source, split in zip(sources, splits):
-        by_split[split].append(source)
-    for items in by_split.values():
-        items.sort(key=lambda s: s.id)
+    by_split = split_sources(sources, config, report)
 
     started = time.perf_counter()
     counts: dict[str, Counter] = {name: Counter() for name in by_split}
@@ -254,6 +247,20 @@ def write_records(out_dir: str | os.PathLike, *, clips_dir: str | os.PathLike,
             if temp.exists():
                 temp.unlink()
     return RecordsResult(out_dir, info, report)
+
+
+def split_sources(sources: list[ClipSource], config: RecordsConfig, report: BatchReport) -> dict[str, list[ClipSource]]:
+    """The clips of each split, in id order (the order of their shards): ``splits.assign_splits`` by
+    source video, its warnings into ``report``. The one plan of ``write_records`` and its Beam twin."""
+    splits = assign_splits([s.label for s in sources], [s.group for s in sources], config.ratios, config.seed)
+    for message in split_warnings([s.label for s in sources], [s.group for s in sources], splits, config.ratios):
+        report.warn(message)
+    by_split: dict[str, list[ClipSource]] = {name: [] for name in config.ratios}
+    for source, split in zip(sources, splits):
+        by_split[split].append(source)
+    for items in by_split.values():
+        items.sort(key=lambda s: s.id)
+    return by_split
 
 
 def _encode_shards(out_dir: Path, by_split: dict[str, list[ClipSource]], classes: list[str],
