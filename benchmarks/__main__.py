@@ -49,9 +49,9 @@ BENCHES = [
 SEPARATELY = [
     ("predict end to end", "python benchmarks/bench_predict.py --json", "<= 0.13 s fp32 TFLite; builds and exports A2 (~10 min)"),
     ("quantization", "python benchmarks/bench_quant.py", "int8 faster than fp32, top-1 >= 99 %; exports A2 + demo"),
-    ("stream", "python benchmarks/bench_stream.py", "streaming MoViNet cost (the lead's)"),
-    ("live", "python benchmarks/bench_live.py", "live counting (the lead's)"),
-    ("architectures", "python benchmarks/bench_architectures.py", "classifier families (the lead's, hours)"),
+    ("stream", "python benchmarks/bench_stream.py", "stream MoViNet ms per frame: A0 <= 10, A2 <= 30"),
+    ("live", "python benchmarks/bench_live.py", "online count = offline, reps within a period, live fps"),
+    ("architectures", "python benchmarks/bench_architectures.py", "the lecture's classifiers against MoViNet (hours)"),
     ("analyze", "python benchmarks/bench_analyze.py", "<= 60 s for a 60 s video"),
     ("synthetic", "python benchmarks/bench_synthetic.py", "corpus generation within its budget"),
     ("demo", "python benchmarks/bench_demo.py", "demo accuracy >= 0.90 (trains)"),
