@@ -37,13 +37,15 @@ from typing import Optional
 from movinet_crossfit.core import beam as core_beam
 from movinet_crossfit.core.beam import BeamSettings
 from movinet_crossfit.core.errors import UserError
+from movinet_crossfit.core.fileio import sha256_file
 from movinet_crossfit.core.progress import BatchReport
 from movinet_crossfit.core.video import VideoError
 from movinet_crossfit.data.clips import (DEFAULT_CRF, DEFAULT_PRESET, FPS_TOLERANCE, COPY_WARNING, ClipError,
                                          SplitReport, cut_clip, index_source, resolve_source)
 from movinet_crossfit.data.manifest import Manifest
 from movinet_crossfit.data.records import (INFO_FILE, ClipSource, RecordsConfig, RecordsResult, clips_from_folder,
-                                           clips_from_manifest, drop_duplicates, encode_clip, split_sources)
+                                           build_info, clips_from_manifest, drop_duplicates, encode_clip,
+                                           shard_names as layout, shard_of, split_sources)
 from movinet_crossfit.data.splits import normalise_ratios
 
 logger = logging.getLogger(__name__)
@@ -226,21 +228,17 @@ class _Plan:
 def _digest(item: tuple[str, str]) -> dict:
     clip_id, uri = item
     try:
+        if not core_beam.is_remote(uri):
+            return {"item": clip_id, "sha256": sha256_file(uri)}
+        from apache_beam.io.filesystems import FileSystems
+
         digest = hashlib.sha256()
-        with (open(uri, "rb") if not core_beam.is_remote(uri) else _open_remote(uri)) as handle:
+        with FileSystems.open(uri) as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
         return {"item": clip_id, "sha256": digest.hexdigest()}
-    except (FileNotFoundError, IsADirectoryError):
+    except Exception:  # noqa: BLE001 - a file that is missing or cannot be opened counts as missing
         return {"item": clip_id, "sha256": None}
-    except Exception:  # noqa: BLE001 - a remote file that cannot be opened counts as missing
-        return {"item": clip_id, "sha256": None}
-
-
-def _open_remote(uri: str):
-    from apache_beam.io.filesystems import FileSystems
-
-    return FileSystems.open(uri)
 
 
 def _plan_records(sources: list[tuple[str, ClipSource]], classes: list[str], digests: dict[str, Optional[str]],
@@ -255,11 +253,10 @@ def _plan_records(sources: list[tuple[str, ClipSource]], classes: list[str], dig
     kept = [s for s in kept if digests.get(s.id) is not None]
     shard_names, tasks = {}, []
     for split, items in split_sources(kept, config, report).items():
-        n_shards = max(1, -(-len(items) // config.clips_per_shard))
-        shard_names[split] = [f"{split}-{i:05d}-of-{n_shards:05d}.tfrecord" for i in range(n_shards)]
+        shard_names[split] = layout(split, len(items), config.clips_per_shard)
         for position, source in enumerate(items):
-            tasks.append(_EncodeTask(shard_names[split][position * n_shards // len(items)], position,
-                                     uris[source.id], source, classes.index(source.label)))
+            shard = shard_names[split][shard_of(position, len(shard_names[split]), len(items))]
+            tasks.append(_EncodeTask(shard, position, uris[source.id], source, classes.index(source.label)))
     settings = {k: v for k, v in asdict(config).items() if k != "workers"}
     fingerprint = hashlib.sha256(json.dumps(
         {"classes": classes, "config": settings, "shards": shard_names,
@@ -413,19 +410,8 @@ def write_records_beam(out_dir: str | os.PathLike, *, clips_dir: str | os.PathLi
 
         report.log(logger)
         raise UserError(_nothing_encoded(Path(clips), plan.clips, report))
-    info = {
-        "version": 1, "classes": classes, "num_frames": config.num_frames, "size": config.size,
-        "splits": {split: {"clips": sum(counts[split].values()), "per_class": dict(sorted(counts[split].items()))}
-                   for split in plan.shard_names},
-        "grouped": manifest is not None,
-        "source": {"manifest": manifest_text, "clips_dir": clips},
-        "config": {k: v for k, v in asdict(config).items() if k != "workers"},
-        "failed": [{"item": i, "reason": r} for i, r in report.failed],
-        "warnings": report.warnings,
-        "build_seconds": round(time.perf_counter() - started, 2),
-        "runner": settings.runner,
-        "beam_plan": plan.fingerprint,
-    }
+    info = {**build_info(classes, config, counts, manifest_text, clips, report, started),
+            "runner": settings.runner, "beam_plan": plan.fingerprint}
     info = _publish_staged(out, staging, plan.shard_names, info)
     return RecordsResult(Path(out), info, report)
 
@@ -433,7 +419,7 @@ def write_records_beam(out_dir: str | os.PathLike, *, clips_dir: str | os.PathLi
 def _publish_staged(out: str, staging: str, shard_names: dict[str, list[str]], info: dict) -> dict:
     """Replace the folder's build with the staged one, as ``records._publish`` does locally."""
     if not core_beam.is_remote(out):
-        from movinet_crossfit.core.fileio import folder_lock, sha256_file, temp_path_for
+        from movinet_crossfit.core.fileio import folder_lock, temp_path_for
         from movinet_crossfit.data.records import _ctrl_c_deferred, _identity, _publish
 
         out_path = Path(out)

@@ -222,20 +222,8 @@ def write_records(out_dir: str | os.PathLike, *, clips_dir: str | os.PathLike,
                        for names in shard_files.values() for name in names}
             with _ctrl_c_deferred():
                 published = True
-                info = _publish(out_dir, shard_files, digests, {
-                    "version": 1,
-                    "classes": classes,
-                    "num_frames": config.num_frames,
-                    "size": config.size,
-                    "splits": {split: {"clips": sum(counts[split].values()),
-                                       "per_class": dict(sorted(counts[split].items()))} for split in shard_files},
-                    "grouped": manifest is not None,
-                    "source": {"manifest": str(manifest) if manifest else None, "clips_dir": str(clips_dir)},
-                    "config": {k: v for k, v in asdict(config).items() if k != "workers"},
-                    "failed": [{"item": i, "reason": r} for i, r in report.failed],
-                    "warnings": report.warnings,
-                    "build_seconds": round(time.perf_counter() - started, 2),
-                })
+                info = _publish(out_dir, shard_files, digests,
+                                build_info(classes, config, counts, manifest, clips_dir, report, started))
     except KeyboardInterrupt as exc:
         if published:
             raise KeyboardInterrupt(f"the build had finished: {out_dir} holds it whole") from exc
@@ -263,6 +251,37 @@ def split_sources(sources: list[ClipSource], config: RecordsConfig, report: Batc
     return by_split
 
 
+def shard_names(split: str, clips: int, clips_per_shard: int) -> list[str]:
+    """The shard file names of a split of ``clips`` clips; clip ``position`` (in id order) goes to
+    ``shard_of(position, len(names), clips)``. One layout for ``write_records`` and its Beam twin,
+    whose shards must be the same files byte for byte."""
+    n_shards = max(1, -(-clips // clips_per_shard))
+    return [f"{split}-{i:05d}-of-{n_shards:05d}.tfrecord" for i in range(n_shards)]
+
+
+def shard_of(position: int, shards: int, clips: int) -> int:
+    return position * shards // clips
+
+
+def build_info(classes: list[str], config: RecordsConfig, counts: dict[str, Counter], manifest, clips_dir,
+               report: BatchReport, started: float) -> dict:
+    """``dataset_info.json`` before its shards are listed (``_publish`` adds them)."""
+    return {
+        "version": 1,
+        "classes": classes,
+        "num_frames": config.num_frames,
+        "size": config.size,
+        "splits": {split: {"clips": sum(counts[split].values()),
+                           "per_class": dict(sorted(counts[split].items()))} for split in counts},
+        "grouped": manifest is not None,
+        "source": {"manifest": str(manifest) if manifest else None, "clips_dir": str(clips_dir)},
+        "config": {k: v for k, v in asdict(config).items() if k != "workers"},
+        "failed": [{"item": i, "reason": r} for i, r in report.failed],
+        "warnings": report.warnings,
+        "build_seconds": round(time.perf_counter() - started, 2),
+    }
+
+
 def _encode_shards(out_dir: Path, by_split: dict[str, list[ClipSource]], classes: list[str],
                    config: RecordsConfig, report: BatchReport, counts: dict[str, Counter],
                    shard_files: dict[str, list[Path]], temp_files: list[Path]) -> None:
@@ -275,8 +294,8 @@ def _encode_shards(out_dir: Path, by_split: dict[str, list[ClipSource]], classes
     try:
         with progress_bar(sum(len(items) for items in by_split.values()), "records") as advance:
             for split, items in by_split.items():
-                n_shards = max(1, -(-len(items) // config.clips_per_shard))
-                names = [out_dir / f"{split}-{i:05d}-of-{n_shards:05d}.tfrecord" for i in range(n_shards)]
+                names = [out_dir / name for name in shard_names(split, len(items), config.clips_per_shard)]
+                n_shards = len(names)
                 shard_files[split] = names
                 temps = [temp_path_for(name) for name in names]
                 temp_files.extend(temps)
@@ -291,7 +310,7 @@ def _encode_shards(out_dir: Path, by_split: dict[str, list[ClipSource]], classes
                         except Exception as exc:  # noqa: BLE001 - one bad clip must not stop the batch
                             report.fail(str(source.path), f"{type(exc).__name__}: {exc}")
                         else:
-                            writers[position * n_shards // len(items)].write(record)
+                            writers[shard_of(position, n_shards, len(items))].write(record)
                             counts[split][source.label] += 1
                             report.ok(source.id)
                         advance(1)
