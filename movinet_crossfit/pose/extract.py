@@ -122,17 +122,21 @@ def read_ahead(frames: Iterator[np.ndarray], depth: int = 2) -> Iterator[np.ndar
     stop = threading.Event()
     end = object()
 
+    def offer(item: object) -> bool:
+        """Queue ``item`` unless the consumer stopped first (then: False)."""
+        while not stop.is_set():
+            try:
+                ahead.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def decode() -> None:
         item: object = end
         try:
             for frame in frames:
-                while not stop.is_set():
-                    try:
-                        ahead.put(frame, timeout=0.05)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not offer(frame):
                     break
         except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
             item = exc
@@ -140,12 +144,7 @@ def read_ahead(frames: Iterator[np.ndarray], depth: int = 2) -> Iterator[np.ndar
             close = getattr(frames, "close", None)
             if close is not None:
                 close()  # iter_frames' own cleanup: the ffmpeg process ends here
-        while not stop.is_set():
-            try:
-                ahead.put(item, timeout=0.05)
-                return
-            except queue.Full:
-                continue
+        offer(item)
 
     worker = threading.Thread(target=decode, name="read-ahead", daemon=True)
     worker.start()
