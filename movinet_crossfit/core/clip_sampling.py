@@ -167,6 +167,15 @@ def _slots(count: int, num_samples: int, phases: list[float]) -> dict[int, list[
     return slots
 
 
+def centre_square(frames: np.ndarray) -> np.ndarray:
+    """The centre square of ``[..., H, W, C]`` frames (the shorter side whole): the crop THE
+    preprocessing takes (``preprocess_frames``), in numpy, without copying."""
+    height, width = frames.shape[-3], frames.shape[-2]
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    return frames[..., top:top + side, left:left + side, :]
+
+
 class _Placer:
     """Puts each kept frame at its (phase, sample) places of the output array."""
 
@@ -183,10 +192,7 @@ class _Placer:
 
     def place(self, index: int, frame: np.ndarray) -> None:
         if self.square:
-            height, width = frame.shape[:2]
-            side = min(height, width)
-            top, left = (height - side) // 2, (width - side) // 2
-            frame = frame[top:top + side, left:left + side]
+            frame = centre_square(frame)
         if self.out is None:
             self.out = np.empty((*self.shape, *frame.shape), np.uint8)
         elif frame.shape != self.out.shape[2:]:

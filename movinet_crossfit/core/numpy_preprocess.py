@@ -59,11 +59,9 @@ def preprocess_frames_numpy(frames: np.ndarray, size: int = clip_sampling.DEFAUL
     frames = np.asarray(frames)
     if frames.dtype != np.uint8 or frames.ndim < 3 or frames.shape[-1] != 3:
         raise TypeError(f"expected uint8 RGB frames [..., H, W, 3], got {frames.dtype} {list(frames.shape)}")
-    height, width = frames.shape[-3], frames.shape[-2]
-    side = min(height, width)
-    top, left = (height - side) // 2, (width - side) // 2
+    side = min(frames.shape[-3], frames.shape[-2])
     lead = frames.shape[:-3]
-    cropped = frames[..., top:top + side, left:left + side, :].reshape(-1, side, side, 3)
+    cropped = clip_sampling.centre_square(frames).reshape(-1, side, side, 3)
     weights = _sparse_weights(side, size)
     out = np.empty((cropped.shape[0], size, size, 3), np.float32)
     for i, frame in enumerate(cropped):
