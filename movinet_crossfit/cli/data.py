@@ -123,15 +123,14 @@ def split(
     strict: bool = strict_option(),
 ) -> None:
     """Cut the manifest's clips out of the source videos with ffmpeg (frame-accurate, resumable)."""
+    cut, where = split_clips, {"workers": workers}
     settings = beam_settings(runner, beam_option, workers)
     if settings is not None:
         from movinet_crossfit.data.beam_pipeline import split_clips_beam
 
-        report = split_clips_beam(manifest_path, output, settings=settings, videos_dir=videos, reencode=not copy,
-                                  overwrite=overwrite, crf=crf, preset=preset.value)
-    else:
-        report = split_clips(manifest_path, output, videos_dir=videos, reencode=not copy, workers=workers,
-                             overwrite=overwrite, crf=crf, preset=preset.value)
+        cut, where = split_clips_beam, {"settings": settings}
+    report = cut(manifest_path, output, videos_dir=videos, reencode=not copy, overwrite=overwrite, crf=crf,
+                preset=preset.value, **where)
     finish_batch(report, f"clips -> [bold]{output}[/bold]", strict, "clips")
 
 
@@ -156,14 +155,13 @@ def records(
     """Write TFRecords of sampled, preprocessed clips, split by source video."""
     config = RecordsConfig(num_frames=frames, size=size, ratios=parse_ratios(ratios), seed=seed,
                            jpeg_quality=jpeg_quality, workers=workers)
+    write, where = write_records, {}
     settings = beam_settings(runner, beam_option, workers)
     if settings is not None:
         from movinet_crossfit.data.beam_pipeline import write_records_beam
 
-        result = write_records_beam(output, clips_dir=clips, manifest=manifest_path, config=config,
-                                    settings=settings)
-    else:
-        result = write_records(output, clips_dir=clips, manifest=manifest_path, config=config)
+        write, where = write_records_beam, {"settings": settings}
+    result = write(output, clips_dir=clips, manifest=manifest_path, config=config, **where)
     result.report.print()
     _print_records_info(result.info, output)
     finish_batch(result.report, None, strict, "clips", print_report=False)

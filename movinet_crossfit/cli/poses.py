@@ -50,17 +50,14 @@ def poses(
 
     options = {"model_dir": model_dir, "min_detection_score": min_detection_score,
                "person": parse_person(person)} if backend == "blazepose" else {}
+    write = write_poses
     settings = beam_settings(runner, beam_option, workers)
     if settings is not None:
         from movinet_crossfit.pose.beam_poses import write_poses_beam
 
-        result = write_poses_beam(expand_inputs(inputs), output, settings=settings, backend=backend,
-                                  import_format=import_format and import_format.value, fps=fps, every=every,
-                                  overwrite=overwrite, **options)
-    else:
-        result = write_poses(expand_inputs(inputs), output, backend=backend,
-                             import_format=import_format and import_format.value, fps=fps, every=every,
-                             overwrite=overwrite, **options)
+        write, options = write_poses_beam, {**options, "settings": settings}
+    result = write(expand_inputs(inputs), output, backend=backend, import_format=import_format and import_format.value,
+                   fps=fps, every=every, overwrite=overwrite, **options)
     for source, text in result.summaries.items():
         out.print(f"{source}: {text} ({result.seconds[source]:.1f} s) -> [bold]{result.outputs[source]}[/bold]",
                   highlight=False)
