@@ -22,6 +22,9 @@ builtin-op graph for MoViNet) at batch 1: multiply-adds count 2; ops without a r
 
     python benchmarks/bench_architectures.py                       # 3 seeds x 8 archs, 30 epochs
     python benchmarks/bench_architectures.py --seeds 1 --epochs 2 --archs single-frame,c3d
+    python benchmarks/bench_architectures.py --seed-ids 1,2 --out o12 &  # seeds in parallel processes,
+    python benchmarks/bench_architectures.py --seed-ids 0 --out o0; \
+        python benchmarks/bench_architectures.py --merge o0/*.json o12/*.json --out all   # then one table
     python benchmarks/bench_architectures.py --records tfrecords --epochs 30
 """
 from __future__ import annotations
@@ -200,12 +203,46 @@ def plot(rows: list[dict], png: Path, title: str) -> None:
     plt.close(fig)
 
 
+def merge(paths: list[Path], archs: list[str], out: Path) -> None:
+    """One table and plot from several runs' JSON (a (seed, arch) result found twice is kept once)."""
+    import json
+
+    results, setups = {}, []
+    for path in paths:
+        data = json.loads(path.read_text())
+        setups.append(data.get("setup", {}))
+        for r in data.get("runs", []):
+            results.setdefault((r["seed"], r["arch"]), r)
+    epochs = {s.get("epochs") for s in setups}
+    if len(epochs) > 1:
+        sys.exit(f"--merge: the runs were trained for different epochs {sorted(epochs)}; not one comparison")
+    runs = [results[k] for k in sorted(results)]
+    rows = summarise(runs, archs)
+    if not rows:
+        sys.exit("--merge: no runs of these archs in " + ", ".join(map(str, paths)))
+    seeds = sorted({r["seed"] for r in runs})
+    print(f"merged {len(runs)} (seed, arch) results, seeds {seeds}, from {len(paths)} file(s)")
+    print_table(rows)
+    from movinet_crossfit.core.fileio import write_json_atomic
+
+    out.mkdir(parents=True, exist_ok=True)
+    setup = dict(setups[0], seeds=seeds, merged_from=[str(p) for p in paths])
+    write_json_atomic(out / "bench_architectures.json", {"setup": setup, "rows": rows, "runs": runs, "failures": []})
+    png = out / "accuracy_vs_latency.png"
+    plot(rows, png, f"{len(seeds)} seed(s), {epochs.pop()} epochs, generated corpus")
+    print(f"-> {out / 'bench_architectures.json'}, {png}")
+
+
 def main() -> None:
     from movinet_crossfit.demo import DemoConfig  # the package sets TF_USE_LEGACY_KERAS first
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=Path, help="one run on this records folder instead of generated corpora")
     parser.add_argument("--seeds", type=int, default=3, help="corpus seeds (0..N-1), generated corpora only")
+    parser.add_argument("--seed-ids", help="these seeds instead (e.g. 1,2: seeds run in their own processes)")
+    parser.add_argument("--merge", type=Path, nargs="+", metavar="JSON",
+                        help="no training: one table and plot from the runs in these bench_architectures.json "
+                             "files (seeds run in parallel processes or sessions)")
     parser.add_argument("--epochs", type=int, default=DemoConfig.epochs)
     parser.add_argument("--archs", default=",".join(ARCHS), help="comma-separated (default: all)")
     parser.add_argument("--clips-per-class", type=int, default=DemoConfig.clips_per_class)
@@ -223,7 +260,14 @@ def main() -> None:
     started = time.perf_counter()
     results: list[dict] = []
     failures: list[dict] = []
-    seeds = [0] if args.records else list(range(args.seeds))
+    try:
+        seeds = [int(s) for s in args.seed_ids.split(",") if s.strip()] if args.seed_ids else list(range(args.seeds))
+    except ValueError:
+        parser.error(f"--seed-ids: comma-separated seed numbers, got {args.seed_ids!r}")
+    seeds = [0] if args.records else seeds
+    if args.merge:
+        merge(args.merge, archs, args.out)
+        return
     json_path = args.out / "bench_architectures.json"
     if json_path.is_file() and not args.fresh:  # resume: hours of CPU are not thrown away by a stop
         import json
