@@ -31,6 +31,27 @@ def test_each_sampling_decoder_keeps_the_full_decodes_frames_on_real_clips(cfmov
             np.testing.assert_array_equal(square.frames[row], _centre_square(picked))
 
 
+@pytest.mark.parametrize("decoder", ["opencv", "ffmpeg"])
+def test_a_clip_shorter_than_the_samples_repeats_the_exact_frames(cfmove_clips, tmp_path, decoder):
+    """Three frames sampled ten times: each kept frame is converted once (OpenCV's BGR swapped
+    into the first of its places) and copied to its other places, pixel for pixel the full decode's."""
+    import subprocess
+
+    short = tmp_path / "short.mp4"
+    subprocess.run([video.ffmpeg_executable(), "-hide_banner", "-loglevel", "error", "-i",
+                    str(cfmove_clips / "thruster" / "thruster_7.mp4"), "-frames:v", "3", "-c:v", "libx264",
+                    "-pix_fmt", "yuv420p", str(short)], check=True)
+    whole = video.decode_video(short)
+    assert whole.num_frames == 3
+    for square in (False, True):
+        got = clip_sampling.sample_video(short, 10, (0.5, 0.0), square=square, decoder=decoder)
+        for row, phase in enumerate((0.5, 0.0)):
+            indices = clip_sampling.sample_frame_indices(3, 10, phase)
+            assert len(set(indices.tolist())) == 3  # every frame kept, most of them twice or more
+            expected = whole.frames[indices]
+            np.testing.assert_array_equal(got.frames[row], _centre_square(expected) if square else expected)
+
+
 def test_select_filter_second_pass_after_a_wrong_count(cfmove_clips):
     path = cfmove_clips / "chest-to-bar" / "chest-to-bar_3.mp4"
     whole = video.decode_video(path)

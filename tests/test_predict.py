@@ -55,6 +55,7 @@ def test_saved_model_and_tflite_agree_on_a_real_clip(tiny_export, clip):
     assert by_sm.frames_used == clip_sampling.sample_frame_indices(info.num_frames, TINY_FRAMES).tolist()
     for timings in (by_sm.timings, by_tfl.timings):
         assert 0 < timings["decode"] < timings["total"] and 0 < timings["infer"] < timings["total"]
+        assert timings["decode_cpu"] > 0 and timings["infer_cpu"] > 0  # process CPU seconds beside wall
 
 
 def test_prediction_sees_exactly_load_clip(tiny_export, clip):

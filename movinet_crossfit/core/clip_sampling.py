@@ -190,7 +190,8 @@ class _Placer:
     def full(self) -> bool:
         return self.filled == self.shape[0] * self.shape[1]
 
-    def place(self, index: int, frame: np.ndarray) -> None:
+    def place(self, index: int, frame: np.ndarray, bgr: bool = False) -> None:
+        """Put ``frame`` (RGB; ``bgr``: OpenCV's BGR, converted here) at its places."""
         if self.square:
             frame = centre_square(frame)
         if self.out is None:
@@ -198,9 +199,22 @@ class _Placer:
         elif frame.shape != self.out.shape[2:]:
             raise VideoError(f"{self.path}: frame size changes from {self.out.shape[3]}x{self.out.shape[2]} "
                              f"to {frame.shape[1]}x{frame.shape[0]} at frame {index}; re-encode it at one size")
-        for row, column in self.slots[index]:
-            self.out[row, column] = frame
-            self.filled += 1
+        places = self.slots[index]
+        first = self.out[places[0]]
+        if bgr:
+            # Channel order swapped by OpenCV straight into the output: the same bytes as numpy's
+            # ``first[...] = frame[..., ::-1]``, about 15 times faster (a reversed-stride copy is
+            # numpy's slow path: 9 of the ~55 ms per clip went there).
+            import cv2
+
+            converted = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB, dst=first)
+            if converted is not first:  # pragma: no cover - OpenCV allocated instead of filling dst
+                first[...] = converted
+        else:
+            first[...] = frame
+        for row, column in places[1:]:  # a clip shorter than the samples repeats frames
+            self.out[row, column] = first
+        self.filled += len(places)
 
 
 def _capture_pass(capture, path: Path, num_samples: int, phases: list[float], count: int,
@@ -221,7 +235,7 @@ def _capture_pass(capture, path: Path, num_samples: int, phases: list[float], co
             ok, frame = capture.retrieve()
             if not ok:
                 raise VideoError(f"{path}: frame {index} decoded but could not be converted to RGB")
-            placer.place(index, frame[..., ::-1])  # OpenCV's BGR -> RGB
+            placer.place(index, frame, bgr=True)
             if known and placer.full:
                 break
         fps = _printed_rate(capture.get(cv2.CAP_PROP_FPS))
@@ -327,7 +341,8 @@ def sample_frame_indices(num_frames: int, num_samples: int = DEFAULT_NUM_FRAMES,
 
 
 def preprocess_frames(frames, size: int = DEFAULT_SIZE):
-    """THE preprocessing: RGB uint8 frames ``[..., H, W, 3]`` -> uint8 ``[..., size, size, 3]``.
+    """THE preprocessing: RGB uint8 frames ``[N, H, W, 3]`` (or one ``[H, W, 3]``) -> uint8
+    ``[N, size, size, 3]`` (``[size, size, 3]``).
 
     Centre-crop to a square (the shorter side is kept whole, as Kinetics-trained MoViNets saw
     their inputs), then an anti-aliased bilinear resize. Cropping first is the same picture as
@@ -340,15 +355,26 @@ def preprocess_frames(frames, size: int = DEFAULT_SIZE):
     frames = tf.convert_to_tensor(frames)
     if frames.dtype != tf.uint8:
         raise TypeError(f"preprocess_frames expects uint8 RGB frames, got {frames.dtype}")
+    rank = frames.shape.rank
+    if rank not in (3, 4):
+        raise ValueError(f"preprocess_frames expects frames [H, W, 3] or [N, H, W, 3], got shape {frames.shape}")
     shape = tf.shape(frames)
     height, width = shape[-3], shape[-2]
     side = tf.minimum(height, width)
     top = (height - side) // 2
     left = (width - side) // 2
     cropped = frames[..., top:top + side, left:left + side, :]
-    resized = tf.image.resize(tf.cast(cropped, tf.float32), (size, size), method="bilinear",
-                              antialias=True)
-    return tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8)
+    batch = cropped if rank == 4 else cropped[None]
+    # tf.image.resize(float frames, method="bilinear", antialias=True) is this op on float32 frames;
+    # the op reads uint8 frames itself (each pixel converted exactly as it is gathered), which
+    # saves casting the whole clip to a float copy first: the same numbers, bit for bit
+    # (tests/test_numpy_preprocess.py), 2 of the ~20 ms per clip.
+    scale = tf.cast(size, tf.float32) / tf.cast(tf.stack([side, side]), tf.float32)
+    resized = tf.raw_ops.ScaleAndTranslate(images=batch, size=tf.constant([size, size], tf.int32), scale=scale,
+                                           translation=tf.zeros([2], tf.float32), kernel_type="triangle",
+                                           antialias=True)
+    out = tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8)
+    return out if rank == 4 else out[0]
 
 
 @functools.lru_cache(maxsize=8)
