@@ -477,11 +477,15 @@ def load_dataset(records_dir: str | os.PathLike, split: str = "train", batch_siz
     ``[num_frames, size, size, 3]`` per clip, batched when ``batch_size`` is set.
 
     Parsing and JPEG decoding run in parallel; shuffling defaults to on for ``train``. With
-    ``with_metadata`` each element is ``(frames, label, metadata_dict)``. ``uint8``: frames stay
-    uint8 in [0, 255] (not with ``augment``), for a model that converts them itself
-    (``clip_sampling.to_model_input`` inside the step, on the accelerator): the float32 conversion
-    writes 4 bytes per decoded byte, about a fifth of the pipeline's CPU time on top of the
-    JPEG decoding (docs/performance.md).
+    ``with_metadata`` each element is ``(frames, label, metadata_dict)``.
+
+    ``uint8``: frames stay uint8 in [0, 255] (not with ``augment``), for a model that converts them
+    itself (``clip_sampling.to_model_input`` inside the step, on the accelerator). This is how
+    ``train`` (wherever it does not augment) and ``evaluate`` read: the float32 conversion writes 4
+    bytes per decoded byte and holds the float path to about 0.8 of the JPEG-decoding rate, where
+    uint8 keeps up with it (benchmarks/bench_records.py, docs/records.md). The default stays float32:
+    code that feeds these frames to a model directly gets the [0, 1] the model was built for, where
+    uint8 would be read as 0-255 without any error.
     """
     import tensorflow as tf
 

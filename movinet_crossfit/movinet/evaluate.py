@@ -75,7 +75,8 @@ def predict_records(model, records_dir: str | os.PathLike, split: str, *, batch_
     file again (``clips_dir``, default the folder the records were built from) and averages
     ``views`` samplings staggered in time, each preprocessed exactly as records are; a clip whose
     file is missing or unreadable keeps its record's single view and is listed in the report.
-    ``"clips+flip"`` does both.
+    ``"clips+flip"`` does both. ``model`` takes float32 frames in [0, 1], as built; the clips are read as
+    uint8 and converted inside its traced call (``clip_sampling.to_model_input``).
     """
     import tensorflow as tf
 
@@ -83,8 +84,11 @@ def predict_records(model, records_dir: str | os.PathLike, split: str, *, batch_
     from movinet_crossfit.core.clip_sampling import to_model_input
 
     use_clips, use_flip = check_tta(tta)
-    # Eager calls of a MoViNet are ~10x slower than the traced graph.
-    forward = tf.function(lambda x: tf.nn.softmax(model(x, training=False), axis=-1), reduce_retracing=True)
+    # Eager calls of a MoViNet are ~10x slower than the traced graph. Every clip arrives as uint8 (the
+    # records' frames, or views preprocessed as records are) and becomes float32 inside the graph, on
+    # the accelerator where there is one, so tf.data does no float work (docs/records.md).
+    forward = tf.function(lambda x: tf.nn.softmax(model(to_model_input(x), training=False), axis=-1),
+                          reduce_retracing=True)
 
     def predict(frames):
         probs = forward(frames)
@@ -102,7 +106,8 @@ def predict_records(model, records_dir: str | os.PathLike, split: str, *, batch_
                             "pass --clips DIR, the folder `split` wrote the clips to")
         report = {"views": views, "phases": phases, "clips_dir": str(source), "single_view": []}
     labels, probabilities, ids = [], [], []
-    for frames, label, meta in load_dataset(records_dir, split, batch_size, shuffle=False, with_metadata=True):
+    for frames, label, meta in load_dataset(records_dir, split, batch_size, shuffle=False, with_metadata=True,
+                                            uint8=True):
         batch_ids = [i.decode() for i in meta["id"].numpy()]
         if not use_clips:
             probabilities.append(predict(frames).numpy())
@@ -112,7 +117,7 @@ def predict_records(model, records_dir: str | os.PathLike, split: str, *, batch_
                 try:
                     if path is None:
                         raise FileNotFoundError("no such clip file")
-                    stack = to_model_input(clip_views(path, info["num_frames"], info["size"], phases))
+                    stack = clip_views(path, info["num_frames"], info["size"], phases)
                 except Exception as exc:  # noqa: BLE001 - reported; this clip keeps its record's view
                     report["single_view"].append({"id": clip_id, "reason": f"{type(exc).__name__}: {exc}"})
                     stack = frames[k:k + 1]

@@ -7,6 +7,12 @@ the last blocks or the whole backbone at a lower rate.
 Head-only training with the backbone frozen computes the same backbone features every epoch, so
 on a CPU the features are computed once (with the fast graph) and the head trains on them
 (``cache_features``); on a GPU the frozen backbone runs every step, with augmentation.
+
+Clips that are not augmented (validation, the feature cache, ``augment: false``) are read as the
+records' uint8 frames and become the model's float32 input inside the step (``Uint8Frames``), on
+the accelerator where there is one: tf.data then decodes and batches a quarter of the bytes and
+keeps up with its JPEG decoding (benchmarks/bench_records.py). Augmented clips are float32 already
+(``records.augment_clip`` works in float) and pass through unchanged.
 """
 from __future__ import annotations
 
@@ -128,6 +134,31 @@ def make_loss(label_smoothing: float):
     return tf_keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=label_smoothing)
 
 
+def model_input(frames):
+    """The model's float32 input in [0, 1] from the records' uint8 frames
+    (``clip_sampling.to_model_input``, the conversion predict and the exported graphs run); float
+    frames (the augmented path) are returned as they are."""
+    from movinet_crossfit.core.clip_sampling import to_model_input
+
+    return to_model_input(frames) if frames.dtype.is_integer else frames
+
+
+class Uint8Frames(tf_keras.Model):
+    """``model`` behind a step that takes the records' uint8 frames (``model_input`` runs first,
+    inside the compiled train/eval step) or float32 ones (unchanged). It has no variables of its own:
+    fitting it trains ``model``, and checkpoints keep saving ``model`` itself."""
+
+    def __init__(self, model: tf_keras.Model):
+        # autocast=False: frames reach call() as they came. Under a mixed policy a float32 batch is then
+        # cast to float16 where it always was, by the model; the policy stays, so compile() still adds
+        # loss scaling under mixed_float16.
+        super().__init__(name=f"{model.name}_uint8_frames", autocast=False)
+        self.inner = model
+
+    def call(self, frames, training=None):
+        return self.inner(model_input(frames), training=training)
+
+
 def _one_hot(num_classes: int):
     return lambda x, y: (x, tf.one_hot(y, num_classes))
 
@@ -199,10 +230,11 @@ def _callbacks(config: TrainConfig, run_dir: Path, classifier, phase: str, best,
 
 
 def compute_features(extractor, dataset, description: str) -> tuple[np.ndarray, np.ndarray]:
-    """Run the frozen backbone once over a dataset of (frames, label) batches."""
+    """Run the frozen backbone once over a dataset of (frames, label) batches; uint8 frames are
+    converted inside the traced forward (``model_input``)."""
     from movinet_crossfit.core.progress import progress_bar
 
-    forward = tf.function(lambda x: extractor(x, training=False), reduce_retracing=True)
+    forward = tf.function(lambda x: extractor(model_input(x), training=False), reduce_retracing=True)
     features, labels = [], []
     batches = int(dataset.cardinality()) if int(dataset.cardinality()) > 0 else 0
     with progress_bar(batches, description) as advance:
@@ -361,26 +393,26 @@ def _train(config: TrainConfig, extra_callbacks: tuple, strategy, write_dir: Pat
             t0 = time.perf_counter()
             extractor = build_backbone_features(classifier)
             train_x, train_y = compute_features(
-                extractor, load_dataset(config.records, "train", config.batch_size, shuffle=False),
+                extractor, load_dataset(config.records, "train", config.batch_size, shuffle=False, uint8=True),
                 "backbone features (train)")
             val_x, val_y = compute_features(
-                extractor, load_dataset(config.records, config.validation_split, config.batch_size, shuffle=False),
+                extractor, load_dataset(config.records, config.validation_split, config.batch_size, shuffle=False,
+                                        uint8=True),
                 f"backbone features ({config.validation_split})")
             summary["feature_cache_seconds"] = round(time.perf_counter() - t0, 2)
+            summary.setdefault("frames_read", {})["features"] = "uint8"
             train_ds = (tf.data.Dataset.from_tensor_slices((train_x, train_y))
                         .shuffle(len(train_x), seed=config.seed).batch(config.batch_size, **drop).map(one_hot))
             val_ds = tf.data.Dataset.from_tensor_slices((val_x, val_y)).batch(config.batch_size, **drop).map(one_hot)
             with strategy.scope():
                 fit_model = build_head(classifier)
         else:
-            train_ds = load_dataset(config.records, "train", config.batch_size, augment=config.augment,
-                                    seed=config.seed, **drop).map(one_hot)
-            val_ds = load_dataset(config.records, config.validation_split, config.batch_size, **drop).map(one_hot)
-            fit_model = classifier
+            train_ds, val_ds = records_datasets(config, one_hot, tpu, summary)
             with strategy.scope():
                 from movinet_crossfit.movinet.model import backbone_of
 
                 backbone_of(classifier).trainable = False
+                fit_model = Uint8Frames(classifier)
         with strategy.scope():
             fit_model.compile(optimizer=make_optimizer(config.learning_rate, steps * head_epochs, config.optimizer),
                               loss=make_loss(config.label_smoothing), metrics=["accuracy"])
@@ -400,21 +432,39 @@ def _train(config: TrainConfig, extra_callbacks: tuple, strategy, write_dir: Pat
             summary["fine_tune_trainable_variables"] = _set_fine_tune_trainable(
                 classifier, config.fine_tune, config.fine_tune_blocks)
             steps = _steps(splits["train"]["clips"], config.batch_size, tpu)
-            classifier.compile(optimizer=make_optimizer(config.fine_tune_learning_rate, steps * config.fine_tune_epochs,
-                                                        config.optimizer),
-                               loss=make_loss(config.label_smoothing), metrics=["accuracy"])
-        train_ds = load_dataset(config.records, "train", config.batch_size, augment=config.augment,
-                                seed=config.seed, **drop).map(one_hot)
-        val_ds = load_dataset(config.records, config.validation_split, config.batch_size, **drop).map(one_hot)
+            fit_model = Uint8Frames(classifier)
+            fit_model.compile(optimizer=make_optimizer(config.fine_tune_learning_rate, steps * config.fine_tune_epochs,
+                                                       config.optimizer),
+                              loss=make_loss(config.label_smoothing), metrics=["accuracy"])
+        train_ds, val_ds = records_datasets(config, one_hot, tpu, summary)
         train_ds = shard_for_workers(train_ds, files["train"], workers)
         val_ds = shard_for_workers(val_ds, files[config.validation_split], workers)
         t0 = time.perf_counter()
-        fitted = classifier.fit(train_ds, validation_data=val_ds, epochs=config.fine_tune_epochs,
-                                callbacks=_callbacks(config, run_dir, classifier, "fine_tune", best, extra_callbacks,
-                                                     write_dir), verbose=0)
+        fitted = fit_model.fit(train_ds, validation_data=val_ds, epochs=config.fine_tune_epochs,
+                               callbacks=_callbacks(config, run_dir, classifier, "fine_tune", best, extra_callbacks,
+                                                    write_dir), verbose=0)
         summary["fine_tune_seconds"] = round(time.perf_counter() - t0, 2)
         history["fine_tune"] = {k: [float(v) for v in values] for k, values in fitted.history.items()}
     return _finish(config, write_dir, classifier, best, history, summary, started)
+
+
+def records_datasets(config: TrainConfig, one_hot, drop_remainder: bool, summary: dict):
+    """``(train, validation)`` batches of ``(frames, one-hot labels)`` for a fit of ``Uint8Frames``.
+
+    Frames are read as uint8 and converted in the step, except where augmentation (float32 per clip)
+    makes them float already, and on a TPU, where uint8 input has not been tried: float32 there, as
+    before. ``summary["frames_read"]`` records which."""
+    from movinet_crossfit.data.records import load_dataset
+
+    uint8 = config.strategy != "tpu"
+    train_uint8 = uint8 and not config.augment
+    train_ds = load_dataset(config.records, "train", config.batch_size, augment=config.augment, seed=config.seed,
+                            drop_remainder=drop_remainder, uint8=train_uint8).map(one_hot)
+    val_ds = load_dataset(config.records, config.validation_split, config.batch_size, drop_remainder=drop_remainder,
+                          uint8=uint8).map(one_hot)
+    summary.setdefault("frames_read", {}).update(train="uint8" if train_uint8 else "float32",
+                                                 validation="uint8" if uint8 else "float32")
+    return train_ds, val_ds
 
 
 def _steps(clips: int, batch_size: int, drop_remainder: bool) -> int:
@@ -425,7 +475,6 @@ def _steps(clips: int, batch_size: int, drop_remainder: bool) -> int:
 def _train_classic(config: TrainConfig, strategy, splits: dict, one_hot, best: BestCheckpoint, history: dict,
                    summary: dict, extra_callbacks: tuple, write_dir: Path):
     """A classic arch (architectures.py): every layer trains for ``epochs``, on augmented clips."""
-    from movinet_crossfit.data.records import load_dataset
     from movinet_crossfit.movinet.architectures import build_arch_classifier, describe_weights, load_backbone_weights
 
     with strategy.scope():
@@ -444,20 +493,18 @@ def _train_classic(config: TrainConfig, strategy, splits: dict, one_hot, best: B
         return classifier
     drop = config.strategy == "tpu"  # one batch shape on a TPU (see _train)
     steps = _steps(splits["train"]["clips"], config.batch_size, drop)
-    train_ds = load_dataset(config.records, "train", config.batch_size, augment=config.augment,
-                            seed=config.seed, drop_remainder=drop).map(one_hot)
-    val_ds = load_dataset(config.records, config.validation_split, config.batch_size,
-                          drop_remainder=drop).map(one_hot)
+    train_ds, val_ds = records_datasets(config, one_hot, drop, summary)
     workers = summary["strategy"]["workers"]
     train_ds = shard_for_workers(train_ds, len(splits["train"].get("shards") or []), workers)
     val_ds = shard_for_workers(val_ds, len(splits[config.validation_split].get("shards") or []), workers)
     with strategy.scope():
-        classifier.compile(optimizer=make_optimizer(config.learning_rate, steps * config.epochs, config.optimizer),
-                           loss=make_loss(config.label_smoothing), metrics=["accuracy"])
+        fit_model = Uint8Frames(classifier)
+        fit_model.compile(optimizer=make_optimizer(config.learning_rate, steps * config.epochs, config.optimizer),
+                          loss=make_loss(config.label_smoothing), metrics=["accuracy"])
     t0 = time.perf_counter()
-    fitted = classifier.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
-                            callbacks=_callbacks(config, Path(config.out), classifier, "train", best, extra_callbacks,
-                                                 write_dir), verbose=0)
+    fitted = fit_model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
+                           callbacks=_callbacks(config, Path(config.out), classifier, "train", best, extra_callbacks,
+                                                write_dir), verbose=0)
     summary["train_seconds"] = round(time.perf_counter() - t0, 2)
     history["train"] = {k: [float(v) for v in values] for k, values in fitted.history.items()}
     return classifier
