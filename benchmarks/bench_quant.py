@@ -8,9 +8,12 @@ Models (``--models``, both by default):
   statistics are re-estimated on real clips (``bench_predict.make_run``), records of the real cfmove
   clips for calibration and parity.
 
-Each is exported with ``export.export_run`` (every format; int8 as the export builds it now:
-``export.convert_int8``, constants fitted to XNNPACK's bounds). ``--before`` also converts the int8 file the way the export did before
-issue 20 (the plain converter output), to show what the fix buys. Per file: MB, how many pieces
+Each is exported with ``export.export_run`` (every format; int8 as every export builds it: per-channel
+weights, calibrated on up to ``--calibration-clips`` train clips, ADD/MUL constants fitted to XNNPACK's
+bounds by ``core.tflite``). ``--variants`` also converts other int8 files from the same run
+(``VARIANTS``: ``unfitted``, the plain converter output as before issue 20 (``--before``);
+``all-train``, calibrated on the whole train split; ``per-tensor`` weights; ``float-head``, the
+classifier's last layer and softmax in float; ``all-train+float-head``). Per file: MB, how many pieces
 XNNPACK runs it in and which ops it leaves to LiteRT's own kernels, forward time (the files
 interleaved round after round on one clip, so other load hits all alike: min and median), and
 top-1 agreement with Keras on the export's parity clips (test split first, topped up from val and
@@ -18,8 +21,8 @@ train: ``--parity-clips``).
 
 Targets (issue 20): int8 faster than fp32 (interleaved min) with top-1 agreement >= 99 %.
 
-    python benchmarks/bench_quant.py [--models demo,a2] [--rounds 30] [--before] [--work DIR]
-                                     [--parity-clips 100] [--threads 2]
+    python benchmarks/bench_quant.py [--models demo,a2] [--rounds 30] [--variants all-train,float-head]
+                                     [--before] [--work DIR] [--parity-clips 100] [--threads 2]
 """
 from __future__ import annotations
 
@@ -39,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import movinet_crossfit  # noqa: E402,F401  (TF_USE_LEGACY_KERAS before TensorFlow)
+from movinet_crossfit.core.tflite import Int8Options  # noqa: E402
 
 SHARED = Path(os.environ.get("MOVINET_CROSSFIT_SHARED_DATA", ROOT.parent / "shared" / "data"))
 TOP1_TARGET = 0.99
@@ -71,21 +75,43 @@ def outside_xnnpack(path: Path, threads: int) -> tuple[int, dict[str, int]]:
     return len(delegates), dict(sorted(left.items()))
 
 
-def int8_before(run_dir: Path, records_dir: Path, out: Path, calibration_clips: int) -> Path:
-    """The int8 file as the export converted it before issue 20: the plain converter output."""
-    from movinet_crossfit.core.tflite import conversion_source, convert_saved_model
+# int8 variants beside the export's own (``--variants``): name -> (calibration clips, None: the export's
+# count, 0: the whole train split; the quantization options).
+VARIANTS = {
+    "unfitted": (None, Int8Options(fit_xnnpack=False)),  # the plain converter output (before issue 20)
+    "all-train": (0, Int8Options()),
+    "per-tensor": (None, Int8Options(per_channel=False)),
+    "float-head": (None, Int8Options(float_head=True)),
+    "all-train+float-head": (0, Int8Options(float_head=True)),
+}
+
+
+def int8_variants(run_dir: Path, records_dir: Path, out: Path, names: list[str], calibration_clips: int) -> dict:
+    """{variant: path} of the int8 files converted as ``VARIANTS`` says (kept in ``out``, reused)."""
+    from movinet_crossfit.core.tflite import conversion_source, quiet_tensorflow
     from movinet_crossfit.movinet import export
     from movinet_crossfit.movinet.model import load_trained_classifier
 
+    paths = {name: out / f"model_int8_{name}.tflite" for name in names}
+    todo = [name for name, path in paths.items() if not path.is_file()]
+    if not todo:
+        return paths
     model, classes, config = load_trained_classifier(run_dir)
     frames, size = int(config["num_frames"]), int(config["size"])
-    calibration, _ = export._records_frames(records_dir, ["train"], calibration_clips, frames, size)
     module = export.build_export_module(model, classes, frames, size)
-    with conversion_source(module, module.preprocessed.get_concrete_function()) as source:
-        data = convert_saved_model(source, "int8", calibration)
-    path = out / "model_int8_before.tflite"
-    path.write_bytes(data)
-    return path
+    calibration = {}
+    with quiet_tensorflow(), conversion_source(module, module.preprocessed.get_concrete_function()) as source:
+        for name in todo:
+            clips, options = VARIANTS[name]
+            clips = calibration_clips if clips is None else clips or 1_000_000
+            if clips not in calibration:
+                calibration[clips] = export._records_frames(records_dir, ["train"], clips, frames, size)[0]
+            tick = time.perf_counter()
+            data = export.convert_int8(source, calibration[clips], options)
+            paths[name].write_bytes(data)
+            print(f"int8 {name}: {len(data) / 1e6:.2f} MB, calibrated on {len(calibration[clips])} clips, "
+                  f"{time.perf_counter() - tick:.0f} s", flush=True)
+    return paths
 
 
 def measure(name: str, run_dir: Path, records_dir: Path, work: Path, args) -> dict:
@@ -104,17 +130,15 @@ def measure(name: str, run_dir: Path, records_dir: Path, work: Path, args) -> di
     report = json.loads((out / export.REPORT_FILE).read_text())
     files = {fmt: out / tflite_filename(export.TFLITE_PREFIX, fmt) for fmt in export.TFLITE_FORMATS}
     agreement = {fmt: report["parity"]["formats"][fmt]["top1_agreement"] for fmt in files}
-    if args.before:
-        before = out / "model_int8_before.tflite"
-        if not before.is_file():
-            before = int8_before(run_dir, records_dir, out, args.calibration_clips)
-        files["int8 before"] = before
-        clips, _ = export._parity_clips(records_dir, args.parity_clips, report["num_frames"], report["size"])
+    if args.variants:
         from movinet_crossfit.movinet.model import load_trained_classifier
 
-        reference = export.keras_probabilities(load_trained_classifier(run_dir)[0], clips)
-        probabilities = export.run_tflite(make_interpreter(before, num_threads=args.threads), clips)
-        agreement["int8 before"] = float(np.mean(probabilities.argmax(-1) == reference.argmax(-1)))
+        clips, _ = export._parity_clips(records_dir, args.parity_clips, report["num_frames"], report["size"])
+        reference = export.keras_probabilities(load_trained_classifier(run_dir)[0], clips).argmax(-1)
+        for variant, path in int8_variants(run_dir, records_dir, out, args.variants, args.calibration_clips).items():
+            files[f"int8 {variant}"] = path
+            probabilities = export.run_tflite(make_interpreter(path, num_threads=args.threads), clips)
+            agreement[f"int8 {variant}"] = float(np.mean(probabilities.argmax(-1) == reference))
 
     # Forward only, interleaved: one clip, every file once per round.
     clip = np.random.default_rng(0).integers(0, 256, (1, report["num_frames"], report["size"],
@@ -167,9 +191,16 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="LiteRT threads")
     parser.add_argument("--parity-clips", type=int, default=100)
     parser.add_argument("--calibration-clips", type=int, default=100)
-    parser.add_argument("--before", action="store_true", help="also time the int8 file as exported before")
+    parser.add_argument("--variants", default="", help="int8 variants to convert and time beside the export's: "
+                        f"{', '.join(VARIANTS)} (comma-separated)")
+    parser.add_argument("--before", action="store_true", help="the same as --variants unfitted")
     parser.add_argument("--work", type=Path, default=None, help="keep runs/records/exports here (reused)")
     args = parser.parse_args()
+    args.variants = [v for v in args.variants.split(",") if v] + (["unfitted"] if args.before else [])
+    unknown = [v for v in args.variants if v not in VARIANTS]
+    if unknown:
+        parser.error(f"--variants: unknown {', '.join(unknown)} (choose from {', '.join(VARIANTS)})")
+    args.variants = list(dict.fromkeys(args.variants))
 
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-quant-"))
     print(f"{os.cpu_count()} CPU cores, {args.threads} LiteRT threads; {load()}", flush=True)
@@ -188,19 +219,21 @@ def main() -> None:
         r = results[name]
         print(f"\n{name}: {r['model']}; agreement on {r['parity_clips']} clips ({r['parity_source']}), "
               f"Keras median top-1 margin {r['keras_top1_margin_median']:.3f}; {load()}")
-        print(f"{'file':12s} {'MB':>7s} {'min s':>8s} {'median s':>9s} {'vs fp32':>8s} {'top-1':>6s} "
+        print(f"{'file':26s} {'MB':>7s} {'min s':>8s} {'median s':>9s} {'vs fp32':>8s} {'top-1':>6s} "
               f"{'pieces':>6s}  outside XNNPACK")
         fp32 = r["rows"]["fp32"]["min_s"]
         for fmt, row in r["rows"].items():
-            print(f"{fmt:12s} {row['mb']:7.2f} {row['min_s']:8.4f} {row['median_s']:9.4f} "
+            print(f"{fmt:26s} {row['mb']:7.2f} {row['min_s']:8.4f} {row['median_s']:9.4f} "
                   f"{fp32 / row['min_s']:7.2f}x {row['top1']:6.0%} {row['xnnpack_pieces']:6d}  "
                   f"{', '.join(f'{k} {v}' for k, v in row['outside_xnnpack'].items()) or '-'}")
     print(f"\ntargets (issue 20): int8 faster than fp32 (interleaved min), top-1 agreement >= {TOP1_TARGET:.0%}")
     for name, r in results.items():
-        int8, fp32 = r["rows"]["int8"], r["rows"]["fp32"]
-        speed, top1 = fp32["min_s"] / int8["min_s"], int8["top1"]
-        print(f"  {name:5s} int8 {speed:.2f}x fp32 ({'met' if speed > 1 else 'MISSED'}), top-1 {top1:.1%} "
-              f"({'met' if top1 >= TOP1_TARGET else 'MISSED'}) on {r['parity_clips']} clips")
+        fp32 = r["rows"]["fp32"]
+        for fmt, row in r["rows"].items():
+            if fmt.startswith("int8"):
+                speed, top1 = fp32["min_s"] / row["min_s"], row["top1"]
+                print(f"  {name:5s} {fmt:26s} {speed:.2f}x fp32 ({'met' if speed > 1 else 'MISSED'}), top-1 "
+                      f"{top1:.1%} ({'met' if top1 >= TOP1_TARGET else 'MISSED'}) on {r['parity_clips']} clips")
     print(load())
     (work / "bench_quant.json").write_text(json.dumps(results, indent=2))
     print(f"-> {work / 'bench_quant.json'}")

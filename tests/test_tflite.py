@@ -104,3 +104,97 @@ def test_a_flex_op_in_a_file_is_refused_by_name():
     assert tflite.tflite_op_names(data) == ["CUSTOM:FlexMatrixDeterminant"]
     with pytest.raises(tflite.ExportError, match="det.tflite: converted model uses non-builtin op.*FlexMatrixDet"):
         tflite.check_builtin_only(data, "det.tflite")
+
+
+# --- int8 that XNNPACK runs whole: every int8 file is fitted in core.tflite -------------------
+
+
+def _add_of_a_tiny_constant():
+    """y = x*x + c with every |c| < 1e-3: the converter quantizes c far finer than the output, below
+    XNNPACK's ADD bound (input scale / output scale >= 1/1024), as a barely trained BN offset."""
+    module = tf.Module()
+    module.c = tf.Variable(np.random.default_rng(1).normal(size=(6,)).astype(np.float32) * 1e-4)
+    function = tf.function(lambda x: {"y": x * x + module.c},
+                           input_signature=[tf.TensorSpec([1, 6], tf.float32, name="x")]).get_concrete_function()
+    return module, function
+
+
+def _add_scales(data: bytes) -> tuple[float, float]:
+    """(the ADD's constant input scale, its output scale)."""
+    interpreter = tflite.make_interpreter(model_content=data, num_threads=1)
+    tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
+    (add,) = [op for op in interpreter._get_ops_details() if op["op_name"] == "ADD"]
+    scales = [tensors[i]["quantization"][0] for i in add["inputs"]]
+    return min(scales), tensors[add["outputs"][0]]["quantization"][0]
+
+
+def _run(data: bytes, inputs: np.ndarray, num_threads: int = 1) -> tuple[np.ndarray, list[str]]:
+    """Outputs for each row, and the op names once the default delegate (XNNPACK) took its share
+    (the file's ops, then one DELEGATE node per piece it runs)."""
+    interpreter = tflite.make_interpreter(model_content=data, num_threads=num_threads)
+    runner = interpreter.get_signature_runner(tflite.TFLITE_SIGNATURE)
+    outputs = np.stack([runner(x=row[None])["y"][0] for row in inputs])
+    return outputs, [op["op_name"] for op in interpreter._get_ops_details()]
+
+
+def test_every_int8_file_is_fitted_to_xnnpack():
+    module, function = _add_of_a_tiny_constant()
+    inputs = np.random.default_rng(0).normal(size=(16, 6)).astype(np.float32)
+    plain = tflite.convert_function(function, "int8", list(inputs), trackable=module,
+                                    int8=tflite.Int8Options(fit_xnnpack=False))
+    fitted = tflite.convert_function(function, "int8", list(inputs), trackable=module)  # the default
+    constant, output = _add_scales(plain)
+    assert constant < output / 1024, "the probe no longer has a constant under XNNPACK's bound"
+    constant, output = _add_scales(fitted)
+    assert constant >= output / 1024
+    assert tflite.fit_int8_for_xnnpack(fitted)[1] == 0 and tflite.fit_int8_for_xnnpack(plain)[1] == 1
+    plain_out, plain_ops = _run(plain, inputs)
+    fitted_out, fitted_ops = _run(fitted, inputs)
+    # XNNPACK refused the ADD (the graph in two delegate pieces around it), then took it: one piece.
+    assert plain_ops.count("DELEGATE") == 2 and fitted_ops.count("DELEGATE") == 1
+    # The constant moved by under an eighth of an output step: the outputs by at most one step.
+    assert np.abs(fitted_out - plain_out).max() <= output * 1.01
+    assert tflite.check_builtin_only(fitted, "fitted") == tflite.tflite_op_names(plain)
+    assert list(tflite.make_interpreter(model_content=fitted).get_signature_list()) == [tflite.TFLITE_SIGNATURE]
+
+
+def test_int8_calibration_by_input_name_and_per_tensor_weights():
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.layers.Input((8, 8, 3)), keras.layers.Conv2D(4, 3)])
+    function = tf.function(lambda image: {"y": model(image, training=False)},
+                           input_signature=[tf.TensorSpec([1, 8, 8, 3], tf.float32, name="image")])
+    images = np.random.default_rng(0).normal(size=(8, 1, 8, 8, 3)).astype(np.float32)
+    weight_scales = {}
+    for per_channel in (True, False):
+        data = tflite.convert_function(function.get_concrete_function(), "int8",
+                                       [{"image": image} for image in images], trackable=model,
+                                       int8=tflite.Int8Options(per_channel=per_channel))
+        interpreter = tflite.make_interpreter(model_content=data, num_threads=1)
+        (weights,) = [t for t in interpreter.get_tensor_details()
+                      if t["dtype"] == np.int8 and list(t["shape"]) == [4, 3, 3, 3]]
+        weight_scales[per_channel] = len(weights["quantization_parameters"]["scales"])
+        runner = interpreter.get_signature_runner(tflite.TFLITE_SIGNATURE)
+        lite = np.stack([runner(image=image)["y"][0] for image in images])
+        parity = tflite.compare_outputs(model.predict(images[:, 0], verbose=0), lite, max_abs_diff=0.1)
+        assert parity.passed, (per_channel, parity)
+    assert weight_scales == {True: 4, False: 1}
+
+
+def test_int8_with_a_float_head_keeps_the_logits_and_softmax_float():
+    model = _tiny_model()
+    inputs = np.random.default_rng(0).normal(size=(16, 6)).astype(np.float32)
+    data = tflite.convert_function(_function(model), "int8", list(inputs), trackable=model,
+                                   int8=tflite.Int8Options(float_head=True))
+    tflite.check_builtin_only(data, "float head")
+    # The hidden layer stays int8; the last dense and the softmax compute in float32.
+    assert tflite.int8_float_ops(data) == {"FULLY_CONNECTED": 1, "SOFTMAX": 1}
+    plain = tflite.convert_function(_function(model), "int8", list(inputs), trackable=model)
+    assert tflite.int8_float_ops(plain) == {}
+    nodes = tflite.float_head_nodes(plain)  # the last dense's output first, the file's output last
+    assert len(nodes) == 2 and "dense_1" in nodes[0]
+    interpreter = tflite.make_interpreter(model_content=data, num_threads=1)
+    runner = interpreter.get_signature_runner(tflite.TFLITE_SIGNATURE)
+    lite = np.stack([runner(x=row[None])["output_0"][0] for row in inputs])
+    assert tflite.compare_outputs(model.predict(inputs, verbose=0), lite, max_abs_diff=0.05).passed

@@ -4,6 +4,8 @@ every runtime (predict, the Lambda, BlazePose, the counter) opens them here.
     conversion_source                       a temporary SavedModel whose serving_default is one function
     convert_saved_model, convert_function   builtin ops only (int8 adds TFLITE_BUILTINS_INT8); the
                                             file's one signature is serving_default
+    Int8Options, fit_int8_for_xnnpack       how int8 is quantized; every int8 file's ADD/MUL constants
+                                            fitted to XNNPACK's bounds (one delegate piece, not many)
     tflite_op_names, check_builtin_only     no Flex or custom op: the plain LiteRT runtime runs it
     int8_float_ops                          what an int8 file still computes in float
     make_interpreter                        ai_edge_litert (tf.lite where it is not installed)
@@ -73,35 +75,63 @@ def conversion_source(trackable, function) -> Iterator[Path]:
         yield path
 
 
+@dataclass(frozen=True)
+class Int8Options:
+    """How an int8 file is quantized (the defaults are what every export ships).
+
+    ``fit_xnnpack``: requantize ADD/MUL constants within XNNPACK's bounds (``fit_int8_for_xnnpack``),
+    so the delegate runs the graph in one piece rather than many. ``per_channel``: one scale per
+    output channel of each convolution's weights (the converter's default); False: one per tensor.
+    ``float_head``: the last CONV_2D / FULLY_CONNECTED before the output (the classifier's logits)
+    and what follows it (the softmax) stay float32 (``float_head_nodes``), the rest int8: logits free of int8 rounding, at the cost of a
+    DEQUANTIZE and one float layer.
+    """
+
+    fit_xnnpack: bool = True
+    per_channel: bool = True
+    float_head: bool = False
+
+
+INT8_DEFAULT = Int8Options()
+
+
 def convert_saved_model(saved_model_dir: str | os.PathLike, fmt: str = "fp32",
-                        calibration: Sequence[np.ndarray] | None = None, *,
-                        label: str | None = None, fix: str = DEFAULT_FIX) -> bytes:
+                        calibration: Sequence | None = None, *, label: str | None = None,
+                        fix: str = DEFAULT_FIX, int8: Int8Options = INT8_DEFAULT) -> bytes:
     """A SavedModel's ``serving_default`` signature (see ``conversion_source``) as a ``fmt`` TFLite
     file (see ``convert_function``)."""
     import tensorflow as tf
 
     converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir), signature_keys=[TFLITE_SIGNATURE])
-    return _convert(converter, fmt, calibration, label or fmt, fix)
+    return _convert(converter, fmt, calibration, label or fmt, fix, int8)
 
 
-def convert_function(function, fmt: str = "fp32", calibration: Sequence[np.ndarray] | None = None, *,
-                     trackable=None, label: str | None = None, fix: str = DEFAULT_FIX) -> bytes:
+def convert_function(function, fmt: str = "fp32", calibration: Sequence | None = None, *,
+                     trackable=None, label: str | None = None, fix: str = DEFAULT_FIX,
+                     int8: Int8Options = INT8_DEFAULT) -> bytes:
     """A concrete function (``tf.function(...).get_concrete_function()``) as a ``fmt`` TFLite file.
 
     ``trackable``: the Keras model (or module) holding the function's variables. ``fmt``: fp32,
     fp16 (float16 weights), dynamic (int8 weights) or int8 (int8 weights and activations,
-    calibrated on ``calibration``: single inputs without the batch axis). ``label`` names the
-    file in errors (default: ``fmt``); ``fix`` says what to do about an op without a builtin kernel.
+    calibrated on ``calibration``: single inputs without the batch axis, or dicts of every named
+    input with its batch axis, as the signature takes them; quantized as ``int8`` says, and fitted
+    to XNNPACK by default). ``label`` names the file in errors (default: ``fmt``); ``fix`` says
+    what to do about an op without a builtin kernel.
     The file's signature is ``serving_default``: inputs named after the function's arguments,
     outputs after the keys of the dict it returns (``output_0``... when it returns a tensor).
     """
     import tensorflow as tf
 
     converter = tf.lite.TFLiteConverter.from_concrete_functions([function], trackable)
-    return _convert(converter, fmt, calibration, label or fmt, fix)
+    return _convert(converter, fmt, calibration, label or fmt, fix, int8)
 
 
-def _convert(converter, fmt: str, calibration, label: str, fix: str) -> bytes:
+def _representative(calibration: Sequence):
+    for x in calibration:
+        yield x if isinstance(x, dict) else [np.asarray(x)[None]]
+
+
+def _convert(converter, fmt: str, calibration, label: str, fix: str, int8: Int8Options) -> bytes:
     import tensorflow as tf
 
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
@@ -117,7 +147,11 @@ def _convert(converter, fmt: str, calibration, label: str, fix: str) -> bytes:
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
                                                tf.lite.OpsSet.TFLITE_BUILTINS]
         # Inputs keep their dtype (a uint8 frame input stays raw pixels; the /255 is inside).
-        converter.representative_dataset = lambda: ([np.asarray(x)[None]] for x in calibration)
+        converter.representative_dataset = lambda: _representative(calibration)
+        if not int8.per_channel:
+            converter._experimental_disable_per_channel = True  # noqa: SLF001 - the converter's only switch
+        if int8.float_head:  # calibrate only; `_quantize_with_float_head` quantizes all but the head
+            converter._experimental_calibrate_only = True  # noqa: SLF001
     elif fmt != "fp32":
         raise ValueError(fmt)
     try:
@@ -131,11 +165,130 @@ def _convert(converter, fmt: str, calibration, label: str, fix: str) -> bytes:
                               f"{fix}.") from exc
         first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
         raise ExportError(f"{label}: TFLite conversion failed: {first[:500]}") from exc
+    if fmt == "int8" and int8.float_head:
+        data = _quantize_with_float_head(data, int8)
+    if fmt == "int8" and int8.fit_xnnpack:
+        data = fit_int8_for_xnnpack(data)[0]
     signatures = list(make_interpreter(model_content=data, num_threads=1).get_signature_list())
     if signatures != [TFLITE_SIGNATURE]:  # the contract apps code against: never ship another
         raise ExportError(f"{label}: the converted file's signatures are {signatures}, not one "
                           f"'{TFLITE_SIGNATURE}'; convert a conversion_source SavedModel")
     return data
+
+
+_HEAD_OPS = ("CONV_2D", "FULLY_CONNECTED")
+# Ops between the head and the output that only move, offset or normalise its values (an ADD or MUL
+# only by a constant: a bias added after a reshape).
+_PASS_THROUGH_OPS = ("SOFTMAX", "RESHAPE", "SQUEEZE", "QUANTIZE", "DEQUANTIZE", "ADD", "MUL")
+
+
+def float_head_nodes(data: bytes) -> list[str]:
+    """The output tensor names of a file's head and what follows it, in graph order: walking back
+    from the first output through ops that only reshape, offset by a constant or normalise
+    (RESHAPE, ADD of a bias, SOFTMAX...) to the last CONV_2D / FULLY_CONNECTED (the logits).
+    Empty when the output is not so reached."""
+    interpreter = make_interpreter(model_content=data, num_threads=1)
+    tensors = {t["index"]: t["name"] for t in interpreter.get_tensor_details()}
+    producer = {out: op for op in interpreter._get_ops_details() for out in op["outputs"]}
+    tensor = interpreter.get_output_details()[0]["index"]
+    nodes = []
+    while tensor in producer:
+        op = producer[tensor]
+        computed = [i for i in op["inputs"] if i in producer]  # not constants
+        if op["op_name"] not in _HEAD_OPS + _PASS_THROUGH_OPS or len(computed) != 1:
+            return []
+        if op["op_name"] not in ("QUANTIZE", "DEQUANTIZE"):
+            nodes.append(tensors[tensor])
+        if op["op_name"] in _HEAD_OPS:
+            return nodes[::-1]
+        tensor = computed[0]
+    return []
+
+
+def _quantize_with_float_head(calibrated: bytes, int8: Int8Options) -> bytes:
+    """A calibrated float file (the converter's calibrate-only output) quantized to int8 but for its
+    head and the ops after it (``float_head_nodes``), which stay float; inputs and outputs keep
+    their types."""
+    from tensorflow.lite.python.convert import mlir_quantize
+
+    nodes = float_head_nodes(calibrated)
+    if not nodes:
+        raise ExportError("int8 with a float head: no CONV_2D or FULLY_CONNECTED found feeding the output")
+    return mlir_quantize(calibrated, disable_per_channel=not int8.per_channel, denylisted_nodes=nodes)
+
+
+# ---------------------------------------------------------------------------------------------
+# int8 that XNNPACK runs whole (every int8 file: `_convert` applies it)
+#
+# XNNPACK (LiteRT's CPU delegate) runs an int8 graph only where it has a kernel for every op and
+# the quantization parameters fit its kernels; every op it refuses splits the graph, and each op
+# refused runs in LiteRT's own int8 kernels between delegate calls (MoViNet-A2 at 224 with random
+# weights: 29 pieces, int8 barely faster than fp32). What split it: an ADD of a constant quantized
+# much finer than the output (a batch-norm offset near zero, one per block of a model with random
+# or barely trained offsets): XNNPACK takes an ADD only when input scale / output scale >= 1/1024.
+# Such a constant is requantized at that bound; the values it held (|v| < output scale / 8) change
+# by less than an eighth of one output step. A MUL by such a constant (a ReZero scale still at
+# zero) likewise, at XNNPACK's MUL bound (2^-16). What is left outside XNNPACK: the input CAST,
+# the skip path's AVERAGE_POOL_2D (XNNPACK pools float only; a depthwise-conv stand-in was
+# measured no faster and less accurate, docs/performance.md) and the final SOFTMAX.
+
+# XNNPACK's bound on an ADD input's scale relative to the output's (CheckTensorsInputOutputScale).
+_XNNPACK_ADD_MIN_SCALE_RATIO = 1.0 / 1024.0
+# ... and on a MUL's input scales' product relative to the output's (CheckTensorsInputProductOutputScale).
+_XNNPACK_MUL_MIN_SCALE_RATIO = 2.0 ** -16
+
+
+def fit_int8_for_xnnpack(data: bytes) -> tuple[bytes, int]:
+    """An int8 file whose ADD and MUL constants are quantized within XNNPACK's bounds (see above),
+    and how many constants were requantized. Everything else in the file is kept as it is."""
+    import flatbuffers
+
+    try:
+        from ai_edge_litert import schema_py_generated as schema
+    except ImportError:  # pragma: no cover - ai-edge-litert is a dependency
+        from tensorflow.lite.python import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
+    changed = 0
+    for subgraph in model.subgraphs or []:
+        for op in subgraph.operators or []:
+            code = model.operatorCodes[op.opcodeIndex]
+            builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
+            if builtin not in (schema.BuiltinOperator.ADD, schema.BuiltinOperator.MUL) or len(op.inputs) != 2:
+                continue
+            output = subgraph.tensors[op.outputs[0]]
+            inputs = [subgraph.tensors[i] for i in op.inputs]
+            if any(t.type != schema.TensorType.INT8 or t.quantization is None
+                   or len(t.quantization.scale) != 1 for t in [output, *inputs]):
+                continue
+            out_scale = float(output.quantization.scale[0])
+            for tensor, other in ((inputs[0], inputs[1]), (inputs[1], inputs[0])):
+                buffer = model.buffers[tensor.buffer]
+                if buffer.data is None or not len(buffer.data):
+                    continue  # not a constant
+                if builtin == schema.BuiltinOperator.ADD:  # input scale / output scale >= 1/1024
+                    floor = out_scale * _XNNPACK_ADD_MIN_SCALE_RATIO
+                else:  # MUL: input scale x other input scale / output scale >= 2^-16
+                    floor = out_scale * _XNNPACK_MUL_MIN_SCALE_RATIO / float(other.quantization.scale[0])
+                quant = tensor.quantization
+                if float(quant.scale[0]) >= floor * 1.0001:  # clear of it (the file holds float32)
+                    continue
+                floor *= 1.001  # clear of the bound after float rounding: fitting twice changes nothing
+                values = (np.frombuffer(bytes(buffer.data), np.int8).astype(np.float64)
+                          - int(quant.zeroPoint[0])) * float(quant.scale[0])
+                requantized = np.clip(np.round(values / floor), -128, 127).astype(np.int8)
+                fresh = schema.BufferT()  # a buffer of its own: the old one may be shared
+                fresh.data = np.frombuffer(requantized.tobytes(), np.uint8)
+                model.buffers.append(fresh)
+                tensor.buffer = len(model.buffers) - 1
+                quant.scale, quant.zeroPoint = [floor], [0]
+                quant.min = quant.max = None
+                changed += 1
+    if not changed:
+        return data, 0
+    builder = flatbuffers.Builder(len(data) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output()), changed
 
 
 # ---------------------------------------------------------------------------------------------

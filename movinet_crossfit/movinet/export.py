@@ -33,9 +33,9 @@ from movinet_crossfit.core.errors import UserError
 from movinet_crossfit.core.fileio import atomic_path, replace_dir, temp_path_for, write_json_atomic
 from movinet_crossfit.core.progress import progress_bar
 from movinet_crossfit.core.runs import LABELS_FILE, run_records, write_labels
-from movinet_crossfit.core.tflite import (ExportError, check_builtin_only, compare_outputs, conversion_source,
-                                          convert_saved_model, describe_signature, int8_float_ops, make_interpreter,
-                                          quiet_tensorflow, signature_runner, tflite_filename)
+from movinet_crossfit.core.tflite import (INT8_DEFAULT, ExportError, Int8Options, check_builtin_only, compare_outputs,
+                                          conversion_source, convert_saved_model, describe_signature, int8_float_ops,
+                                          make_interpreter, quiet_tensorflow, signature_runner, tflite_filename)
 from movinet_crossfit.movinet.card import model_name, write_model_card
 
 SAVED_MODEL_DIR = "saved_model"
@@ -176,84 +176,11 @@ def save_module(module, path: Path) -> None:
     tf.saved_model.save(module, str(path), signatures=signatures)
 
 
-# ---------------------------------------------------------------------------------------------
-# int8 that XNNPACK runs whole
-#
-# XNNPACK (LiteRT's CPU delegate) runs an int8 graph only where it has a kernel for every op and
-# the quantization parameters fit its kernels; every op it refuses splits the graph, and each op
-# refused runs in LiteRT's own int8 kernels between delegate calls (MoViNet-A2 at 224 with random
-# weights: 29 pieces, int8 barely faster than fp32). What split it: an ADD of a constant quantized
-# much finer than the output (a batch-norm offset near zero, one per block of a model with random
-# or barely trained offsets): XNNPACK takes an ADD only when input scale / output scale >= 1/1024.
-# Such a constant is requantized at that bound; the values it held (|v| < output scale / 8) change
-# by less than an eighth of one output step. A MUL by such a constant (a ReZero scale still at
-# zero) likewise, at XNNPACK's MUL bound (2^-16). What is left outside XNNPACK: the input CAST,
-# the skip path's AVERAGE_POOL_2D (XNNPACK pools float only; a depthwise-conv stand-in was
-# measured no faster and less accurate, docs/performance.md) and the final SOFTMAX.
-
-# XNNPACK's bound on an ADD input's scale relative to the output's (CheckTensorsInputOutputScale).
-_XNNPACK_ADD_MIN_SCALE_RATIO = 1.0 / 1024.0
-# ... and on a MUL's input scales' product relative to the output's (CheckTensorsInputProductOutputScale).
-_XNNPACK_MUL_MIN_SCALE_RATIO = 2.0 ** -16
-
-
-def fit_int8_for_xnnpack(data: bytes) -> tuple[bytes, int]:
-    """An int8 file whose ADD and MUL constants are quantized within XNNPACK's bounds (see above),
-    and how many constants were requantized. Everything else in the file is kept as it is."""
-    import flatbuffers
-
-    try:
-        from ai_edge_litert import schema_py_generated as schema
-    except ImportError:  # pragma: no cover - ai-edge-litert is a dependency
-        from tensorflow.lite.python import schema_py_generated as schema
-
-    model = schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
-    changed = 0
-    for subgraph in model.subgraphs or []:
-        for op in subgraph.operators or []:
-            code = model.operatorCodes[op.opcodeIndex]
-            builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
-            if builtin not in (schema.BuiltinOperator.ADD, schema.BuiltinOperator.MUL) or len(op.inputs) != 2:
-                continue
-            output = subgraph.tensors[op.outputs[0]]
-            inputs = [subgraph.tensors[i] for i in op.inputs]
-            if any(t.type != schema.TensorType.INT8 or t.quantization is None
-                   or len(t.quantization.scale) != 1 for t in [output, *inputs]):
-                continue
-            out_scale = float(output.quantization.scale[0])
-            for tensor, other in ((inputs[0], inputs[1]), (inputs[1], inputs[0])):
-                buffer = model.buffers[tensor.buffer]
-                if buffer.data is None or not len(buffer.data):
-                    continue  # not a constant
-                if builtin == schema.BuiltinOperator.ADD:  # input scale / output scale >= 1/1024
-                    floor = out_scale * _XNNPACK_ADD_MIN_SCALE_RATIO
-                else:  # MUL: input scale x other input scale / output scale >= 2^-16
-                    floor = out_scale * _XNNPACK_MUL_MIN_SCALE_RATIO / float(other.quantization.scale[0])
-                floor *= 1.001  # clear of the bound after float rounding
-                quant = tensor.quantization
-                if float(quant.scale[0]) >= floor:
-                    continue
-                values = (np.frombuffer(bytes(buffer.data), np.int8).astype(np.float64)
-                          - int(quant.zeroPoint[0])) * float(quant.scale[0])
-                requantized = np.clip(np.round(values / floor), -128, 127).astype(np.int8)
-                fresh = schema.BufferT()  # a buffer of its own: the old one may be shared
-                fresh.data = np.frombuffer(requantized.tobytes(), np.uint8)
-                model.buffers.append(fresh)
-                tensor.buffer = len(model.buffers) - 1
-                quant.scale, quant.zeroPoint = [floor], [0]
-                quant.min = quant.max = None
-                changed += 1
-    if not changed:
-        return data, 0
-    builder = flatbuffers.Builder(len(data) + 1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output()), changed
-
-
-def convert_int8(source: str | os.PathLike, calibration: Sequence[np.ndarray]) -> bytes:
-    """The int8 TFLite file of a ``conversion_source`` SavedModel, calibrated on ``calibration``,
-    its ADD/MUL constants fitted to XNNPACK (``fit_int8_for_xnnpack``)."""
-    return fit_int8_for_xnnpack(convert_saved_model(source, "int8", calibration, fix=_FIX))[0]
+def convert_int8(source: str | os.PathLike, calibration: Sequence[np.ndarray],
+                 options: Int8Options = INT8_DEFAULT) -> bytes:
+    """The int8 TFLite file of a ``conversion_source`` SavedModel, calibrated on ``calibration``
+    (``core.tflite`` fits every int8 file's ADD/MUL constants to XNNPACK: ``fit_int8_for_xnnpack``)."""
+    return convert_saved_model(source, "int8", calibration, fix=_FIX, int8=options)
 
 
 # ---------------------------------------------------------------------------------------------

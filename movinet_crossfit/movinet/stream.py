@@ -146,17 +146,6 @@ def build_stream_module(model, classes: Sequence[str], size: int):
     return module, states
 
 
-def _int8_data(source: Path, calibration: list[dict]) -> bytes:
-    """Full-integer conversion, calibrated on real (image, states) inputs taken along real clips."""
-    import tensorflow as tf
-
-    converter = tf.lite.TFLiteConverter.from_saved_model(str(source), signature_keys=[SIGNATURE])
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
-    converter.representative_dataset = lambda: iter(calibration)
-    return converter.convert()
-
-
 # ---------------------------------------------------------------------------------------------
 # Running (LiteRT only)
 
@@ -307,7 +296,7 @@ def export_stream(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                     try:
                         calibration = _calibration(_records_frames(Path(records_dir), ["train"], calibration_clips,
                                                                    num_frames, size)[0], fp32_data, states)
-                        data = _int8_data(source_dir, calibration)
+                        data = convert_saved_model(source_dir, "int8", calibration, label=name, fix=_FIX)
                         ops = check_builtin_only(data, name, fix=_FIX)
                         probs = _tflite_probabilities(make_interpreter(model_content=data), clips, states, name)
                     except Exception as exc:  # noqa: BLE001 - the converter raises many types; int8 is optional
@@ -383,8 +372,10 @@ def _tflite_probabilities(interpreter, clips, states: dict, label: str) -> np.nd
 
 
 def _calibration(clips: Sequence[np.ndarray], fp32: bytes, states: dict) -> list[dict]:
-    """Representative inputs for int8: each frame of real training clips with the states the fp32
-    stream had reached at that frame (zero states alone would calibrate the buffers to zero)."""
+    """Representative inputs for int8 (``core.tflite``'s conversion, fitted to XNNPACK like every
+    int8 file): each frame of real training clips with the states the fp32 stream had reached at
+    that frame (zero states alone would calibrate the buffers to zero), by input name, batch axis
+    included."""
     from movinet_crossfit.core.tflite import make_interpreter, signature_runner
 
     runner = signature_runner(make_interpreter(model_content=fp32), "fp32", [IMAGE_INPUT, *states],
