@@ -1,6 +1,9 @@
 """Frame sampling, THE preprocessing function, decoding and probing, and their errors."""
 from __future__ import annotations
 
+import functools
+import re
+
 import numpy as np
 import pytest
 
@@ -216,3 +219,90 @@ def test_a_rate_of_1000_fps_is_read_as_1000_not_1(tmp_path):
     assert video.probe(path).fps == pytest.approx(1000.0)
     assert video.decode_video(path).fps == pytest.approx(1000.0)
     assert video._stream_rate("Stream #0:0: Video: h264, yuv420p, 64x48, 29.97 fps, 29.97 tbr") == pytest.approx(29.97)
+
+
+# --------------------------------------------------------------------------- pixel formats, codecs, rotation
+
+# name: (encoder, output options, container, what ffmpeg's stream line must show: the clip is that case).
+_FORMATS = {
+    "yuv420p": ("libx264", ["-pix_fmt", "yuv420p"], ".mp4", r"yuv420p\(progressive"),
+    "yuvj420p": ("libx264", ["-pix_fmt", "yuvj420p"], ".mp4", r"yuvj420p\(pc"),
+    "pc-range": ("libx264", ["-pix_fmt", "yuv420p", "-color_range", "pc"], ".mp4", r"\(pc[,)]"),
+    "bt709": ("libx264", ["-pix_fmt", "yuv420p", "-colorspace", "bt709", "-color_primaries", "bt709",
+                          "-color_trc", "bt709"], ".mp4", r"\(tv, bt709"),
+    "yuv444p": ("libx264", ["-profile:v", "high444", "-pix_fmt", "yuv444p"], ".mp4", r"yuv444p\("),
+    "vp9-webm": ("libvpx-vp9", ["-deadline", "realtime", "-cpu-used", "8", "-pix_fmt", "yuv420p"], ".webm",
+                 r"Video: vp9"),
+    "rotated-90": ("libx264", ["-pix_fmt", "yuv420p"], ".mp4", r"rotation of -?90"),
+}
+
+
+@functools.lru_cache(maxsize=None)
+def _encoders(ffmpeg: str) -> set[str]:
+    import subprocess
+
+    listing = subprocess.run([ffmpeg, "-hide_banner", "-encoders"], capture_output=True, text=True).stdout
+    return {line.split()[1] for line in listing.splitlines() if line.startswith(" V") and len(line.split()) > 1}
+
+
+def _rotate_90(source, rotated) -> None:
+    """Stream-copy ``source`` with a 90° display rotation: ``-display_rotation`` (ffmpeg >= 7), else the
+    ``rotate`` tag older builds turn into a display matrix (5.1 ignores that tag while encoding)."""
+    import subprocess
+
+    ffmpeg = [video.ffmpeg_executable(), "-y", "-nostdin", "-loglevel", "error"]
+    done = subprocess.run([*ffmpeg, "-display_rotation", "90", "-i", str(source), "-c", "copy", str(rotated)],
+                          capture_output=True, text=True)
+    if done.returncode:
+        _ffmpeg("-i", source, "-c", "copy", "-metadata:s:v", "rotate=90", rotated)
+
+
+@pytest.fixture(scope="module")
+def format_clip(tmp_path_factory):
+    """``format_clip(name)``: a 24-frame 64x48 testsrc2 clip in that ``_FORMATS`` case, encoded once
+    per module by the ffmpeg the package uses; skips (naming the encoder) where the build lacks it."""
+    import subprocess
+
+    folder, made = tmp_path_factory.mktemp("formats"), {}
+
+    def make(name: str):
+        if name not in made:
+            encoder, options, suffix, shows = _FORMATS[name]
+            if encoder not in _encoders(video.ffmpeg_executable()):
+                pytest.skip(f"{video.ffmpeg_executable()} has no {encoder} encoder for the {name} clip")
+            path = folder / f"{name}{suffix}"
+            plain = folder / f"{name}-plain{suffix}" if name.startswith("rotated") else path
+            _ffmpeg("-f", "lavfi", "-i", "testsrc2=s=64x48:r=24", "-frames:v", "24", "-c:v", encoder,
+                    *(["-preset", "ultrafast"] if encoder == "libx264" else []), *options, plain)
+            if plain != path:
+                _rotate_90(plain, path)
+            banner = subprocess.run([video.ffmpeg_executable(), "-hide_banner", "-i", str(path)],
+                                    capture_output=True, text=True).stderr
+            assert re.search(shows, banner), f"the {name} clip is not what it should be:\n{banner}"
+            made[name] = path
+        return made[name]
+
+    return make
+
+
+@pytest.mark.parametrize("decoder", ["opencv", "ffmpeg"])
+@pytest.mark.parametrize("name", list(_FORMATS))
+def test_both_sampling_decoders_keep_the_full_decodes_frames_in_each_format(format_clip, name, decoder):
+    """Range, matrix, chroma subsampling, codec/container and display rotation are all converted
+    alike by OpenCV's FFmpeg and the ffmpeg CLI: the sampled frames are the full decode's, byte for
+    byte, in the orientation (and so the shape and square crop) that ``decode_video`` gives."""
+    path = format_clip(name)
+    whole = video.decode_video(path)
+    assert whole.num_frames == 24
+    if not name.startswith("rotated"):
+        assert whole.frames.shape[1:] == (48, 64, 3)
+    phases = (0.5, 0.0, 0.9)
+    for square in (False, True):
+        got = clip_sampling.sample_video(path, 10, phases, square=square, decoder=decoder)
+        assert (got.num_frames, got.fps, got.passes) == (whole.num_frames, whole.fps, 1)
+        for row, phase in enumerate(phases):
+            picked = whole.frames[clip_sampling.sample_frame_indices(whole.num_frames, 10, phase)]
+            expected = clip_sampling.centre_square(picked) if square else picked
+            assert got.frames[row].shape == expected.shape, f"{decoder} {name}"
+            difference = np.abs(got.frames[row].astype(np.int16) - expected).max()
+            assert np.array_equal(got.frames[row], expected), f"{decoder} {name}: off by up to {difference}"
