@@ -22,9 +22,10 @@ builtin-op graph for MoViNet) at batch 1: multiply-adds count 2; ops without a r
 
     python benchmarks/bench_architectures.py                       # 3 seeds x 8 archs, 30 epochs
     python benchmarks/bench_architectures.py --seeds 1 --epochs 2 --archs single-frame,c3d
-    python benchmarks/bench_architectures.py --seed-ids 1,2 --out o12 &  # seeds in parallel processes,
-    python benchmarks/bench_architectures.py --seed-ids 0 --out o0; \
-        python benchmarks/bench_architectures.py --merge o0/*.json o12/*.json --out all   # then one table
+    # one process runs its seeds one after another; one process per seed uses more cores:
+    python benchmarks/bench_architectures.py --seed-ids 1 --out o1 &
+    python benchmarks/bench_architectures.py --seed-ids 2 --out o2; wait; \
+        python benchmarks/bench_architectures.py --merge o1/*.json o2/*.json --out all   # then one table
     python benchmarks/bench_architectures.py --records tfrecords --epochs 30
 """
 from __future__ import annotations
@@ -239,7 +240,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=Path, help="one run on this records folder instead of generated corpora")
     parser.add_argument("--seeds", type=int, default=3, help="corpus seeds (0..N-1), generated corpora only")
-    parser.add_argument("--seed-ids", help="these seeds instead (e.g. 1,2: seeds run in their own processes)")
+    parser.add_argument("--seed-ids", help="these seeds instead (e.g. 1,2: one after another; start a process "
+                        "per seed to run them side by side)")
     parser.add_argument("--merge", type=Path, nargs="+", metavar="JSON",
                         help="no training: one table and plot from the runs in these bench_architectures.json "
                              "files (seeds run in parallel processes or sessions)")
