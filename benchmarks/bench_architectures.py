@@ -26,6 +26,7 @@ builtin-op graph for MoViNet) at batch 1: multiply-adds count 2; ops without a r
     python benchmarks/bench_architectures.py --seed-ids 1 --out o1 &
     python benchmarks/bench_architectures.py --seed-ids 2 --out o2; wait; \
         python benchmarks/bench_architectures.py --merge o1/*.json o2/*.json --out all   # then one table
+                                                 [--retime 50]  # latencies re-timed together, here
     python benchmarks/bench_architectures.py --records tfrecords --epochs 30
 """
 from __future__ import annotations
@@ -204,8 +205,37 @@ def plot(rows: list[dict], png: Path, title: str) -> None:
     plt.close(fig)
 
 
-def merge(paths: list[Path], archs: list[str], out: Path) -> None:
-    """One table and plot from several runs' JSON (a (seed, arch) result found twice is kept once)."""
+def retime(runs: list[dict], roots: dict[int, Path], rounds: int) -> dict[str, float]:
+    """{arch: median ms per clip} of each arch's fp32 file (the first seed's that is on disk), timed
+    round after round, every file once a round: one quiet, comparable latency column for results
+    that were trained, and first timed, at different times under different loads."""
+    import numpy as np
+
+    from movinet_crossfit.core.tflite import make_interpreter
+    from movinet_crossfit.movinet.export import INPUT_NAME, tflite_runner
+
+    runners, clips = {}, {}
+    for r in runs:
+        path = roots.get(r["seed"], Path()) / f"seed{r['seed']}" / "exports" / r["arch"] / "model_fp32.tflite"
+        if r["arch"] in runners or not path.is_file():
+            continue
+        runners[r["arch"]] = tflite_runner(make_interpreter(path, num_threads=THREADS), str(path))
+        clips[r["arch"]] = np.random.default_rng(0).integers(0, 256, (1, r["num_frames"], r["size"], r["size"], 3),
+                                                            dtype=np.uint8)
+        for _ in range(3):
+            runners[r["arch"]](**{INPUT_NAME: clips[r["arch"]]})
+    times = {arch: [] for arch in runners}
+    for _ in range(rounds):
+        for arch, run in runners.items():
+            t0 = time.perf_counter()
+            run(**{INPUT_NAME: clips[arch]})
+            times[arch].append((time.perf_counter() - t0) * 1000)
+    return {arch: statistics.median(t) for arch, t in times.items()}
+
+
+def merge(paths: list[Path], archs: list[str], out: Path, rounds: int = 0) -> None:
+    """One table and plot from several runs' JSON (a (seed, arch) result found twice is kept once);
+    ``rounds`` > 0: the latency column re-timed here, every file interleaved (``retime``)."""
     import json
 
     results, setups = {}, []
@@ -223,11 +253,27 @@ def merge(paths: list[Path], archs: list[str], out: Path) -> None:
         sys.exit("--merge: no runs of these archs in " + ", ".join(map(str, paths)))
     seeds = sorted({r["seed"] for r in runs})
     print(f"merged {len(runs)} (seed, arch) results, seeds {seeds}, from {len(paths)} file(s)")
+    retimed = {}
+    if rounds > 0:
+        roots = {}
+        for path in paths:  # each run's exports lie beside its JSON
+            for r in json.loads(path.read_text()).get("runs", []):
+                roots.setdefault(r["seed"], path.parent)
+        print(f"re-timing the fp32 files, {rounds} interleaved rounds (load before: {load_average()})", flush=True)
+        retimed = retime(runs, roots, rounds)
+        for row in rows:
+            if row["arch"] in retimed:
+                row["tflite_ms_trained_runs"], row["tflite_ms"] = row["tflite_ms"], retimed[row["arch"]]
+        print(f"load after: {load_average()}; archs without a file on disk keep their runs' times: "
+              f"{sorted(set(r['arch'] for r in rows) - set(retimed)) or 'none'}")
     print_table(rows)
     from movinet_crossfit.core.fileio import write_json_atomic
 
     out.mkdir(parents=True, exist_ok=True)
     setup = dict(setups[0], seeds=seeds, merged_from=[str(p) for p in paths])
+    if retimed:
+        setup["latency"] = (f"TFLite fp32, LiteRT {THREADS} threads, median of {rounds} rounds, every file once a "
+                            f"round, re-timed by --merge --retime (load after {load_average()})")
     write_json_atomic(out / "bench_architectures.json", {"setup": setup, "rows": rows, "runs": runs, "failures": []})
     png = out / "accuracy_vs_latency.png"
     plot(rows, png, f"{len(seeds)} seed(s), {epochs.pop()} epochs, generated corpus")
@@ -245,6 +291,8 @@ def main() -> None:
     parser.add_argument("--merge", type=Path, nargs="+", metavar="JSON",
                         help="no training: one table and plot from the runs in these bench_architectures.json "
                              "files (seeds run in parallel processes or sessions)")
+    parser.add_argument("--retime", type=int, default=0, metavar="ROUNDS",
+                        help="with --merge: re-time every arch's fp32 file here, interleaved, ROUNDS rounds")
     parser.add_argument("--epochs", type=int, default=DemoConfig.epochs)
     parser.add_argument("--archs", default=",".join(ARCHS), help="comma-separated (default: all)")
     parser.add_argument("--clips-per-class", type=int, default=DemoConfig.clips_per_class)
@@ -268,7 +316,7 @@ def main() -> None:
         parser.error(f"--seed-ids: comma-separated seed numbers, got {args.seed_ids!r}")
     seeds = [0] if args.records else seeds
     if args.merge:
-        merge(args.merge, archs, args.out)
+        merge(args.merge, archs, args.out, args.retime)
         return
     json_path = args.out / "bench_architectures.json"
     if json_path.is_file() and not args.fresh:  # resume: hours of CPU are not thrown away by a stop
