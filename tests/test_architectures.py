@@ -4,7 +4,7 @@ Kept cheap (the file runs in the full suite on 2 cores): the session's ``tiny_re
 4 frames of 32 px from real cfmove clips), one epoch of one optimizer step (the batch holds the whole
 train split), and only the fp32 TFLite file (the parity reference; its ops are checked to be builtin).
 One weights file, written once, serves the backbone-weights tests and the early-fusion run (which
-trains from it). MoViNet-A2 skips evaluate: it is A0's code path, evaluated in A0's test.
+trains from it).
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from conftest import TINY_FRAMES, TINY_SIZE
 from movinet_crossfit.core.errors import UserError
 from movinet_crossfit.movinet.architectures import CLASSIC_ARCHS
 
-# movinet-a2 has its own test below (no second evaluate of the same MoViNet code path).
+# movinet-a2 has its own test below (it also checks the run's model id).
 ARCHS = (*CLASSIC_ARCHS, "movinet-a0")
 # The arch whose run starts from the written backbone weights (its first convolution is inflated).
 WEIGHTS_ARCH = "early-fusion"
@@ -59,7 +59,7 @@ def _config(records, out, arch, batch_size=4, **extra):
                        optimizer="adam", learning_rate=1e-3, select_best=False, early_stopping_patience=0, **extra)
 
 
-def _train_evaluate_export_predict(arch, records, splits, out, clip, *, evaluate=True, **options) -> dict:
+def _train_evaluate_export_predict(arch, records, splits, out, clip, **options) -> dict:
     """One optimizer step of training, then the harness's evaluate, fp32 export and TFLite predict on
     the run, each stage's result checked. Returns the run's train summary."""
     import json
@@ -78,9 +78,8 @@ def _train_evaluate_export_predict(arch, records, splits, out, clip, *, evaluate
     losses = result.history["head" if movinet else "train"]["loss"]
     assert len(losses) == 1 and np.isfinite(losses[0])
 
-    if evaluate:
-        metrics = evaluate_run(out / "run", split="test").metrics
-        assert metrics["clips"] == splits["test"] and 0.0 <= metrics["accuracy"] <= 1.0
+    metrics = evaluate_run(out / "run", split="test").metrics
+    assert metrics["clips"] == splits["test"] and 0.0 <= metrics["accuracy"] <= 1.0
 
     report = export_run(out / "run", out / "export", formats=["fp32"], records_dir=records, parity_clips=4)
     assert report.model_id == (arch.split("-")[1] if movinet else arch) and set(report.files) == {"fp32"}
@@ -113,13 +112,12 @@ def test_arch_trains_evaluates_exports_and_predicts(arch, tiny_records, tiny_spl
         assert summary["weights"].startswith("random initialisation")
 
 
-def test_movinet_a2_trains_exports_and_predicts(tiny_records, tiny_splits, real_clip, tmp_path):
-    """A2 is A0's code path with more blocks (its evaluate is A0's, run above): built, trained one
-    step, exported and run at the tiny size."""
+def test_movinet_a2_trains_evaluates_exports_and_predicts(tiny_records, tiny_splits, real_clip, tmp_path):
+    """A2 is A0's code path with more blocks: built, trained one step, evaluated, exported and run at
+    the tiny size."""
     import yaml
 
-    summary = _train_evaluate_export_predict("movinet-a2", tiny_records, tiny_splits, tmp_path, real_clip,
-                                             evaluate=False)
+    summary = _train_evaluate_export_predict("movinet-a2", tiny_records, tiny_splits, tmp_path, real_clip)
     assert summary["weights"] == "random (--from-scratch)"
     assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["model_id"] == "a2"
 
