@@ -1,6 +1,7 @@
 """Shared fixtures. Real data comes from ../shared/data (override: MOVINET_CROSSFIT_SHARED_DATA)."""
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -10,6 +11,24 @@ import movinet_crossfit  # noqa: F401  (sets TF_USE_LEGACY_KERAS before any Tens
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("MOVINET_CROSSFIT_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+@contextlib.contextmanager
+def interruptible_children():
+    """Children started inside get Ctrl-C (SIGINT) as a terminal gives it. A suite started in the
+    background by a non-interactive shell (``nohup pytest &``) runs with SIGINT ignored, children
+    inherit that, and Python then installs no KeyboardInterrupt handler: a Ctrl-C test would see
+    its tool run to the end. A Python handler here becomes the default in the child at exec."""
+    import signal
+
+    old = signal.getsignal(signal.SIGINT)
+    if old is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        if old is signal.SIG_IGN:
+            signal.signal(signal.SIGINT, old)
 
 
 def _shared(*parts: str) -> Path:

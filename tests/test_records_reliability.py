@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import interruptible_children
 from movinet_crossfit.core.errors import UserError
 from movinet_crossfit.core.fileio import LOCK_FILE, folder_lock
 from movinet_crossfit.core.video import ffmpeg_executable
@@ -50,7 +51,8 @@ def _start(clips: Path, out: Path) -> subprocess.Popen:
     """`movinet-crossfit records` in its own process group, as a terminal runs it (Ctrl-C reaches
     the group: Python and its ffmpegs)."""
     cmd = [sys.executable, "-m", "movinet_crossfit.cli", "records", "--clips", str(clips), "-o", str(out), *CLI_ARGS]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    with interruptible_children():
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
 def _parts(folder: Path) -> list[Path]:

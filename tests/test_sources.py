@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import interruptible_children
 from movinet_crossfit.core.errors import UserError
 from movinet_crossfit.core.progress import BatchReport
 from movinet_crossfit.data.download import ARCHIVE_NAME, STAGING_DIR, DownloadOptions, download_sources, source_status
@@ -416,9 +417,10 @@ def test_ctrl_c_keeps_the_part_file_and_the_rerun_resumes(server, tmp_path):
 
     data, out = server.files["thruster_8.mp4"], tmp_path / "videos"
     url = f"{server.base}/v/thruster_8.mp4"
-    proc = subprocess.Popen([sys.executable, str(ROOT / "tools" / "download.py"), url,
-                             f"{server.base}/v/thruster_9.mp4", "-o", out, "--workers", "1", "--rate-limit", "8K"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with interruptible_children():  # Ctrl-C reaches the tool however the suite was started
+        proc = subprocess.Popen([sys.executable, str(ROOT / "tools" / "download.py"), url,
+                                 f"{server.base}/v/thruster_9.mp4", "-o", out, "--workers", "1", "--rate-limit", "8K"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     part = out / STAGING_DIR / "thruster_8.mp4.part"
     deadline = time.monotonic() + 60
     while not (part.is_file() and part.stat().st_size > 0) and time.monotonic() < deadline:
