@@ -315,6 +315,8 @@ def main() -> None:
     except ValueError:
         parser.error(f"--seed-ids: comma-separated seed numbers, got {args.seed_ids!r}")
     seeds = [0] if args.records else seeds
+    if args.retime and not args.merge:
+        parser.error("--retime re-times the files of runs given to --merge; a training run times its own")
     if args.merge:
         merge(args.merge, archs, args.out, args.retime)
         return
