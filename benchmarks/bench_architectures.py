@@ -95,7 +95,8 @@ def count_flops(model, num_frames: int, size: int) -> int:
     return int(profile.total_float_ops)
 
 
-def tflite_ms(path: Path, num_frames: int, size: int, runs: int) -> float:
+def warm_runner(path: Path, num_frames: int, size: int):
+    """A no-argument call that runs the fp32 file once on a fixed random clip (warmed up: 3 calls)."""
     import numpy as np
 
     from movinet_crossfit.core.tflite import make_interpreter
@@ -103,14 +104,24 @@ def tflite_ms(path: Path, num_frames: int, size: int, runs: int) -> float:
 
     run = tflite_runner(make_interpreter(path, num_threads=THREADS), str(path))
     clip = np.random.default_rng(0).integers(0, 256, (1, num_frames, size, size, 3), dtype=np.uint8)
+
+    def once():
+        run(**{INPUT_NAME: clip})
+
     for _ in range(3):
-        run(**{INPUT_NAME: clip})
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        run(**{INPUT_NAME: clip})
-        times.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(times)
+        once()
+    return once
+
+
+def timed_ms(once) -> float:
+    t0 = time.perf_counter()
+    once()
+    return (time.perf_counter() - t0) * 1000
+
+
+def tflite_ms(path: Path, num_frames: int, size: int, runs: int) -> float:
+    once = warm_runner(path, num_frames, size)
+    return statistics.median(timed_ms(once) for _ in range(runs))
 
 
 def measure(arch: str, records: Path, work: Path, epochs: int, seed: int, runs: int, demo) -> dict:
@@ -209,27 +220,15 @@ def retime(runs: list[dict], roots: dict[int, Path], rounds: int) -> dict[str, f
     """{arch: median ms per clip} of each arch's fp32 file (the first seed's that is on disk), timed
     round after round, every file once a round: one quiet, comparable latency column for results
     that were trained, and first timed, at different times under different loads."""
-    import numpy as np
-
-    from movinet_crossfit.core.tflite import make_interpreter
-    from movinet_crossfit.movinet.export import INPUT_NAME, tflite_runner
-
-    runners, clips = {}, {}
+    runners = {}
     for r in runs:
         path = roots.get(r["seed"], Path()) / f"seed{r['seed']}" / "exports" / r["arch"] / "model_fp32.tflite"
-        if r["arch"] in runners or not path.is_file():
-            continue
-        runners[r["arch"]] = tflite_runner(make_interpreter(path, num_threads=THREADS), str(path))
-        clips[r["arch"]] = np.random.default_rng(0).integers(0, 256, (1, r["num_frames"], r["size"], r["size"], 3),
-                                                            dtype=np.uint8)
-        for _ in range(3):
-            runners[r["arch"]](**{INPUT_NAME: clips[r["arch"]]})
+        if r["arch"] not in runners and path.is_file():
+            runners[r["arch"]] = warm_runner(path, r["num_frames"], r["size"])
     times = {arch: [] for arch in runners}
     for _ in range(rounds):
-        for arch, run in runners.items():
-            t0 = time.perf_counter()
-            run(**{INPUT_NAME: clips[arch]})
-            times[arch].append((time.perf_counter() - t0) * 1000)
+        for arch, once in runners.items():
+            times[arch].append(timed_ms(once))
     return {arch: statistics.median(t) for arch, t in times.items()}
 
 
@@ -238,12 +237,13 @@ def merge(paths: list[Path], archs: list[str], out: Path, rounds: int = 0) -> No
     ``rounds`` > 0: the latency column re-timed here, every file interleaved (``retime``)."""
     import json
 
-    results, setups = {}, []
+    results, setups, roots = {}, [], {}
     for path in paths:
         data = json.loads(path.read_text())
         setups.append(data.get("setup", {}))
         for r in data.get("runs", []):
             results.setdefault((r["seed"], r["arch"]), r)
+            roots.setdefault(r["seed"], path.parent)  # each run's exports lie beside its JSON
     epochs = {s.get("epochs") for s in setups}
     if len(epochs) > 1:
         sys.exit(f"--merge: the runs were trained for different epochs {sorted(epochs)}; not one comparison")
@@ -255,10 +255,6 @@ def merge(paths: list[Path], archs: list[str], out: Path, rounds: int = 0) -> No
     print(f"merged {len(runs)} (seed, arch) results, seeds {seeds}, from {len(paths)} file(s)")
     retimed = {}
     if rounds > 0:
-        roots = {}
-        for path in paths:  # each run's exports lie beside its JSON
-            for r in json.loads(path.read_text()).get("runs", []):
-                roots.setdefault(r["seed"], path.parent)
         print(f"re-timing the fp32 files, {rounds} interleaved rounds (load before: {load_average()})", flush=True)
         retimed = retime(runs, roots, rounds)
         for row in rows:
