@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import pytest
 
 from conftest import interruptible_children
 from movinet_crossfit.core.errors import UserError
+from movinet_crossfit.core import fileio
 from movinet_crossfit.core.fileio import LOCK_FILE, folder_lock
 from movinet_crossfit.core.video import ffmpeg_executable
 from movinet_crossfit.data import records
@@ -187,6 +189,24 @@ def test_lock_refuses_a_second_writer_and_frees_on_exit(tmp_path):
                 pass
     with folder_lock(tmp_path, "a later run"):  # released: the next writer gets it
         assert (tmp_path / LOCK_FILE).read_text().startswith("a later run")
+
+
+def test_a_second_writer_waits_briefly_for_the_holder_to_name_itself(tmp_path):
+    """The holder writes its line just after taking the lock; a second writer arriving in between
+    (seen in CI: "another process is writing here") re-reads until the line names a live process."""
+    lock = tmp_path / LOCK_FILE
+    lock.write_text("a killed run (pid 999999999)\n")  # a previous holder's line: no such process
+    fd = os.open(lock, os.O_RDWR)
+    try:
+        threading.Timer(0.2, lambda: lock.write_text(f"a `records` run (pid {os.getpid()})\n")).start()
+        assert fileio._lock_holder(fd, wait_s=5.0) == f"a `records` run (pid {os.getpid()})"
+        lock.write_text("")
+        assert fileio._lock_holder(fd, wait_s=0.1) == "another process"  # nobody named: said so
+    finally:
+        os.close(fd)
+    with folder_lock(tmp_path, "a finished run"):
+        pass
+    assert lock.read_text() == ""  # a finished holder's line is cleared while it still holds the lock
 
 
 def _small_clip_folder(tmp_path: Path, cfmove_clips: Path) -> Path:

@@ -40,8 +40,9 @@ def _tiny_model():
     import tf_keras as keras
 
     keras.utils.set_random_seed(0)
-    return keras.Sequential([keras.layers.Input((6,)), keras.layers.Dense(8, activation="relu"),
-                             keras.layers.Dense(3, activation="softmax")])
+    return keras.Sequential([keras.layers.Input((6,)), keras.layers.Dense(8, activation="relu", name="hidden"),
+                             keras.layers.Dense(3, activation="softmax", name="head")])  # fixed names: Keras numbers
+    # unnamed layers per process, so "dense_1" depends on which tests ran before
 
 
 def _function(model, dtype=tf.float32):
@@ -193,7 +194,7 @@ def test_int8_with_a_float_head_keeps_the_logits_and_softmax_float():
     plain = tflite.convert_function(_function(model), "int8", list(inputs), trackable=model)
     assert tflite.int8_float_ops(plain) == {}
     nodes = tflite.float_head_nodes(plain)  # the last dense's output first, the file's output last
-    assert len(nodes) == 2 and "dense_1" in nodes[0]
+    assert len(nodes) == 2 and "/head/" in nodes[0]
     interpreter = tflite.make_interpreter(model_content=data, num_threads=1)
     runner = interpreter.get_signature_runner(tflite.TFLITE_SIGNATURE)
     lite = np.stack([runner(x=row[None])["output_0"][0] for row in inputs])

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -60,6 +61,21 @@ def remove_stale_temps(folder: str | os.PathLike, names: str = "*") -> list[Path
     return removed
 
 
+def _lock_holder(fd: int, wait_s: float = 1.0) -> str:
+    """What the lock file says holds it: "<what> (pid N)". The holder writes that just after taking
+    the lock, so a second writer arriving in between reads an empty (or a previous holder's) line;
+    it re-reads for up to ``wait_s`` until the line names a live process."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        text = os.pread(fd, 200, 0).decode(errors="replace").strip()
+        match = re.search(r"\(pid (\d+)\)$", text)
+        if match and process_alive(int(match.group(1))):
+            return text
+        if time.monotonic() >= deadline:
+            return "another process"
+        time.sleep(0.02)
+
+
 @contextlib.contextmanager
 def folder_lock(folder: str | os.PathLike, what: str) -> Iterator[Path]:
     """Hold the one-writer lock of ``folder`` (an advisory ``flock`` on a hidden file in it) while
@@ -77,12 +93,15 @@ def folder_lock(folder: str | os.PathLike, what: str) -> Iterator[Path]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+            holder = _lock_holder(fd)
             raise UserError(f"{folder}: {holder} is writing here; wait for it to finish, or write "
                             f"to another folder (-o)") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{what} (pid {os.getpid()})\n".encode(), 0)
-        yield path
+        try:
+            yield path
+        finally:
+            os.ftruncate(fd, 0)  # still held: a later second writer reads no finished holder's line
     finally:
         os.close(fd)  # releases the lock; the file stays (removing it would race the next writer)
 
