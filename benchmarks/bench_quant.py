@@ -9,10 +9,12 @@ Models (``--models``, both by default):
   clips for calibration and parity.
 
 Each is exported with ``export.export_run`` (every format; int8 as every export builds it: per-channel
-weights, calibrated on up to ``--calibration-clips`` train clips, ADD/MUL constants fitted to XNNPACK's
-bounds by ``core.tflite``). ``--variants`` also converts other int8 files from the same run
-(``VARIANTS``: ``unfitted``, the plain converter output as before issue 20 (``--before``);
-``all-train``, calibrated on the whole train split; ``per-tensor`` weights; ``float-head``, the
+weights, calibrated on up to ``--calibration-clips`` train clips, every activation's range measured on
+them, ADD/MUL constants fitted to XNNPACK's bounds by ``core.tflite``). ``--variants`` also converts
+other int8 files from the same run (``VARIANTS``: ``unfitted``, the plain converter output as before
+issue 20 (``--before``); ``measured-ranges``, every activation range measured by running the float
+graph (``Int8Options.measure_ranges``); ``float-stem-block0``, MoViNet's stem and first block in
+float; ``int8-everywhere``, no float scopes; ``all-train``, calibrated on the whole train split; ``per-tensor`` weights; ``float-head``, the
 classifier's last layer and softmax in float; ``all-train+float-head``). Per file: MB, how many pieces
 XNNPACK runs it in and which ops it leaves to LiteRT's own kernels, forward time (the files
 interleaved round after round on one clip, so other load hits all alike: min and median), and
@@ -78,7 +80,10 @@ def outside_xnnpack(path: Path, threads: int) -> tuple[int, dict[str, int]]:
 # int8 variants beside the export's own (``--variants``): name -> (calibration clips, None: the export's
 # count, 0: the whole train split; the quantization options).
 VARIANTS = {
-    "unfitted": (None, Int8Options(fit_xnnpack=False)),  # the plain converter output (before issue 20)
+    "unfitted": (None, Int8Options(fit_xnnpack=False, measure_ranges=False)),  # the converter's (before issue 20)
+    "measured-ranges": (None, Int8Options(measure_ranges=True)),  # every range measured on the clips
+    "float-stem-block0": (None, Int8Options(float_scopes=("/stem/", "/block0_"))),  # MoViNet's first block float
+    "int8-everywhere": (None, Int8Options()),  # no float scopes (what a MoViNet export shipped before session 11)
     "all-train": (0, Int8Options()),
     "per-tensor": (None, Int8Options(per_channel=False)),
     "float-head": (None, Int8Options(float_head=True)),

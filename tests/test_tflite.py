@@ -199,3 +199,67 @@ def test_int8_with_a_float_head_keeps_the_logits_and_softmax_float():
     runner = interpreter.get_signature_runner(tflite.TFLITE_SIGNATURE)
     lite = np.stack([runner(x=row[None])["output_0"][0] for row in inputs])
     assert tflite.compare_outputs(model.predict(inputs, verbose=0), lite, max_abs_diff=0.05).passed
+
+
+def test_int8_ranges_are_measured_not_the_consumers():
+    """A ReZero-style residual ``h + 0.02 * branch(h)``: TensorFlow's calibration records the small
+    branch with the sum's range (the scale of the ``ADD``'s output), which rounds the branch to a few
+    steps; measured ranges (``measure_ranges``) give it its own. The file must match Keras either way."""
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(0)
+    x = keras.layers.Input((6,))
+    h = keras.layers.Dense(8, name="hidden")(x)
+    branch = keras.layers.Rescaling(0.02, name="rezero")(keras.layers.Dense(8, name="branch")(h))
+    model = keras.Model(x, keras.layers.Dense(3, activation="softmax", name="head")(
+        keras.layers.Add(name="sum")([h, branch])))
+    inputs = np.random.default_rng(0).normal(size=(16, 6)).astype(np.float32)
+    values = keras.Model(x, branch).predict(inputs, verbose=0)
+    true_scale = (max(values.max(), 0) - min(values.min(), 0)) / 255
+
+    def branch_scale(options):
+        data = tflite.convert_function(_function(model), "int8", list(inputs), trackable=model, int8=options)
+        details = tflite.make_interpreter(model_content=data).get_tensor_details()
+        (scale,) = [t["quantization"][0] for t in details if "rezero" in t["name"]]
+        return scale, data
+
+    measured, data = branch_scale(tflite.Int8Options(measure_ranges=True))
+    assert measured == pytest.approx(true_scale, rel=0.02)
+    recorded, _ = branch_scale(tflite.Int8Options())
+    assert recorded > 20 * true_scale  # the converter's own: the sum's range (TF 2.20)
+    runner = tflite.make_interpreter(model_content=data).get_signature_runner(tflite.TFLITE_SIGNATURE)
+    lite = np.stack([runner(x=row[None])["output_0"][0] for row in inputs])
+    assert tflite.compare_outputs(model.predict(inputs, verbose=0), lite, max_abs_diff=0.05).passed
+
+
+def test_measure_ranges_takes_named_inputs_and_counts_what_changed():
+    model = _tiny_model()
+    inputs = np.random.default_rng(1).normal(size=(8, 6)).astype(np.float32)
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([_function(model)], model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([row[None]] for row in inputs)
+    converter._experimental_calibrate_only = True
+    calibrated = converter.convert()
+    # Measured on the inputs it was calibrated on: this graph's ranges were recorded right.
+    same, changed = tflite.measure_ranges(calibrated, [{"x": row[None]} for row in inputs])
+    assert changed == 0
+    # Measured on inputs 3x as wide: every activation's range widens.
+    _, changed = tflite.measure_ranges(calibrated, list(3 * inputs))
+    assert changed >= 3  # hidden, head logits, softmax (the input's own range too)
+
+
+def test_int8_float_scopes_keep_the_named_layers_float():
+    model = _tiny_model()
+    inputs = np.random.default_rng(0).normal(size=(16, 6)).astype(np.float32)
+    data = tflite.convert_function(_function(model), "int8", list(inputs), trackable=model,
+                                   int8=tflite.Int8Options(float_scopes=("/hidden/",)))
+    tflite.check_builtin_only(data, "float scopes")
+    assert tflite.int8_float_ops(data) == {"FULLY_CONNECTED": 1}  # the hidden layer; the head is int8
+    types = {t["name"]: t["dtype"] for t in tflite.make_interpreter(model_content=data).get_tensor_details()}
+    assert all(dtype == np.float32 for name, dtype in types.items() if "/hidden/" in name)
+    assert any(dtype == np.int8 for name, dtype in types.items() if "/head/" in name)
+    runner = tflite.make_interpreter(model_content=data).get_signature_runner(tflite.TFLITE_SIGNATURE)
+    lite = np.stack([runner(x=row[None])["output_0"][0] for row in inputs])
+    assert tflite.compare_outputs(model.predict(inputs, verbose=0), lite, max_abs_diff=0.05).passed

@@ -84,12 +84,21 @@ class Int8Options:
     output channel of each convolution's weights (the converter's default); False: one per tensor.
     ``float_head``: the last CONV_2D / FULLY_CONNECTED before the output (the classifier's logits)
     and what follows it (the softmax) stay float32 (``float_head_nodes``), the rest int8: logits free of int8 rounding, at the cost of a
-    DEQUANTIZE and one float layer.
+    DEQUANTIZE and one float layer. ``float_scopes``: the ops whose output tensor's name contains
+    one of these strings stay float32 (a first block that int8 rounding hurts most, e.g.
+    ``("/stem/", "/block0_")`` for MoViNet: docs/performance.md, "Which block int8 hurts").
+    ``measure_ranges``: every activation's range is measured by running the float graph on the
+    calibration inputs (``measure_ranges``) instead of taken from the converter's calibration, which
+    records some tensors with their consumer's wider range (a block's ReZero output with the
+    residual sum's: up to 77x wide, the branch rounded to zero); off by default: it did not raise
+    top-1 agreement on trained models (docs/performance.md, "int8 ranges").
     """
 
     fit_xnnpack: bool = True
     per_channel: bool = True
     float_head: bool = False
+    measure_ranges: bool = False
+    float_scopes: tuple[str, ...] = ()
 
 
 INT8_DEFAULT = Int8Options()
@@ -150,7 +159,7 @@ def _convert(converter, fmt: str, calibration, label: str, fix: str, int8: Int8O
         converter.representative_dataset = lambda: _representative(calibration)
         if not int8.per_channel:
             converter._experimental_disable_per_channel = True  # noqa: SLF001 - the converter's only switch
-        if int8.float_head:  # calibrate only; `_quantize_with_float_head` quantizes all but the head
+        if int8.float_head or int8.measure_ranges or int8.float_scopes:  # calibrate only; `_quantize` quantizes
             converter._experimental_calibrate_only = True  # noqa: SLF001
     elif fmt != "fp32":
         raise ValueError(fmt)
@@ -165,8 +174,8 @@ def _convert(converter, fmt: str, calibration, label: str, fix: str, int8: Int8O
                               f"{fix}.") from exc
         first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
         raise ExportError(f"{label}: TFLite conversion failed: {first[:500]}") from exc
-    if fmt == "int8" and int8.float_head:
-        data = _quantize_with_float_head(data, int8)
+    if fmt == "int8" and (int8.float_head or int8.measure_ranges or int8.float_scopes):
+        data = _quantize(data, calibration, int8, label)
     if fmt == "int8" and int8.fit_xnnpack:
         data = fit_int8_for_xnnpack(data)[0]
     signatures = list(make_interpreter(model_content=data, num_threads=1).get_signature_list())
@@ -205,16 +214,78 @@ def float_head_nodes(data: bytes) -> list[str]:
     return []
 
 
-def _quantize_with_float_head(calibrated: bytes, int8: Int8Options) -> bytes:
-    """A calibrated float file (the converter's calibrate-only output) quantized to int8 but for its
-    head and the ops after it (``float_head_nodes``), which stay float; inputs and outputs keep
-    their types."""
+def _quantize(calibrated: bytes, calibration: Sequence, int8: Int8Options, label: str) -> bytes:
+    """A calibrated float file (the converter's calibrate-only output) quantized to int8: its ranges
+    measured first (``measure_ranges``) when ``int8`` says so, and its head and the ops after it
+    (``float_head_nodes``) and the ops in its ``float_scopes`` left float when it says so; inputs
+    and outputs keep their types."""
     from tensorflow.lite.python.convert import mlir_quantize
 
-    nodes = float_head_nodes(calibrated)
-    if not nodes:
-        raise ExportError("int8 with a float head: no CONV_2D or FULLY_CONNECTED found feeding the output")
-    return mlir_quantize(calibrated, disable_per_channel=not int8.per_channel, denylisted_nodes=nodes)
+    nodes = []
+    if int8.float_head:
+        nodes = float_head_nodes(calibrated)
+        if not nodes:
+            raise ExportError(f"{label}: int8 with a float head: no CONV_2D or FULLY_CONNECTED found "
+                              "feeding the output")
+    if int8.float_scopes:
+        interpreter = make_interpreter(model_content=calibrated, num_threads=1)
+        producer_outputs = {out for op in interpreter._get_ops_details() for out in op["outputs"]}
+        nodes += [t["name"] for t in interpreter.get_tensor_details() if t["index"] in producer_outputs
+                  and any(scope in t["name"] for scope in int8.float_scopes) and t["name"] not in nodes]
+    if int8.measure_ranges:
+        calibrated = measure_ranges(calibrated, calibration)[0]
+    return mlir_quantize(calibrated, disable_per_channel=not int8.per_channel, denylisted_nodes=nodes or None)
+
+
+def measure_ranges(calibrated: bytes, calibration: Sequence) -> tuple[bytes, int]:
+    """A calibrated float file whose every activation range (the min/max the quantizer turns into a
+    scale and zero point) is the one its tensor really takes on ``calibration`` (as
+    ``convert_function`` takes it), measured by running the file op by op in LiteRT's reference
+    kernels with every tensor kept; and how many ranges changed by more than 1 %.
+
+    Why: TensorFlow 2.20's calibration records some tensors with the range of the op that consumes
+    them (a ReZero ``MUL`` with the residual ``ADD``'s range, a swish's ``LOGISTIC`` with the
+    swish's, a conv's ``RESHAPE`` with the batch norm's after it), up to 77x wider than the values
+    (docs/performance.md, "int8 ranges"); quantized on such a range, a block's residual branch rounds
+    to zero. Tensors the run cannot read keep the recorded range.
+    """
+    import flatbuffers
+
+    try:
+        from ai_edge_litert import schema_py_generated as schema
+    except ImportError:  # pragma: no cover - ai-edge-litert is a dependency
+        from tensorflow.lite.python import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(bytearray(calibrated), 0)
+    tensors = model.subgraphs[0].tensors
+    ranged = [i for i, t in enumerate(tensors) if t.quantization is not None
+              and t.quantization.min is not None and len(t.quantization.min) == 1]
+    interpreter = make_interpreter(model_content=calibrated, keep_all_tensors=True)
+    runner = interpreter.get_signature_runner(TFLITE_SIGNATURE)
+    names = list(runner.get_input_details())
+    low = np.full(len(tensors), np.inf)
+    high = np.full(len(tensors), -np.inf)
+    for item in calibration:
+        runner(**(item if isinstance(item, dict) else {names[0]: np.asarray(item)[None]}))
+        for i in ranged:
+            try:
+                values = interpreter.get_tensor(i)
+            except ValueError:  # not kept (a tensor the run never writes)
+                continue
+            if values.size:
+                low[i] = min(low[i], float(values.min()))
+                high[i] = max(high[i], float(values.max()))
+    changed = 0
+    for i in ranged:
+        if not np.isfinite(low[i]):
+            continue
+        quant = tensors[i].quantization
+        old = float(quant.max[0]) - float(quant.min[0])
+        changed += abs(old - (high[i] - low[i])) > 0.01 * max(old, 1e-12)
+        quant.min, quant.max = [low[i]], [high[i]]
+    builder = flatbuffers.Builder(len(calibrated) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output()), changed
 
 
 # ---------------------------------------------------------------------------------------------
@@ -368,16 +439,22 @@ def compare_outputs(reference, output, *, max_abs_diff: float | None = None,
 
 
 def make_interpreter(model_path: str | os.PathLike | None = None, *, model_content: bytes | None = None,
-                     num_threads: int | None = None):
-    """A LiteRT interpreter (``ai_edge_litert``; ``tf.lite`` where it is not installed)."""
+                     num_threads: int | None = None, keep_all_tensors: bool = False):
+    """A LiteRT interpreter (``ai_edge_litert``; ``tf.lite`` where it is not installed).
+    ``keep_all_tensors``: every intermediate tensor stays readable after ``invoke`` (LiteRT's own
+    kernels, no delegate: a delegate keeps its tensors inside)."""
     try:
-        from ai_edge_litert.interpreter import Interpreter
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
     except ImportError:  # pragma: no cover - ai-edge-litert is a dependency
         import tensorflow as tf
 
-        Interpreter = tf.lite.Interpreter
+        Interpreter, OpResolverType = tf.lite.Interpreter, tf.lite.experimental.OpResolverType
+    extra = {}
+    if keep_all_tensors:
+        extra = {"experimental_preserve_all_tensors": True,
+                 "experimental_op_resolver_type": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES}
     return Interpreter(model_path=None if model_path is None else str(model_path),
-                       model_content=model_content, num_threads=num_threads or os.cpu_count() or 1)
+                       model_content=model_content, num_threads=num_threads or os.cpu_count() or 1, **extra)
 
 
 def signature_runner(interpreter, label: str, inputs: Sequence[str], outputs: Sequence[str], *,
