@@ -224,12 +224,12 @@ def main() -> None:
         r = results[name]
         print(f"\n{name}: {r['model']}; agreement on {r['parity_clips']} clips ({r['parity_source']}), "
               f"Keras median top-1 margin {r['keras_top1_margin_median']:.3f}; {load()}")
-        print(f"{'file':26s} {'MB':>7s} {'min s':>8s} {'median s':>9s} {'vs fp32':>8s} {'top-1':>6s} "
+        print(f"{'file':26s} {'MB':>7s} {'min s':>8s} {'median s':>9s} {'vs fp32':>8s} {'top-1':>7s} "
               f"{'pieces':>6s}  outside XNNPACK")
         fp32 = r["rows"]["fp32"]["min_s"]
         for fmt, row in r["rows"].items():
             print(f"{fmt:26s} {row['mb']:7.2f} {row['min_s']:8.4f} {row['median_s']:9.4f} "
-                  f"{fp32 / row['min_s']:7.2f}x {row['top1']:6.0%} {row['xnnpack_pieces']:6d}  "
+                  f"{fp32 / row['min_s']:7.2f}x {row['top1']:7.1%} {row['xnnpack_pieces']:6d}  "
                   f"{', '.join(f'{k} {v}' for k, v in row['outside_xnnpack'].items()) or '-'}")
     print(f"\ntargets (issue 20): int8 faster than fp32 (interleaved min), top-1 agreement >= {TOP1_TARGET:.0%}")
     for name, r in results.items():
