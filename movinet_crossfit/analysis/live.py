@@ -10,13 +10,15 @@ function (``footage.analyse_poses``) counts, recognises and judges them.
 Online (``OnlineCounter``): the pose counter is global (its period and typical swing come from the
 whole sequence), so the running count is a re-count. Every ``RECOUNT_SECONDS`` of video the counter
 runs on the last ``WINDOW_SECONDS`` of poses (of the person the tracker would choose now:
-``PeopleTracker.provisional``); a rep found there is reported once its end lies ``GUARD_PERIODS``
-periods behind the newest pose, its middle after the last reported rep's end, and two of the last
-few re-counts found it (each rep on its own evidence: an unsettled rep does not hold back the next,
-and a fast movement's re-counts every ``MIN_RECOUNT_SECONDS`` keep up with it). A reported rep is
-never taken back: ``finish()`` reports the reps the final count has beyond those reported (the last
-one, whose end the stream's end decides) and says in its ``end`` event whether the final count
-disagrees with what was reported (``corrected``). The window bounds the cost of a re-count, so a long
+``PeopleTracker.provisional``; with ``COUNT_OPTIONS``: no secondary direction at a harmonic of the
+body's period, which a short window would count at half the period); a rep found there is reported
+once its end lies ``GUARD_PERIODS`` periods behind the newest pose, its middle after the last
+reported rep's end, and two of the last few re-counts found it (each rep on its own evidence: an
+unsettled rep does not hold back the next, and a fast movement's re-counts every
+``MIN_RECOUNT_SECONDS`` keep up with it). A reported rep is never taken back: ``finish()`` reports
+the reps the final count has beyond those reported (the last one, whose end the stream's end
+decides) and says in its ``end`` event whether the final count disagrees with what was reported
+(``corrected``). The window bounds the cost of a re-count, so a long
 stream costs time in proportion to its length (docs/live.md has the measurements).
 
 Movement: the user's, else (judging) the pose guess (``judging.recognise_movement`` on the window)
@@ -53,6 +55,11 @@ CONFIRM = 2  # a rep is reported once this many re-counts found it (a glance can
 MEMORY = 3  # ... this one and any of the re-counts just before it
 MIN_PERIODS = 2.0  # a re-count is believed once its window holds this many of its periods
 MIN_SCORE = 0.0  # ... and its periodicity is at least this
+# The re-counts' counter settings (posecount.count.PoseCountConfig fields; the final count takes the
+# defaults, as analyze does). A short window's secondary direction often repeats at half the period
+# (a joint moving twice per rep) and ties the main one on periodicity: counted, it reports two reps
+# per rep, so the re-counts leave such harmonics out (docs/live.md, "Measured").
+COUNT_OPTIONS: dict = {"skip_harmonics": True}
 STREAM_FPS = 5.0  # a stream model that does not say the frame rate it was trained at
 SMOOTHING = 0.3  # weight of a new stream-model output in the running average
 RECOGNISE_SECONDS = 10.0  # the pose guess of the movement is renewed this often
@@ -107,13 +114,15 @@ class OnlineCounter:
 
     def __init__(self, fps: float, layout: str = "mediapipe33", *, recount_s: float = RECOUNT_SECONDS,
                  window_s: float = WINDOW_SECONDS, guard_periods: float = GUARD_PERIODS, confirm: int = CONFIRM,
-                 min_periods: float = MIN_PERIODS, min_score: float = MIN_SCORE):
+                 min_periods: float = MIN_PERIODS, min_score: float = MIN_SCORE,
+                 count_options: dict | None = None):
         self.fps, self.layout = float(fps), layout
         self.every = max(1, int(round(recount_s * self.fps)))
         self.least = max(1, int(round(MIN_RECOUNT_SECONDS * self.fps)))
         self.window = max(8, int(round(window_s * self.fps)))
         self.guard_periods, self.confirm = guard_periods, max(1, int(confirm))
         self.min_periods, self.min_score = min_periods, min_score
+        self.count_options = dict(COUNT_OPTIONS if count_options is None else count_options)
         self.reps: list[OnlineRep] = []
         self.last_count = None  # the newest re-count (a PoseCount of the window)
         self.last_start = 0
@@ -138,7 +147,7 @@ class OnlineCounter:
 
         started = time.perf_counter()
         self._counted_at = n
-        count = count_repetitions(keypoints, self.fps, self.layout)
+        count = count_repetitions(keypoints, self.fps, self.layout, **self.count_options)
         self.last_count, self.last_start = count, start
         self.recounts += 1
         new = []

@@ -22,7 +22,10 @@ normalised shapes (the RepCount pose files), and:
 4. **Signal.** The features are band-passed around the period (``band_low``..``band_high`` x 1/period)
    and the first ``candidates`` principal directions are tried. Each is scored by the
    autocorrelation peak of the features only high-passed and projected on it (a band-pass would
-   make any noise look periodic); the most periodic one is counted, at its own period.
+   make any noise look periodic); the most periodic one is counted, at its own period. With
+   ``skip_harmonics`` (the live counter's re-counts of a short window) a direction other than the
+   main one that repeats at under ``HARMONIC_SHARE`` of the body's period is not a candidate: a
+   joint that moves twice per rep would otherwise be counted at half the period.
 5. **Reps.** On the side away from where the signal dwells (its skewness), extremes at least
    ``min_sep`` periods apart that stand out by ``prominence`` of the typical swing (90th
    percentile of the swing over 1.5 periods) are reps, counted only where the local swing is at
@@ -87,12 +90,18 @@ class PoseCountConfig:
     active_share: float = 0.25       # local swing / typical swing above which a frame is active
     min_body_periodicity: float = 0.05  # all joints' mean autocorrelation at the period: under it, no period
     min_score: float = 0.2           # tuned: periodicity under this: count large swings instead
+    skip_harmonics: bool = False     # True: a direction other than the main one that repeats at a harmonic
+                                     # of the body's period (under HARMONIC_SHARE of it: a joint moving
+                                     # twice per rep) is not counted (the live counter's short windows)
     fallback_sep_s: float = 1.0
     fallback_prominence: float = 0.5  # share of the whole range
     fallback_min_span: float = 1.0    # swings are counted when the main movement spans this many
     fallback_min_share: float = 0.8   # body extents (p95 - p5) or carries this share of all movement
     fallback_lowpass_s: float = 0.5   # shortest movement the fallback keeps
 
+
+# A direction repeating faster than this share of the body's period repeats at a harmonic of it.
+HARMONIC_SHARE = 0.7
 
 # The settings picked on the RepCount dev videos (a small grid, re-picked per fold in the benchmark).
 TUNED = ("prominence", "min_sep", "harmonic_ratio", "min_score")
@@ -292,6 +301,8 @@ def _most_periodic(features: np.ndarray, period: float, shortest: int, longest: 
     for k in range(min(cfg.candidates, len(values))):
         own, own_score = find_period(autocorrelation((high @ directions[k])[:, None]), shortest, longest,
                                      cfg.harmonic_ratio)
+        if cfg.skip_harmonics and k > 0 and 0 < own < HARMONIC_SHARE * period:
+            continue  # two dips per rep in a secondary direction: counting it halves the period
         if best is None or own_score > best[1]:
             best = (banded @ directions[k], own_score, own if own > 0 else period)
     return best
