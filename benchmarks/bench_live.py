@@ -75,7 +75,8 @@ def count_timeline(online, final, n: int) -> tuple[int, int, int]:
 
 
 # The online counter's settings (RECOUNT_PERIODS, MIN_RECOUNT_SECONDS, MIN_GUARD_SECONDS, MEMORY,
-# no hold-back) were chosen on the first 40 sequences in file order; the last 40 are out of fold.
+# no hold-back; COUNT_OPTIONS' skip_harmonics) were chosen on the first 40 sequences in file order;
+# the last 40 are out of fold.
 TUNING_FOLD = 40
 
 
@@ -84,6 +85,7 @@ def bench_repcount(folder: Path, fps: float, limit: int | None) -> None:
     rows, periods, seconds, equal, corrected, reported, matched = [], [], [], 0, 0, 0, 0
     by_count, folds = [], {"tuning": [], "out of fold": []}
     timeline, ever_ahead = np.zeros(3, int), 0
+    fold_timeline = {name: [np.zeros(3, int), 0] for name in folds}
     started = time.perf_counter()
     for video in videos:
         counter, final = replay_counter(video.keypoints, fps)
@@ -96,7 +98,10 @@ def bench_repcount(folder: Path, fps: float, limit: int | None) -> None:
         poses = np.array(count_timeline(counter.reps, final, len(video.keypoints)))
         timeline += poses
         ever_ahead += poses[1] > 0
-        folds["tuning" if len(rows) < TUNING_FOLD else "out of fold"] += late
+        fold = "tuning" if len(rows) < TUNING_FOLD else "out of fold"
+        folds[fold] += late
+        fold_timeline[fold][0] += poses
+        fold_timeline[fold][1] += poses[1] > 0
         seconds += [d * (final.period or 1.0) / fps for d in late]
         reported += len(counter.reps)
         matched += hits
@@ -115,6 +120,9 @@ def bench_repcount(folder: Path, fps: float, limit: int | None) -> None:
         if fold:
             print(f"  {name} ({'first' if name == 'tuning' else 'last'} {TUNING_FOLD} sequences): "
                   f"{np.mean(np.array(fold) <= 1.0):.1%} of {len(fold)} within one period")
+            poses, ahead_ever = fold_timeline[name]
+            shares = " / ".join(f"{x:.1%}" for x in poses / max(poses.sum(), 1))
+            print(f"    pose by pose right / ahead / behind: {shares}; {ahead_ever} sequences ever ahead")
     print(f"  by the running count (when it reached k vs final rep k's end): "
           f"{np.mean(np.array(by_count) <= 1.0):.1%} within one period (reaching k early counts as within)")
     right, ahead, behind = timeline / max(timeline.sum(), 1)
