@@ -9,8 +9,8 @@ Models (``--models``, both by default):
   clips for calibration and parity.
 
 Each is exported with ``export.export_run`` (every format; int8 as every export builds it: per-channel
-weights, calibrated on up to ``--calibration-clips`` train clips, every activation's range measured on
-them, ADD/MUL constants fitted to XNNPACK's bounds by ``core.tflite``). ``--variants`` also converts
+weights, calibrated on up to ``--calibration-clips`` train clips, MoViNet's stem and first block
+float, ADD/MUL constants fitted to XNNPACK's bounds by ``core.tflite``). ``--variants`` also converts
 other int8 files from the same run (``VARIANTS``: ``unfitted``, the plain converter output as before
 issue 20 (``--before``); ``measured-ranges``, every activation range measured by running the float
 graph (``Int8Options.measure_ranges``); ``float-stem-block0``, MoViNet's stem and first block in
@@ -23,7 +23,12 @@ train: ``--parity-clips``).
 
 Targets (issue 20): int8 faster than fp32 (interleaved min) with top-1 agreement >= 99 %.
 
-    python benchmarks/bench_quant.py [--models demo,a2] [--rounds 30] [--variants all-train,float-head]
+A run folder in ``--models`` is measured like ``demo``, on the demo's records: another trained model,
+e.g. the demo's settings with another seed (``movinet-crossfit train --config <the demo run's
+config.yaml without records/out/seed> --records demo_out/tfrecords --seed 1 --out runs/seed1``).
+Agreement moves by whole clips, so each file's mean |p - Keras| over the parity clips is printed too.
+
+    python benchmarks/bench_quant.py [--models demo,a2,RUN...] [--rounds 30] [--variants all-train,float-head]
                                      [--before] [--work DIR] [--parity-clips 100] [--threads 2]
 """
 from __future__ import annotations
@@ -134,16 +139,20 @@ def measure(name: str, run_dir: Path, records_dir: Path, work: Path, args) -> di
         print(f"(export: {time.perf_counter() - started:.0f} s; {load()})", flush=True)
     report = json.loads((out / export.REPORT_FILE).read_text())
     files = {fmt: out / tflite_filename(export.TFLITE_PREFIX, fmt) for fmt in export.TFLITE_FORMATS}
-    agreement = {fmt: report["parity"]["formats"][fmt]["top1_agreement"] for fmt in files}
     if args.variants:
-        from movinet_crossfit.movinet.model import load_trained_classifier
-
-        clips, _ = export._parity_clips(records_dir, args.parity_clips, report["num_frames"], report["size"])
-        reference = export.keras_probabilities(load_trained_classifier(run_dir)[0], clips).argmax(-1)
         for variant, path in int8_variants(run_dir, records_dir, out, args.variants, args.calibration_clips).items():
             files[f"int8 {variant}"] = path
-            probabilities = export.run_tflite(make_interpreter(path, num_threads=args.threads), clips)
-            agreement[f"int8 {variant}"] = float(np.mean(probabilities.argmax(-1) == reference))
+    # Every file against Keras on the same parity clips: top-1 agreement, and the mean |p - Keras|
+    # (a continuous measure: agreement moves by whole clips).
+    from movinet_crossfit.movinet.model import load_trained_classifier
+
+    clips, _ = export._parity_clips(records_dir, args.parity_clips, report["num_frames"], report["size"])
+    reference = export.keras_probabilities(load_trained_classifier(run_dir)[0], clips)
+    agreement, mean_dp = {}, {}
+    for fmt, path in files.items():
+        probabilities = export.run_tflite(make_interpreter(path, num_threads=args.threads), clips)
+        agreement[fmt] = float(np.mean(probabilities.argmax(-1) == reference.argmax(-1)))
+        mean_dp[fmt] = float(np.abs(probabilities - reference).mean())
 
     # Forward only, interleaved: one clip, every file once per round.
     clip = np.random.default_rng(0).integers(0, 256, (1, report["num_frames"], report["size"],
@@ -166,7 +175,7 @@ def measure(name: str, run_dir: Path, records_dir: Path, work: Path, args) -> di
     for fmt, path in files.items():
         pieces, left = outside_xnnpack(path, args.threads)
         rows[fmt] = {"mb": path.stat().st_size / 1e6, "min_s": min(times[fmt]),
-                     "median_s": statistics.median(times[fmt]), "top1": agreement[fmt],
+                     "median_s": statistics.median(times[fmt]), "top1": agreement[fmt], "mean_dp": mean_dp[fmt],
                      "xnnpack_pieces": pieces, "outside_xnnpack": left}
     return {"model": f"{report['model_id']} {report['num_frames']}x{report['size']}px, {len(report['classes'])} classes",
             "parity_clips": report["parity"]["clips"], "parity_source": report["parity"].get("source"),
@@ -218,18 +227,21 @@ def main() -> None:
                 continue
         elif name == "a2":
             run, records = a2_run(work, args.calibration_clips)
+        elif (Path(name) / "config.yaml").is_file():  # another run trained on the demo's records
+            run, records = Path(name), args.demo / "tfrecords"
+            name = run.name
         else:
-            raise SystemExit(f"--models: unknown {name!r} (demo, a2)")
+            raise SystemExit(f"--models: unknown {name!r} (demo, a2, or a run folder trained on the demo's records)")
         results[name] = measure(name, run, records, work, args)
         r = results[name]
         print(f"\n{name}: {r['model']}; agreement on {r['parity_clips']} clips ({r['parity_source']}), "
               f"Keras median top-1 margin {r['keras_top1_margin_median']:.3f}; {load()}")
-        print(f"{'file':26s} {'MB':>7s} {'min s':>8s} {'median s':>9s} {'vs fp32':>8s} {'top-1':>7s} "
+        print(f"{'file':26s} {'MB':>7s} {'min s':>8s} {'median s':>9s} {'vs fp32':>8s} {'top-1':>7s} {'mean|dp|':>9s} "
               f"{'pieces':>6s}  outside XNNPACK")
         fp32 = r["rows"]["fp32"]["min_s"]
         for fmt, row in r["rows"].items():
             print(f"{fmt:26s} {row['mb']:7.2f} {row['min_s']:8.4f} {row['median_s']:9.4f} "
-                  f"{fp32 / row['min_s']:7.2f}x {row['top1']:7.1%} {row['xnnpack_pieces']:6d}  "
+                  f"{fp32 / row['min_s']:7.2f}x {row['top1']:7.1%} {row['mean_dp']:9.5f} {row['xnnpack_pieces']:6d}  "
                   f"{', '.join(f'{k} {v}' for k, v in row['outside_xnnpack'].items()) or '-'}")
     print(f"\ntargets (issue 20): int8 faster than fp32 (interleaved min), top-1 agreement >= {TOP1_TARGET:.0%}")
     for name, r in results.items():
