@@ -4,8 +4,10 @@ every runtime (predict, the Lambda, BlazePose, the counter) opens them here.
     conversion_source                       a temporary SavedModel whose serving_default is one function
     convert_saved_model, convert_function   builtin ops only (int8 adds TFLITE_BUILTINS_INT8); the
                                             file's one signature is serving_default
-    Int8Options, fit_int8_for_xnnpack       how int8 is quantized; every int8 file's ADD/MUL constants
-                                            fitted to XNNPACK's bounds (one delegate piece, not many)
+    Int8Options, fit_int8_for_xnnpack       how int8 is quantized (float scopes, a float head); every
+                                            int8 file's ADD/MUL constants fitted to XNNPACK's bounds
+                                            (one delegate piece, not many)
+    measure_ranges                          a calibrated file's activation ranges as its tensors take them
     tflite_op_names, check_builtin_only     no Flex or custom op: the plain LiteRT runtime runs it
     int8_float_ops                          what an int8 file still computes in float
     make_interpreter                        ai_edge_litert (tf.lite where it is not installed)
