@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -74,6 +75,21 @@ def count_timeline(online, final, n: int) -> tuple[int, int, int]:
     return int(np.sum(~ahead & ~behind)), int(ahead.sum()), int(behind.sum())
 
 
+def true_reps(video):
+    """RepCount's own rep bounds in the shape of a count (``reps`` with ``start_frame`` /
+    ``end_frame``, ``period``: the median true rep), to judge a running count against the truth
+    rather than against the final count (which is itself wrong on some videos)."""
+    reps = [SimpleNamespace(start_frame=int(a), end_frame=int(b)) for a, b in video.bounds]
+    period = float(np.median([b - a + 1 for a, b in video.bounds])) if reps else None
+    return SimpleNamespace(reps=reps, period=period, count=len(reps))
+
+
+def shown_at_end(count):
+    """A count's reps as a running count that shows each rep the moment it ends (the best a live
+    count that agrees with ``count`` could do): the reference for ``true_reps`` comparisons."""
+    return [SimpleNamespace(at=r.end_frame + 1, start=r.start_frame, end=r.end_frame) for r in count.reps]
+
+
 # The online counter's settings (RECOUNT_PERIODS, MIN_RECOUNT_SECONDS, MIN_GUARD_SECONDS, MEMORY,
 # no hold-back; COUNT_OPTIONS' skip_harmonics) were chosen on the first 40 sequences in file order;
 # the last 40 are out of fold.
@@ -86,6 +102,9 @@ def bench_repcount(folder: Path, fps: float, limit: int | None) -> None:
     by_count, folds = [], {"tuning": [], "out of fold": []}
     timeline, ever_ahead = np.zeros(3, int), 0
     fold_timeline = {name: [np.zeros(3, int), 0] for name in folds}
+    # Against RepCount's true reps: the running count, and the final count shown at each rep's end.
+    truth = {who: {"late": {name: [] for name in folds}, "poses": {name: np.zeros(3, int) for name in folds}}
+             for who in ("running count", "final count at each rep's end")}
     started = time.perf_counter()
     for video in videos:
         counter, final = replay_counter(video.keypoints, fps)
@@ -102,6 +121,11 @@ def bench_repcount(folder: Path, fps: float, limit: int | None) -> None:
         folds[fold] += late
         fold_timeline[fold][0] += poses
         fold_timeline[fold][1] += poses[1] > 0
+        real = true_reps(video)
+        if real.reps:
+            for who, shown in (("running count", counter.reps), ("final count at each rep's end", shown_at_end(final))):
+                truth[who]["late"][fold] += delays(shown, real, len(video.keypoints))[0]
+                truth[who]["poses"][fold] += np.array(count_timeline(shown, real, len(video.keypoints)))
         seconds += [d * (final.period or 1.0) / fps for d in late]
         reported += len(counter.reps)
         matched += hits
@@ -129,6 +153,14 @@ def bench_repcount(folder: Path, fps: float, limit: int | None) -> None:
     print(f"  the running count, pose by pose: right {right:.1%}, ahead {ahead:.1%} (more reps shown than have "
           f"started; {ever_ahead}/{len(videos)} sequences at some point), behind {behind:.1%} (a rep ended over a "
           f"period ago not shown)")
+    print("  against RepCount's true reps (IoU >= 0.5; a period = the median true rep), first / last "
+          f"{TUNING_FOLD} sequences:")
+    for who, result in truth.items():
+        late = " / ".join(f"{np.mean(np.array(v) <= 1.0):.1%}" for v in result["late"].values() if v)
+        poses = " | ".join(" / ".join(f"{x:.1%}" for x in v / max(v.sum(), 1)) for v in result["poses"].values()
+                           if v.sum())
+        print(f"    {who}: true reps counted within one period of their end {late}; pose by pose right / "
+              f"ahead / behind {poses}")
     print(f"  online reports matching a final rep: {matched}/{reported} ({matched / max(reported, 1):.1%}); "
           f"endings corrected: {corrected}/{len(videos)}")
     recount = sum(r[4] for r in rows) / max(sum(r[3] for r in rows), 1)
