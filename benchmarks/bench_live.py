@@ -100,8 +100,7 @@ def bench_repcount(folder: Path, fps: float, limit: int | None) -> None:
     videos = load_repcount(folder)[:limit]
     rows, periods, seconds, equal, corrected, reported, matched = [], [], [], 0, 0, 0, 0
     by_count, folds = [], {"tuning": [], "out of fold": []}
-    timeline, ever_ahead = np.zeros(3, int), 0
-    fold_timeline = {name: [np.zeros(3, int), 0] for name in folds}
+    fold_timeline = {name: [np.zeros(3, int), 0] for name in folds}  # (right, ahead, behind), sequences ever ahead
     # Against RepCount's true reps: the running count, and the final count shown at each rep's end.
     truth = {who: {"late": {name: [] for name in folds}, "poses": {name: np.zeros(3, int) for name in folds}}
              for who in ("running count", "final count at each rep's end")}
@@ -115,8 +114,6 @@ def bench_repcount(folder: Path, fps: float, limit: int | None) -> None:
         periods += late
         by_count += count_delays(counter.reps, final, len(video.keypoints))
         poses = np.array(count_timeline(counter.reps, final, len(video.keypoints)))
-        timeline += poses
-        ever_ahead += poses[1] > 0
         fold = "tuning" if len(rows) < TUNING_FOLD else "out of fold"
         folds[fold] += late
         fold_timeline[fold][0] += poses
@@ -149,6 +146,8 @@ def bench_repcount(folder: Path, fps: float, limit: int | None) -> None:
             print(f"    pose by pose right / ahead / behind: {shares}; {ahead_ever} sequences ever ahead")
     print(f"  by the running count (when it reached k vs final rep k's end): "
           f"{np.mean(np.array(by_count) <= 1.0):.1%} within one period (reaching k early counts as within)")
+    timeline = sum(poses for poses, _ in fold_timeline.values())
+    ever_ahead = sum(ahead_ever for _, ahead_ever in fold_timeline.values())
     right, ahead, behind = timeline / max(timeline.sum(), 1)
     print(f"  the running count, pose by pose: right {right:.1%}, ahead {ahead:.1%} (more reps shown than have "
           f"started; {ever_ahead}/{len(videos)} sequences at some point), behind {behind:.1%} (a rep ended over a "

@@ -50,6 +50,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import movinet_crossfit  # noqa: E402,F401  (TF_USE_LEGACY_KERAS before TensorFlow)
 from movinet_crossfit.core.tflite import Int8Options  # noqa: E402
+from movinet_crossfit.movinet.export import MOVINET_INT8  # noqa: E402
 
 SHARED = Path(os.environ.get("MOVINET_CROSSFIT_SHARED_DATA", ROOT.parent / "shared" / "data"))
 TOP1_TARGET = 0.99
@@ -85,9 +86,9 @@ def outside_xnnpack(path: Path, threads: int) -> tuple[int, dict[str, int]]:
 # int8 variants beside the export's own (``--variants``): name -> (calibration clips, None: the export's
 # count, 0: the whole train split; the quantization options).
 VARIANTS = {
-    "unfitted": (None, Int8Options(fit_xnnpack=False, measure_ranges=False)),  # the converter's (before issue 20)
+    "unfitted": (None, Int8Options(fit_xnnpack=False)),  # the plain converter output (before issue 20)
     "measured-ranges": (None, Int8Options(measure_ranges=True)),  # every range measured on the clips
-    "float-stem-block0": (None, Int8Options(float_scopes=("/stem/", "/block0_"))),  # MoViNet's first block float
+    "float-stem-block0": (None, MOVINET_INT8),  # MoViNet's stem and first block float (what its export ships)
     "int8-everywhere": (None, Int8Options()),  # no float scopes (what a MoViNet export shipped before session 11)
     "all-train": (0, Int8Options()),
     "per-tensor": (None, Int8Options(per_channel=False)),

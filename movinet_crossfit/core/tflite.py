@@ -102,6 +102,11 @@ class Int8Options:
     measure_ranges: bool = False
     float_scopes: tuple[str, ...] = ()
 
+    @property
+    def calibrate_only(self) -> bool:
+        """The converter only calibrates; ``_quantize`` quantizes (float parts, measured ranges)."""
+        return self.float_head or self.measure_ranges or bool(self.float_scopes)
+
 
 INT8_DEFAULT = Int8Options()
 
@@ -161,7 +166,7 @@ def _convert(converter, fmt: str, calibration, label: str, fix: str, int8: Int8O
         converter.representative_dataset = lambda: _representative(calibration)
         if not int8.per_channel:
             converter._experimental_disable_per_channel = True  # noqa: SLF001 - the converter's only switch
-        if int8.float_head or int8.measure_ranges or int8.float_scopes:  # calibrate only; `_quantize` quantizes
+        if int8.calibrate_only:
             converter._experimental_calibrate_only = True  # noqa: SLF001
     elif fmt != "fp32":
         raise ValueError(fmt)
@@ -176,7 +181,7 @@ def _convert(converter, fmt: str, calibration, label: str, fix: str, int8: Int8O
                               f"{fix}.") from exc
         first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
         raise ExportError(f"{label}: TFLite conversion failed: {first[:500]}") from exc
-    if fmt == "int8" and (int8.float_head or int8.measure_ranges or int8.float_scopes):
+    if fmt == "int8" and int8.calibrate_only:
         data = _quantize(data, calibration, int8, label)
     if fmt == "int8" and int8.fit_xnnpack:
         data = fit_int8_for_xnnpack(data)[0]
