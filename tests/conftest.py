@@ -31,6 +31,22 @@ def interruptible_children():
             signal.signal(signal.SIGINT, old)
 
 
+def pytest_runtest_logfinish(nodeid, location):
+    """``MOVINET_CROSSFIT_TEST_MEMORY=FILE``: one line per test, its resident memory after it and
+    the peak so far (MB), to find which tests hold memory in a run of the whole suite (it peaks near
+    the machine's 24 GiB: README, "Tests")."""
+    path = os.environ.get("MOVINET_CROSSFIT_TEST_MEMORY")
+    if not path:
+        return
+    import resource
+
+    with open("/proc/self/statm", encoding="ascii") as statm:
+        rss = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    with open(path, "a", encoding="utf-8") as log:
+        log.write(f"{rss:.0f}\t{peak:.0f}\t{nodeid}\n")
+
+
 def _shared(*parts: str) -> Path:
     path = SHARED_DATA.joinpath(*parts)
     if not path.exists():
