@@ -4,6 +4,7 @@ offline one, and how many frames per second the live pipeline sustains.
 1. The 80 real RepCount pose sequences (../shared/data/repcount_pose) replayed as if live
    (``replay_counter``: the online counter over the growing sequence, poses already known): final
    == offline on every one (must), the share of final reps reported within one period of their end,
+   the same with a rep cut half a period off the final one taken as its rep (``phase_delays``),
    the median / 95th percentile delay in periods and seconds, precision of the online reports
    (matched to a final rep at temporal IoU >= 0.5), the endings the final count corrects.
 2. The real CrossFit clips of a class joined into one set (thruster, chest-to-bar; 854x480):
