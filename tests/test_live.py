@@ -106,6 +106,38 @@ def test_a_short_window_is_not_counted_at_half_the_period():
     assert len(counter.reps) >= 0.8 * final.count  # and the reps are still reported as they end
 
 
+def test_movement_before_the_set_does_not_hide_its_period():
+    """RepCount's stu4_46: push-ups from pose 127 (reps of ~20 poses) after getting into position.
+    Every window from the start held the set-up too and found no period, so the running count
+    showed nothing until pose 291; a window that finds none is re-counted on its later half, and
+    the reps are reported from pose ~200, then as they end."""
+    from conftest import _shared
+
+    from movinet_crossfit.posecount.evaluate import load_repcount, match_reps
+
+    item = next(v for v in load_repcount(_shared("repcount_pose")) if v.name == "stu4_46")
+    poses = item.keypoints[:300]
+    true = [b for b in item.bounds if b[1] < 300]
+    before, _ = replay_counter(poses, REPCOUNT_FPS, recount_later=False)
+    assert min(r.at for r in before.reps) > 280  # what it fixes
+    counter, _ = replay_counter(poses, REPCOUNT_FPS)
+    assert len(counter.reps) >= 5 and counter.reps[0].at <= 220
+    assert all(r.start >= 120 for r in counter.reps)  # none in the set-up
+    online = [(r.start, r.end) for r in counter.reps]
+    matched = {i: j for i, j, _ in match_reps(online, true, 0.5)}
+    assert len(matched) >= len(online) - 1
+    # The half window holds two periods of the set first at ~200 poses: the reps before are
+    # reported together then (up to ~2.5 periods late), each later one within a true period.
+    for i, j in matched.items():
+        if i >= 2:
+            assert counter.reps[i].at - 1 - true[j][1] <= true[j][1] - true[j][0] + 1, (counter.reps[i], true[j])
+    # Pushed live: the same reports, numbered in order.
+    session = _session(poses)  # no movement given: it is guessed from the reps found (their bounds)
+    events = [e for _ in range(len(poses)) for e in session.push(FRAME) if e.kind == "rep"]
+    assert [e.rep for e in events] == list(range(1, len(events) + 1)) and len(events) >= 5
+    assert events[0].reported_at_s <= 220 / REPCOUNT_FPS
+
+
 class FakeStream:
     """The stream model's interface (movinet.stream.StreamClassifier): says "thruster" for frames
     brighter than mid-grey, "ohs" for darker ones."""

@@ -11,7 +11,9 @@ Online (``OnlineCounter``): the pose counter is global (its period and typical s
 whole sequence), so the running count is a re-count. Every ``RECOUNT_SECONDS`` of video the counter
 runs on the last ``WINDOW_SECONDS`` of poses (of the person the tracker would choose now:
 ``PeopleTracker.provisional``; with ``COUNT_OPTIONS``: no secondary direction at a harmonic of the
-body's period, which a short window would count at half the period); a rep found there is reported
+body's period, which a short window would count at half the period; a window that finds no period
+believed is re-counted on its later half, believed there only if clearly periodic, since movement
+before the set can hide the set's period); a rep found there is reported
 once its end lies ``GUARD_PERIODS`` periods behind the newest pose, its middle after the last
 reported rep's end, and two of the last few re-counts found it (each rep on its own evidence: an
 unsettled rep does not hold back the next, and a fast movement's re-counts every
@@ -32,7 +34,7 @@ from __future__ import annotations
 import math
 import numbers
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -55,6 +57,10 @@ CONFIRM = 2  # a rep is reported once this many re-counts found it (a glance can
 MEMORY = 3  # ... this one and any of the re-counts just before it
 MIN_PERIODS = 2.0  # a re-count is believed once its window holds this many of its periods
 MIN_SCORE = 0.0  # ... and its periodicity is at least this
+# A window that finds no believable period (movement before the set fills its first part) is
+# re-counted on its later half, at least LATER_SECONDS long, believed only when clearly periodic.
+LATER_SECONDS = 3.0
+LATER_MIN_SCORE = 0.5
 # The re-counts' counter settings (posecount.count.PoseCountConfig fields; the final count takes the
 # defaults, as analyze does). A short window's secondary direction often repeats at half the period
 # (a joint moving twice per rep) and ties the main one on periodicity: counted, it reports two reps
@@ -115,7 +121,7 @@ class OnlineCounter:
     def __init__(self, fps: float, layout: str = "mediapipe33", *, recount_s: float = RECOUNT_SECONDS,
                  window_s: float = WINDOW_SECONDS, guard_periods: float = GUARD_PERIODS, confirm: int = CONFIRM,
                  min_periods: float = MIN_PERIODS, min_score: float = MIN_SCORE,
-                 count_options: dict | None = None):
+                 count_options: dict | None = None, recount_later: bool = True):
         self.fps, self.layout = float(fps), layout
         self.every = max(1, int(round(recount_s * self.fps)))
         self.least = max(1, int(round(MIN_RECOUNT_SECONDS * self.fps)))
@@ -123,6 +129,7 @@ class OnlineCounter:
         self.guard_periods, self.confirm = guard_periods, max(1, int(confirm))
         self.min_periods, self.min_score = min_periods, min_score
         self.count_options = dict(COUNT_OPTIONS if count_options is None else count_options)
+        self.later = max(8, int(round(LATER_SECONDS * self.fps))) if recount_later else None
         self.reps: list[OnlineRep] = []
         self.last_count = None  # the newest re-count (a PoseCount of the window)
         self.last_start = 0
@@ -142,19 +149,29 @@ class OnlineCounter:
     def window_start(self, n: int) -> int:
         return max(0, n - self.window)
 
+    def _believed(self, count, poses: int) -> bool:
+        """A period found in a short stretch is biased short (the counter looks for at most half
+        the sequence): believed once the stretch holds ``min_periods`` of it."""
+        return bool(count.reps) and count.period > 0 and count.score >= self.min_score and \
+            poses >= self.min_periods * count.period
+
     def update(self, keypoints: np.ndarray, start: int, n: int) -> list[OnlineRep]:
         from movinet_crossfit.posecount.count import count_repetitions
 
         started = time.perf_counter()
         self._counted_at = n
         count = count_repetitions(keypoints, self.fps, self.layout, **self.count_options)
+        believed = self._believed(count, len(keypoints))
+        if not believed and self.later is not None and len(keypoints) - len(keypoints) // 2 >= self.later:
+            # Movement before the set (walking in, setting up) can hide the set's period from a
+            # window that holds both; its later half may hold the set alone.
+            half = len(keypoints) // 2
+            later = count_repetitions(keypoints[half:], self.fps, self.layout, **self.count_options)
+            if later.score >= LATER_MIN_SCORE and self._believed(later, len(keypoints) - half):
+                count, start, believed = later, start + half, True
         self.last_count, self.last_start = count, start
         self.recounts += 1
         new = []
-        # A period found in a short stretch is biased short (the counter looks for at most half
-        # the sequence): believed once the window holds ``min_periods`` of it.
-        believed = count.reps and count.period > 0 and count.score >= self.min_score and \
-            len(keypoints) >= self.min_periods * count.period
         candidates = []
         if believed:
             guard = max(MIN_GUARD_SECONDS * self.fps, self.guard_periods * count.period)
@@ -367,8 +384,10 @@ class LiveSession:
         events = []
         if new:
             started = time.perf_counter()
-            count = self.counter.last_count
-            movement = self._judged_movement(poses, count.reps)
+            shift = self.counter.last_start - start  # > 0 when the window's later half was counted
+            reps = [replace(r, start_frame=r.start_frame + shift, end_frame=r.end_frame + shift)
+                    for r in self.counter.last_count.reps]
+            movement = self._judged_movement(poses, reps)
             for rep in new:
                 events.append(self._rep_event(poses, start, rep, movement))
             self.timings["judge"] += time.perf_counter() - started
