@@ -1,0 +1,156 @@
+"""The running count of a growing pose sequence (``OnlineCounter``), for the live session
+(``analysis.live``). The pose counter is global (its period and typical swing come from the whole
+sequence), so the running count is a re-count. Every ``RECOUNT_SECONDS`` of video the counter runs
+on the last ``WINDOW_SECONDS`` of poses (of the person the tracker would choose now:
+``PeopleTracker.provisional``), with ``COUNT_OPTIONS``: no secondary direction at a harmonic of the
+body's period, which a short window would count at half the period. A window that finds no period
+believed is re-counted on its later half, believed there only if clearly periodic, since movement
+before the set can hide the set's period. A rep found is reported once its end lies
+``GUARD_PERIODS`` periods behind the newest pose, its middle after the last reported rep's end,
+and two of the last few re-counts found it (each rep on its own evidence: an unsettled rep does not
+hold back the next, and a fast movement's re-counts every ``MIN_RECOUNT_SECONDS`` keep up with it).
+A reported rep is never taken back (the live session's ``finish()`` reconciles it with the final
+count). The window bounds the cost of a re-count, so a long stream costs time in proportion to its
+length (docs/live.md has the measurements).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["COUNT_OPTIONS", "OnlineCounter", "OnlineRep", "replay_counter"]
+
+RECOUNT_SECONDS = 0.5  # video seconds between two re-counts at most
+RECOUNT_PERIODS = 0.15  # ... or this share of the period found, when sooner
+MIN_RECOUNT_SECONDS = 0.1  # ... but never more often than this (a re-count costs ~20 ms per 30 s window)
+WINDOW_SECONDS = 30.0  # a re-count sees this many seconds of poses: its cost stays bounded
+GUARD_PERIODS = 0.25  # a rep is reported once its end is this many periods behind the newest pose
+MIN_GUARD_SECONDS = 0.05
+CONFIRM = 2  # a rep is reported once this many re-counts found it (a glance can be wrong) ...
+MEMORY = 3  # ... this one and any of the re-counts just before it
+MIN_PERIODS = 2.0  # a re-count is believed once its window holds this many of its periods
+MIN_SCORE = 0.0  # ... and its periodicity is at least this
+# A window that finds no believable period (movement before the set fills its first part) is
+# re-counted on its later half, at least LATER_SECONDS long, believed only when clearly periodic.
+LATER_SECONDS = 3.0
+LATER_MIN_SCORE = 0.5
+# The re-counts' counter settings (posecount.count.PoseCountConfig fields; the final count takes the
+# defaults, as analyze does). A short window's secondary direction often repeats at half the period
+# (a joint moving twice per rep) and ties the main one on periodicity: counted, it reports two reps
+# per rep, so the re-counts leave such harmonics out (docs/live.md, "Measured").
+COUNT_OPTIONS: dict = {"skip_harmonics": True}
+
+
+@dataclass
+class OnlineRep:
+    """A rep the online counter reported: pose indices, inclusive; ``at``: the pose count then."""
+
+    index: int
+    start: int
+    end: int
+    period: float  # frames per rep of the count that found it
+    at: int
+
+
+class OnlineCounter:
+    """The running count of a growing pose sequence (see the module doc). ``due(n)``: whether a
+    re-count is due with ``n`` poses; ``update(keypoints, start, n)``: re-count the window
+    ``keypoints`` (poses ``start`` .. ``n - 1``) and return the reps that became safe to report."""
+
+    def __init__(self, fps: float, layout: str = "mediapipe33", *, recount_s: float = RECOUNT_SECONDS,
+                 window_s: float = WINDOW_SECONDS, guard_periods: float = GUARD_PERIODS, confirm: int = CONFIRM,
+                 min_periods: float = MIN_PERIODS, min_score: float = MIN_SCORE,
+                 count_options: dict | None = None, recount_later: bool = True):
+        self.fps, self.layout = float(fps), layout
+        self.every = max(1, int(round(recount_s * self.fps)))
+        self.least = max(1, int(round(MIN_RECOUNT_SECONDS * self.fps)))
+        self.window = max(8, int(round(window_s * self.fps)))
+        self.guard_periods, self.confirm = guard_periods, max(1, int(confirm))
+        self.min_periods, self.min_score = min_periods, min_score
+        self.count_options = dict(COUNT_OPTIONS if count_options is None else count_options)
+        self.later = max(8, int(round(LATER_SECONDS * self.fps))) if recount_later else None
+        self.reps: list[OnlineRep] = []
+        self.last_count = None  # the newest re-count (a PoseCount of the window)
+        self.last_start = 0
+        self._counted_at = 0
+        # (start, end, re-counts that found it) of the last MEMORY re-counts
+        self._recent: list[list[tuple[int, int, int]]] = []
+        self.recounts = 0
+        self.seconds = 0.0
+
+    def due(self, n: int) -> bool:
+        """A re-count every ``recount_s``, or every ``RECOUNT_PERIODS`` of the period found last
+        when that is sooner (a fast movement's reps are reported within a period of their end)."""
+        period = self.last_count.period if self.last_count is not None and self.last_count.period > 0 else 0.0
+        every = min(self.every, max(self.least, int(RECOUNT_PERIODS * period))) if period else self.every
+        return n - self._counted_at >= every
+
+    def window_start(self, n: int) -> int:
+        return max(0, n - self.window)
+
+    def _believed(self, count, poses: int) -> bool:
+        """A period found in a short stretch is biased short (the counter looks for at most half
+        the sequence): believed once the stretch holds ``min_periods`` of it."""
+        return bool(count.reps) and count.period > 0 and count.score >= self.min_score and \
+            poses >= self.min_periods * count.period
+
+    def update(self, keypoints: np.ndarray, start: int, n: int) -> list[OnlineRep]:
+        from movinet_crossfit.posecount.count import count_repetitions
+
+        started = time.perf_counter()
+        self._counted_at = n
+        count = count_repetitions(keypoints, self.fps, self.layout, **self.count_options)
+        believed = self._believed(count, len(keypoints))
+        if not believed and self.later is not None and len(keypoints) - len(keypoints) // 2 >= self.later:
+            # Movement before the set (walking in, setting up) can hide the set's period from a
+            # window that holds both; its later half may hold the set alone.
+            half = len(keypoints) // 2
+            later = count_repetitions(keypoints[half:], self.fps, self.layout, **self.count_options)
+            if later.score >= LATER_MIN_SCORE and self._believed(later, len(keypoints) - half):
+                count, start, believed = later, start + half, True
+        self.last_count, self.last_start = count, start
+        self.recounts += 1
+        new = []
+        candidates = []
+        if believed:
+            guard = max(MIN_GUARD_SECONDS * self.fps, self.guard_periods * count.period)
+            tolerance = max(2.0, 0.25 * count.period)
+            last_end = self.reps[-1].end if self.reps else -1
+            for rep in count.reps:
+                a, b = start + rep.start_frame, start + rep.end_frame
+                if b > n - 1 - guard:
+                    break
+                if (a + b) / 2 <= last_end:
+                    continue  # reported already (its bounds may have moved a little)
+                # Found before by one of the last few re-counts (one that glanced past it in
+                # between does not start it over; fast movements flicker between re-counts).
+                seen = 1 + max((hits for earlier in self._recent for c, d, hits in earlier
+                                if abs(c - a) <= tolerance and abs(d - b) <= tolerance), default=0)
+                candidates.append((a, b, seen))
+                # Each rep on its own evidence: one the re-counts disagree on does not hold back
+                # the next (it is left to the end, which reconciles).
+                if seen >= self.confirm:
+                    found = OnlineRep(len(self.reps) + 1, a, b, float(count.period), n)
+                    self.reps.append(found)
+                    new.append(found)
+                    last_end = b
+        self._recent = (self._recent + [candidates])[-MEMORY:]
+        self.seconds += time.perf_counter() - started
+        return new
+
+
+def replay_counter(keypoints: np.ndarray, fps: float, layout: str = "mediapipe33", **options):
+    """A known pose sequence played as if live: ``(OnlineCounter after the last pose, the final
+    PoseCount)``: what a ``LiveSession`` reports and counts for these poses, without the poses'
+    cost (benchmarks/bench_live.py on the RepCount pose files, the tests)."""
+    from movinet_crossfit.posecount.count import count_repetitions
+
+    keypoints = np.asarray(keypoints)
+    counter = OnlineCounter(fps, layout, **options)
+    for n in range(1, len(keypoints) + 1):
+        if counter.due(n):
+            start = counter.window_start(n)
+            counter.update(keypoints[start:n], start, n)
+    return counter, count_repetitions(keypoints, fps, layout)
