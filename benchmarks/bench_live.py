@@ -61,21 +61,9 @@ def phase_delays(online, final, n: int) -> list[float]:
     other side than the whole sequence, and then every rep it reports is half a period off the
     final one although the count is on time."""
     period = final.period or 1.0
-    pairs = []
-    for i, r in enumerate(online):
-        for j, f in enumerate(final.reps):
-            best = 0.0
-            for shift in (0.0, period / 2, -period / 2):
-                a, b = r.start - shift, r.end - shift
-                inter = min(b, f.end_frame) - max(a, f.start_frame) + 1
-                best = max(best, inter / (max(b, f.end_frame) - min(a, f.start_frame) + 1) if inter > 0 else 0.0)
-            if best >= 0.5:
-                pairs.append((best, i, j))
-    used, matched = set(), {}
-    for _, i, j in sorted(pairs, reverse=True):
-        if i not in used and j not in matched:
-            used.add(i)
-            matched[j] = i
+    matched = {j: i for i, j, _ in match_reps([(r.start, r.end) for r in online],
+                                               [(r.start_frame, r.end_frame) for r in final.reps], 0.5,
+                                               shifts=(0.0, period / 2, -period / 2))}
     return [((online[matched[j]].at if j in matched else n) - 1 - r.end_frame) / period
             for j, r in enumerate(final.reps)]
 

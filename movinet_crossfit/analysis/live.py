@@ -30,9 +30,9 @@ import numpy as np
 from movinet_crossfit.analysis.flow import DEFAULT_CLIP_SECONDS, TOP_K
 from movinet_crossfit.analysis.footage import DEFAULT_POSE_FPS, FootageAnalysis, analyse_poses, check_pose_fps, \
     pose_stride, _known, _load_standards
+from movinet_crossfit.analysis.online import COUNT_OPTIONS, OnlineCounter, OnlineRep, replay_counter  # noqa: F401
 from movinet_crossfit.core import video
 from movinet_crossfit.core.errors import UserError
-from movinet_crossfit.analysis.online import COUNT_OPTIONS, OnlineCounter, OnlineRep, replay_counter  # noqa: F401
 from movinet_crossfit.core.metrics import Rep
 
 __all__ = ["DEFAULT_POSE_FPS", "LiveEvent", "LiveSession", "OnlineCounter", "replay_counter"]

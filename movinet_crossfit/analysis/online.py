@@ -103,10 +103,10 @@ class OnlineCounter:
         self._counted_at = n
         count = count_repetitions(keypoints, self.fps, self.layout, **self.count_options)
         believed = self._believed(count, len(keypoints))
-        if not believed and self.later is not None and len(keypoints) - len(keypoints) // 2 >= self.later:
+        half = len(keypoints) // 2
+        if not believed and self.later is not None and len(keypoints) - half >= self.later:
             # Movement before the set (walking in, setting up) can hide the set's period from a
             # window that holds both; its later half may hold the set alone.
-            half = len(keypoints) // 2
             later = count_repetitions(keypoints[half:], self.fps, self.layout, **self.count_options)
             if later.score >= LATER_MIN_SCORE and self._believed(later, len(keypoints) - half):
                 count, start, believed = later, start + half, True

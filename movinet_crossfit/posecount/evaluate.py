@@ -108,15 +108,20 @@ def load_repcount(folder: str | os.PathLike, split: str = "dev") -> list[RepCoun
     return videos
 
 
+def _iou(a: float, b: float, c: float, d: float) -> float:
+    inter = min(b, d) - max(a, c) + 1
+    return inter / (max(b, d) - min(a, c) + 1) if inter > 0 else 0.0
+
+
 def match_reps(predicted: Sequence[tuple[int, int]], true: Sequence[tuple[int, int]],
-               min_iou: float = 0.5) -> list[tuple[int, int, float]]:
+               min_iou: float = 0.5, shifts: Sequence[float] = (0,)) -> list[tuple[int, int, float]]:
     """Greedy one-to-one matching of reps (inclusive frame ranges) by temporal IoU, best first:
-    ``[(predicted index, true index, iou)]`` for the pairs at ``min_iou`` or above."""
+    ``[(predicted index, true index, iou)]`` for the pairs at ``min_iou`` or above. ``shifts``: a
+    predicted rep is also tried moved back by each (frames); a pair's IoU is its best."""
     pairs = []
     for i, (a, b) in enumerate(predicted):
         for j, (c, d) in enumerate(true):
-            inter = min(b, d) - max(a, c) + 1
-            iou = inter / (max(b, d) - min(a, c) + 1) if inter > 0 else 0.0
+            iou = max(_iou(a - shift, b - shift, c, d) for shift in shifts)
             if iou >= min_iou:
                 pairs.append((iou, i, j))
     used_predicted, used_true, matches = set(), set(), []
