@@ -6,14 +6,18 @@ offline one, and how many frames per second the live pipeline sustains.
    == offline on every one (must), the share of final reps reported within one period of their end,
    the same with a rep cut half a period off the final one taken as its rep (``phase_delays``),
    the median / 95th percentile delay in periods and seconds, precision of the online reports
-   (matched to a final rep at temporal IoU >= 0.5), the endings the final count corrects.
+   (matched to a final rep at temporal IoU >= 0.5), the endings the final count corrects. Twice:
+   the movement unknown, and given as the user's (``--movement``: its RepCount class, which places
+   the counter's rest side, posecount.count.MID_REP).
 2. The real CrossFit clips of a class joined into one set (thruster, chest-to-bar; 854x480):
    ``live`` (run_live) against ``analyze`` (analyse_footage): counts, delays, and frames per second
    with the time split by stage (decode, poses, counter, judging, stream model with --model), for
-   --person auto and --person first, against the issue's goal of 30 fps.
+   --person auto and --person first, and auto with the movement given (``+mv``), against the
+   issue's goal of 30 fps.
 3. The cost of re-counting on a long stream (--minutes, default 10): flat per second of video.
 
     python benchmarks/bench_live.py [--data DIR] [--skip-repcount] [--skip-video] [--model EXPORT_STREAM]
+                                    [--movement unknown|given|both]
                                     [--classes thruster,chest-to-bar] [--limit N] [--minutes 10]
 """
 from __future__ import annotations
@@ -111,7 +115,9 @@ def shown_at_end(count):
 TUNING_FOLD = 40
 
 
-def bench_repcount(folder: Path, fps: float, limit: int | None) -> None:
+def bench_repcount(folder: Path, fps: float, limit: int | None, movement_known: bool = False) -> None:
+    """``movement_known``: each sequence's RepCount class passed as the user's movement (``live
+    --movement``), which places the counter's rest side (posecount.count.MID_REP), online and final."""
     videos = load_repcount(folder)[:limit]
     rows, periods, seconds, equal, corrected, reported, matched = [], [], [], 0, 0, 0, 0
     by_count, folds = [], {"tuning": [], "out of fold": []}
@@ -122,8 +128,9 @@ def bench_repcount(folder: Path, fps: float, limit: int | None) -> None:
              for who in ("running count", "final count at each rep's end")}
     started = time.perf_counter()
     for video in videos:
-        counter, final = replay_counter(video.keypoints, fps)
-        offline = count_repetitions(video.keypoints, fps, "mediapipe33")
+        movement = video.kind if movement_known else None
+        counter, final = replay_counter(video.keypoints, fps, movement=movement)
+        offline = count_repetitions(video.keypoints, fps, "mediapipe33", movement=movement)
         equal += final.count == offline.count and [(r.start_frame, r.end_frame) for r in final.reps] == \
             [(r.start_frame, r.end_frame) for r in offline.reps]
         late, hits = delays(counter.reps, final, len(video.keypoints))
@@ -148,7 +155,8 @@ def bench_repcount(folder: Path, fps: float, limit: int | None) -> None:
         corrected += len(counter.reps) > final.count or bool(moved)
         rows.append((video.name, final.count, len(counter.reps), counter.recounts, counter.seconds))
     p = np.array(periods)
-    print(f"\nRepCount poses: {len(videos)} sequences, {len(p)} final reps, {time.perf_counter() - started:.0f} s "
+    print(f"\nRepCount poses, {'the movement given (--movement)' if movement_known else 'the movement unknown'}: "
+          f"{len(videos)} sequences, {len(p)} final reps, {time.perf_counter() - started:.0f} s "
           f"(load {_load_average()})")
     print(f"  final == offline (count and bounds): {equal}/{len(videos)}")
     print(f"  reported within one period of their end: {np.mean(p <= 1.0):.1%}; delay median {np.median(p):.2f} "
@@ -229,9 +237,10 @@ def bench_video(clips: Path, classes: list[str], model: str | None) -> None:
         started = time.perf_counter()
         decoded = sum(1 for _ in iter_frames(joined))
         decode_fps = decoded / (time.perf_counter() - started)
-        for person in ("auto", "first"):
-            offline = analyse_footage(joined, info, person=person)
-            run = run_live(str(joined), person=person, model=model)
+        # the third run: the user names the movement (--movement), which places the rest side
+        for person, movement in (("auto", None), ("first", None), ("auto", name)):
+            offline = analyse_footage(joined, info, person=person, movement=movement)
+            run = run_live(str(joined), person=person, model=model, movement=movement)
             live = run.analysis
             end = run.events[-1].to_dict()
             period = (offline.count.period or 1.0) / offline.pose_fps
@@ -240,7 +249,7 @@ def bench_video(clips: Path, classes: list[str], model: str | None) -> None:
                     if e.kind == "rep" and e.rep <= len(ends)]
             t = live.timings
             split = "/".join(f"{t.get(k, 0.0):.1f}" for k in ("poses", "live_count", "live_judge", "live_stream_model"))
-            print(f"{name:14} {person:7} {decoded:6d} {offline.count.count:7d} {live.count.count:5d} "
+            print(f"{name:14} {person + ('+mv' if movement else ''):7} {decoded:6d} {offline.count.count:7d} {live.count.count:5d} "
                   f"{str(end['corrected']):>5} {sum(d > period for d in late):7d} "
                   f"{np.median(late) if late else 0:7.2f}/{max(late) if late else 0:<7.2f} "
                   f"{decoded / run.wall_seconds:8.1f} {decode_fps:10.1f} {split}  (period {period:.2f} s)")
@@ -254,6 +263,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="first N RepCount sequences only")
     parser.add_argument("--skip-repcount", action="store_true")
     parser.add_argument("--skip-video", action="store_true")
+    parser.add_argument("--movement", choices=("unknown", "given", "both"), default="both",
+                        help="replay RepCount with the movement unknown, given as the user's (its class), or both")
     parser.add_argument("--minutes", type=float, default=10.0, help="the long stream of the cost measurement "
                         "(0: skip it)")
     parser.add_argument("--classes", default="thruster,chest-to-bar")
@@ -261,7 +272,8 @@ def main() -> None:
     args = parser.parse_args()
     print(f"bench_live: {os.cpu_count()} CPUs, load {_load_average()}")
     if not args.skip_repcount:
-        bench_repcount(args.data / "repcount_pose", args.fps, args.limit)
+        for known in {"unknown": (False,), "given": (True,), "both": (False, True)}[args.movement]:
+            bench_repcount(args.data / "repcount_pose", args.fps, args.limit, movement_known=known)
     if args.minutes > 0:
         bench_cost(args.data / "repcount_pose", args.fps, args.minutes)
     if not args.skip_video:

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from conftest import SHARED_DATA
 
-from movinet_crossfit.posecount.count import count_repetitions
-from movinet_crossfit.posecount.evaluate import evaluate_repcount, load_repcount
+from movinet_crossfit.posecount.count import count_repetitions, mid_rep_of
+from movinet_crossfit.posecount.evaluate import evaluate_repcount, load_repcount, match_reps
 
 
 @pytest.fixture(scope="module")
@@ -72,3 +72,57 @@ def test_a_real_video_put_back_into_pixels_counts_the_same(repcount):
     rng = np.random.default_rng(1)
     pixels = shapes * rng.uniform(200, 600, (len(shapes), 1, 3)) + rng.uniform(0, 500, (len(shapes), 1, 3))
     assert count_repetitions(pixels, 30.0).count == result.results[index].count == videos[index].count
+
+
+def test_a_named_movement_cuts_reps_at_its_rest_position(repcount):
+    """Told the movement (``count --poses --movement``, ``analyze/live --movement``), the counter
+    takes the extreme where the body looks as in mid-rep (posecount.count.MID_REP: a squat's hips
+    down to the knees) as the rep's middle instead of the side the signal dwells on: the rep bounds
+    match RepCount's far more often, the counts barely move."""
+    videos, agnostic = repcount
+    known = evaluate_repcount(videos, movement_known=True)
+    assert known.boundaries["f1"] >= agnostic.boundaries["f1"] + 0.05, (known.boundaries, agnostic.boundaries)
+    assert known.mae <= agnostic.mae + 0.01 and known.obo >= agnostic.obo - 0.02
+    # stu6_65: squats whose signal dwells at neither end; without the name cut at the bottom.
+    index = next(i for i, v in enumerate(videos) if v.name == "stu6_65")
+    truth = [tuple(b) for b in videos[index].bounds]
+
+    def matched(found):
+        return len(match_reps([(r.start_frame, r.end_frame) for r in found.reps], truth, 0.5))
+
+    assert matched(agnostic.results[index]) <= 2 and matched(known.results[index]) >= 17, len(truth)
+    # A movement without a known mid-rep look changes nothing.
+    other = count_repetitions(videos[index].keypoints, 30.0, movement="deadlift")
+    assert [(r.start_frame, r.end_frame) for r in other.reps] == \
+           [(r.start_frame, r.end_frame) for r in agnostic.results[index].reps]
+
+
+@pytest.mark.parametrize("name, canonical", [("Push_Up", "push-up"), ("pushups", "push-up"), ("squant", "squat"),
+                                             ("jump_jack", "jumping-jack"), ("bench pressing", "bench-press"),
+                                             ("Chest-To-Bar", "chest-to-bar"), ("thrusters", "thruster")])
+def test_movement_names_find_their_mid_rep_look(name, canonical):
+    from movinet_crossfit.posecount.count import MID_REP
+
+    assert mid_rep_of(name) is MID_REP[canonical]
+
+
+@pytest.mark.parametrize("name", [None, "", "deadlift", "pommelhorse", "squatz"])
+def test_a_movement_without_a_mid_rep_look_has_none(name):
+    assert mid_rep_of(name) is None
+
+
+def test_count_poses_takes_the_movement_and_refuses_one_it_does_not_know(repcount):
+    import json
+    import subprocess
+    import sys
+
+    path = SHARED_DATA / "repcount_pose" / "dev" / "stu6_65.npy"
+    run = [sys.executable, "-m", "movinet_crossfit", "count", "--poses", str(path)]
+    named = subprocess.run(run + ["--movement", "squat", "--format", "json"], capture_output=True, text=True)
+    assert named.returncode == 0, named.stderr
+    reps = json.loads(named.stdout)["reps"]
+    truth = [tuple(b) for b in repcount[0][next(i for i, v in enumerate(repcount[0]) if v.name == "stu6_65")].bounds]
+    assert len(match_reps([(r["start_frame"], r["end_frame"]) for r in reps], truth, 0.5)) >= 17
+    wrong = subprocess.run(run + ["--movement", "squatz"], capture_output=True, text=True)
+    assert wrong.returncode == 2 and "Traceback" not in wrong.stderr
+    assert "--movement 'squatz'" in wrong.stderr and "push-up" in wrong.stderr

@@ -304,7 +304,9 @@ def analyse_poses(poses: PoseSequence, info: video.VideoInfo, every: int, *, nam
     asked = standards.get(movement) if movement else None
     report("counting repetitions", POSES_SHARE[1])
     started = time.perf_counter()
-    count = count_repetitions(poses.keypoints, poses.fps, poses.layout)
+    # The user's movement places the counter's rest side (posecount.count.MID_REP); a guess does not,
+    # so that the count never depends on a recogniser that runs on its reps.
+    count = count_repetitions(poses.keypoints, poses.fps, poses.layout, movement=asked.name if asked else None)
     timings["count"] = time.perf_counter() - started
 
     found = float(poses.detected.mean()) if poses.num_frames else 0.0

@@ -113,7 +113,8 @@ class LiveSession:
         if hasattr(self.tracker, "fps"):  # as pose.extract.extract_poses does
             self.tracker.fps = self.pose_fps
         self.name = name
-        self.counter = OnlineCounter(self.pose_fps, self.tracker.layout)
+        self.counter = OnlineCounter(self.pose_fps, self.tracker.layout,
+                                     movement=self.asked.name if self.asked is not None else None)
         self.stream_model = stream_model
         self._rows: list = []  # what each tracker call returned (FramePose, or None when it chooses at the end)
         self._frames = 0

@@ -62,7 +62,7 @@ class OnlineCounter:
     def __init__(self, fps: float, layout: str = "mediapipe33", *, recount_s: float = RECOUNT_SECONDS,
                  window_s: float = WINDOW_SECONDS, guard_periods: float = GUARD_PERIODS, confirm: int = CONFIRM,
                  min_periods: float = MIN_PERIODS, min_score: float = MIN_SCORE,
-                 count_options: dict | None = None, recount_later: bool = True):
+                 count_options: dict | None = None, recount_later: bool = True, movement: str | None = None):
         self.fps, self.layout = float(fps), layout
         self.every = max(1, int(round(recount_s * self.fps)))
         self.least = max(1, int(round(MIN_RECOUNT_SECONDS * self.fps)))
@@ -70,6 +70,10 @@ class OnlineCounter:
         self.guard_periods, self.confirm = guard_periods, max(1, int(confirm))
         self.min_periods, self.min_score = min_periods, min_score
         self.count_options = dict(COUNT_OPTIONS if count_options is None else count_options)
+        # The user's movement places every re-count's rest side as it does the final count's.
+        self.movement = movement
+        if movement:
+            self.count_options["movement"] = movement
         self.later = max(8, int(round(LATER_SECONDS * self.fps))) if recount_later else None
         self.reps: list[OnlineRep] = []
         self.last_count = None  # the newest re-count (a PoseCount of the window)
@@ -141,16 +145,18 @@ class OnlineCounter:
         return new
 
 
-def replay_counter(keypoints: np.ndarray, fps: float, layout: str = "mediapipe33", **options):
+def replay_counter(keypoints: np.ndarray, fps: float, layout: str = "mediapipe33", *, movement: str | None = None,
+                   **options):
     """A known pose sequence played as if live: ``(OnlineCounter after the last pose, the final
     PoseCount)``: what a ``LiveSession`` reports and counts for these poses, without the poses'
-    cost (benchmarks/bench_live.py on the RepCount pose files, the tests)."""
+    cost (benchmarks/bench_live.py on the RepCount pose files, the tests). ``movement``: the
+    user's, as ``LiveSession(movement=)`` passes it."""
     from movinet_crossfit.posecount.count import count_repetitions
 
     keypoints = np.asarray(keypoints)
-    counter = OnlineCounter(fps, layout, **options)
+    counter = OnlineCounter(fps, layout, movement=movement, **options)
     for n in range(1, len(keypoints) + 1):
         if counter.due(n):
             start = counter.window_start(n)
             counter.update(keypoints[start:n], start, n)
-    return counter, count_repetitions(keypoints, fps, layout)
+    return counter, count_repetitions(keypoints, fps, layout, movement=movement)

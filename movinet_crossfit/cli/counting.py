@@ -36,6 +36,9 @@ def count(
                                         "(a RepCount .npy: 30 assumed)"),
     layout: Optional[Layout] = typer.Option(None, "--layout",
                                             help="with --poses: the keypoints' layout (default: from the file)"),
+    movement: Optional[str] = typer.Option(None, "--movement", help="with --poses: the movement, when known "
+                                           "(squat, push-up, pull-up, thruster, ...): reps are cut at its rest "
+                                           "position instead of where the movement dwells"),
     weights: Optional[Path] = typer.Option(None, "--weights", help="folder with the RepNet checkpoint "
                                            "(official: checkpoint, ckpt-70.*; or one written by train-counter)"),
     model: Optional[Path] = typer.Option(None, "--model", help="instead of --weights: an export-counter folder"),
@@ -62,8 +65,10 @@ def count(
     from movinet_crossfit.core.fileio import write_json_atomic
 
     if poses is not None:
-        _count_poses(poses, fps, _value(layout), json_path, plot, output_format)
+        _count_poses(poses, fps, _value(layout), json_path, plot, output_format, movement)
         return
+    if movement is not None:
+        raise UserError("--movement goes with --poses (the pose counter); RepNet does not use it")
     if video_path is None:
         raise UserError("count needs a VIDEO (RepNet) or --poses FILE (pose counter)")
 
@@ -96,13 +101,16 @@ def count(
 
 
 def _count_poses(path: Path, fps: Optional[float], layout: Optional[str], json_path: Optional[Path],
-                 plot: Optional[Path], output_format: str) -> None:
+                 plot: Optional[Path], output_format: str, movement: Optional[str] = None) -> None:
     import json
 
     from movinet_crossfit.core.fileio import write_json_atomic
-    from movinet_crossfit.posecount.count import count_poses_file, plot_pose_count
+    from movinet_crossfit.posecount.count import MID_REP, count_poses_file, mid_rep_of, plot_pose_count
 
-    result = count_poses_file(path, fps=fps, layout=layout)
+    if movement is not None and mid_rep_of(movement) is None:
+        raise UserError(f"--movement {movement!r}: the pose counter does not know its rest position; known: "
+                        f"{', '.join(MID_REP)} (or leave --movement out)")
+    result = count_poses_file(path, fps=fps, layout=layout, movement=movement)
     rate = result.fps
     if json_path:
         write_json_atomic(json_path, {"source": str(path), **result.to_dict()})

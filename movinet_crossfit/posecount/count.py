@@ -26,12 +26,16 @@ normalised shapes (the RepCount pose files), and:
    ``skip_harmonics`` (the live counter's re-counts of a short window) a direction other than the
    main one that repeats at under ``HARMONIC_SHARE`` of the body's period is not a candidate: a
    joint that moves twice per rep would otherwise be counted at half the period.
-5. **Reps.** On the side away from where the signal dwells (its skewness), extremes at least
+5. **Reps.** On the side away from the rest position, extremes at least
    ``min_sep`` periods apart that stand out by ``prominence`` of the typical swing (90th
    percentile of the swing over 1.5 periods) are reps, counted only where the local swing is at
    least ``active_share`` of the typical one. A rep runs from the rest-side extreme before its
    peak to the one after it; reps more than a period apart start a new set, and the time between
-   sets is a *rest* gap.
+   sets is a *rest* gap. The rest position is the side the signal dwells on (its skewness); when the
+   movement is given (``movement=``) and ``MID_REP`` knows how its body looks mid-rep (a squat's
+   hips down to the knees), the side where the body looks so is the rep's middle and the other the
+   rest, if the signal follows that look (|correlation| >= ``MID_REP_MIN_CORRELATION``). A signal
+   that dwells near neither side (skewness near zero) otherwise picks one by chance.
 6. **Nothing periodic** (score under ``min_score``): the large, deliberate swings of the main
    movement are counted instead, at least ``fallback_sep_s`` apart and standing out by
    ``fallback_prominence`` of the whole range (a few slow reps in a short clip land here), if
@@ -102,6 +106,62 @@ class PoseCountConfig:
 
 # A direction repeating faster than this share of the body's period repeats at a harmonic of it.
 HARMONIC_SHARE = 0.7
+
+
+
+@dataclass(frozen=True)
+class MidRep:
+    """How the body looks in the middle of a rep, as joint heights in the counter's normalised
+    shape (image y, down): ``low`` is low and ``high`` is high (either may be None). The counter
+    takes the side of its signal where ``y(low) - y(high)`` is large as the rep's middle."""
+
+    low: str | None
+    high: str | None
+    text: str
+
+
+_SQUAT = MidRep("hip", "knee", "hips down to the knees")
+_PULL = MidRep(None, "nose", "head up to the bar")
+# Movement -> its mid-rep look. Written from what each movement is (not fitted); the RepCount
+# names (squat, push_up, pull_up, jump_jack, front_raise, bench_pressing) are aliases.
+MID_REP = {
+    "squat": _SQUAT, "air-squat": _SQUAT, "thruster": _SQUAT, "ohs": _SQUAT, "wall-ball": _SQUAT,
+    "push-up": MidRep("nose", None, "chest down to the floor"),
+    "pull-up": _PULL, "chest-to-bar": _PULL,
+    "jumping-jack": MidRep("shoulder", "wrist", "hands over the shoulders"),
+    "front-raise": MidRep("shoulder", "wrist", "hands raised to the shoulders"),
+    "bench-press": MidRep("wrist", "shoulder", "bar down to the chest"),
+}
+MID_REP_ALIASES = {"squats": "squat", "squant": "squat", "air-squats": "squat", "pushups": "push-up",
+                   "pushup": "push-up", "push-ups": "push-up", "pullups": "pull-up", "pullup": "pull-up",
+                   "pull-ups": "pull-up", "jumpjacks": "jumping-jack", "jump-jack": "jumping-jack",
+                   "jumping-jacks": "jumping-jack", "frontraise": "front-raise", "benchpressing": "bench-press",
+                   "bench-pressing": "bench-press", "thrusters": "thruster", "overhead-squat": "ohs"}
+MID_REP_MIN_CORRELATION = 0.3  # the signal follows the mid-rep look at least this much, or skewness decides
+
+
+def mid_rep_of(movement: str | None) -> MidRep | None:
+    """``MID_REP``'s entry for a movement name (any case; spaces, underscores as hyphens; the
+    aliases), None for a movement it does not know."""
+    if not movement:
+        return None
+    name = str(movement).strip().lower().replace("_", "-").replace(" ", "-")
+    return MID_REP.get(MID_REP_ALIASES.get(name, name))
+
+
+def _mid_rep_signal(features: np.ndarray, names: list[str], mid: MidRep) -> np.ndarray | None:
+    """``y(low) - y(high)`` per frame from the counter's features (each joint's x, y), sides
+    averaged; None when a joint it needs was not seen."""
+    def height(point):
+        cols = [2 * i + 1 for i, name in enumerate(names) if name in (point, f"l_{point}", f"r_{point}")]
+        return features[:, cols].mean(1) if cols else None
+
+    parts = [(height(mid.low), 1.0) if mid.low else None, (height(mid.high), -1.0) if mid.high else None]
+    parts = [p for p in parts if p is not None]
+    if not parts or any(h is None for h, _ in parts):
+        return None
+    return sum(sign * h for h, sign in parts)
+
 
 # The settings picked on the RepCount dev videos (a small grid, re-picked per fold in the benchmark).
 TUNED = ("prominence", "min_sep", "harmonic_ratio", "min_score")
@@ -218,11 +278,13 @@ def pose_features(keypoints: np.ndarray, layout: str = "mediapipe33", fps: float
 
 def count_repetitions(keypoints: np.ndarray, fps: float | None, layout: str = "mediapipe33", *,
                       confidence: np.ndarray | None = None, config: PoseCountConfig | None = None,
-                      **options) -> PoseCount:
+                      movement: str | None = None, **options) -> PoseCount:
     """Count repetitions in a keypoint sequence ``(T, K, C)``; see the module docstring.
 
     ``fps`` None: ``config.default_fps`` is assumed (and said in the note). ``confidence``: an
-    optional per-frame pose score. ``options`` override single ``PoseCountConfig`` fields.
+    optional per-frame pose score. ``movement``: the movement's name, when known; ``MID_REP``'s
+    look of its middle then places the rest side (step 5; a name it does not know changes
+    nothing). ``options`` override single ``PoseCountConfig`` fields.
     """
     cfg = replace(config or PoseCountConfig(), **options)
     notes = []
@@ -254,6 +316,8 @@ def count_repetitions(keypoints: np.ndarray, fps: float | None, layout: str = "m
 
     if features is None:
         return finish("nobody found")
+    mid = mid_rep_of(movement)
+    look = _mid_rep_signal(features, names, mid) if mid is not None else None
     if n < 8:
         return finish(f"{n} frames: too short to see a repetition")
     motion = np.percentile(features[present], 95, 0) - np.percentile(features[present], 5, 0)
@@ -282,10 +346,11 @@ def count_repetitions(keypoints: np.ndarray, fps: float | None, layout: str = "m
                           f"{share:.0%} of the movement)", score=score, signal=signal)
         spacing = cfg.fallback_sep_s * fps / cfg.min_sep
         bounds, strength = _count_extremes(signal, spacing, counted, cfg.min_sep, cfg.fallback_prominence, 0.0,
-                                           reference=span)
+                                           reference=span, look=look)
         typical = float(np.median([b - a for a, b in bounds])) if bounds else 0.0
         return finish(why + "; counted large swings", bounds, score, typical, signal, strength, split=spacing)
-    bounds, strength = _count_extremes(signal, period, counted, cfg.min_sep, cfg.prominence, cfg.active_share)
+    bounds, strength = _count_extremes(signal, period, counted, cfg.min_sep, cfg.prominence, cfg.active_share,
+                                       look=look)
     return finish("" if bounds else "no swing stands out", bounds, score, period, signal, strength)
 
 
@@ -319,9 +384,11 @@ def _main_movement(features: np.ndarray, fps: float, cfg: PoseCountConfig) -> tu
 
 
 def _count_extremes(signal: np.ndarray, period: float, counted: np.ndarray, min_sep: float, prominence: float,
-                    active_share: float, reference: float | None = None) -> tuple[list, np.ndarray]:
+                    active_share: float, reference: float | None = None,
+                    look: np.ndarray | None = None) -> tuple[list, np.ndarray]:
     """Rep bounds ``[(start, end)]`` and the per-frame swing strength (step 5). ``reference``: the
-    swing an extreme is measured against (default: the typical local swing)."""
+    swing an extreme is measured against (default: the typical local swing). ``look``: per frame,
+    how much the body looks as in the middle of a rep (``_mid_rep_signal``)."""
     from scipy.signal import find_peaks
 
     n = len(signal)
@@ -334,7 +401,15 @@ def _count_extremes(signal: np.ndarray, period: float, counted: np.ndarray, min_
     active = (swing >= active_share * reference) & counted
     # The signal dwells at the rest position: count the extremes on the other side.
     centred = signal[active] - np.median(signal[active]) if active.any() else signal
-    y = signal if np.mean(centred ** 3) >= 0 else -signal
+    up = np.mean(centred ** 3) >= 0
+    if look is not None:
+        # The rep's middle is where the body looks as mid-rep: count the extremes on that side.
+        seen = active & np.isfinite(look)
+        if seen.sum() > 8 and np.std(look[seen]) > 0 and np.std(signal[seen]) > 0:
+            follows = np.corrcoef(signal[seen], look[seen])[0, 1]
+            if abs(follows) >= MID_REP_MIN_CORRELATION:
+                up = follows > 0
+    y = signal if up else -signal
     peaks, _ = find_peaks(y, distance=max(1, int(min_sep * period)), prominence=prominence * reference)
     peaks = peaks[active[peaks]]
     bounds = []
@@ -390,7 +465,7 @@ def plot_pose_count(result: PoseCount, png: str | os.PathLike, title: str = "") 
 
 
 def count_poses_file(path: str | os.PathLike, *, fps: float | None = None, layout: str | None = None,
-                     config: PoseCountConfig | None = None) -> PoseCount:
+                     config: PoseCountConfig | None = None, movement: str | None = None) -> PoseCount:
     """``count_repetitions`` on a poses file (``pose.sequence.read_poses``: our ``.npz``, ViTPose
     exports, the generated corpus's keypoints, RepCount ``.npy``); ``fps`` and ``layout`` override
     what the file holds (a file without a frame rate needs ``fps``)."""
@@ -403,7 +478,8 @@ def count_poses_file(path: str | os.PathLike, *, fps: float | None = None, layou
             raise UserError(f"--fps {rate!r}: need a positive, finite frame rate, e.g. --fps 30")
         raise UserError(f"{path}: its frame rate is {rate!r}: need a positive, finite frame rate "
                         "(pass --fps)")
-    result = count_repetitions(poses.keypoints, float(rate), layout or poses.layout, config=config)
+    result = count_repetitions(poses.keypoints, float(rate), layout or poses.layout, config=config,
+                               movement=movement)
     said = poses.extra.get("note") if fps is None else None
     if said:
         result.note = "; ".join(filter(None, [said, result.note]))

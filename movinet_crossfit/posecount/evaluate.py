@@ -170,14 +170,17 @@ class RepCountEvaluation:
 
 
 def evaluate_repcount(videos: Sequence[RepCountVideo], config: PoseCountConfig | None = None,
-                      fps: float = REPCOUNT_FPS) -> RepCountEvaluation:
-    """Count every video with one fixed ``config`` (the class is never an input) and score it."""
+                      fps: float = REPCOUNT_FPS, movement_known: bool = False) -> RepCountEvaluation:
+    """Count every video with one fixed ``config`` and score it. The class is not an input unless
+    ``movement_known`` (each video's ``kind`` passed as ``movement=``: what a user who names the
+    movement gets; it places the rest side, count.MID_REP)."""
     results, cpu = [], 0.0
     if videos:  # the first call imports scipy's modules: not counting time
         count_repetitions(videos[0].keypoints[:64], fps, "mediapipe33", config=config)
     for video in videos:
         start = time.process_time()
-        results.append(count_repetitions(video.keypoints, fps, "mediapipe33", config=config))
+        results.append(count_repetitions(video.keypoints, fps, "mediapipe33", config=config,
+                                         movement=video.kind if movement_known else None))
         cpu += time.process_time() - start
     items = [{"name": v.name, "kind": v.kind, "true": v.count, "predicted": r.count, "note": r.note}
              for v, r in zip(videos, results)]
