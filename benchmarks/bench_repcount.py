@@ -143,6 +143,15 @@ def main() -> None:
     one = (time.process_time() - start) / 5
     print(f"  one {len(minute) / args.fps:.0f} s video: {one * 1000:.0f} ms CPU = "
           f"{len(minute) / args.fps / one:.0f}x real time (target >= 100x)")
+    # The movement named (count --poses --movement, analyze/live --movement): its look mid-rep
+    # (count.MID_REP, written from what each movement is) places the rest side, not the skewness.
+    named = evaluate_repcount(videos, fps=args.fps, movement_known=True)
+    print(f"  the class given as the movement: MAE {named.mae:.3f}  OBO {named.obo:.3f}  rep F1 "
+          f"{named.boundaries['f1']:.3f} (first / last {len(videos) // 2} videos: "
+          + " / ".join(f"{evaluate_repcount(part, fps=args.fps, movement_known=True).boundaries['f1']:.3f}"
+                       for part in (videos[:len(videos) // 2], videos[len(videos) // 2:])) + " against "
+          + " / ".join(f"{evaluate_repcount(part, fps=args.fps).boundaries['f1']:.3f}"
+                       for part in (videos[:len(videos) // 2], videos[len(videos) // 2:])) + " without)")
     print(f"\n  {'class':16s} {'videos':>6s} {'MAE':>6s} {'OBO':>5s} {'counted/true':>12s}")
     for kind, row in result.per_class.items():
         print(f"  {kind:16s} {row['videos']:6d} {row['mae']:6.3f} {row['obo']:5.2f} {row['predicted_over_true']:12.2f}")
