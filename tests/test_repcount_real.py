@@ -91,6 +91,7 @@ def test_a_named_movement_cuts_reps_at_its_rest_position(repcount):
         return len(match_reps([(r.start_frame, r.end_frame) for r in found.reps], truth, 0.5))
 
     assert matched(agnostic.results[index]) <= 2 and matched(known.results[index]) >= 17, len(truth)
+    assert (agnostic.results[index].rest, known.results[index].rest) == ("skewness", "movement")
     # A movement without a known mid-rep look changes nothing.
     other = count_repetitions(videos[index].keypoints, 30.0, movement="deadlift")
     assert [(r.start_frame, r.end_frame) for r in other.reps] == \
@@ -120,9 +121,13 @@ def test_count_poses_takes_the_movement_and_refuses_one_it_does_not_know(repcoun
     run = [sys.executable, "-m", "movinet_crossfit", "count", "--poses", str(path)]
     named = subprocess.run(run + ["--movement", "squat", "--format", "json"], capture_output=True, text=True)
     assert named.returncode == 0, named.stderr
+    assert json.loads(named.stdout)["rest"] == "movement"
     reps = json.loads(named.stdout)["reps"]
     truth = [tuple(b) for b in repcount[0][next(i for i, v in enumerate(repcount[0]) if v.name == "stu6_65")].bounds]
     assert len(match_reps([(r["start_frame"], r["end_frame"]) for r in reps], truth, 0.5)) >= 17
+    table = subprocess.run(run + ["--movement", "squant"], capture_output=True, text=True)  # RepCount's spelling
+    assert table.returncode == 0 and "reps cut at the squant rest position (mid-rep: hips down to the knees)" in \
+        " ".join(table.stdout.split())
     wrong = subprocess.run(run + ["--movement", "squatz"], capture_output=True, text=True)
     assert wrong.returncode == 2 and "Traceback" not in wrong.stderr
     assert "--movement 'squatz'" in wrong.stderr and "push-up" in wrong.stderr

@@ -126,6 +126,11 @@ def _count_poses(path: Path, fps: Optional[float], layout: Optional[str], json_p
         rows += [(g.kind, g.start_time, g.end_time, f"frames {g.start_frame}-{g.end_frame}") for g in result.gaps]
         for kind, start, end, text in sorted(rows, key=lambda row: row[1]):
             out.print(f"  {kind:7s} {start:7.2f}-{end:7.2f} s  {text}", highlight=False)
+        if movement is not None and result.reps:
+            look = mid_rep_of(movement)
+            out.print(f"  reps cut at the {movement} rest position (mid-rep: {look.text})" if result.rest == "movement"
+                      else f"  reps cut where the movement dwells: it does not follow the {movement} look "
+                           f"({look.text}) clearly enough", highlight=False)
         for rep in result.reps[:50]:
             out.print(f"  rep {rep.index:3d}: {rep.start_time:7.2f}-{rep.end_time:7.2f} s")
     said = results_console(output_format)

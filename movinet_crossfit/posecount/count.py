@@ -108,7 +108,6 @@ class PoseCountConfig:
 HARMONIC_SHARE = 0.7
 
 
-
 @dataclass(frozen=True)
 class MidRep:
     """How the body looks in the middle of a rep, as joint heights in the counter's normalised
@@ -207,11 +206,14 @@ class PoseCount:
     gaps: list = field(default_factory=list)  # [Gap], in time order
     joints_used: list = field(default_factory=list)
     note: str = ""
+    # What placed the rest side (step 5): "skewness" (where the signal dwells), "movement" (the
+    # named movement's MID_REP look), "" when nothing was counted.
+    rest: str = ""
 
     def to_dict(self, per_frame: bool = True) -> dict:
         out = {"count": self.count, "score": round(self.score, 4), "period_frames": round(self.period, 2),
                "period_seconds": round(self.period / self.fps, 3) if self.fps else None, "fps": self.fps,
-               "num_frames": self.num_frames, "joints_used": self.joints_used, "note": self.note,
+               "num_frames": self.num_frames, "joints_used": self.joints_used, "note": self.note, "rest": self.rest,
                "reps": [vars(rep) for rep in self.reps], "sets": [vars(s) for s in self.sets],
                "gaps": [vars(g) for g in self.gaps]}
         if per_frame:
@@ -301,7 +303,8 @@ def count_repetitions(keypoints: np.ndarray, fps: float | None, layout: str = "m
     for a, b in missing:
         counted[a:b + 1] = False
 
-    def finish(why: str, bounds=(), score=0.0, period=0.0, signal=None, strength=None, split=None) -> PoseCount:
+    def finish(why: str, bounds=(), score=0.0, period=0.0, signal=None, strength=None, split=None,
+               rest: str = "") -> PoseCount:
         zeros = np.zeros(n)
         reps = [Rep(k, int(a), int(b), round(a / fps, 3), round(b / fps, 3)) for k, (a, b) in enumerate(bounds, 1)]
         sets = _sets(bounds, split if split is not None else period, fps)
@@ -312,7 +315,7 @@ def count_repetitions(keypoints: np.ndarray, fps: float | None, layout: str = "m
         return PoseCount(len(reps), float(score), float(period), fps, n,
                          zeros if strength is None else strength, zeros if signal is None else signal, reps, sets,
                          [Gap(kind, int(a), int(b), round(a / fps, 3), round(b / fps, 3)) for kind, a, b in gaps],
-                         names, "; ".join(notes + ([why] if why else [])))
+                         names, "; ".join(notes + ([why] if why else [])), rest if bounds else "")
 
     if features is None:
         return finish("nobody found")
@@ -345,13 +348,14 @@ def count_repetitions(keypoints: np.ndarray, fps: float | None, layout: str = "m
             return finish(why + f"; no large or coordinated swing (range {span:.2f} body extents, "
                           f"{share:.0%} of the movement)", score=score, signal=signal)
         spacing = cfg.fallback_sep_s * fps / cfg.min_sep
-        bounds, strength = _count_extremes(signal, spacing, counted, cfg.min_sep, cfg.fallback_prominence, 0.0,
-                                           reference=span, look=look)
+        bounds, strength, rest = _count_extremes(signal, spacing, counted, cfg.min_sep, cfg.fallback_prominence,
+                                                 0.0, reference=span, look=look)
         typical = float(np.median([b - a for a, b in bounds])) if bounds else 0.0
-        return finish(why + "; counted large swings", bounds, score, typical, signal, strength, split=spacing)
-    bounds, strength = _count_extremes(signal, period, counted, cfg.min_sep, cfg.prominence, cfg.active_share,
-                                       look=look)
-    return finish("" if bounds else "no swing stands out", bounds, score, period, signal, strength)
+        return finish(why + "; counted large swings", bounds, score, typical, signal, strength, split=spacing,
+                      rest=rest)
+    bounds, strength, rest = _count_extremes(signal, period, counted, cfg.min_sep, cfg.prominence,
+                                             cfg.active_share, look=look)
+    return finish("" if bounds else "no swing stands out", bounds, score, period, signal, strength, rest=rest)
 
 
 def _most_periodic(features: np.ndarray, period: float, shortest: int, longest: int,
@@ -385,10 +389,11 @@ def _main_movement(features: np.ndarray, fps: float, cfg: PoseCountConfig) -> tu
 
 def _count_extremes(signal: np.ndarray, period: float, counted: np.ndarray, min_sep: float, prominence: float,
                     active_share: float, reference: float | None = None,
-                    look: np.ndarray | None = None) -> tuple[list, np.ndarray]:
-    """Rep bounds ``[(start, end)]`` and the per-frame swing strength (step 5). ``reference``: the
-    swing an extreme is measured against (default: the typical local swing). ``look``: per frame,
-    how much the body looks as in the middle of a rep (``_mid_rep_signal``)."""
+                    look: np.ndarray | None = None) -> tuple[list, np.ndarray, str]:
+    """Rep bounds ``[(start, end)]``, the per-frame swing strength and what placed the rest side
+    (``PoseCount.rest``) (step 5). ``reference``: the swing an extreme is measured against
+    (default: the typical local swing). ``look``: per frame, how much the body looks as in the
+    middle of a rep (``_mid_rep_signal``)."""
     from scipy.signal import find_peaks
 
     n = len(signal)
@@ -396,19 +401,19 @@ def _count_extremes(signal: np.ndarray, period: float, counted: np.ndarray, min_
     typical = np.percentile(swing[counted], 90) if counted.any() else 0.0
     reference = typical if reference is None else reference
     if reference <= 0 or typical <= 0:
-        return [], np.zeros(n)
+        return [], np.zeros(n), ""
     strength = np.clip(swing / typical, 0.0, 1.0) * counted
     active = (swing >= active_share * reference) & counted
     # The signal dwells at the rest position: count the extremes on the other side.
     centred = signal[active] - np.median(signal[active]) if active.any() else signal
-    up = np.mean(centred ** 3) >= 0
+    up, rest = np.mean(centred ** 3) >= 0, "skewness"
     if look is not None:
         # The rep's middle is where the body looks as mid-rep: count the extremes on that side.
         seen = active & np.isfinite(look)
         if seen.sum() > 8 and np.std(look[seen]) > 0 and np.std(signal[seen]) > 0:
             follows = np.corrcoef(signal[seen], look[seen])[0, 1]
             if abs(follows) >= MID_REP_MIN_CORRELATION:
-                up = follows > 0
+                up, rest = follows > 0, "movement"
     y = signal if up else -signal
     peaks, _ = find_peaks(y, distance=max(1, int(min_sep * period)), prominence=prominence * reference)
     peaks = peaks[active[peaks]]
@@ -418,7 +423,7 @@ def _count_extremes(signal: np.ndarray, period: float, counted: np.ndarray, min_
         before = peaks[i - 1] if i > 0 and peak - peaks[i - 1] < 2 * period else max(0, peak - half)
         after = peaks[i + 1] if i + 1 < len(peaks) and peaks[i + 1] - peak < 2 * period else min(n - 1, peak + half)
         bounds.append((int(before + np.argmin(y[before:peak + 1])), int(peak + np.argmin(y[peak:after + 1]))))
-    return bounds, strength
+    return bounds, strength, rest
 
 
 def _sets(bounds, period: float, fps: float) -> list[RepSet]:
