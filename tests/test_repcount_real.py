@@ -131,3 +131,17 @@ def test_count_poses_takes_the_movement_and_refuses_one_it_does_not_know(repcoun
     wrong = subprocess.run(run + ["--movement", "squatz"], capture_output=True, text=True)
     assert wrong.returncode == 2 and "Traceback" not in wrong.stderr
     assert "--movement 'squatz'" in wrong.stderr and "push-up" in wrong.stderr
+
+
+def test_the_movement_s_look_reads_the_same_in_pixels(repcount):
+    """The look is read from the counter's own normalised shape: a camera's pixels (per frame a
+    random scale and offset) cut the reps where the normalised file does."""
+    videos, _ = repcount
+    item = next(v for v in videos if v.name == "stu6_65")
+    rng = np.random.default_rng(2)
+    pixels = item.keypoints * rng.uniform(200, 600, (len(item.keypoints), 1, 3)) + \
+        rng.uniform(0, 500, (len(item.keypoints), 1, 3))
+    shapes = count_repetitions(item.keypoints, 30.0, movement="squat")
+    moved = count_repetitions(pixels, 30.0, movement="squat")
+    assert moved.rest == shapes.rest == "movement"
+    assert [(r.start_frame, r.end_frame) for r in moved.reps] == [(r.start_frame, r.end_frame) for r in shapes.reps]
