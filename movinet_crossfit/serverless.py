@@ -60,7 +60,7 @@ from pathlib import Path
 
 from movinet_crossfit.analysis import (Counter, NotAVideoError, NumpyMovement, check_video, decoded_size, format_mb,
                                        safe_name)
-from movinet_crossfit.analysis.footage import DEFAULT_POSE_FPS, analyse_footage
+from movinet_crossfit.analysis.footage import DEFAULT_POSE_FPS, analyse_footage, resolve_movement
 from movinet_crossfit.core import video
 from movinet_crossfit.core.errors import UserError
 from movinet_crossfit.core.fileio import atomic_path
@@ -330,12 +330,12 @@ def analyse_file(path: Path, predictor=None, counter: Counter | None = None, nam
 
 
 def check_movement(standards, movement: str | None) -> None:
-    """A ``RequestError`` (400, listing the known names) when the standards do not know ``movement``."""
-    if movement:
-        try:
-            standards.get(movement)
-        except UserError as exc:
-            raise RequestError(f"movement: {exc}") from exc
+    """A ``RequestError`` (400, listing the known names) for a movement neither the standards nor the
+    pose counter know (``analysis.footage.resolve_movement``)."""
+    try:
+        resolve_movement(standards, movement)
+    except UserError as exc:
+        raise RequestError(f"movement: {exc}") from exc
 
 
 def _repnet(path: Path, info: video.VideoInfo, counter: Counter, name: str, timings: dict) -> dict:

@@ -168,6 +168,34 @@ def test_the_named_movement_keeps_the_running_reps_on_the_final_reps():
     assert len(match_reps([(r.start_frame, r.end_frame) for r in final.reps], truth, 0.5)) >= 38  # and they are true
 
 
+def test_a_movement_the_counter_knows_without_standards_is_counted_not_judged():
+    """``live --movement jump_jack`` (no standards to judge a jumping jack by): every re-count and the
+    final count cut the reps where a jumping jack rests, as ``count --poses --movement`` does, and
+    each rep is reported unjudged, saying why; a name neither the standards nor the counter know is
+    refused, listing both."""
+    from conftest import _shared
+
+    from movinet_crossfit.core.errors import UserError
+    from movinet_crossfit.posecount.evaluate import load_repcount
+
+    poses = next(v for v in load_repcount(_shared("repcount_pose")) if v.name == "stu9_29").keypoints[:300]
+    session = _session(poses, movement="jump_jack")
+    events = [e for _ in range(len(poses)) for e in session.push(FRAME)]
+    tail, analysis = session.finish()
+    offline = count_repetitions(poses, REPCOUNT_FPS, "mediapipe33", movement="jump_jack")
+    assert offline.rest == "movement" and analysis.count.count == offline.count >= 8
+    assert [(r.start_frame, r.end_frame) for r in analysis.count.reps] == \
+           [(r.start_frame, r.end_frame) for r in offline.reps]
+    # RepCount's spelling, named as the counter names it
+    assert (analysis.movement, analysis.movement_source) == ("jumping-jack", "user")
+    assert {(v.valid, v.reason) for v in analysis.reps} == {(None, "no standards for 'jumping-jack'")}
+    reps = [e for e in events + tail if e.kind == "rep"]
+    assert len(reps) >= 8 and all(e.movement == "jumping-jack" and e.valid is None for e in reps)
+    assert session.state()["movement"] == "jumping-jack"
+    with pytest.raises(UserError, match=r"no standards for it; known: thruster.*counted without judging: squat"):
+        _session(poses, movement="squatz")
+
+
 class FakeStream:
     """The stream model's interface (movinet.stream.StreamClassifier): says "thruster" for frames
     brighter than mid-grey, "ohs" for darker ones."""

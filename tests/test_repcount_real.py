@@ -102,9 +102,9 @@ def test_a_named_movement_cuts_reps_at_its_rest_position(repcount):
                                              ("jump_jack", "jumping-jack"), ("bench pressing", "bench-press"),
                                              ("Chest-To-Bar", "chest-to-bar"), ("thrusters", "thruster")])
 def test_movement_names_find_their_mid_rep_look(name, canonical):
-    from movinet_crossfit.posecount.count import MID_REP
+    from movinet_crossfit.posecount.count import MID_REP, mid_rep_name
 
-    assert mid_rep_of(name) is MID_REP[canonical]
+    assert mid_rep_name(name) == canonical and mid_rep_of(name) is MID_REP[canonical]
 
 
 @pytest.mark.parametrize("name", [None, "", "deadlift", "pommelhorse", "squatz"])

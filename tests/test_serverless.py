@@ -155,6 +155,10 @@ def test_the_caller_can_name_the_movement(s3, cfmove_clips, pose_env):
     assert body["standards"]["movement"] == "ohs"
     status, body = _call({"bucket": "videos", "key": "t.mp4", "movement": "zumba"})
     assert status == 400 and body["error"].startswith("movement: ") and "thruster" in body["error"], body
+    assert "push-up" in body["error"]  # the movements counted without judging are named too
+    status, body = _call({"bucket": "videos", "key": "t.mp4", "movement": "air squat"})  # counted, not judged
+    assert status == 200 and (body["movement"], body["movement_source"]) == ("air-squat", "user"), body
+    assert body["standards"] is None and {r["valid"] for r in body["reps"]} <= {None}, body
     _no_videos_left(pose_env)
 
 

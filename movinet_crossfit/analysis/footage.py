@@ -183,6 +183,27 @@ def _load_standards(standards):
     return standards if isinstance(standards, Standards) else load_standards(standards)
 
 
+def resolve_movement(standards, movement: str | None):
+    """The user's movement: ``(its standard or None, the name the pose counter is told or None)``.
+    A movement with standards is judged against them and tells the counter where it rests; one
+    without standards that the counter knows (``posecount.count.MID_REP``: squat, push-up,
+    pull-up, ...) is counted with its rest position and not judged; any other name is a
+    ``UserError`` listing both."""
+    from movinet_crossfit.posecount.count import MID_REP, mid_rep_name
+
+    if not movement:
+        return None, None
+    try:
+        standard = standards.get(movement)
+    except UserError as exc:
+        name = mid_rep_name(movement)
+        if name is None:
+            counted = [name for name in MID_REP if _known(standards, name) is None]
+            raise UserError(f"{exc}; or one counted without judging: {', '.join(counted)}") from None
+        return None, name
+    return standard, standard.name
+
+
 def _known(standards, label: str | None):
     """The standard a label names (aliases included), or None when the standards have none."""
     if not label:
@@ -236,8 +257,7 @@ def analyse_footage(path: str | os.PathLike, info: video.VideoInfo | None = None
     notes: list[str] = []
     # The user's mistakes first, before minutes of poses.
     standards = _load_standards(standards)
-    if movement:
-        standards.get(movement)  # an unknown name is a UserError listing the known ones
+    resolve_movement(standards, movement)  # an unknown name is a UserError listing the known ones
     person = parse_person(person)
     check_pose_fps(pose_fps)
     with user_names(path, name):
@@ -301,12 +321,12 @@ def analyse_poses(poses: PoseSequence, info: video.VideoInfo, every: int, *, nam
     report = progress or (lambda stage, fraction: None)
     notes, timings = list(notes), dict(timings or {})
     standards = _load_standards(standards)
-    asked = standards.get(movement) if movement else None
+    asked, counted_as = resolve_movement(standards, movement)
     report("counting repetitions", POSES_SHARE[1])
     started = time.perf_counter()
     # The user's movement places the counter's rest side (posecount.count.MID_REP); a guess does not,
     # so that the count never depends on a recogniser that runs on its reps.
-    count = count_repetitions(poses.keypoints, poses.fps, poses.layout, movement=asked.name if asked else None)
+    count = count_repetitions(poses.keypoints, poses.fps, poses.layout, movement=counted_as)
     timings["count"] = time.perf_counter() - started
 
     found = float(poses.detected.mean()) if poses.num_frames else 0.0
@@ -330,7 +350,7 @@ def analyse_poses(poses: PoseSequence, info: video.VideoInfo, every: int, *, nam
 
     standard, source, probability = asked, None, None
     pose_standard = _known(standards, pose_guess.label) if pose_guess is not None and pose_guess.label else None
-    if asked is not None:
+    if counted_as is not None:  # the user's: with standards (asked), or counted only
         source = "user"
     elif model_movement is not None and (model_first or pose_standard is None):
         source, probability = "model", model_movement["probability"]
@@ -341,7 +361,8 @@ def analyse_poses(poses: PoseSequence, info: video.VideoInfo, every: int, *, nam
     elif pose_guess is not None and pose_guess.label:
         source, probability = "pose", float(pose_guess.score)
         standard = pose_standard
-    label = standard.name if standard is not None else (model_movement["label"] if source == "model" else None)
+    label = standard.name if standard is not None else \
+        (counted_as if source == "user" else model_movement["label"] if source == "model" else None)
     if count.reps and label is None:
         notes.append("the movement could not be recognised from the poses: pass --movement NAME to judge the reps")
 

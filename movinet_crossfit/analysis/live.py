@@ -29,7 +29,7 @@ import numpy as np
 
 from movinet_crossfit.analysis.flow import DEFAULT_CLIP_SECONDS, TOP_K
 from movinet_crossfit.analysis.footage import DEFAULT_POSE_FPS, FootageAnalysis, analyse_poses, check_pose_fps, \
-    pose_stride, _known, _load_standards
+    pose_stride, resolve_movement, _known, _load_standards
 from movinet_crossfit.analysis.online import COUNT_OPTIONS, OnlineCounter, OnlineRep, replay_counter  # noqa: F401
 from movinet_crossfit.core import video
 from movinet_crossfit.core.errors import UserError
@@ -103,7 +103,9 @@ class LiveSession:
             raise UserError(f"fps {fps!r}: frames must be pushed at a positive frame rate")
         self.fps = float(fps)
         self.standards = _load_standards(standards)
-        self.asked = self.standards.get(movement) if movement else None
+        # The user's movement: judged against its standards (asked), or counted only (a movement
+        # the pose counter knows without standards); either tells the counter where it rests.
+        self.asked, self.counted_as = resolve_movement(self.standards, movement)
         self.movement = movement
         self.person = parse_person(person)
         self.every = pose_stride(self.fps, check_pose_fps(pose_fps))
@@ -113,8 +115,7 @@ class LiveSession:
         if hasattr(self.tracker, "fps"):  # as pose.extract.extract_poses does
             self.tracker.fps = self.pose_fps
         self.name = name
-        self.counter = OnlineCounter(self.pose_fps, self.tracker.layout,
-                                     movement=self.asked.name if self.asked is not None else None)
+        self.counter = OnlineCounter(self.pose_fps, self.tracker.layout, movement=self.counted_as)
         self.stream_model = stream_model
         self._rows: list = []  # what each tracker call returned (FramePose, or None when it chooses at the end)
         self._frames = 0
@@ -269,8 +270,8 @@ class LiveSession:
 
     def _judged_movement(self, poses, reps) -> str | None:
         """The movement reps are judged against now: the user's, the pose guess, the stream model's."""
-        if self.asked is not None:
-            return self.asked.name
+        if self.counted_as is not None:
+            return self.counted_as
         from movinet_crossfit.judging import recognise_movement
 
         # Recognising costs a few times a re-count: once, then every RECOGNISE_SECONDS of video.
@@ -308,8 +309,8 @@ class LiveSession:
     def state(self) -> dict:
         """What a display shows now (JSON-ready)."""
         label, probability = self._running_movement()
-        if self.asked is not None:
-            label, probability = self.asked.name, None
+        if self.counted_as is not None:
+            label, probability = self.counted_as, None
         return {"count": self._count, "movement": label,
                 "probability": None if probability is None else round(float(probability), 4),
                 "last_rep": self._last_rep, "frames": self._frames, "t_s": round(self._t, 3)}

@@ -43,7 +43,8 @@ def analyze(
     model: Optional[Path] = typer.Option(None, "--model", help="a MoViNet export folder (`export`): its label names "
                                          "the movement, the pose guess is shown beside it (needs TensorFlow)"),
     movement: Optional[str] = typer.Option(None, "--movement", help="the movement, if you know it (thruster, ohs, "
-                                           "chest-to-bar, ...): wins over the model and the poses"),
+                                           "chest-to-bar, ...): wins over the model and the poses and cuts the reps "
+                                           "where it rests; squat, push-up, pull-up, ... are counted, not judged"),
     standards: Optional[Path] = typer.Option(None, "--standards", help="a standards YAML adding movements or "
                                              "replacing built-in ones (docs/judging.md)"),
     person: str = typer.Option("auto", "--person", help="whose reps: auto (the athlete: the person moving most, in "

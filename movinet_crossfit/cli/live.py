@@ -73,7 +73,8 @@ def live(
     model: Optional[Path] = typer.Option(None, "--model", help="a stream MoViNet export (`export --stream`): the "
                                          "running movement from it (else from the poses)"),
     movement: Optional[str] = typer.Option(None, "--movement", help="the movement, if you know it: judges every rep "
-                                           "against it"),
+                                           "against it and cuts the reps where it rests (squat, push-up, pull-up, "
+                                           "...: counted, not judged)"),
     standards: Optional[Path] = typer.Option(None, "--standards", help="a standards YAML adding movements or "
                                              "replacing built-in ones (docs/judging.md)"),
     person: str = typer.Option("auto", "--person", help="whose reps: auto, largest, N or first (as analyze)"),

@@ -139,13 +139,20 @@ MID_REP_ALIASES = {"squats": "squat", "squant": "squat", "air-squats": "squat", 
 MID_REP_MIN_CORRELATION = 0.3  # the signal follows the mid-rep look at least this much, or skewness decides
 
 
-def mid_rep_of(movement: str | None) -> MidRep | None:
-    """``MID_REP``'s entry for a movement name (any case; spaces, underscores as hyphens; the
-    aliases), None for a movement it does not know."""
+def mid_rep_name(movement: str | None) -> str | None:
+    """The ``MID_REP`` name of a movement (any case; spaces, underscores as hyphens; the aliases),
+    None for a movement it does not know."""
     if not movement:
         return None
     name = str(movement).strip().lower().replace("_", "-").replace(" ", "-")
-    return MID_REP.get(MID_REP_ALIASES.get(name, name))
+    name = MID_REP_ALIASES.get(name, name)
+    return name if name in MID_REP else None
+
+
+def mid_rep_of(movement: str | None) -> MidRep | None:
+    """``MID_REP``'s entry for a movement name (``mid_rep_name``), None for one it does not know."""
+    name = mid_rep_name(movement)
+    return None if name is None else MID_REP[name]
 
 
 def _mid_rep_signal(features: np.ndarray, names: list[str], mid: MidRep) -> np.ndarray | None:
