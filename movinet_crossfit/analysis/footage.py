@@ -198,7 +198,7 @@ def resolve_movement(standards, movement: str | None):
     except UserError as exc:
         name = mid_rep_name(movement)
         if name is None:
-            counted = [name for name in MID_REP if _known(standards, name) is None]
+            counted = [known for known in MID_REP if _known(standards, known) is None]
             raise UserError(f"{exc}; or one counted without judging: {', '.join(counted)}") from None
         return None, name
     return standard, standard.name
