@@ -103,9 +103,10 @@ class LiveSession:
             raise UserError(f"fps {fps!r}: frames must be pushed at a positive frame rate")
         self.fps = float(fps)
         self.standards = _load_standards(standards)
-        # The user's movement: judged against its standards (asked), or counted only (a movement
-        # the pose counter knows without standards); either tells the counter where it rests.
-        self.asked, self.counted_as = resolve_movement(self.standards, movement)
+        # The user's movement (judged against its standards, or counted only: a movement the pose
+        # counter knows without standards) tells the counter where it rests; judging finds its
+        # standard by this name.
+        _, self.counted_as = resolve_movement(self.standards, movement)
         self.movement = movement
         self.person = parse_person(person)
         self.every = pose_stride(self.fps, check_pose_fps(pose_fps))

@@ -71,7 +71,6 @@ class OnlineCounter:
         self.min_periods, self.min_score = min_periods, min_score
         self.count_options = dict(COUNT_OPTIONS if count_options is None else count_options)
         # The user's movement places every re-count's rest side as it does the final count's.
-        self.movement = movement
         if movement:
             self.count_options["movement"] = movement
         self.later = max(8, int(round(LATER_SECONDS * self.fps))) if recount_later else None

@@ -162,11 +162,9 @@ def _mid_rep_signal(features: np.ndarray, names: list[str], mid: MidRep) -> np.n
         cols = [2 * i + 1 for i, name in enumerate(names) if name in (point, f"l_{point}", f"r_{point}")]
         return features[:, cols].mean(1) if cols else None
 
-    parts = [(height(mid.low), 1.0) if mid.low else None, (height(mid.high), -1.0) if mid.high else None]
-    parts = [p for p in parts if p is not None]
-    if not parts or any(h is None for h, _ in parts):
-        return None
-    return sum(sign * h for h, sign in parts)
+    low = height(mid.low) if mid.low else 0.0
+    high = height(mid.high) if mid.high else 0.0
+    return None if low is None or high is None else low - high
 
 
 # The settings picked on the RepCount dev videos (a small grid, re-picked per fold in the benchmark).
@@ -326,13 +324,13 @@ def count_repetitions(keypoints: np.ndarray, fps: float | None, layout: str = "m
 
     if features is None:
         return finish("nobody found")
-    mid = mid_rep_of(movement)
-    look = _mid_rep_signal(features, names, mid) if mid is not None else None
     if n < 8:
         return finish(f"{n} frames: too short to see a repetition")
     motion = np.percentile(features[present], 95, 0) - np.percentile(features[present], 5, 0)
     if motion.max() < cfg.min_motion:
         return finish(f"static: the largest joint movement is {motion.max():.3f} < {cfg.min_motion} of the body")
+    mid = mid_rep_of(movement)
+    look = _mid_rep_signal(features, names, mid) if mid is not None else None
     shortest = max(2, int(cfg.min_period_s * fps))
     longest = int(min(cfg.max_period_s * fps, cfg.max_period_frac * n))
     period, body_score = find_period(autocorrelation(features), shortest, longest, cfg.harmonic_ratio)
