@@ -146,12 +146,17 @@ def main() -> None:
     # The movement named (count --poses --movement, analyze/live --movement): its look mid-rep
     # (count.MID_REP, written from what each movement is) places the rest side, not the skewness.
     named = evaluate_repcount(videos, fps=args.fps, movement_known=True)
+    half = len(videos) // 2
+
+    def halves_f1(run) -> str:  # rep F1 of the first and the last half of the videos, from run's counts
+        found = [[(r.start_frame, r.end_frame) for r in res.reps] for res in run.results]
+        truth = [v.bounds for v in videos]
+        return " / ".join(f"{boundary_metrics(found[part], truth[part])['f1']:.3f}"
+                          for part in (slice(None, half), slice(half, None)))
+
     print(f"  the class given as the movement: MAE {named.mae:.3f}  OBO {named.obo:.3f}  rep F1 "
-          f"{named.boundaries['f1']:.3f} (first / last {len(videos) // 2} videos: "
-          + " / ".join(f"{evaluate_repcount(part, fps=args.fps, movement_known=True).boundaries['f1']:.3f}"
-                       for part in (videos[:len(videos) // 2], videos[len(videos) // 2:])) + " against "
-          + " / ".join(f"{evaluate_repcount(part, fps=args.fps).boundaries['f1']:.3f}"
-                       for part in (videos[:len(videos) // 2], videos[len(videos) // 2:])) + " without)")
+          f"{named.boundaries['f1']:.3f} (first / last {half} videos: {halves_f1(named)} against "
+          f"{halves_f1(result)} without)")
     print(f"\n  {'class':16s} {'videos':>6s} {'MAE':>6s} {'OBO':>5s} {'counted/true':>12s}")
     for kind, row in result.per_class.items():
         print(f"  {kind:16s} {row['videos']:6d} {row['mae']:6.3f} {row['obo']:5.2f} {row['predicted_over_true']:12.2f}")
