@@ -145,3 +145,35 @@ def test_the_movement_s_look_reads_the_same_in_pixels(repcount):
     moved = count_repetitions(pixels, 30.0, movement="squat")
     assert moved.rest == shapes.rest == "movement"
     assert [(r.start_frame, r.end_frame) for r in moved.reps] == [(r.start_frame, r.end_frame) for r in shapes.reps]
+
+
+def test_a_stretch_at_another_pace_is_counted_on_its_own(repcount):
+    """stu7_35: 12 fast pull-ups (~0.6 s each), then slower ones. The whole video's period is the
+    slow reps' (2.4 s), at which the fast ones are no reps; the stretch no rep covers is counted on
+    its own (step 7) and its reps match RepCount's."""
+    videos, _ = repcount
+    item = next(v for v in videos if v.name == "stu7_35")
+    truth = [tuple(b) for b in item.bounds]
+    off = count_repetitions(item.keypoints, 30.0, movement="pull-up", stretch_min_score=0)
+    on = count_repetitions(item.keypoints, 30.0, movement="pull-up")
+    assert off.count <= 8 < 15 <= on.count <= len(truth) + 2, (off.count, on.count, len(truth))
+    added = [(r.start_frame, r.end_frame) for r in on.reps if r.start_frame < off.reps[0].start_frame]
+    assert len(added) >= 9 and len(match_reps(added, truth, 0.5)) >= 8, added
+    assert "at another pace counted on their own" in on.note
+    assert sum(s.count for s in on.sets) == on.count
+
+
+def test_stretches_counted_on_their_own_only_bring_counts_nearer_the_truth(repcount):
+    """Over the 80 real videos, class given: every count the stretches change moves nearer the
+    truth (a rest, a set-up, a walk-about left out of the reps is not clearly periodic)."""
+    videos, _ = repcount
+    changed = 0
+    for video in videos:
+        on = count_repetitions(video.keypoints, 30.0, movement=video.kind)
+        off = count_repetitions(video.keypoints, 30.0, movement=video.kind, stretch_min_score=0)
+        if on.count != off.count:
+            changed += 1
+            assert abs(on.count - video.count) < abs(off.count - video.count), (video.name, on.count, off.count)
+        else:
+            assert [(r.start_frame, r.end_frame) for r in on.reps] == [(r.start_frame, r.end_frame) for r in off.reps]
+    assert changed >= 1

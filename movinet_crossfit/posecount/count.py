@@ -41,6 +41,10 @@ normalised shapes (the RepCount pose files), and:
    ``fallback_prominence`` of the whole range (a few slow reps in a short clip land here), if
    that movement is large (``fallback_min_span`` body extents) or coordinated (carries
    ``fallback_min_share`` of all the movement).
+7. **Another pace.** The period and the typical swing are the whole video's, so a stretch done at
+   another pace (12 fast kipping pull-ups before slow strict ones) can hold no rep at all. Each
+   stretch of ``stretch_min_s`` or more that no rep covers is counted on its own; its reps are kept
+   when it is clearly periodic (``stretch_min_score``), and the note says so.
 
 The defaults were validated on 80 real RepCount-A videos (docs/counting.md, benchmarks/
 bench_repcount.py); ``TUNED`` names the four that were picked there. Poses files are read by
@@ -102,6 +106,8 @@ class PoseCountConfig:
     fallback_min_span: float = 1.0    # swings are counted when the main movement spans this many
     fallback_min_share: float = 0.8   # body extents (p95 - p5) or carries this share of all movement
     fallback_lowpass_s: float = 0.5   # shortest movement the fallback keeps
+    stretch_min_s: float = 5.0        # a stretch at least this long that no rep covers is counted on its own
+    stretch_min_score: float = 0.7    # ... and its reps kept when it is this periodic (0 turns it off)
 
 
 # A direction repeating faster than this share of the body's period repeats at a harmonic of it.
@@ -360,7 +366,36 @@ def count_repetitions(keypoints: np.ndarray, fps: float | None, layout: str = "m
                       rest=rest)
     bounds, strength, rest = _count_extremes(signal, period, counted, cfg.min_sep, cfg.prominence,
                                              cfg.active_share, look=look)
+    if bounds and cfg.stretch_min_s > 0 and cfg.stretch_min_score > 0:
+        bounds, strength, more = _count_stretches(keypoints, fps, layout, confidence, cfg, movement, bounds,
+                                                  counted, strength)
+        notes.extend(more)
     return finish("" if bounds else "no swing stands out", bounds, score, period, signal, strength, rest=rest)
+
+
+def _count_stretches(keypoints, fps: float, layout: str, confidence, cfg: PoseCountConfig, movement: str | None,
+                     bounds: list, counted: np.ndarray, strength: np.ndarray) -> tuple[list, np.ndarray, list[str]]:
+    """Step 7: each stretch of ``stretch_min_s`` or more that no rep covers (a set at another pace,
+    whose reps the whole video's period and typical swing pass over) counted on its own; its reps are
+    kept when it is clearly periodic (``stretch_min_score``). Returns the bounds, the strength and
+    the notes saying what was added."""
+    free = counted.copy()
+    for a, b in bounds:
+        free[a:b + 1] = False
+    own = replace(cfg, stretch_min_s=0.0)
+    bounds, strength, notes = list(bounds), strength.copy(), []
+    for a, b in true_runs(free):
+        if b - a < cfg.stretch_min_s * fps:
+            continue
+        part = count_repetitions(keypoints[a:b], fps, layout, config=own, movement=movement,
+                                 confidence=None if confidence is None else np.asarray(confidence).reshape(-1)[a:b])
+        # A periodic count with reps has no note; large swings counted instead say so.
+        if part.count >= 2 and not part.note and part.score >= cfg.stretch_min_score:
+            bounds += [(r.start_frame + a, r.end_frame + a) for r in part.reps]
+            strength[a:b] = np.maximum(strength[a:b], part.periodicity)
+            notes.append(f"{part.count} reps at another pace counted on their own ({a / fps:.1f}-{b / fps:.1f} s, "
+                         f"{part.period / fps:.2f} s per rep)")
+    return sorted(bounds), strength, notes
 
 
 def _most_periodic(features: np.ndarray, period: float, shortest: int, longest: int,
