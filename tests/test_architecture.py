@@ -134,3 +134,31 @@ def test_the_checks_can_fail(tmp_path, monkeypatch):
         test_dependencies_point_down_the_layers()
     with pytest.raises(AssertionError, match="import cycles"):
         test_no_import_cycles()
+
+
+def _process_groups() -> dict[str, list[str]]:
+    groups = {}
+    for line in (PACKAGE.parent / "tests" / "process_groups.txt").read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, *files = line.split()
+            groups[name] = files
+    return groups
+
+
+def test_each_shared_model_fixture_is_built_in_one_test_process():
+    """scripts/test.sh runs tests/process_groups.txt's groups as separate pytest processes (memory):
+    every file a group names exists and is named once, and the files using one of the session
+    fixtures that build models all sit in one group, which builds it once."""
+    root = PACKAGE.parent
+    groups = _process_groups()
+    named = [f for files in groups.values() for f in files]
+    assert len(named) == len(set(named)), "a test file is in two groups"
+    assert all((root / f).is_file() and f.startswith("tests/test_") for f in named), named
+    group_of = {f: name for name, files in groups.items() for f in files}
+    for fixture in ("tiny_records", "tiny_run", "tiny_export", "generated_pipeline"):
+        users = sorted(f"tests/{p.name}" for p in (root / "tests").glob("test_*.py")
+                       if fixture in {n.arg for n in ast.walk(ast.parse(p.read_text(encoding="utf-8")))
+                                      if isinstance(n, ast.arg)})
+        assert users, fixture
+        homes = {group_of.get(f, "other") for f in users}
+        assert len(homes) == 1 and "other" not in homes, (fixture, {f: group_of.get(f, "other") for f in users})
