@@ -33,8 +33,8 @@ def interruptible_children():
 
 def pytest_runtest_logfinish(nodeid, location):
     """``MOVINET_CROSSFIT_TEST_MEMORY=FILE``: one line per test, its resident memory after it and
-    the peak so far (MB), to find which tests hold memory in a run of the whole suite (it peaks near
-    the machine's 24 GiB: README, "Development")."""
+    the peak so far (MB), to find which tests hold memory in a run of the whole suite (one process
+    for everything peaked near the machine's 24 GiB, hence scripts/test.sh's groups: README, "Development")."""
     path = os.environ.get("MOVINET_CROSSFIT_TEST_MEMORY")
     if not path:
         return
