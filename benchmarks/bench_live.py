@@ -150,7 +150,7 @@ def bench_repcount(folder: Path, fps: float, limit: int | None, movement_known: 
         seconds += [d * (final.period or 1.0) / fps for d in late]
         reported += len(counter.reps)
         matched += hits
-        moved = [k for k, (a, b) in enumerate(zip(counter.reps, final.reps))
+        moved = [k for k, (a, b) in enumerate(zip(sorted(counter.reps, key=lambda r: r.start), final.reps))
                  if abs(a.end - b.end_frame) > max(0.5 * (final.period or 0), 1)]
         corrected += len(counter.reps) > final.count or bool(moved)
         rows.append((video.name, final.count, len(counter.reps), counter.recounts, counter.seconds))

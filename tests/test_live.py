@@ -322,6 +322,39 @@ def test_live_on_a_real_set_counts_what_analyze_counts_and_reports_reps_within_a
     assert result["live"]["events"][-1] == end
 
 
+@pytest.mark.slow
+def test_a_large_swing_over_two_fast_reps_is_split_once_their_period_is_found(cfmove_clips, tmp_path, monkeypatch):
+    """The real chest-to-bar clips joined (0.6-s reps), the movement named: before any period is
+    believed, the large swings (at least a second apart) find one rep over the first two; the
+    periodic re-counts that follow report the second, so the running count is not a rep behind
+    for the rest of the set."""
+    _blazepose_or_skip()
+    from movinet_crossfit.analysis import online
+    from movinet_crossfit.analysis.footage import analyse_footage
+    from movinet_crossfit.data.clips import join_clips
+
+    paths = sorted((cfmove_clips / "chest-to-bar").glob("*.mp4"), key=lambda p: int(p.stem.rsplit("_", 1)[1]))
+    joined, _ = join_clips(paths, tmp_path / "chest-to-bar.mp4")
+    analysis = analyse_footage(joined, movement="chest-to-bar")
+    keypoints, fps, layout = analysis.poses.keypoints, analysis.pose_fps, analysis.poses.layout
+
+    def late_by_count():
+        counter, final = replay_counter(keypoints, fps, layout, movement="chest-to-bar")
+        assert final.count == analysis.count.count > 10
+        at = [r.at for r in counter.reps] + [len(keypoints)] * final.count
+        return counter, [(at[k] - 1 - r.end_frame) / final.period > 1 for k, r in enumerate(final.reps)]
+
+    counter, late = late_by_count()
+    split = [r for r in counter.reps if r.swings and r.parts > 1]
+    assert split, [(r.start, r.end, r.swings) for r in counter.reps]
+    assert len(counter.reps) == analysis.count.count  # nothing left for the end to correct
+    assert sum(late) <= 6, late
+    monkeypatch.setattr(online, "SPLIT_PERIODS", float("inf"))  # no split: a rep behind all along
+    counter, behind = late_by_count()
+    assert not any(r.parts > 1 for r in counter.reps)
+    assert sum(behind) >= sum(late) + 5, (late, behind)
+
+
 # --- hostile inputs (the review of the live mode) -------------------------------------------------------
 
 def test_push_refuses_what_is_not_a_frame_and_changes_nothing():

@@ -340,7 +340,8 @@ class LiveSession:
         analysis = analyse_poses(poses, info, self.every, name=self.name, standards=self.standards,
                                  movement=self.movement, model_movement=model_movement, model_first=False,
                                  person=dict(summary) if summary else None, timings=timings)
-        reported = list(self.counter.reps)
+        # In time order: a rep found inside a large-swings rep is reported after later ones.
+        reported = sorted(self.counter.reps, key=lambda r: r.start)
         final = analysis.reps
         events = []
         for verdict in final[len(reported):]:  # the tail: reps the stream's end decided

@@ -9,6 +9,8 @@ before the set can hide the set's period. A rep found is reported once its end l
 ``GUARD_PERIODS`` periods behind the newest pose, its middle after the last reported rep's end,
 and two of the last few re-counts found it (each rep on its own evidence: an unsettled rep does not
 hold back the next, and a fast movement's re-counts every ``MIN_RECOUNT_SECONDS`` keep up with it).
+A rep found by counting large swings, before any period was believed, may span two fast reps: a
+later periodic count that finds more reps in it reports the others (``SPLIT_PERIODS``).
 A reported rep is never taken back (the live session's ``finish()`` reconciles it with the final
 count). The window bounds the cost of a re-count, so a long stream costs time in proportion to its
 length (docs/live.md has the measurements).
@@ -36,6 +38,10 @@ MIN_SCORE = 0.0  # ... and its periodicity is at least this
 # re-counted on its later half, at least LATER_SECONDS long, believed only when clearly periodic.
 LATER_SECONDS = 3.0
 LATER_MIN_SCORE = 0.5
+# Large swings (counted before any period is believed) are at least a second apart, so one of
+# them can span two reps of a fast movement; a later periodic count that finds SPLIT_PERIODS of its
+# period or more in such a rep, and more reps in it than were reported, reports the others.
+SPLIT_PERIODS = 1.7
 # The re-counts' counter settings (posecount.count.PoseCountConfig fields; the final count takes the
 # defaults, as analyze does). A short window's secondary direction often repeats at half the period
 # (a joint moving twice per rep) and ties the main one on periodicity: counted, it reports two reps
@@ -52,6 +58,8 @@ class OnlineRep:
     end: int
     period: float  # frames per rep of the count that found it
     at: int
+    swings: bool = False  # found by counting large swings (no period believed yet)
+    parts: int = 1  # reps of the running count this span stands for (a swings rep split later)
 
 
 class OnlineCounter:
@@ -118,15 +126,26 @@ class OnlineCounter:
         new = []
         candidates = []
         if believed:
+            swings = count.method == "swings"
             guard = max(MIN_GUARD_SECONDS * self.fps, self.guard_periods * count.period)
             tolerance = max(2.0, 0.25 * count.period)
-            last_end = self.reps[-1].end if self.reps else -1
+            last_end = max((r.end for r in self.reps), default=-1)
+            inside: dict[int, int] = {}  # reported swings rep -> this count's reps seen in it
             for rep in count.reps:
                 a, b = start + rep.start_frame, start + rep.end_frame
                 if b > n - 1 - guard:
                     break
+                split = None
                 if (a + b) / 2 <= last_end:
-                    continue  # reported already (its bounds may have moved a little)
+                    # Reported already (its bounds may have moved a little), unless a periodic
+                    # count finds more reps in the span of a rep the large swings found.
+                    split = next((r for r in self.reps if r.swings and r.start <= (a + b) / 2 <= r.end
+                                  and r.end - r.start >= SPLIT_PERIODS * count.period), None)
+                    if swings or split is None:
+                        continue
+                    inside[split.index] = inside.get(split.index, 0) + 1
+                    if inside[split.index] <= split.parts:
+                        continue
                 # Found before by one of the last few re-counts (one that glanced past it in
                 # between does not start it over; fast movements flicker between re-counts).
                 seen = 1 + max((hits for earlier in self._recent for c, d, hits in earlier
@@ -135,10 +154,12 @@ class OnlineCounter:
                 # Each rep on its own evidence: one the re-counts disagree on does not hold back
                 # the next (it is left to the end, which reconciles).
                 if seen >= self.confirm:
-                    found = OnlineRep(len(self.reps) + 1, a, b, float(count.period), n)
+                    found = OnlineRep(len(self.reps) + 1, a, b, float(count.period), n, swings=swings)
                     self.reps.append(found)
                     new.append(found)
-                    last_end = b
+                    if split is not None:
+                        split.parts += 1
+                    last_end = max(last_end, b)
         self._recent = (self._recent + [candidates])[-MEMORY:]
         self.seconds += time.perf_counter() - started
         return new

@@ -220,11 +220,15 @@ class PoseCount:
     # What placed the rest side (step 5): "skewness" (where the signal dwells), "movement" (the
     # named movement's MID_REP look), "" when nothing was counted.
     rest: str = ""
+    # How the reps were found: "period" (the periodic count), "swings" (large swings counted
+    # instead: no believable period), "" when nothing was counted.
+    method: str = ""
 
     def to_dict(self, per_frame: bool = True) -> dict:
         out = {"count": self.count, "score": round(self.score, 4), "period_frames": round(self.period, 2),
                "period_seconds": round(self.period / self.fps, 3) if self.fps else None, "fps": self.fps,
                "num_frames": self.num_frames, "joints_used": self.joints_used, "note": self.note, "rest": self.rest,
+               "method": self.method,
                "reps": [vars(rep) for rep in self.reps], "sets": [vars(s) for s in self.sets],
                "gaps": [vars(g) for g in self.gaps]}
         if per_frame:
@@ -315,7 +319,7 @@ def count_repetitions(keypoints: np.ndarray, fps: float | None, layout: str = "m
         counted[a:b + 1] = False
 
     def finish(why: str, bounds=(), score=0.0, period=0.0, signal=None, strength=None, split=None,
-               rest: str = "") -> PoseCount:
+               rest: str = "", method: str = "period") -> PoseCount:
         zeros = np.zeros(n)
         reps = [Rep(k, int(a), int(b), round(a / fps, 3), round(b / fps, 3)) for k, (a, b) in enumerate(bounds, 1)]
         sets = _sets(bounds, split if split is not None else period, fps)
@@ -326,7 +330,8 @@ def count_repetitions(keypoints: np.ndarray, fps: float | None, layout: str = "m
         return PoseCount(len(reps), float(score), float(period), fps, n,
                          zeros if strength is None else strength, zeros if signal is None else signal, reps, sets,
                          [Gap(kind, int(a), int(b), round(a / fps, 3), round(b / fps, 3)) for kind, a, b in gaps],
-                         names, "; ".join(notes + ([why] if why else [])), rest if bounds else "")
+                         names, "; ".join(notes + ([why] if why else [])), rest if bounds else "",
+                         method if bounds else "")
 
     if features is None:
         return finish("nobody found")
@@ -363,7 +368,7 @@ def count_repetitions(keypoints: np.ndarray, fps: float | None, layout: str = "m
                                                  0.0, reference=span, look=look)
         typical = float(np.median([b - a for a, b in bounds])) if bounds else 0.0
         return finish(why + "; counted large swings", bounds, score, typical, signal, strength, split=spacing,
-                      rest=rest)
+                      rest=rest, method="swings")
     bounds, strength, rest = _count_extremes(signal, period, counted, cfg.min_sep, cfg.prominence,
                                              cfg.active_share, look=look)
     if bounds and cfg.stretch_min_s > 0 and cfg.stretch_min_score > 0:
