@@ -349,6 +349,18 @@ def test_a_large_swing_over_two_fast_reps_is_split_once_their_period_is_found(cf
     assert split, [(r.start, r.end, r.swings) for r in counter.reps]
     assert len(counter.reps) == analysis.count.count  # nothing left for the end to correct
     assert sum(late) <= 6, late
+    # Pushed live: the extra rep is numbered as reported (after a later one); the end compares
+    # the live verdicts with the final ones in time order, so none is said to have changed.
+    session = LiveSession(fps=fps, tracker=KnownPoses(keypoints, layout, fps), movement="chest-to-bar")
+    reps = [e for _ in range(len(keypoints)) for e in session.push(FRAME) if e.kind == "rep"]
+    assert [e.rep for e in reps] == list(range(1, len(reps) + 1)) and len(reps) == len(counter.reps)
+    assert any(later.t_s < earlier.t_s for earlier, later in zip(reps, reps[1:]))  # the split rep
+    events, final = session.finish()
+    end = events[-1].to_dict()
+    assert end["count"] == final.count.count == analysis.count.count and end["reported"] == len(reps)
+    in_time = sorted(reps, key=lambda e: e.t_s)
+    assert end["verdicts_changed"] == [k for k, (e, v) in enumerate(zip(in_time, final.reps), 1) if e.valid != v.valid]
+    assert len(end["verdicts_changed"]) <= 1, end
     monkeypatch.setattr(online, "SPLIT_PERIODS", float("inf"))  # no split: a rep behind all along
     counter, behind = late_by_count()
     assert not any(r.parts > 1 for r in counter.reps)

@@ -354,7 +354,9 @@ class LiveSession:
         period = analysis.count.period or 0.0
         moved = [k for k, (mine, theirs) in enumerate(zip(reported, analysis.count.reps), 1)
                  if abs(mine.end - theirs.end_frame) > max(0.5 * period, 1)]
-        changed = [k for k, verdict in enumerate(final, 1) if k in self._verdicts and self._verdicts[k] != verdict.valid]
+        # The k-th reported rep in time order against final rep k (report numbers can differ).
+        changed = [k for k, (mine, verdict) in enumerate(zip(reported, final), 1)
+                   if mine.index in self._verdicts and self._verdicts[mine.index] != verdict.valid]
         corrected = len(reported) > len(final) or bool(moved)
         events.append(LiveEvent("end", len(final), self._t, movement=analysis.movement,
                                 probability=analysis.movement_probability, reported_at_s=self._t,
