@@ -337,6 +337,10 @@ def test_a_large_swing_over_two_fast_reps_is_split_once_their_period_is_found(cf
     joined, _ = join_clips(paths, tmp_path / "chest-to-bar.mp4")
     analysis = analyse_footage(joined, movement="chest-to-bar")
     keypoints, fps, layout = analysis.poses.keypoints, analysis.pose_fps, analysis.poses.layout
+    # The first 1.6 s: no period yet, the large swings counted; one of their reps spans two.
+    early = count_repetitions(keypoints[:42], fps, layout, movement="chest-to-bar")
+    assert early.method == "swings" and early.count == 1 and early.period > 1.7 * analysis.count.period, early.note
+    assert analysis.count.method == "period"
 
     def late_by_count():
         counter, final = replay_counter(keypoints, fps, layout, movement="chest-to-bar")

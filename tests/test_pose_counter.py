@@ -97,7 +97,7 @@ def test_no_repetition_no_count(sequences):
         drift = gaussian_filter1d(rng.normal(0, 1, (400, 17, 2)), sigma=rng.uniform(5, 30), axis=0) * 20
         assert count_repetitions(base[None] + drift, FPS, "coco17").count == 0
     still = count_repetitions(np.repeat(base[None], 200, 0), FPS, "coco17")
-    assert still.count == 0 and "static" in still.note
+    assert still.count == 0 and "static" in still.note and still.method == "" and still.to_dict()["method"] == ""
 
 
 def test_reps_and_per_frame_outputs(sequences, tmp_path):
