@@ -83,6 +83,8 @@ class OnlineCounter:
             self.count_options["movement"] = movement
         self.later = max(8, int(round(LATER_SECONDS * self.fps))) if recount_later else None
         self.reps: list[OnlineRep] = []
+        self._last_end = -1  # the latest end of a reported rep
+        self._swings: list[OnlineRep] = []  # reported large-swings reps a re-count may still split
         self.last_count = None  # the newest re-count (a PoseCount of the window)
         self.last_start = 0
         self._counted_at = 0
@@ -129,7 +131,8 @@ class OnlineCounter:
             swings = count.method == "swings"
             guard = max(MIN_GUARD_SECONDS * self.fps, self.guard_periods * count.period)
             tolerance = max(2.0, 0.25 * count.period)
-            last_end = max((r.end for r in self.reps), default=-1)
+            last_end = self._last_end
+            self._swings = [r for r in self._swings if r.end >= start]  # only the window's can be split
             inside: dict[int, int] = {}  # reported swings rep -> this count's reps seen in it
             for rep in count.reps:
                 a, b = start + rep.start_frame, start + rep.end_frame
@@ -139,7 +142,7 @@ class OnlineCounter:
                 if (a + b) / 2 <= last_end:
                     # Reported already (its bounds may have moved a little), unless a periodic
                     # count finds more reps in the span of a rep the large swings found.
-                    split = next((r for r in self.reps if r.swings and r.start <= (a + b) / 2 <= r.end
+                    split = next((r for r in self._swings if r.start <= (a + b) / 2 <= r.end
                                   and r.end - r.start >= SPLIT_PERIODS * count.period), None)
                     if swings or split is None:
                         continue
@@ -159,7 +162,9 @@ class OnlineCounter:
                     new.append(found)
                     if split is not None:
                         split.parts += 1
-                    last_end = max(last_end, b)
+                    if swings:
+                        self._swings.append(found)
+                    last_end = self._last_end = max(last_end, b)
         self._recent = (self._recent + [candidates])[-MEMORY:]
         self.seconds += time.perf_counter() - started
         return new

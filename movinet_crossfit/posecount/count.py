@@ -394,8 +394,7 @@ def _count_stretches(keypoints, fps: float, layout: str, confidence, cfg: PoseCo
             continue
         part = count_repetitions(keypoints[a:b], fps, layout, config=own, movement=movement,
                                  confidence=None if confidence is None else np.asarray(confidence).reshape(-1)[a:b])
-        # A periodic count with reps has no note; large swings counted instead say so.
-        if part.count >= 2 and not part.note and part.score >= cfg.stretch_min_score:
+        if part.count >= 2 and part.method == "period" and part.score >= cfg.stretch_min_score:
             bounds += [(r.start_frame + a, r.end_frame + a) for r in part.reps]
             strength[a:b] = np.maximum(strength[a:b], part.periodicity)
             notes.append(f"{part.count} reps at another pace counted on their own ({a / fps:.1f}-{b / fps:.1f} s, "
