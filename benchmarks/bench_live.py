@@ -5,6 +5,8 @@ offline one, and how many frames per second the live pipeline sustains.
    (``replay_counter``: the online counter over the growing sequence, poses already known): final
    == offline on every one (must), the share of final reps reported within one period of their end,
    the same with a rep cut half a period off the final one taken as its rep (``phase_delays``),
+   why the others were late (``late_kinds``: cut at the other extreme, never reported online, the
+   first rep, the first after a pause, matched but late),
    the median / 95th percentile delay in periods and seconds, precision of the online reports
    (matched to a final rep at temporal IoU >= 0.5), the endings the final count corrects. Twice:
    the movement unknown, and given as the user's (``--movement``: its RepCount class, which places
@@ -72,6 +74,36 @@ def phase_delays(online, final, n: int) -> list[float]:
             for j, r in enumerate(final.reps)]
 
 
+LATE_KINDS = ("cut at the other extreme, reported on time", "cut at the other extreme, late",
+              "never reported online (the end did)", "the first rep", "the first after a pause",
+              "reported 1-3 periods late", "reported over 3 periods late")
+
+
+def late_kinds(online, final, n: int) -> list[str]:
+    """Why each final rep reported over a period after its end was late, one of ``LATE_KINDS``: its
+    online rep cut half a period off (matched only once shifted; ``phase_delays``), no online rep at
+    all, the video's first rep (a period is believed once two are seen), the first after a pause of
+    over a period, or matched and late by 1-3 or more periods."""
+    period = final.period or 1.0
+    late = delays(online, final, n)[0]
+    shifted = phase_delays(online, final, n)
+    on = [(r.start, r.end) for r in online]
+    matched = {j for _, j, _ in match_reps(on, [(r.start_frame, r.end_frame) for r in final.reps], 0.5)}
+    kinds = []
+    for j, (rep, d) in enumerate(zip(final.reps, late)):
+        if d <= 1.0:
+            continue
+        if j not in matched:
+            kinds.append(LATE_KINDS[0 if shifted[j] <= 1.0 else 1] if shifted[j] < d else LATE_KINDS[2])
+        elif j == 0:
+            kinds.append(LATE_KINDS[3])
+        elif rep.start_frame - final.reps[j - 1].end_frame > period:
+            kinds.append(LATE_KINDS[4])
+        else:
+            kinds.append(LATE_KINDS[5 if d <= 3 else 6])
+    return kinds
+
+
 def count_delays(online, final, n: int) -> list[float]:
     """Per final rep k: (the pose index when the running count reached k - its end) / period --
     what a user watching the count sees, whatever bounds the online reps had."""
@@ -122,6 +154,7 @@ def bench_repcount(folder: Path, fps: float, limit: int | None, movement_known: 
     rows, periods, seconds, equal, corrected, reported, matched = [], [], [], 0, 0, 0, 0
     by_count, folds = [], {"tuning": [], "out of fold": []}
     by_phase = {name: [] for name in folds}
+    why_late = {name: [] for name in folds}
     fold_timeline = {name: [np.zeros(3, int), 0] for name in folds}  # (right, ahead, behind), sequences ever ahead
     # Against RepCount's true reps: the running count, and the final count shown at each rep's end.
     truth = {who: {"late": {name: [] for name in folds}, "poses": {name: np.zeros(3, int) for name in folds}}
@@ -140,6 +173,7 @@ def bench_repcount(folder: Path, fps: float, limit: int | None, movement_known: 
         fold = "tuning" if len(rows) < TUNING_FOLD else "out of fold"
         folds[fold] += late
         by_phase[fold] += phase_delays(counter.reps, final, len(video.keypoints))
+        why_late[fold] += late_kinds(counter.reps, final, len(video.keypoints))
         fold_timeline[fold][0] += poses
         fold_timeline[fold][1] += poses[1] > 0
         real = true_reps(video)
@@ -172,6 +206,10 @@ def bench_repcount(folder: Path, fps: float, limit: int | None, movement_known: 
     print("  the same, an online rep cut half a period off the final one (at the movement's other extreme) "
           "taken as its rep: " + " / ".join(f"{np.mean(np.array(v) <= 1.0):.1%}" for v in by_phase.values() if v)
           + f" (first / last {TUNING_FOLD})")
+    print(f"  why the others were late (first / last {TUNING_FOLD} sequences):")
+    for kind in LATE_KINDS:
+        counts = [sum(k == kind for k in v) for v in why_late.values()]
+        print(f"    {kind}: {' / '.join(map(str, counts))}")
     print(f"  by the running count (when it reached k vs final rep k's end): "
           f"{np.mean(np.array(by_count) <= 1.0):.1%} within one period (reaching k early counts as within)")
     timeline = sum(poses for poses, _ in fold_timeline.values())
