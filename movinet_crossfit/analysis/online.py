@@ -32,6 +32,7 @@ GUARD_PERIODS = 0.25  # a rep is reported once its end is this many periods behi
 MIN_GUARD_SECONDS = 0.05
 CONFIRM = 2  # a rep is reported once this many re-counts found it (a glance can be wrong) ...
 MEMORY = 3  # ... this one and any of the re-counts just before it
+CONFIRM_PERIODS = 0.25  # ... with both ends within this share of the period (at least 2 poses)
 MIN_PERIODS = 2.0  # a re-count is believed once its window holds this many of its periods
 MIN_SCORE = 0.0  # ... and its periodicity is at least this
 # A window that finds no believable period (movement before the set fills its first part) is
@@ -130,7 +131,7 @@ class OnlineCounter:
         if believed:
             swings = count.method == "swings"
             guard = max(MIN_GUARD_SECONDS * self.fps, self.guard_periods * count.period)
-            tolerance = max(2.0, 0.25 * count.period)
+            tolerance = max(2.0, CONFIRM_PERIODS * count.period)
             last_end = self._last_end
             self._swings = [r for r in self._swings if r.end >= start]  # only the window's can be split
             inside: dict[int, int] = {}  # reported swings rep -> this count's reps seen in it
