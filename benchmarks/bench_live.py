@@ -79,14 +79,13 @@ LATE_KINDS = ("cut at the other extreme, reported on time", "cut at the other ex
               "reported 1-3 periods late", "reported over 3 periods late")
 
 
-def late_kinds(online, final, n: int) -> list[str]:
+def late_kinds(online, final, late: list[float], shifted: list[float]) -> list[str]:
     """Why each final rep reported over a period after its end was late, one of ``LATE_KINDS``: its
     online rep cut half a period off (matched only once shifted; ``phase_delays``), no online rep at
     all, the video's first rep (a period is believed once two are seen), the first after a pause of
-    over a period, or matched and late by 1-3 or more periods."""
+    over a period, or matched and late by 1-3 or more periods. ``late`` and ``shifted``: the same
+    reps' ``delays`` and ``phase_delays``."""
     period = final.period or 1.0
-    late = delays(online, final, n)[0]
-    shifted = phase_delays(online, final, n)
     on = [(r.start, r.end) for r in online]
     matched = {j for _, j, _ in match_reps(on, [(r.start_frame, r.end_frame) for r in final.reps], 0.5)}
     kinds = []
@@ -172,8 +171,9 @@ def bench_repcount(folder: Path, fps: float, limit: int | None, movement_known: 
         poses = np.array(count_timeline(counter.reps, final, len(video.keypoints)))
         fold = "tuning" if len(rows) < TUNING_FOLD else "out of fold"
         folds[fold] += late
-        by_phase[fold] += phase_delays(counter.reps, final, len(video.keypoints))
-        why_late[fold] += late_kinds(counter.reps, final, len(video.keypoints))
+        shifted = phase_delays(counter.reps, final, len(video.keypoints))
+        by_phase[fold] += shifted
+        why_late[fold] += late_kinds(counter.reps, final, late, shifted)
         fold_timeline[fold][0] += poses
         fold_timeline[fold][1] += poses[1] > 0
         real = true_reps(video)
