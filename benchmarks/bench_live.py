@@ -6,7 +6,8 @@ offline one, and how many frames per second the live pipeline sustains.
    == offline on every one (must), the share of final reps reported within one period of their end,
    the same with a rep cut half a period off the final one taken as its rep (``phase_delays``),
    why the others were late (``late_kinds``: cut at the other extreme, never reported online, the
-   first rep, the first after a pause, matched but late),
+   first rep, the first after a pause, matched but late; and how many of each are RepCount's own
+   reps: the final count also holds reps the annotators did not mark, such as a set-up),
    the median / 95th percentile delay in periods and seconds, precision of the online reports
    (matched to a final rep at temporal IoU >= 0.5), the endings the final count corrects. Twice:
    the movement unknown, and given as the user's (``--movement``: its RepCount class, which places
@@ -154,6 +155,9 @@ def bench_repcount(folder: Path, fps: float, limit: int | None, movement_known: 
     by_count, folds = [], {"tuning": [], "out of fold": []}
     by_phase = {name: [] for name in folds}
     why_late = {name: [] for name in folds}
+    # The final reps that are RepCount's own reps too (IoU >= 0.5): lateness on reps that are there.
+    real_late = {name: [] for name in folds}
+    late_real = {name: [] for name in folds}  # per late rep, in why_late's order: one of RepCount's?
     fold_timeline = {name: [np.zeros(3, int), 0] for name in folds}  # (right, ahead, behind), sequences ever ahead
     # Against RepCount's true reps: the running count, and the final count shown at each rep's end.
     truth = {who: {"late": {name: [] for name in folds}, "poses": {name: np.zeros(3, int) for name in folds}}
@@ -174,6 +178,10 @@ def bench_repcount(folder: Path, fps: float, limit: int | None, movement_known: 
         shifted = phase_delays(counter.reps, final, len(video.keypoints))
         by_phase[fold] += shifted
         why_late[fold] += late_kinds(counter.reps, final, late, shifted)
+        annotated = {j for _, j, _ in match_reps(video.bounds,
+                                                  [(r.start_frame, r.end_frame) for r in final.reps], 0.5)}
+        real_late[fold] += [d for j, d in enumerate(late) if j in annotated]
+        late_real[fold] += [j in annotated for j, d in enumerate(late) if d > 1.0]
         fold_timeline[fold][0] += poses
         fold_timeline[fold][1] += poses[1] > 0
         real = true_reps(video)
@@ -206,10 +214,14 @@ def bench_repcount(folder: Path, fps: float, limit: int | None, movement_known: 
     print("  the same, an online rep cut half a period off the final one (at the movement's other extreme) "
           "taken as its rep: " + " / ".join(f"{np.mean(np.array(v) <= 1.0):.1%}" for v in by_phase.values() if v)
           + f" (first / last {TUNING_FOLD})")
-    print(f"  why the others were late (first / last {TUNING_FOLD} sequences):")
+    print("  the final reps that are RepCount's reps too (IoU >= 0.5 with a true rep): "
+          + " / ".join(f"{np.mean(np.array(v) <= 1.0):.1%} of {len(v)}" for v in real_late.values() if v)
+          + f" within one period (first / last {TUNING_FOLD})")
+    print(f"  why the others were late (first / last {TUNING_FOLD} sequences; of them RepCount's reps too):")
     for kind in LATE_KINDS:
         counts = [sum(k == kind for k in v) for v in why_late.values()]
-        print(f"    {kind}: {' / '.join(map(str, counts))}")
+        real = [sum(k == kind and t for k, t in zip(v, late_real[name])) for name, v in why_late.items()]
+        print(f"    {kind}: {' / '.join(map(str, counts))} ({' / '.join(map(str, real))})")
     print(f"  by the running count (when it reached k vs final rep k's end): "
           f"{np.mean(np.array(by_count) <= 1.0):.1%} within one period (reaching k early counts as within)")
     timeline = sum(poses for poses, _ in fold_timeline.values())
