@@ -156,8 +156,8 @@ def bench_repcount(folder: Path, fps: float, limit: int | None, movement_known: 
     by_phase = {name: [] for name in folds}
     why_late = {name: [] for name in folds}
     # The final reps that are RepCount's own reps too (IoU >= 0.5): lateness on reps that are there.
-    real_late = {name: [] for name in folds}
-    late_real = {name: [] for name in folds}  # per late rep, in why_late's order: one of RepCount's?
+    annotated_delays = {name: [] for name in folds}
+    late_annotated = {name: [] for name in folds}  # per late rep, in why_late's order: one of RepCount's?
     fold_timeline = {name: [np.zeros(3, int), 0] for name in folds}  # (right, ahead, behind), sequences ever ahead
     # Against RepCount's true reps: the running count, and the final count shown at each rep's end.
     truth = {who: {"late": {name: [] for name in folds}, "poses": {name: np.zeros(3, int) for name in folds}}
@@ -180,8 +180,8 @@ def bench_repcount(folder: Path, fps: float, limit: int | None, movement_known: 
         why_late[fold] += late_kinds(counter.reps, final, late, shifted)
         annotated = {j for _, j, _ in match_reps(video.bounds,
                                                   [(r.start_frame, r.end_frame) for r in final.reps], 0.5)}
-        real_late[fold] += [d for j, d in enumerate(late) if j in annotated]
-        late_real[fold] += [j in annotated for j, d in enumerate(late) if d > 1.0]
+        annotated_delays[fold] += [d for j, d in enumerate(late) if j in annotated]
+        late_annotated[fold] += [j in annotated for j, d in enumerate(late) if d > 1.0]
         fold_timeline[fold][0] += poses
         fold_timeline[fold][1] += poses[1] > 0
         real = true_reps(video)
@@ -215,13 +215,13 @@ def bench_repcount(folder: Path, fps: float, limit: int | None, movement_known: 
           "taken as its rep: " + " / ".join(f"{np.mean(np.array(v) <= 1.0):.1%}" for v in by_phase.values() if v)
           + f" (first / last {TUNING_FOLD})")
     print("  the final reps that are RepCount's reps too (IoU >= 0.5 with a true rep): "
-          + " / ".join(f"{np.mean(np.array(v) <= 1.0):.1%} of {len(v)}" for v in real_late.values() if v)
+          + " / ".join(f"{np.mean(np.array(v) <= 1.0):.1%} of {len(v)}" for v in annotated_delays.values() if v)
           + f" within one period (first / last {TUNING_FOLD})")
     print(f"  why the others were late (first / last {TUNING_FOLD} sequences; of them RepCount's reps too):")
     for kind in LATE_KINDS:
         counts = [sum(k == kind for k in v) for v in why_late.values()]
-        real = [sum(k == kind and t for k, t in zip(v, late_real[name])) for name, v in why_late.items()]
-        print(f"    {kind}: {' / '.join(map(str, counts))} ({' / '.join(map(str, real))})")
+        theirs = [sum(k == kind and t for k, t in zip(v, late_annotated[name])) for name, v in why_late.items()]
+        print(f"    {kind}: {' / '.join(map(str, counts))} ({' / '.join(map(str, theirs))})")
     print(f"  by the running count (when it reached k vs final rep k's end): "
           f"{np.mean(np.array(by_count) <= 1.0):.1%} within one period (reaching k early counts as within)")
     timeline = sum(poses for poses, _ in fold_timeline.values())
