@@ -80,20 +80,20 @@ LATE_KINDS = ("cut at the other extreme, reported on time", "cut at the other ex
               "reported 1-3 periods late", "reported over 3 periods late")
 
 
-def late_kinds(online, final, late: list[float], shifted: list[float]) -> list[str]:
-    """Why each final rep reported over a period after its end was late, one of ``LATE_KINDS``: its
-    online rep cut half a period off (matched only once shifted; ``phase_delays``), no online rep at
-    all, the video's first rep (a period is believed once two are seen), the first after a pause of
-    over a period, or matched and late by 1-3 or more periods. ``late`` and ``shifted``: the same
-    reps' ``delays`` and ``phase_delays``."""
+def late_kinds(online, final, late: list[float], shifted: list[float]) -> list[str | None]:
+    """Per final rep, None when it was reported within a period of its end, else why it was late,
+    one of ``LATE_KINDS``: its online rep cut half a period off (matched only once shifted;
+    ``phase_delays``), no online rep at all, the video's first rep (a period is believed once two are
+    seen), the first after a pause of over a period, or matched and late by 1-3 or more periods.
+    ``late`` and ``shifted``: the same reps' ``delays`` and ``phase_delays``."""
     period = final.period or 1.0
     on = [(r.start, r.end) for r in online]
     matched = {j for _, j, _ in match_reps(on, [(r.start_frame, r.end_frame) for r in final.reps], 0.5)}
     kinds = []
     for j, (rep, d) in enumerate(zip(final.reps, late)):
         if d <= 1.0:
-            continue
-        if j not in matched:
+            kinds.append(None)
+        elif j not in matched:
             kinds.append(LATE_KINDS[0 if shifted[j] <= 1.0 else 1] if shifted[j] < d else LATE_KINDS[2])
         elif j == 0:
             kinds.append(LATE_KINDS[3])
@@ -157,7 +157,6 @@ def bench_repcount(folder: Path, fps: float, limit: int | None, movement_known: 
     why_late = {name: [] for name in folds}
     # The final reps that are RepCount's own reps too (IoU >= 0.5): lateness on reps that are there.
     annotated_delays = {name: [] for name in folds}
-    late_annotated = {name: [] for name in folds}  # per late rep, in why_late's order: one of RepCount's?
     fold_timeline = {name: [np.zeros(3, int), 0] for name in folds}  # (right, ahead, behind), sequences ever ahead
     # Against RepCount's true reps: the running count, and the final count shown at each rep's end.
     truth = {who: {"late": {name: [] for name in folds}, "poses": {name: np.zeros(3, int) for name in folds}}
@@ -177,11 +176,12 @@ def bench_repcount(folder: Path, fps: float, limit: int | None, movement_known: 
         folds[fold] += late
         shifted = phase_delays(counter.reps, final, len(video.keypoints))
         by_phase[fold] += shifted
-        why_late[fold] += late_kinds(counter.reps, final, late, shifted)
         annotated = {j for _, j, _ in match_reps(video.bounds,
                                                   [(r.start_frame, r.end_frame) for r in final.reps], 0.5)}
         annotated_delays[fold] += [d for j, d in enumerate(late) if j in annotated]
-        late_annotated[fold] += [j in annotated for j, d in enumerate(late) if d > 1.0]
+        # (why it was late, one of RepCount's reps?) per late rep
+        why_late[fold] += [(kind, j in annotated)
+                           for j, kind in enumerate(late_kinds(counter.reps, final, late, shifted)) if kind]
         fold_timeline[fold][0] += poses
         fold_timeline[fold][1] += poses[1] > 0
         real = true_reps(video)
@@ -219,8 +219,8 @@ def bench_repcount(folder: Path, fps: float, limit: int | None, movement_known: 
           + f" within one period (first / last {TUNING_FOLD})")
     print(f"  why the others were late (first / last {TUNING_FOLD} sequences; of them RepCount's reps too):")
     for kind in LATE_KINDS:
-        counts = [sum(k == kind for k in v) for v in why_late.values()]
-        theirs = [sum(k == kind and t for k, t in zip(v, late_annotated[name])) for name, v in why_late.items()]
+        counts = [sum(k == kind for k, _ in v) for v in why_late.values()]
+        theirs = [sum(k == kind and annotated for k, annotated in v) for v in why_late.values()]
         print(f"    {kind}: {' / '.join(map(str, counts))} ({' / '.join(map(str, theirs))})")
     print(f"  by the running count (when it reached k vs final rep k's end): "
           f"{np.mean(np.array(by_count) <= 1.0):.1%} within one period (reaching k early counts as within)")
