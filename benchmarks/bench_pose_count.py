@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from movinet_crossfit.core.metrics import count_metrics  # noqa: E402
 from movinet_crossfit.posecount.count import count_repetitions  # noqa: E402
-from movinet_crossfit.posecount.evaluate import perturb  # noqa: E402
+from movinet_crossfit.posecount.evaluate import boundary_metrics, perturb  # noqa: E402
 from movinet_crossfit.core.movements import DEFAULT_CLASSES  # noqa: E402
 from movinet_crossfit.synthetic import SegmentSpec  # noqa: E402
 from movinet_crossfit.synthetic.corpus import render_keypoints  # noqa: E402
@@ -56,28 +56,40 @@ def main() -> None:
         for k in range(args.per_class):
             reps = int(rng.integers(4, 21))
             keypoints, truths = render_keypoints([SegmentSpec(label, reps)], seed=args.seed * 7919 + 100 * i + k)
-            sequences.append((label, keypoints, sum(t.count for t in truths)))
-    frames = sum(len(k) for _, k, _ in sequences)
+            bounds = [(a, b) for t in truths for a, b in zip(t.rep_frames, t.rep_frames[1:])]
+            sequences.append((label, keypoints, sum(t.count for t in truths), bounds))
+    frames = sum(len(k) for _, k, _, _ in sequences)
+    truth = [t for _, _, t, _ in sequences]
     print(f"{len(sequences)} sequences, {frames} frames ({frames / FPS / 60:.1f} min at {FPS:g} fps); "
           f"load average {os.getloadavg()[0]:.1f}")
     count_repetitions(sequences[0][1], FPS, "coco17")  # imports, first calls
-    print(f"{'condition':28s} {'MAE':>6s} {'OBO':>6s} {'x real time':>12s}")
+    print("class-agnostic, then the movement named (count --poses --movement: MID_REP's look places the rest);")
+    print("rep F1: the counted reps against the generator's at temporal IoU >= 0.5")
+    print(f"{'condition':28s} {'MAE':>6s} {'OBO':>6s} {'rep F1':>7s} {'x real time':>12s} | "
+          f"{'named MAE':>9s} {'OBO':>6s} {'rep F1':>7s}")
     for name, options in CONDITIONS.items():
-        prepared = [perturb(k, np.random.default_rng(1), **options) if options else k for _, k, _ in sequences]
+        prepared = [perturb(k, np.random.default_rng(1), **options) if options else k for _, k, _, _ in sequences]
         start = time.process_time()
-        predicted = [count_repetitions(k, FPS, "coco17").count for k in prepared]
+        agnostic = [count_repetitions(k, FPS, "coco17") for k in prepared]
         cpu = time.process_time() - start
-        metrics = count_metrics(predicted, [t for _, _, t in sequences])
-        mae, obo = metrics["mae"], metrics["obo"]
+        named = [count_repetitions(k, FPS, "coco17", movement=label) for k, (label, *_) in zip(prepared, sequences)]
         seconds = sum(len(k) for k in prepared) / FPS
-        print(f"{name:28s} {mae:6.3f} {obo:6.3f} {seconds / cpu:12.0f}")
+        row = []
+        for results in (agnostic, named):
+            metrics = count_metrics([r.count for r in results], truth)
+            # A pause inserts frames, so the generator's rep frames no longer hold there.
+            f1 = "-" if "pause" in options else "%.3f" % boundary_metrics(
+                [[(r.start_frame, r.end_frame) for r in x.reps] for x in results], [b for *_, b in sequences])["f1"]
+            row.append(f"{metrics['mae']:6.3f} {metrics['obo']:6.3f} {f1:>7s}")
+        print(f"{name:28s} {row[0]} {seconds / cpu:12.0f} | {row[1]:>24s}")
     per_class = {}
-    for (label, keypoints, true) in sequences:
-        per_class.setdefault(label, []).append((true, count_repetitions(keypoints, FPS, "coco17").count))
-    print("clean, per class (true, counted):")
-    for label, pairs in per_class.items():
-        print(f"  {label:18s} {pairs}")
-
+    for (label, keypoints, true, _) in sequences:
+        per_class.setdefault(label, []).append(
+            (true, count_repetitions(keypoints, FPS, "coco17").count,
+             count_repetitions(keypoints, FPS, "coco17", movement=label).count))
+    print("clean, per class (true, counted, counted with the movement named):")
+    for label, triples in per_class.items():
+        print(f"  {label:18s} {triples}")
 
 if __name__ == "__main__":
     main()

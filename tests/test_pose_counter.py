@@ -350,3 +350,25 @@ def test_a_messy_set_another_movement_between_and_the_athlete_out_of_view(seed):
     assert missing and missing[0].start_frame <= gone.start + 2 and missing[0].end_frame >= gone.stop - 3
     assert not any(r.start_frame > gone.start + 2 and r.end_frame < gone.stop - 2 for r in result.reps)
     assert len(result.sets) >= 2 and sum(s.count for s in result.sets) == result.count
+
+
+@pytest.mark.parametrize("label, seed, off", [("power-clean", 8319, True), ("ghd", 8219, True), ("deadlift", 8419, False)])
+def test_a_named_crossfit_movement_cuts_its_reps_where_its_standard_starts_them(label, seed, off):
+    """Power cleans, GHD sit-ups and deadlifts dwell mid-rep (the bar racked, sat up, standing),
+    so the skewness rule takes that for the rest and cuts every rep half a period off the
+    generator's (a rep runs floor to floor, lie-back to lie-back: standards.yaml's `turn`), with one
+    rep too many (a deadlift on some sequences, not this one). Named (`--movement`), the counter counts
+    a direction that shows the movement's mid-rep look (count.MID_REP) and cuts the reps where its
+    standard starts them."""
+    from movinet_crossfit.posecount.evaluate import match_reps
+    from movinet_crossfit.synthetic.corpus import render_keypoints
+
+    keypoints, truths = render_keypoints([SegmentSpec(label, 9)], seed=seed)
+    frames = truths[0].rep_frames
+    true = list(zip(frames, frames[1:]))
+    named = count_repetitions(keypoints, FPS, "coco17", movement=label)
+    unnamed = count_repetitions(keypoints, FPS, "coco17")
+    assert named.rest == "movement" and named.count == 9, (named.count, named.note)
+    assert len(match_reps([(r.start_frame, r.end_frame) for r in named.reps], true, 0.5)) == 9
+    if off:
+        assert len(match_reps([(r.start_frame, r.end_frame) for r in unnamed.reps], true, 0.5)) <= 2, label

@@ -93,21 +93,23 @@ def test_a_named_movement_cuts_reps_at_its_rest_position(repcount):
     assert matched(agnostic.results[index]) <= 2 and matched(known.results[index]) >= 17, len(truth)
     assert (agnostic.results[index].rest, known.results[index].rest) == ("skewness", "movement")
     # A movement without a known mid-rep look changes nothing.
-    other = count_repetitions(videos[index].keypoints, 30.0, movement="deadlift")
+    other = count_repetitions(videos[index].keypoints, 30.0, movement="situp")
     assert [(r.start_frame, r.end_frame) for r in other.reps] == \
            [(r.start_frame, r.end_frame) for r in agnostic.results[index].reps]
 
 
 @pytest.mark.parametrize("name, canonical", [("Push_Up", "push-up"), ("pushups", "push-up"), ("squant", "squat"),
                                              ("jump_jack", "jumping-jack"), ("bench pressing", "bench-press"),
-                                             ("Chest-To-Bar", "chest-to-bar"), ("thrusters", "thruster")])
+                                             ("Chest-To-Bar", "chest-to-bar"), ("thrusters", "thruster"),
+                                             ("Power Clean", "power-clean"), ("deadlifts", "deadlift"),
+                                             ("GHD", "ghd"), ("bar_facing_burpees", "bar-facing-burpee")])
 def test_movement_names_find_their_mid_rep_look(name, canonical):
     from movinet_crossfit.posecount.count import MID_REP, mid_rep_name
 
     assert mid_rep_name(name) == canonical and mid_rep_of(name) is MID_REP[canonical]
 
 
-@pytest.mark.parametrize("name", [None, "", "deadlift", "pommelhorse", "squatz"])
+@pytest.mark.parametrize("name", [None, "", "situp", "double-unders", "shspu", "pommelhorse", "squatz"])
 def test_a_movement_without_a_mid_rep_look_has_none(name):
     assert mid_rep_of(name) is None
 

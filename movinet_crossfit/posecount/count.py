@@ -136,13 +136,22 @@ MID_REP = {
     "jumping-jack": MidRep("shoulder", "wrist", "hands over the shoulders"),
     "front-raise": MidRep("shoulder", "wrist", "hands raised to the shoulders"),
     "bench-press": MidRep("wrist", "shoulder", "bar down to the chest"),
+    # CrossFit movements whose rep starts where the standards' `turn` puts it (standards.yaml):
+    "deadlift": MidRep(None, "wrist", "the bar up at the hips"),  # a rep runs floor to floor
+    "power-clean": MidRep(None, "wrist", "the bar up in the front rack"),  # below the knees to there
+    "ghd": MidRep("hip", "shoulder", "sat up, the shoulders over the hips"),  # lie-back to lie-back
+    "bar-facing-burpee": MidRep("nose", None, "chest down to the floor"),  # standing to standing
 }
 MID_REP_ALIASES = {"squats": "squat", "squant": "squat", "air-squats": "squat", "pushups": "push-up",
                    "pushup": "push-up", "push-ups": "push-up", "pullups": "pull-up", "pullup": "pull-up",
                    "pull-ups": "pull-up", "jumpjacks": "jumping-jack", "jump-jack": "jumping-jack",
                    "jumping-jacks": "jumping-jack", "frontraise": "front-raise", "benchpressing": "bench-press",
-                   "bench-pressing": "bench-press", "thrusters": "thruster", "overhead-squat": "ohs"}
+                   "bench-pressing": "bench-press", "thrusters": "thruster", "overhead-squat": "ohs",
+                   "deadlifts": "deadlift", "power-cleans": "power-clean", "ghd-sit-up": "ghd",
+                   "ghd-sit-ups": "ghd", "bar-facing-burpees": "bar-facing-burpee", "burpee": "bar-facing-burpee",
+                   "burpees": "bar-facing-burpee"}
 MID_REP_MIN_CORRELATION = 0.3  # the signal follows the mid-rep look at least this much, or skewness decides
+LOOK_PERIODIC_SHARE = 0.7  # with a look, a direction that follows it is counted if this periodic (of the best)
 
 
 def mid_rep_name(movement: str | None) -> str | None:
@@ -347,7 +356,7 @@ def count_repetitions(keypoints: np.ndarray, fps: float | None, layout: str = "m
     period, body_score = find_period(autocorrelation(features), shortest, longest, cfg.harmonic_ratio)
     score, why = body_score, ""
     if period > 0:
-        signal, score, period = _most_periodic(features, period, shortest, longest, cfg)
+        signal, score, period = _most_periodic(features, period, shortest, longest, cfg, look)
         # Joints jittering independently show chance rhythms in some direction: a rhythm the
         # body as a whole does not share is not believed.
         if body_score < cfg.min_body_periodicity:
@@ -402,22 +411,49 @@ def _count_stretches(keypoints, fps: float, layout: str, confidence, cfg: PoseCo
     return sorted(bounds), strength, notes
 
 
+def _follows(signal: np.ndarray, look: np.ndarray | None) -> float:
+    """How closely ``signal`` follows the mid-rep ``look``: |correlation|, 0 without a look."""
+    if look is None:
+        return 0.0
+    seen = np.isfinite(look)
+    if seen.sum() <= 8 or np.std(look[seen]) <= 0 or np.std(signal[seen]) <= 0:
+        return 0.0
+    return float(abs(np.corrcoef(signal[seen], look[seen])[0, 1]))
+
+
 def _most_periodic(features: np.ndarray, period: float, shortest: int, longest: int,
-                   cfg: PoseCountConfig) -> tuple[np.ndarray, float, float]:
-    """(signal, periodicity score, period) of the most periodic principal direction (step 4)."""
+                   cfg: PoseCountConfig, look: np.ndarray | None = None) -> tuple[np.ndarray, float, float]:
+    """(signal, periodicity score, period) of the most periodic principal direction (step 4).
+    ``look``: the named movement's mid-rep look per frame; the directions that follow it are
+    preferred (see the module docstring, step 4)."""
     banded = band_pass(features, period, cfg.band_low, cfg.band_high)
     banded = banded - banded.mean(0)
     _, values, directions = np.linalg.svd(banded, full_matrices=False)
     high = band_pass(features, period, cfg.band_low, None)
     high = high - high.mean(0)
+    k_max = min(cfg.candidates, len(values))
+    signals = [banded @ directions[k] for k in range(k_max)]
+    found = [find_period(autocorrelation((high @ directions[k])[:, None]), shortest, longest, cfg.harmonic_ratio)
+             for k in range(k_max)]
+    follows = [_follows(s, look) for s in signals]
+    # A direction other than the main one repeating at a harmonic of the body's period (a joint
+    # moving twice per rep): counting it halves the period. Skipped when asked (the live re-counts),
+    # unless it follows the named movement's look better than every other direction (a bar-facing
+    # burpee: mirrored every other rep, the body repeats every two reps and the look every rep).
+    harmonic = [k > 0 and 0 < own < HARMONIC_SHARE * period for k, (own, _) in enumerate(found)]
+    plain = max((f for f, h in zip(follows, harmonic) if not h), default=0.0)
+    allowed = [not (cfg.skip_harmonics and harmonic[k])
+               or (follows[k] >= MID_REP_MIN_CORRELATION and follows[k] > plain) for k in range(k_max)]
+    # With a look, count a direction that shows it, when one is nearly as periodic as the best.
+    top = max((score for (_, score), ok in zip(found, allowed) if ok), default=0.0)
+    shows = [ok and f >= MID_REP_MIN_CORRELATION and score >= LOOK_PERIODIC_SHARE * top
+             for ok, f, (_, score) in zip(allowed, follows, found)]
+    if any(shows):
+        allowed = shows
     best = None
-    for k in range(min(cfg.candidates, len(values))):
-        own, own_score = find_period(autocorrelation((high @ directions[k])[:, None]), shortest, longest,
-                                     cfg.harmonic_ratio)
-        if cfg.skip_harmonics and k > 0 and 0 < own < HARMONIC_SHARE * period:
-            continue  # two dips per rep in a secondary direction: counting it halves the period
-        if best is None or own_score > best[1]:
-            best = (banded @ directions[k], own_score, own if own > 0 else period)
+    for k, (own, own_score) in enumerate(found):
+        if allowed[k] and (best is None or own_score > best[1]):
+            best = (signals[k], own_score, own if own > 0 else period)
     return best
 
 
