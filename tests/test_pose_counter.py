@@ -352,12 +352,14 @@ def test_a_messy_set_another_movement_between_and_the_athlete_out_of_view(seed):
     assert len(result.sets) >= 2 and sum(s.count for s in result.sets) == result.count
 
 
-@pytest.mark.parametrize("label, seed, off", [("power-clean", 8319, True), ("ghd", 8219, True), ("deadlift", 8419, False)])
+@pytest.mark.parametrize("label, seed, off", [("power-clean", 8319, True), ("ghd", 8219, True), ("deadlift", 8419, False),
+                                              ("double-unders", 8123, True)])
 def test_a_named_crossfit_movement_cuts_its_reps_where_its_standard_starts_them(label, seed, off):
     """Power cleans, GHD sit-ups and deadlifts dwell mid-rep (the bar racked, sat up, standing),
     so the skewness rule takes that for the rest and cuts every rep half a period off the
     generator's (a rep runs floor to floor, lie-back to lie-back: standards.yaml's `turn`), with one
-    rep too many (a deadlift on some sequences, not this one). Named (`--movement`), the counter counts
+    rep too many (a deadlift on some sequences, not this one); a double-under's signal dwells at
+    neither end, so its side is chance. Named (`--movement`), the counter counts
     a direction that shows the movement's mid-rep look (count.MID_REP) and cuts the reps where its
     standard starts them."""
     from movinet_crossfit.posecount.evaluate import match_reps

@@ -141,6 +141,7 @@ MID_REP = {
     "power-clean": MidRep(None, "wrist", "the bar up in the front rack"),  # below the knees to there
     "ghd": MidRep("hip", "shoulder", "sat up, the shoulders over the hips"),  # lie-back to lie-back
     "bar-facing-burpee": MidRep("nose", None, "chest down to the floor"),  # standing to standing
+    "double-unders": MidRep("ankle", "hip", "in the air, the legs straight"),  # landing to landing
 }
 MID_REP_ALIASES = {"squats": "squat", "squant": "squat", "air-squats": "squat", "pushups": "push-up",
                    "pushup": "push-up", "push-ups": "push-up", "pullups": "pull-up", "pullup": "pull-up",
