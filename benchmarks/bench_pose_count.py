@@ -91,5 +91,6 @@ def main() -> None:
     for label, triples in per_class.items():
         print(f"  {label:18s} {triples}")
 
+
 if __name__ == "__main__":
     main()

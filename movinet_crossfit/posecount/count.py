@@ -1,4 +1,4 @@
-"""A class-agnostic repetition counter on pose keypoints: no training, no knowledge of the movement.
+"""A class-agnostic repetition counter on pose keypoints: no training; the movement only when named.
 
 ``count_repetitions(keypoints, fps, layout)`` takes ``(T, K, C)`` keypoints (x, y[, z or a score];
 NaN where nothing was detected) in pixels, image-normalised coordinates or per-frame min-max
@@ -25,7 +25,12 @@ normalised shapes (the RepCount pose files), and:
    make any noise look periodic); the most periodic one is counted, at its own period. With
    ``skip_harmonics`` (the live counter's re-counts of a short window) a direction other than the
    main one that repeats at under ``HARMONIC_SHARE`` of the body's period is not a candidate: a
-   joint that moves twice per rep would otherwise be counted at half the period.
+   joint that moves twice per rep would otherwise be counted at half the period; unless the named
+   movement's look (step 5) follows it better than every other direction (a bar-facing burpee
+   faces the other way every rep: its shape repeats every two reps, its height every rep). With
+   the movement named, the directions that follow its look (|correlation| >=
+   ``MID_REP_MIN_CORRELATION``) are the candidates when one is at least ``LOOK_PERIODIC_SHARE`` as
+   periodic as the best: the direction that moves as the rep does, not a sway at its rhythm.
 5. **Reps.** On the side away from the rest position, extremes at least
    ``min_sep`` periods apart that stand out by ``prominence`` of the typical swing (90th
    percentile of the swing over 1.5 periods) are reps, counted only where the local swing is at
