@@ -417,14 +417,15 @@ def _count_stretches(keypoints, fps: float, layout: str, confidence, cfg: PoseCo
     return sorted(bounds), strength, notes
 
 
-def _follows(signal: np.ndarray, look: np.ndarray | None) -> float:
-    """How closely ``signal`` follows the mid-rep ``look``: |correlation|, 0 without a look."""
+def _look_correlation(signal: np.ndarray, look: np.ndarray | None, frames: np.ndarray | None = None) -> float:
+    """The correlation of ``signal`` with the mid-rep ``look`` over ``frames`` (a mask; default all)
+    where the look is seen; 0 without a look, on 8 frames or fewer, or when either is flat."""
     if look is None:
         return 0.0
-    seen = np.isfinite(look)
+    seen = np.isfinite(look) if frames is None else frames & np.isfinite(look)
     if seen.sum() <= 8 or np.std(look[seen]) <= 0 or np.std(signal[seen]) <= 0:
         return 0.0
-    return float(abs(np.corrcoef(signal[seen], look[seen])[0, 1]))
+    return float(np.corrcoef(signal[seen], look[seen])[0, 1])
 
 
 def _most_periodic(features: np.ndarray, period: float, shortest: int, longest: int,
@@ -441,7 +442,7 @@ def _most_periodic(features: np.ndarray, period: float, shortest: int, longest: 
     signals = [banded @ directions[k] for k in range(k_max)]
     found = [find_period(autocorrelation((high @ directions[k])[:, None]), shortest, longest, cfg.harmonic_ratio)
              for k in range(k_max)]
-    follows = [_follows(s, look) for s in signals]
+    follows = [abs(_look_correlation(s, look)) for s in signals]
     # A direction other than the main one repeating at a harmonic of the body's period (a joint
     # moving twice per rep): counting it halves the period. Skipped when asked (the live re-counts),
     # unless it follows the named movement's look better than every other direction (a bar-facing
@@ -493,13 +494,10 @@ def _count_extremes(signal: np.ndarray, period: float, counted: np.ndarray, min_
     # The signal dwells at the rest position: count the extremes on the other side.
     centred = signal[active] - np.median(signal[active]) if active.any() else signal
     up, rest = np.mean(centred ** 3) >= 0, "skewness"
-    if look is not None:
-        # The rep's middle is where the body looks as mid-rep: count the extremes on that side.
-        seen = active & np.isfinite(look)
-        if seen.sum() > 8 and np.std(look[seen]) > 0 and np.std(signal[seen]) > 0:
-            follows = np.corrcoef(signal[seen], look[seen])[0, 1]
-            if abs(follows) >= MID_REP_MIN_CORRELATION:
-                up, rest = follows > 0, "movement"
+    # The rep's middle is where the body looks as mid-rep: count the extremes on that side.
+    follows = _look_correlation(signal, look, active)
+    if abs(follows) >= MID_REP_MIN_CORRELATION:
+        up, rest = follows > 0, "movement"
     y = signal if up else -signal
     peaks, _ = find_peaks(y, distance=max(1, int(min_sep * period)), prominence=prominence * reference)
     peaks = peaks[active[peaks]]
