@@ -139,6 +139,19 @@ def test_movement_before_the_set_does_not_hide_its_period():
     assert events[0].reported_at_s <= 220 / REPCOUNT_FPS
 
 
+def _on_time(keypoints, fps: float, layout: str, movement):
+    """(the share of the final reps an online rep matches at IoU >= 0.5 within a period of their end,
+    the final count) of ``keypoints`` replayed live; checks that the final count is the offline one."""
+    from movinet_crossfit.posecount.evaluate import match_reps
+
+    counter, final = replay_counter(keypoints, fps, layout, movement=movement)
+    assert final.count == count_repetitions(keypoints, fps, layout, movement=movement).count
+    online = [(r.start, r.end) for r in counter.reps]
+    matched = {j: i for i, j, _ in match_reps(online, [(r.start_frame, r.end_frame) for r in final.reps], 0.5)}
+    return np.mean([j in matched and (counter.reps[matched[j]].at - 1 - rep.end_frame) <= final.period
+                    for j, rep in enumerate(final.reps)]), final
+
+
 def test_the_named_movement_keeps_the_running_reps_on_the_final_reps():
     """RepCount's stu9_29 (43 jumping jacks): its signal's skewness is near zero, so a window can
     take the other extreme as the rest than the whole video does, and the running count reported
@@ -151,17 +164,8 @@ def test_the_named_movement_keeps_the_running_reps_on_the_final_reps():
     from movinet_crossfit.posecount.evaluate import load_repcount, match_reps
 
     item = next(v for v in load_repcount(_shared("repcount_pose")) if v.name == "stu9_29")
-
-    def on_time(movement):
-        counter, final = replay_counter(item.keypoints, REPCOUNT_FPS, movement=movement)
-        assert final.count == count_repetitions(item.keypoints, REPCOUNT_FPS, "mediapipe33", movement=movement).count
-        online = [(r.start, r.end) for r in counter.reps]
-        matched = {j: i for i, j, _ in match_reps(online, [(r.start_frame, r.end_frame) for r in final.reps], 0.5)}
-        return np.mean([j in matched and (counter.reps[matched[j]].at - 1 - rep.end_frame) <= final.period
-                        for j, rep in enumerate(final.reps)]), final
-
-    unknown, _ = on_time(None)
-    named, final = on_time("jump_jack")  # RepCount's spelling of jumping-jack
+    unknown, _ = _on_time(item.keypoints, REPCOUNT_FPS, "mediapipe33", None)
+    named, final = _on_time(item.keypoints, REPCOUNT_FPS, "mediapipe33", "jump_jack")  # RepCount's jumping-jack
     assert unknown <= 0.2, unknown  # what it fixes
     assert named >= 0.85 and final.count >= 40, (named, final.count)
     truth = [tuple(b) for b in item.bounds]
@@ -507,16 +511,8 @@ def test_a_named_bar_facing_burpee_is_reported_rep_by_rep():
     from movinet_crossfit.synthetic.corpus import render_keypoints
 
     keypoints, truths = render_keypoints([SegmentSpec("bar-facing-burpee", 10)], seed=3)
-
-    def on_time(movement):
-        counter, final = replay_counter(keypoints, 30.0, "coco17", movement=movement)
-        assert final.count == count_repetitions(keypoints, 30.0, "coco17", movement=movement).count
-        late = [((next((r.at for r in counter.reps if abs(r.end - rep.end_frame) <= 0.25 * final.period),
-                       len(keypoints)) - 1 - rep.end_frame) / final.period) for rep in final.reps]
-        return np.mean(np.array(late) <= 1.0), final
-
-    unnamed, _ = on_time(None)
-    named, final = on_time("bar-facing-burpee")
+    unnamed, _ = _on_time(keypoints, 30.0, "coco17", None)
+    named, final = _on_time(keypoints, 30.0, "coco17", "bar-facing-burpee")
     assert final.count == truths[0].count == 10 and final.rest == "movement"
     assert unnamed <= 0.3, unnamed  # what it fixes
     assert named >= 0.8, named
