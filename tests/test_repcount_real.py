@@ -102,14 +102,16 @@ def test_a_named_movement_cuts_reps_at_its_rest_position(repcount):
                                              ("jump_jack", "jumping-jack"), ("bench pressing", "bench-press"),
                                              ("Chest-To-Bar", "chest-to-bar"), ("thrusters", "thruster"),
                                              ("Power Clean", "power-clean"), ("deadlifts", "deadlift"),
-                                             ("GHD", "ghd"), ("bar_facing_burpees", "bar-facing-burpee")])
+                                             ("GHD", "ghd"), ("bar_facing_burpees", "bar-facing-burpee"),
+                                             ("overhead-squat", "ohs"), ("C2B", "chest-to-bar"), ("du", "double-unders"),
+                                             ("ghd-sit-ups", "ghd")])
 def test_movement_names_find_their_mid_rep_look(name, canonical):
     from movinet_crossfit.posecount.count import MID_REP, mid_rep_name
 
     assert mid_rep_name(name) == canonical and mid_rep_of(name) is MID_REP[canonical]
 
 
-@pytest.mark.parametrize("name", [None, "", "situp", "shspu", "pommelhorse", "squatz"])
+@pytest.mark.parametrize("name", [None, "", "situp", "shspu", "hspu", "pommelhorse", "squatz"])
 def test_a_movement_without_a_mid_rep_look_has_none(name):
     assert mid_rep_of(name) is None
 

@@ -66,6 +66,7 @@ import numpy as np
 
 from movinet_crossfit.core.errors import UserError
 from movinet_crossfit.core.metrics import Rep
+from movinet_crossfit.core.movements import DEFAULT_ALIASES
 from movinet_crossfit.posecount.signal import (autocorrelation, band_pass, find_period, interpolate_gaps,
                                                local_swing, low_pass, odd_window, per_frame_minmax, true_runs)
 
@@ -152,10 +153,9 @@ MID_REP_ALIASES = {"squats": "squat", "squant": "squat", "air-squats": "squat", 
                    "pushup": "push-up", "push-ups": "push-up", "pullups": "pull-up", "pullup": "pull-up",
                    "pull-ups": "pull-up", "jumpjacks": "jumping-jack", "jump-jack": "jumping-jack",
                    "jumping-jacks": "jumping-jack", "frontraise": "front-raise", "benchpressing": "bench-press",
-                   "bench-pressing": "bench-press", "thrusters": "thruster", "overhead-squat": "ohs",
-                   "deadlifts": "deadlift", "power-cleans": "power-clean", "ghd-sit-up": "ghd",
-                   "ghd-sit-ups": "ghd", "bar-facing-burpees": "bar-facing-burpee", "burpee": "bar-facing-burpee",
-                   "burpees": "bar-facing-burpee"}
+                   "bench-pressing": "bench-press", "thrusters": "thruster", "deadlifts": "deadlift",
+                   "power-cleans": "power-clean", "burpee": "bar-facing-burpee", "burpees": "bar-facing-burpee"}
+# ... and the default classes' own spellings (core.movements.DEFAULT_ALIASES: c2b, du, ghd-sit-ups, ...)
 MID_REP_MIN_CORRELATION = 0.3  # the signal follows the mid-rep look at least this much, or skewness decides
 LOOK_PERIODIC_SHARE = 0.7  # with a look, a direction that follows it is counted if this periodic (of the best)
 
@@ -166,7 +166,7 @@ def mid_rep_name(movement: str | None) -> str | None:
     if not movement:
         return None
     name = str(movement).strip().lower().replace("_", "-").replace(" ", "-")
-    name = MID_REP_ALIASES.get(name, name)
+    name = MID_REP_ALIASES.get(name) or DEFAULT_ALIASES.get(name, name)
     return name if name in MID_REP else None
 
 
