@@ -47,7 +47,9 @@ SPLIT_PERIODS = 1.7
 # defaults, as analyze does). A short window's secondary direction often repeats at half the period
 # (a joint moving twice per rep) and ties the main one on periodicity: counted, it reports two reps
 # per rep, so the re-counts leave such harmonics out (docs/live.md, "Measured").
-COUNT_OPTIONS: dict = {"skip_harmonics": True}
+# The final count's step 8 (a stretch at a faster pace, counted on its own) is left out too: a
+# 30-s window is local already, and its windows would cost 2-3 times each re-count.
+COUNT_OPTIONS: dict = {"skip_harmonics": True, "pace_min_score": 0.0}
 
 
 @dataclass

@@ -50,6 +50,16 @@ normalised shapes (the RepCount pose files), and:
    another pace (12 fast kipping pull-ups before slow strict ones) can hold no rep at all. Each
    stretch of ``stretch_min_s`` or more that no rep covers is counted on its own; its reps are kept
    when it is clearly periodic (``stretch_min_score``), and the note says so.
+8. **A faster pace inside.** The reverse: a stretch done at a faster pace than the whole video's
+   (fast kipping pull-ups before slow strict ones, when the slow ones set the period) is covered,
+   but by reps that each span two or more of its own. Windows of ``PACE_WINDOW_PERIODS`` periods
+   (half overlapping) are counted on their own (harmonics skipped, as the live re-counts do); where
+   one finds a period under ``PACE_RATIO`` of the video's at a periodicity of ``pace_min_score`` or
+   more, the window is at a faster pace; a run of such windows of ``stretch_min_s`` or more is
+   counted on its own and its reps replace the ones there when it is periodic at that pace, holds
+   ``PACE_MIN_REPS`` reps or more, and ``PACE_MORE`` times the reps it replaces; the note says so.
+   A video counted at a periodicity of ``PACE_BELOW_SCORE`` or more is at one pace: skipped (the
+   windows cost 2-3 times the count itself).
 
 The defaults were validated on 80 real RepCount-A videos (docs/counting.md, benchmarks/
 bench_repcount.py); ``TUNED`` names the four that were picked there. Poses files are read by
@@ -114,10 +124,19 @@ class PoseCountConfig:
     fallback_lowpass_s: float = 0.5   # shortest movement the fallback keeps
     stretch_min_s: float = 5.0        # a stretch at least this long that no rep covers is counted on its own
     stretch_min_score: float = 0.7    # ... and its reps kept when it is this periodic (0 turns it off)
+    pace_min_score: float = 0.5       # a window at a faster pace is this periodic (step 8; 0 turns it off)
 
 
 # A direction repeating faster than this share of the body's period repeats at a harmonic of it.
 HARMONIC_SHARE = 0.7
+# Step 8: windows this many of the video's periods long (at least 3 s, half overlapping) find a
+# faster pace when their own period is under PACE_RATIO of the video's; the stretch's reps replace
+# the video's there when there are PACE_MIN_REPS of them or more, and PACE_MORE times as many.
+PACE_WINDOW_PERIODS = 4.0
+PACE_RATIO = 0.65
+PACE_MIN_REPS = 4
+PACE_MORE = 1.3
+PACE_BELOW_SCORE = 0.7  # a video counted at this periodicity or more is at one pace: no step 8
 
 
 @dataclass(frozen=True)
@@ -390,6 +409,10 @@ def count_repetitions(keypoints: np.ndarray, fps: float | None, layout: str = "m
         bounds, strength, more = _count_stretches(keypoints, fps, layout, confidence, cfg, movement, bounds,
                                                   counted, strength)
         notes.extend(more)
+    if bounds and cfg.pace_min_score > 0 and score < PACE_BELOW_SCORE:
+        bounds, strength, more = _count_faster_pace(keypoints, fps, layout, confidence, cfg, movement, bounds,
+                                                    period, strength)
+        notes.extend(more)
     return finish("" if bounds else "no swing stands out", bounds, score, period, signal, strength, rest=rest)
 
 
@@ -402,7 +425,7 @@ def _count_stretches(keypoints, fps: float, layout: str, confidence, cfg: PoseCo
     free = counted.copy()
     for a, b in bounds:
         free[a:b + 1] = False
-    own = replace(cfg, stretch_min_s=0.0)
+    own = replace(cfg, stretch_min_s=0.0, pace_min_score=0.0)
     bounds, strength, notes = list(bounds), strength.copy(), []
     for a, b in true_runs(free):
         if b - a < cfg.stretch_min_s * fps:
@@ -415,6 +438,45 @@ def _count_stretches(keypoints, fps: float, layout: str, confidence, cfg: PoseCo
             notes.append(f"{part.count} reps at another pace counted on their own ({a / fps:.1f}-{b / fps:.1f} s, "
                          f"{part.period / fps:.2f} s per rep)")
     return sorted(bounds), strength, notes
+
+
+def _count_faster_pace(keypoints, fps: float, layout: str, confidence, cfg: PoseCountConfig,
+                       movement: str | None, bounds: list, period: float,
+                       strength: np.ndarray) -> tuple[list, np.ndarray, list[str]]:
+    """Step 8: the stretches done at a faster pace than ``period`` counted on their own (see the
+    module docstring). Returns the bounds, the strength and the notes saying what was replaced."""
+    n = len(keypoints)
+    own = replace(cfg, stretch_min_s=0.0, pace_min_score=0.0, skip_harmonics=True)
+
+    def part(a: int, b: int) -> PoseCount:
+        return count_repetitions(keypoints[a:b], fps, layout, config=own, movement=movement,
+                                 confidence=None if confidence is None else np.asarray(confidence).reshape(-1)[a:b])
+
+    def faster(count: PoseCount) -> bool:
+        return count.method == "period" and 0 < count.period < PACE_RATIO * period and count.score >= cfg.pace_min_score
+
+    length = int(max(PACE_WINDOW_PERIODS * period, 3.0 * fps))
+    fast = np.zeros(n, bool)
+    for a in range(0, max(1, n - length + 1), max(1, length // 2)):
+        if faster(part(a, a + length)):
+            fast[a:a + length] = True
+    bounds, strength, notes = list(bounds), strength.copy(), []
+    for a, b in true_runs(fast):
+        if b - a < cfg.stretch_min_s * fps:
+            continue
+        stretch = part(a, b)
+        inside = [r for r in bounds if a <= (r[0] + r[1]) / 2 < b]
+        if not faster(stretch) or stretch.count < max(PACE_MIN_REPS, PACE_MORE * len(inside)):
+            continue
+        new = [(r.start_frame + a, r.end_frame + a) for r in stretch.reps]
+        first, last = new[0][0], new[-1][1]
+        # the video's reps outside the stretch, unless the new ones cover most of one
+        kept = [r for r in bounds if r not in inside and min(r[1], last) - max(r[0], first) < 0.5 * (r[1] - r[0])]
+        bounds = sorted(kept + new)
+        strength[a:b] = np.maximum(strength[a:b], stretch.periodicity)
+        notes.append(f"{stretch.count} reps at a faster pace counted on their own instead of {len(inside)} "
+                     f"({a / fps:.1f}-{b / fps:.1f} s, {stretch.period / fps:.2f} s per rep)")
+    return bounds, strength, notes
 
 
 def _look_correlation(signal: np.ndarray, look: np.ndarray | None, frames: np.ndarray | None = None) -> float:
