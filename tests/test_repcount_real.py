@@ -184,7 +184,7 @@ def test_stretches_counted_on_their_own_only_bring_counts_nearer_the_truth(repco
 
 
 def test_a_stretch_at_a_faster_pace_is_counted_at_its_own(repcount):
-    """stu10_36: 19 pull-ups of ~1.1 s, then 10 slow ones of 2.5-5 s. The slow reps set the whole
+    """stu10_36: 19 pull-ups of ~1.1 s, then 10 slow ones of 1.6-5 s. The slow reps set the whole
     video's period, at which the fast stretch is covered by reps spanning two or three of its own;
     step 8 counts that stretch at its own pace, and its reps match RepCount's. Class given and
     class-agnostic alike."""
