@@ -516,3 +516,24 @@ def test_a_named_bar_facing_burpee_is_reported_rep_by_rep():
     assert final.count == truths[0].count == 10 and final.rest == "movement"
     assert unnamed <= 0.3, unnamed  # what it fixes
     assert named >= 0.8, named
+
+
+def test_a_window_whose_period_jumps_to_a_multiple_is_re_counted_on_its_later_half(monkeypatch):
+    """RepCount's stu4_46 (push-ups of ~20 poses after a set-up): around pose 390 the window (the
+    set-up, then the set) found 3 and 4 times the set's period for 2 s, so the running count
+    stopped and reported reps 16 and 17 together, 1.4-2.5 periods late. A window whose period jumps
+    to JUMP_RATIO times the last reported rep's or more is re-counted on its later half, as one
+    that finds no period is."""
+    from conftest import _shared
+
+    from movinet_crossfit.analysis import online
+    from movinet_crossfit.posecount.evaluate import load_repcount
+
+    item = next(v for v in load_repcount(_shared("repcount_pose")) if v.name == "stu4_46")
+    poses = item.keypoints[:600]
+    now, final = _on_time(poses, REPCOUNT_FPS, "mediapipe33", "push_up")
+    monkeypatch.setattr(online, "JUMP_RATIO", float("inf"))
+    before, _ = _on_time(poses, REPCOUNT_FPS, "mediapipe33", "push_up")
+    reps = len(final.reps)
+    assert reps >= 15 and round(now * reps) >= round(before * reps) + 2, (now, before, reps)
+    assert now >= 0.85, now

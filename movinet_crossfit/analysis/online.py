@@ -4,8 +4,9 @@ sequence), so the running count is a re-count. Every ``RECOUNT_SECONDS`` of vide
 on the last ``WINDOW_SECONDS`` of poses (of the person the tracker would choose now:
 ``PeopleTracker.provisional``), with ``COUNT_OPTIONS``: no secondary direction at a harmonic of the
 body's period, which a short window would count at half the period. A window that finds no period
-believed is re-counted on its later half, believed there only if clearly periodic, since movement
-before the set can hide the set's period. A rep found is reported once its end lies
+believed, or whose period jumped to a multiple of the last reported rep's (``JUMP_RATIO``), is
+re-counted on its later half, believed there only if clearly periodic, since movement before the
+set can hide the set's period. A rep found is reported once its end lies
 ``GUARD_PERIODS`` periods behind the newest pose, its middle after the last reported rep's end,
 and two of the last few re-counts found it (each rep on its own evidence: an unsettled rep does not
 hold back the next, and a fast movement's re-counts every ``MIN_RECOUNT_SECONDS`` keep up with it).
@@ -39,6 +40,10 @@ MIN_SCORE = 0.0  # ... and its periodicity is at least this
 # re-counted on its later half, at least LATER_SECONDS long, believed only when clearly periodic.
 LATER_SECONDS = 3.0
 LATER_MIN_SCORE = 0.5
+# ... and so is a window whose period jumps to JUMP_RATIO times the last reported rep's or more: a
+# multiple of the set's period, which a window holding the set-up or a rest as well can take (the
+# set's reps are then missed until the period comes back).
+JUMP_RATIO = 1.8
 # Large swings (counted before any period is believed) are at least a second apart, so one of
 # them can span two reps of a fast movement; a later periodic count that finds SPLIT_PERIODS of its
 # period or more in such a rep, and more reps in it than were reported, reports the others.
@@ -120,9 +125,13 @@ class OnlineCounter:
         count = count_repetitions(keypoints, self.fps, self.layout, **self.count_options)
         believed = self._believed(count, len(keypoints))
         half = len(keypoints) // 2
-        if not believed and self.later is not None and len(keypoints) - half >= self.later:
+        # The period of the last reported rep is the set's, as far as the reports go.
+        reference = self.reps[-1].period if self.reps and not self.reps[-1].swings else 0.0
+        jumped = believed and reference > 0 and count.period >= JUMP_RATIO * reference
+        if (not believed or jumped) and self.later is not None and len(keypoints) - half >= self.later:
             # Movement before the set (walking in, setting up) can hide the set's period from a
-            # window that holds both; its later half may hold the set alone.
+            # window that holds both, or make it find a multiple of it; its later half may hold
+            # the set alone.
             later = count_repetitions(keypoints[half:], self.fps, self.layout, **self.count_options)
             if later.score >= LATER_MIN_SCORE and self._believed(later, len(keypoints) - half):
                 count, start, believed = later, start + half, True
