@@ -11,7 +11,7 @@ offline one, and how many frames per second the live pipeline sustains.
    the median / 95th percentile delay in periods and seconds, precision of the online reports
    (matched to a final rep at temporal IoU >= 0.5), the endings the final count corrects. Twice:
    the movement unknown, and given as the user's (``--movement``: its RepCount class, which places
-   the counter's rest side, posecount.count.MID_REP).
+   the counter's rest side, posecount.looks.MID_REP).
 2. The real CrossFit clips of a class joined into one set (thruster, chest-to-bar; 854x480):
    ``live`` (run_live) against ``analyze`` (analyse_footage): counts, delays, and frames per second
    with the time split by stage (decode, poses, counter, judging, stream model with --model), for
@@ -149,7 +149,7 @@ TUNING_FOLD = 40
 
 def bench_repcount(folder: Path, fps: float, limit: int | None, movement_known: bool = False) -> None:
     """``movement_known``: each sequence's RepCount class passed as the user's movement (``live
-    --movement``), which places the counter's rest side (posecount.count.MID_REP), online and final."""
+    --movement``), which places the counter's rest side (posecount.looks.MID_REP), online and final."""
     videos = load_repcount(folder)[:limit]
     rows, periods, seconds, equal, corrected, reported, matched = [], [], [], 0, 0, 0, 0
     by_count, folds = [], {"tuning": [], "out of fold": []}

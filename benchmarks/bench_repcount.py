@@ -144,7 +144,7 @@ def main() -> None:
     print(f"  one {len(minute) / args.fps:.0f} s video: {one * 1000:.0f} ms CPU = "
           f"{len(minute) / args.fps / one:.0f}x real time (target >= 100x)")
     # The movement named (count --poses --movement, analyze/live --movement): its look mid-rep
-    # (count.MID_REP, written from what each movement is) places the rest side, not the skewness.
+    # (looks.MID_REP, written from what each movement is) places the rest side, not the skewness.
     named = evaluate_repcount(videos, fps=args.fps, movement_known=True)
     half = len(videos) // 2
 

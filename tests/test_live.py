@@ -157,7 +157,7 @@ def test_the_named_movement_keeps_the_running_reps_on_the_final_reps():
     take the other extreme as the rest than the whole video does, and the running count reported
     its reps cut half a period off the final ones (3 of 42 matched). With the movement named
     (``movement=``, ``live --movement``) every re-count and the final count cut the reps where a
-    jumping jack rests (hands down, posecount.count.MID_REP): the running reps are the final ones,
+    jumping jack rests (hands down, posecount.looks.MID_REP): the running reps are the final ones,
     each within a period of its end."""
     from conftest import _shared
 

@@ -360,7 +360,7 @@ def test_a_named_crossfit_movement_cuts_its_reps_where_its_standard_starts_them(
     generator's (a rep runs floor to floor, lie-back to lie-back: standards.yaml's `turn`), with one
     rep too many (a deadlift on some sequences, not this one); a double-under's signal dwells at
     neither end, so its side is chance. Named (`--movement`), the counter counts
-    a direction that shows the movement's mid-rep look (count.MID_REP) and cuts the reps where its
+    a direction that shows the movement's mid-rep look (looks.MID_REP) and cuts the reps where its
     standard starts them."""
     from movinet_crossfit.posecount.evaluate import match_reps
     from movinet_crossfit.synthetic.corpus import render_keypoints

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from conftest import SHARED_DATA
 
-from movinet_crossfit.posecount.count import count_repetitions, mid_rep_of
+from movinet_crossfit.posecount.count import count_repetitions
+from movinet_crossfit.posecount.looks import mid_rep_of
 from movinet_crossfit.posecount.evaluate import evaluate_repcount, load_repcount, match_reps
 
 
@@ -76,7 +77,7 @@ def test_a_real_video_put_back_into_pixels_counts_the_same(repcount):
 
 def test_a_named_movement_cuts_reps_at_its_rest_position(repcount):
     """Told the movement (``count --poses --movement``, ``analyze/live --movement``), the counter
-    takes the extreme where the body looks as in mid-rep (posecount.count.MID_REP: a squat's hips
+    takes the extreme where the body looks as in mid-rep (posecount.looks.MID_REP: a squat's hips
     down to the knees) as the rep's middle instead of the side the signal dwells on: the rep bounds
     match RepCount's far more often, the counts barely move."""
     videos, agnostic = repcount
@@ -106,7 +107,7 @@ def test_a_named_movement_cuts_reps_at_its_rest_position(repcount):
                                              ("overhead-squat", "ohs"), ("C2B", "chest-to-bar"), ("du", "double-unders"),
                                              ("ghd-sit-ups", "ghd")])
 def test_movement_names_find_their_mid_rep_look(name, canonical):
-    from movinet_crossfit.posecount.count import MID_REP, mid_rep_name
+    from movinet_crossfit.posecount.looks import MID_REP, mid_rep_name
 
     assert mid_rep_name(name) == canonical and mid_rep_of(name) is MID_REP[canonical]
 

@@ -186,10 +186,10 @@ def _load_standards(standards):
 def resolve_movement(standards, movement: str | None):
     """The user's movement: ``(its standard or None, the name the pose counter is told or None)``.
     A movement with standards is judged against them and tells the counter where it rests; one
-    without standards that the counter knows (``posecount.count.MID_REP``: squat, push-up,
+    without standards that the counter knows (``posecount.looks.MID_REP``: squat, push-up,
     pull-up, ...) is counted with its rest position and not judged; any other name is a
     ``UserError`` listing both."""
-    from movinet_crossfit.posecount.count import MID_REP, mid_rep_name
+    from movinet_crossfit.posecount.looks import MID_REP, mid_rep_name
 
     if not movement:
         return None, None
@@ -324,7 +324,7 @@ def analyse_poses(poses: PoseSequence, info: video.VideoInfo, every: int, *, nam
     asked, counted_as = resolve_movement(standards, movement)
     report("counting repetitions", POSES_SHARE[1])
     started = time.perf_counter()
-    # The user's movement places the counter's rest side (posecount.count.MID_REP); a guess does not,
+    # The user's movement places the counter's rest side (posecount.looks.MID_REP); a guess does not,
     # so that the count never depends on a recogniser that runs on its reps.
     count = count_repetitions(poses.keypoints, poses.fps, poses.layout, movement=counted_as)
     timings["count"] = time.perf_counter() - started

@@ -53,7 +53,8 @@ SPLIT_PERIODS = 1.7
 # (a joint moving twice per rep) and ties the main one on periodicity: counted, it reports two reps
 # per rep, so the re-counts leave such harmonics out (docs/live.md, "Measured").
 # The final count's step 8 (a stretch at a faster pace, counted on its own) is left out too: a
-# 30-s window is local already, and its windows would cost 2-3 times each re-count.
+# 30-s window is local already, and in every re-count its windows made the RepCount replay over 6
+# times slower (docs/live.md, session 19).
 COUNT_OPTIONS: dict = {"skip_harmonics": True, "pace_min_score": 0.0}
 
 

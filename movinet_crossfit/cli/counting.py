@@ -105,7 +105,8 @@ def _count_poses(path: Path, fps: Optional[float], layout: Optional[str], json_p
     import json
 
     from movinet_crossfit.core.fileio import write_json_atomic
-    from movinet_crossfit.posecount.count import MID_REP, count_poses_file, mid_rep_of, plot_pose_count
+    from movinet_crossfit.posecount.count import count_poses_file, plot_pose_count
+    from movinet_crossfit.posecount.looks import MID_REP, mid_rep_of
 
     if movement is not None and mid_rep_of(movement) is None:
         raise UserError(f"--movement {movement!r}: the pose counter does not know its rest position; known: "

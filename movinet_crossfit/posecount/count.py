@@ -59,7 +59,7 @@ normalised shapes (the RepCount pose files), and:
    counted on its own and its reps replace the ones there when it is periodic at that pace, holds
    ``PACE_MIN_REPS`` reps or more, and ``PACE_MORE`` times the reps it replaces; the note says so.
    A video counted at a periodicity of ``PACE_BELOW_SCORE`` or more is at one pace: skipped (the
-   windows cost 2-3 times the count itself).
+   windows cost about as much again as the count itself: 1.87 times the time over RepCount's 80).
 
 The defaults were validated on 80 real RepCount-A videos (docs/counting.md, benchmarks/
 bench_repcount.py); ``TUNED`` names the four that were picked there. Poses files are read by
@@ -76,7 +76,7 @@ import numpy as np
 
 from movinet_crossfit.core.errors import UserError
 from movinet_crossfit.core.metrics import Rep
-from movinet_crossfit.core.movements import DEFAULT_ALIASES
+from movinet_crossfit.posecount.looks import mid_rep_of, mid_rep_signal
 from movinet_crossfit.posecount.signal import (autocorrelation, band_pass, find_period, interpolate_gaps,
                                                local_swing, low_pass, odd_window, per_frame_minmax, true_runs)
 
@@ -139,72 +139,8 @@ PACE_MORE = 1.3
 PACE_BELOW_SCORE = 0.7  # a video counted at this periodicity or more is at one pace: no step 8
 
 
-@dataclass(frozen=True)
-class MidRep:
-    """How the body looks in the middle of a rep, as joint heights in the counter's normalised
-    shape (image y, down): ``low`` is low and ``high`` is high (either may be None). The counter
-    takes the side of its signal where ``y(low) - y(high)`` is large as the rep's middle."""
-
-    low: str | None
-    high: str | None
-    text: str
-
-
-_SQUAT = MidRep("hip", "knee", "hips down to the knees")
-_PULL = MidRep(None, "nose", "head up to the bar")
-# Movement -> its mid-rep look. Written from what each movement is (not fitted); the RepCount
-# names (squat, push_up, pull_up, jump_jack, front_raise, bench_pressing) are aliases.
-MID_REP = {
-    "squat": _SQUAT, "air-squat": _SQUAT, "thruster": _SQUAT, "ohs": _SQUAT, "wall-ball": _SQUAT,
-    "push-up": MidRep("nose", None, "chest down to the floor"),
-    "pull-up": _PULL, "chest-to-bar": _PULL,
-    "jumping-jack": MidRep("shoulder", "wrist", "hands over the shoulders"),
-    "front-raise": MidRep("shoulder", "wrist", "hands raised to the shoulders"),
-    "bench-press": MidRep("wrist", "shoulder", "bar down to the chest"),
-    # CrossFit movements whose rep starts where the standards' `turn` puts it (standards.yaml):
-    "deadlift": MidRep(None, "wrist", "the bar up at the hips"),  # a rep runs floor to floor
-    "power-clean": MidRep(None, "wrist", "the bar up in the front rack"),  # below the knees to there
-    "ghd": MidRep("hip", "shoulder", "sat up, the shoulders over the hips"),  # lie-back to lie-back
-    "bar-facing-burpee": MidRep("nose", None, "chest down to the floor"),  # standing to standing
-    "double-unders": MidRep("ankle", "hip", "in the air, the legs straight"),  # landing to landing
-}
-MID_REP_ALIASES = {"squats": "squat", "squant": "squat", "air-squats": "squat", "pushups": "push-up",
-                   "pushup": "push-up", "push-ups": "push-up", "pullups": "pull-up", "pullup": "pull-up",
-                   "pull-ups": "pull-up", "jumpjacks": "jumping-jack", "jump-jack": "jumping-jack",
-                   "jumping-jacks": "jumping-jack", "frontraise": "front-raise", "benchpressing": "bench-press",
-                   "bench-pressing": "bench-press", "thrusters": "thruster", "deadlifts": "deadlift",
-                   "power-cleans": "power-clean", "burpee": "bar-facing-burpee", "burpees": "bar-facing-burpee"}
-# ... and the default classes' own spellings (core.movements.DEFAULT_ALIASES: c2b, du, ghd-sit-ups, ...)
 MID_REP_MIN_CORRELATION = 0.3  # the signal follows the mid-rep look at least this much, or skewness decides
 LOOK_PERIODIC_SHARE = 0.7  # with a look, a direction that follows it is counted if this periodic (of the best)
-
-
-def mid_rep_name(movement: str | None) -> str | None:
-    """The ``MID_REP`` name of a movement (any case; spaces, underscores as hyphens; the aliases),
-    None for a movement it does not know."""
-    if not movement:
-        return None
-    name = str(movement).strip().lower().replace("_", "-").replace(" ", "-")
-    name = MID_REP_ALIASES.get(name) or DEFAULT_ALIASES.get(name, name)
-    return name if name in MID_REP else None
-
-
-def mid_rep_of(movement: str | None) -> MidRep | None:
-    """``MID_REP``'s entry for a movement name (``mid_rep_name``), None for one it does not know."""
-    name = mid_rep_name(movement)
-    return None if name is None else MID_REP[name]
-
-
-def _mid_rep_signal(features: np.ndarray, names: list[str], mid: MidRep) -> np.ndarray | None:
-    """``y(low) - y(high)`` per frame from the counter's features (each joint's x, y), sides
-    averaged; None when a joint it needs was not seen."""
-    def height(point):
-        cols = [2 * i + 1 for i, name in enumerate(names) if name in (point, f"l_{point}", f"r_{point}")]
-        return features[:, cols].mean(1) if cols else None
-
-    low = height(mid.low) if mid.low else 0.0
-    high = height(mid.high) if mid.high else 0.0
-    return None if low is None or high is None else low - high
 
 
 # The settings picked on the RepCount dev videos (a small grid, re-picked per fold in the benchmark).
@@ -375,7 +311,7 @@ def count_repetitions(keypoints: np.ndarray, fps: float | None, layout: str = "m
     if motion.max() < cfg.min_motion:
         return finish(f"static: the largest joint movement is {motion.max():.3f} < {cfg.min_motion} of the body")
     mid = mid_rep_of(movement)
-    look = _mid_rep_signal(features, names, mid) if mid is not None else None
+    look = mid_rep_signal(features, names, mid) if mid is not None else None
     shortest = max(2, int(cfg.min_period_s * fps))
     longest = int(min(cfg.max_period_s * fps, cfg.max_period_frac * n))
     period, body_score = find_period(autocorrelation(features), shortest, longest, cfg.harmonic_ratio)

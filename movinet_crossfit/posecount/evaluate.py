@@ -173,7 +173,7 @@ def evaluate_repcount(videos: Sequence[RepCountVideo], config: PoseCountConfig |
                       fps: float = REPCOUNT_FPS, movement_known: bool = False) -> RepCountEvaluation:
     """Count every video with one fixed ``config`` and score it. The class is not an input unless
     ``movement_known`` (each video's ``kind`` passed as ``movement=``: what a user who names the
-    movement gets; it places the rest side, count.MID_REP)."""
+    movement gets; it places the rest side, looks.MID_REP)."""
     results, cpu = [], 0.0
     if videos:  # the first call imports scipy's modules: not counting time
         count_repetitions(videos[0].keypoints[:64], fps, "mediapipe33", config=config)
