@@ -352,6 +352,13 @@ def count_repetitions(keypoints: np.ndarray, fps: float | None, layout: str = "m
     return finish("" if bounds else "no swing stands out", bounds, score, period, signal, strength, rest=rest)
 
 
+def _count_part(keypoints, fps: float, layout: str, confidence, config: PoseCountConfig, movement: str | None,
+                a: int, b: int) -> PoseCount:
+    """Frames ``a`` .. ``b - 1`` counted on their own with ``config`` (steps 7 and 8)."""
+    return count_repetitions(keypoints[a:b], fps, layout, config=config, movement=movement,
+                             confidence=None if confidence is None else np.asarray(confidence).reshape(-1)[a:b])
+
+
 def _count_stretches(keypoints, fps: float, layout: str, confidence, cfg: PoseCountConfig, movement: str | None,
                      bounds: list, counted: np.ndarray, strength: np.ndarray) -> tuple[list, np.ndarray, list[str]]:
     """Step 7: each stretch of ``stretch_min_s`` or more that no rep covers (a set at another pace,
@@ -366,8 +373,7 @@ def _count_stretches(keypoints, fps: float, layout: str, confidence, cfg: PoseCo
     for a, b in true_runs(free):
         if b - a < cfg.stretch_min_s * fps:
             continue
-        part = count_repetitions(keypoints[a:b], fps, layout, config=own, movement=movement,
-                                 confidence=None if confidence is None else np.asarray(confidence).reshape(-1)[a:b])
+        part = _count_part(keypoints, fps, layout, confidence, own, movement, a, b)
         if part.count >= 2 and part.method == "period" and part.score >= cfg.stretch_min_score:
             bounds += [(r.start_frame + a, r.end_frame + a) for r in part.reps]
             strength[a:b] = np.maximum(strength[a:b], part.periodicity)
@@ -385,8 +391,7 @@ def _count_faster_pace(keypoints, fps: float, layout: str, confidence, cfg: Pose
     own = replace(cfg, stretch_min_s=0.0, pace_min_score=0.0, skip_harmonics=True)
 
     def part(a: int, b: int) -> PoseCount:
-        return count_repetitions(keypoints[a:b], fps, layout, config=own, movement=movement,
-                                 confidence=None if confidence is None else np.asarray(confidence).reshape(-1)[a:b])
+        return _count_part(keypoints, fps, layout, confidence, own, movement, a, b)
 
     def faster(count: PoseCount) -> bool:
         return count.method == "period" and 0 < count.period < PACE_RATIO * period and count.score >= cfg.pace_min_score
