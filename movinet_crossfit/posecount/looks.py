@@ -43,13 +43,15 @@ MID_REP = {
     "ghd": MidRep("hip", "shoulder", "sat up, the shoulders over the hips"),  # lie-back to lie-back
     "bar-facing-burpee": MidRep("nose", None, "chest down to the floor"),  # standing to standing
     "double-unders": MidRep("ankle", "hip", "in the air, the legs straight"),  # landing to landing
+    "sit-up": MidRep("hip", "shoulder", "sat up, the shoulders over the hips"),  # lying to lying
 }
 MID_REP_ALIASES = {"squats": "squat", "squant": "squat", "air-squats": "squat", "pushups": "push-up",
                    "pushup": "push-up", "push-ups": "push-up", "pullups": "pull-up", "pullup": "pull-up",
                    "pull-ups": "pull-up", "jumpjacks": "jumping-jack", "jump-jack": "jumping-jack",
                    "jumping-jacks": "jumping-jack", "frontraise": "front-raise", "benchpressing": "bench-press",
                    "bench-pressing": "bench-press", "thrusters": "thruster", "deadlifts": "deadlift",
-                   "power-cleans": "power-clean", "burpee": "bar-facing-burpee", "burpees": "bar-facing-burpee"}
+                   "power-cleans": "power-clean", "burpee": "bar-facing-burpee", "burpees": "bar-facing-burpee",
+                   "situp": "sit-up", "situps": "sit-up", "sit-ups": "sit-up"}
 # ... and the default classes' own spellings (core.movements.DEFAULT_ALIASES: c2b, du, ghd-sit-ups, ...)
 
 
