@@ -326,20 +326,27 @@ def test_live_on_a_real_set_counts_what_analyze_counts_and_reports_reps_within_a
     assert result["live"]["events"][-1] == end
 
 
-@pytest.mark.slow
-def test_a_large_swing_over_two_fast_reps_is_split_once_their_period_is_found(cfmove_clips, tmp_path, monkeypatch):
-    """The real chest-to-bar clips joined (0.6-s reps), the movement named: before any period is
-    believed, the large swings (at least a second apart) find one rep over the first two; the
-    periodic re-counts that follow report the second, so the running count is not a rep behind
-    for the rest of the set."""
+@pytest.fixture(scope="module")
+def chest_to_bar_set(cfmove_clips, tmp_path_factory):
+    """The real chest-to-bar clips joined into one set and analysed, the movement named."""
     _blazepose_or_skip()
-    from movinet_crossfit.analysis import online
     from movinet_crossfit.analysis.footage import analyse_footage
     from movinet_crossfit.data.clips import join_clips
 
     paths = sorted((cfmove_clips / "chest-to-bar").glob("*.mp4"), key=lambda p: int(p.stem.rsplit("_", 1)[1]))
-    joined, _ = join_clips(paths, tmp_path / "chest-to-bar.mp4")
-    analysis = analyse_footage(joined, movement="chest-to-bar")
+    joined, _ = join_clips(paths, tmp_path_factory.mktemp("c2b") / "chest-to-bar.mp4")
+    return analyse_footage(joined, movement="chest-to-bar")
+
+
+@pytest.mark.slow
+def test_a_large_swing_over_two_fast_reps_is_split_once_their_period_is_found(chest_to_bar_set, monkeypatch):
+    """The real chest-to-bar clips joined (0.6-s reps), the movement named: before any period is
+    believed, the large swings (at least a second apart) find one rep over the first two; the
+    periodic re-counts that follow report the second, so the running count is not a rep behind
+    for the rest of the set."""
+    from movinet_crossfit.analysis import online
+
+    analysis = chest_to_bar_set
     keypoints, fps, layout = analysis.poses.keypoints, analysis.pose_fps, analysis.poses.layout
     # The first 1.6 s: no period yet, the large swings counted; one of their reps spans two.
     early = count_repetitions(keypoints[:42], fps, layout, movement="chest-to-bar")
@@ -373,6 +380,43 @@ def test_a_large_swing_over_two_fast_reps_is_split_once_their_period_is_found(cf
     counter, behind = late_by_count()
     assert not any(r.parts > 1 for r in counter.reps)
     assert sum(behind) >= sum(late) + 5, (late, behind)
+
+
+@pytest.mark.slow
+def test_a_window_whose_body_period_spans_a_cut_counts_at_the_reps_period(chest_to_bar_set, monkeypatch):
+    """The real chest-to-bar set joins clips: from 6 s the re-count windows (the set from its start)
+    hold a cut whose two sides look alike, and the body's period took five reps (~78 poses) for 1 s.
+    The direction counted repeats at the rep's period, but band-passed around the body's it showed
+    two reps or none of the last ones, and the running count stalled for 1.5 s. Counted again around
+    the direction's own period (``REBAND_SHARE``), the windows find the last reps."""
+    from movinet_crossfit.posecount import count as counting
+    from movinet_crossfit.posecount.evaluate import match_reps
+
+    analysis = chest_to_bar_set
+    keypoints, fps, layout = analysis.poses.keypoints, analysis.pose_fps, analysis.poses.layout
+    rep = analysis.count.period
+
+    def windows():
+        """per window 6.3-7.1 s: whether it counts reps at the set's period up to its last second"""
+        out = []
+        for n in range(int(6.3 * fps), int(7.1 * fps), 3):
+            c = count_repetitions(keypoints[:n], fps, layout, movement="chest-to-bar", skip_harmonics=True,
+                                  pace_min_score=0.0)
+            out.append(abs(c.period - rep) < 0.2 * rep and bool(c.reps) and c.reps[-1].end_frame >= n - 2 * rep)
+        return out
+
+    def late():
+        counter, final = replay_counter(keypoints, fps, layout, movement="chest-to-bar")
+        on = [(r.start, r.end) for r in counter.reps]
+        hit = {j: i for i, j, _ in match_reps(on, [(r.start_frame, r.end_frame) for r in final.reps], 0.5)}
+        return sum(j not in hit or counter.reps[hit[j]].at - 1 - r.end_frame > final.period
+                   for j, r in enumerate(final.reps))
+
+    now, now_late = windows(), late()
+    monkeypatch.setattr(counting, "REBAND_SHARE", 0.0)
+    before, before_late = windows(), late()
+    assert all(now) and sum(before) <= len(before) // 2, (now, before)  # what it fixes
+    assert now_late <= before_late - 1, (now_late, before_late)
 
 
 # --- hostile inputs (the review of the live mode) -------------------------------------------------------

@@ -31,6 +31,10 @@ normalised shapes (the RepCount pose files), and:
    the movement named, the directions that follow its look (|correlation| >=
    ``MID_REP_MIN_CORRELATION``) are the candidates when one is at least ``LOOK_PERIODIC_SHARE`` as
    periodic as the best: the direction that moves as the rep does, not a sway at its rhythm.
+   When the direction counted repeats at under ``REBAND_SHARE`` of the body's period (the body's
+   took a pause or a cut between two sets for a cycle, five reps long, and the band-pass then
+   blurs the reps), the directions are tried again around the direction's own period, and that
+   count is kept when it is at least as periodic.
 5. **Reps.** On the side away from the rest position, extremes at least
    ``min_sep`` periods apart that stand out by ``prominence`` of the typical swing (90th
    percentile of the swing over 1.5 periods) are reps, counted only where the local swing is at
@@ -129,6 +133,7 @@ class PoseCountConfig:
 
 # A direction repeating faster than this share of the body's period repeats at a harmonic of it.
 HARMONIC_SHARE = 0.7
+REBAND_SHARE = 0.5  # a direction counted at under this share of the body's period: band-passed again there
 # Step 8: windows this many of the video's periods long (at least 3 s, half overlapping) find a
 # faster pace when their own period is under PACE_RATIO of the video's; the stretch's reps replace
 # the video's there when there are PACE_MIN_REPS of them or more, and PACE_MORE times as many.
@@ -317,7 +322,12 @@ def count_repetitions(keypoints: np.ndarray, fps: float | None, layout: str = "m
     period, body_score = find_period(autocorrelation(features), shortest, longest, cfg.harmonic_ratio)
     score, why = body_score, ""
     if period > 0:
+        body_period = period
         signal, score, period = _most_periodic(features, period, shortest, longest, cfg, look)
+        if period < REBAND_SHARE * body_period:
+            again = _most_periodic(features, period, shortest, longest, cfg, look)
+            if again[1] >= score:
+                signal, score, period = again
         # Joints jittering independently show chance rhythms in some direction: a rhythm the
         # body as a whole does not share is not believed.
         if body_score < cfg.min_body_periodicity:
