@@ -32,9 +32,9 @@ normalised shapes (the RepCount pose files), and:
    ``MID_REP_MIN_CORRELATION``) are the candidates when one is at least ``LOOK_PERIODIC_SHARE`` as
    periodic as the best: the direction that moves as the rep does, not a sway at its rhythm.
    When the direction counted repeats at under ``REBAND_SHARE`` of the body's period (the body's
-   took a pause or a cut between two sets for a cycle, five reps long, and the band-pass then
-   blurs the reps), the directions are tried again around the direction's own period, and that
-   count is kept when it is at least as periodic.
+   autocorrelation took a pause or a cut between two sets for its cycle, five reps long, and the
+   band-pass around that blurs the reps), the directions are tried again around the direction's
+   own period, and that count is kept when it is at least as periodic.
 5. **Reps.** On the side away from the rest position, extremes at least
    ``min_sep`` periods apart that stand out by ``prominence`` of the typical swing (90th
    percentile of the swing over 1.5 periods) are reps, counted only where the local swing is at

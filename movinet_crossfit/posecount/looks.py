@@ -28,6 +28,7 @@ class MidRep:
 
 _SQUAT = MidRep("hip", "knee", "hips down to the knees")
 _PULL = MidRep(None, "nose", "head up to the bar")
+_SAT_UP = MidRep("hip", "shoulder", "sat up, the shoulders over the hips")
 # Movement -> its mid-rep look. Written from what each movement is (not fitted); the RepCount
 # names (squat, push_up, pull_up, jump_jack, front_raise, bench_pressing) are aliases.
 MID_REP = {
@@ -40,10 +41,10 @@ MID_REP = {
     # CrossFit movements whose rep starts where the standards' `turn` puts it (standards.yaml):
     "deadlift": MidRep(None, "wrist", "the bar up at the hips"),  # a rep runs floor to floor
     "power-clean": MidRep(None, "wrist", "the bar up in the front rack"),  # below the knees to there
-    "ghd": MidRep("hip", "shoulder", "sat up, the shoulders over the hips"),  # lie-back to lie-back
+    "ghd": _SAT_UP,  # lie-back to lie-back
     "bar-facing-burpee": MidRep("nose", None, "chest down to the floor"),  # standing to standing
     "double-unders": MidRep("ankle", "hip", "in the air, the legs straight"),  # landing to landing
-    "sit-up": MidRep("hip", "shoulder", "sat up, the shoulders over the hips"),  # lying to lying
+    "sit-up": _SAT_UP,  # lying to lying
 }
 MID_REP_ALIASES = {"squats": "squat", "squant": "squat", "air-squats": "squat", "pushups": "push-up",
                    "pushup": "push-up", "push-ups": "push-up", "pullups": "pull-up", "pullup": "pull-up",
