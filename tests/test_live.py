@@ -391,7 +391,6 @@ def test_a_window_whose_body_period_spans_a_cut_counts_at_the_reps_period(chest_
     two reps or none of the last ones, and the running count stalled for 1.5 s. Counted again around
     the direction's own period (``REBAND_SHARE``), the windows find the last reps."""
     from movinet_crossfit.posecount import count as counting
-    from movinet_crossfit.posecount.evaluate import match_reps
 
     analysis = chest_to_bar_set
     keypoints, fps, layout = analysis.poses.keypoints, analysis.pose_fps, analysis.poses.layout
@@ -407,11 +406,8 @@ def test_a_window_whose_body_period_spans_a_cut_counts_at_the_reps_period(chest_
         return out
 
     def late():
-        counter, final = replay_counter(keypoints, fps, layout, movement="chest-to-bar")
-        on = [(r.start, r.end) for r in counter.reps]
-        hit = {j: i for i, j, _ in match_reps(on, [(r.start_frame, r.end_frame) for r in final.reps], 0.5)}
-        return sum(j not in hit or counter.reps[hit[j]].at - 1 - r.end_frame > final.period
-                   for j, r in enumerate(final.reps))
+        on_time, final = _on_time(keypoints, fps, layout, "chest-to-bar")
+        return round((1 - on_time) * len(final.reps))
 
     now, now_late = windows(), late()
     monkeypatch.setattr(counting, "REBAND_SHARE", 0.0)
