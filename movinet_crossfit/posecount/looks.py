@@ -19,11 +19,13 @@ __all__ = ["MID_REP", "MID_REP_ALIASES", "MidRep", "mid_rep_name", "mid_rep_of",
 class MidRep:
     """How the body looks in the middle of a rep, as joint heights in the counter's normalised
     shape (image y, down): ``low`` is low and ``high`` is high (either may be None). The counter
-    takes the side of its signal where ``y(low) - y(high)`` is large as the rep's middle."""
+    takes the side of its signal where ``y(low) - y(high)`` is large as the rep's middle. With
+    ``axis="x"`` the same across the image: ``low`` is then to the right of ``high``."""
 
     low: str | None
     high: str | None
     text: str
+    axis: str = "y"
 
 
 _SQUAT = MidRep("hip", "knee", "hips down to the knees")
@@ -45,6 +47,10 @@ MID_REP = {
     "bar-facing-burpee": MidRep("nose", None, "chest down to the floor"),  # standing to standing
     "double-unders": MidRep("ankle", "hip", "in the air, the legs straight"),  # landing to landing
     "sit-up": _SAT_UP,  # lying to lying
+    # A circle has no rest position: it is cut where the legs pass furthest to one side of the
+    # hips, the same place in every window of the live count and in the final count. The side,
+    # the image's left, is where RepCount's annotators end the reps (docs/counting.md, step 5).
+    "pommel-horse": MidRep("ankle", "hip", "legs swung to the image's right of the hips", axis="x"),
 }
 MID_REP_ALIASES = {"squats": "squat", "squant": "squat", "air-squats": "squat", "pushups": "push-up",
                    "pushup": "push-up", "push-ups": "push-up", "pullups": "pull-up", "pullup": "pull-up",
@@ -52,7 +58,8 @@ MID_REP_ALIASES = {"squats": "squat", "squant": "squat", "air-squats": "squat", 
                    "jumping-jacks": "jumping-jack", "frontraise": "front-raise", "benchpressing": "bench-press",
                    "bench-pressing": "bench-press", "thrusters": "thruster", "deadlifts": "deadlift",
                    "power-cleans": "power-clean", "burpee": "bar-facing-burpee", "burpees": "bar-facing-burpee",
-                   "situp": "sit-up", "situps": "sit-up", "sit-ups": "sit-up"}
+                   "situp": "sit-up", "situps": "sit-up", "sit-ups": "sit-up",
+                   "pommelhorse": "pommel-horse", "pommel": "pommel-horse"}
 # ... and the default classes' own spellings (core.movements.DEFAULT_ALIASES: c2b, du, ghd-sit-ups, ...)
 
 
@@ -74,9 +81,11 @@ def mid_rep_of(movement: str | None) -> MidRep | None:
 
 def mid_rep_signal(features: np.ndarray, names: list[str], mid: MidRep) -> np.ndarray | None:
     """``y(low) - y(high)`` per frame from the counter's features (each joint's x, y), sides
-    averaged; None when a joint it needs was not seen."""
+    averaged (``x`` for ``axis="x"``); None when a joint it needs was not seen."""
+    along = 0 if mid.axis == "x" else 1
+
     def height(point):
-        cols = [2 * i + 1 for i, name in enumerate(names) if name in (point, f"l_{point}", f"r_{point}")]
+        cols = [2 * i + along for i, name in enumerate(names) if name in (point, f"l_{point}", f"r_{point}")]
         return features[:, cols].mean(1) if cols else None
 
     low = height(mid.low) if mid.low else 0.0
