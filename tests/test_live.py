@@ -615,3 +615,27 @@ def test_a_named_pommel_horse_is_cut_where_the_final_count_cuts_it():
     assert final.rest == "movement" and abs(final.count - len(item.bounds)) <= 1, final.count
     assert unnamed <= 0.75, unnamed  # what it fixes
     assert named >= 0.9, named
+
+
+def test_a_short_window_that_finds_no_period_is_re_counted_on_its_last_seconds():
+    """RepCount's stu4_47: push-ups from pose ~80, after getting into position. Every window from
+    the start holds the set-up, and up to pose ~180 none finds a period; the later-half re-count
+    needs a window of 6 s (halves of 3 s). A window of at least 4 s is now re-counted on its last
+    3 s when that is more than its later half: the set's first reps are found from pose ~155 and
+    reported at 158 (at 188 before, the first three over a period late)."""
+    from conftest import _shared
+
+    from movinet_crossfit.analysis.online import COUNT_OPTIONS, OnlineCounter
+    from movinet_crossfit.posecount.evaluate import load_repcount
+
+    item = next(v for v in load_repcount(_shared("repcount_pose")) if v.name == "stu4_47")
+    window = item.keypoints[:160]
+    assert count_repetitions(window, REPCOUNT_FPS, "mediapipe33", movement="push_up",
+                             **COUNT_OPTIONS).method != "period"  # the whole window: no period
+    counter = OnlineCounter(REPCOUNT_FPS, movement="push_up")
+    counter.update(window, 0, len(window))
+    assert counter.last_start == len(window) - 90 and counter.last_count.method == "period"
+    assert counter.last_count.count >= 2 and abs(counter.last_count.period - 26) <= 3, counter.last_count.period
+    replayed, final = replay_counter(item.keypoints[:300], REPCOUNT_FPS, movement="push_up")
+    assert replayed.reps[0].at <= 170 and replayed.reps[0].start >= 70, replayed.reps[0]
+    assert final.reps[0].start_frame >= 70, final.reps[0]
