@@ -1,8 +1,9 @@
 """How a movement looks in the middle of a rep (``MID_REP``), which tells the pose counter
 (``posecount.count``, steps 4 and 5) which of its signal's extremes is a rep's middle and which its
 rest: a squat's hips down to the knees, a pull-up's head up to the bar. Written from what each
-movement is, not fitted; ``mid_rep_name`` resolves the aliases (RepCount's spellings and the default
-classes', ``core.movements.DEFAULT_ALIASES``).
+movement is, not fitted, but for one bit: a pommel horse's circle has no rest, and the side of the
+image where it is cut is the one RepCount's annotators take; ``mid_rep_name`` resolves the aliases
+(RepCount's spellings and the default classes', ``core.movements.DEFAULT_ALIASES``).
 """
 from __future__ import annotations
 
@@ -84,10 +85,10 @@ def mid_rep_signal(features: np.ndarray, names: list[str], mid: MidRep) -> np.nd
     averaged (``x`` for ``axis="x"``); None when a joint it needs was not seen."""
     along = 0 if mid.axis == "x" else 1
 
-    def height(point):
+    def coordinate(point):
         cols = [2 * i + along for i, name in enumerate(names) if name in (point, f"l_{point}", f"r_{point}")]
         return features[:, cols].mean(1) if cols else None
 
-    low = height(mid.low) if mid.low else 0.0
-    high = height(mid.high) if mid.high else 0.0
+    low = coordinate(mid.low) if mid.low else 0.0
+    high = coordinate(mid.high) if mid.high else 0.0
     return None if low is None or high is None else low - high
