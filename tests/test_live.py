@@ -639,3 +639,26 @@ def test_a_short_window_that_finds_no_period_is_re_counted_on_its_last_seconds()
     replayed, final = replay_counter(item.keypoints[:300], REPCOUNT_FPS, movement="push_up")
     assert replayed.reps[0].at <= 170 and replayed.reps[0].start >= 70, replayed.reps[0]
     assert final.reps[0].start_frame >= 70, final.reps[0]
+
+
+@pytest.mark.parametrize("poses, recounted_from", [(100, None), (119, None), (120, 30), (150, 60), (179, 89),
+                                                   (180, 90), (300, 150)])
+def test_which_part_of_a_window_without_a_period_is_re_counted(monkeypatch, poses, recounted_from):
+    """At 30 fps a window that finds no period is re-counted on its later half from 6 s (as before
+    session 21), on its last 3 s from 4 s to 6 s, and not at all under 4 s."""
+    from types import SimpleNamespace
+
+    import movinet_crossfit.posecount.count as count_module
+    from movinet_crossfit.analysis.online import OnlineCounter
+
+    seen = []
+
+    def fake_count(keypoints, fps, layout, **options):
+        seen.append(len(keypoints))
+        return SimpleNamespace(reps=[], period=0.0, score=0.0, method="")
+
+    monkeypatch.setattr(count_module, "count_repetitions", fake_count)
+    counter = OnlineCounter(30.0)
+    counter.update(np.zeros((poses, 33, 2)), 0, poses)
+    assert seen[0] == poses
+    assert seen[1:] == ([] if recounted_from is None else [poses - recounted_from]), seen

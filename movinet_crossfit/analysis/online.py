@@ -5,9 +5,10 @@ on the last ``WINDOW_SECONDS`` of poses (of the person the tracker would choose 
 ``PeopleTracker.provisional``), with ``COUNT_OPTIONS``: no secondary direction at a harmonic of the
 body's period, which a short window would count at half the period. A window that finds no period
 believed, or whose period jumped to a multiple of the last reported rep's (``JUMP_RATIO``), is
-re-counted on its later half (at least its last 3 s), believed there only if clearly periodic,
-since movement before the set can hide the set's period. A rep found is reported once its end lies
-``GUARD_PERIODS`` periods behind the newest pose, its middle after the last reported rep's end,
+re-counted on its later half (on its last 3 s for a window of 4 to 6 s; a shorter one is not),
+believed there only if clearly periodic, since movement before the set can hide the set's period.
+A rep found is reported once its end lies ``GUARD_PERIODS`` periods behind the newest pose, its
+middle after the last reported rep's end,
 and two of the last few re-counts found it (each rep on its own evidence: an unsettled rep does not
 hold back the next, and a fast movement's re-counts every ``MIN_RECOUNT_SECONDS`` keep up with it).
 A rep found by counting large swings, before any period was believed, may span two fast reps: a
@@ -37,8 +38,9 @@ CONFIRM_PERIODS = 0.25  # ... with both ends within this share of the period (at
 MIN_PERIODS = 2.0  # a re-count is believed once its window holds this many of its periods
 MIN_SCORE = 0.0  # ... and its periodicity is at least this
 # A window that finds no believable period (movement before the set fills its first part) is
-# re-counted on its later half, or on its last LATER_SECONDS when that is longer and the window is
-# at least LATER_LEAD_SECONDS longer still (a 4-6 s window), believed only when clearly periodic.
+# re-counted on its later half, believed only when clearly periodic; a window of LATER_SECONDS +
+# LATER_LEAD_SECONDS (4 s) up to 6 s on its last LATER_SECONDS, a shorter one not at all (at under
+# ~3 fps the floors of 8 and 1 poses take over).
 LATER_SECONDS = 3.0
 LATER_LEAD_SECONDS = 1.0
 LATER_MIN_SCORE = 0.5
@@ -128,17 +130,18 @@ class OnlineCounter:
         self._counted_at = n
         count = count_repetitions(keypoints, self.fps, self.layout, **self.count_options)
         believed = self._believed(count, len(keypoints))
-        cut = len(keypoints) // 2 if self.later is None else min(len(keypoints) // 2, len(keypoints) - self.later)
         # The period of the last reported rep is the set's, as far as the reports go.
         reference = self.reps[-1].period if self.reps and not self.reps[-1].swings else 0.0
         jumped = believed and reference > 0 and count.period >= JUMP_RATIO * reference
-        if (not believed or jumped) and self.later is not None and cut >= self.lead:
+        if (not believed or jumped) and self.later is not None:
             # Movement before the set (walking in, setting up) can hide the set's period from a
             # window that holds both, or make it find a multiple of it; its later part may hold
             # the set alone.
-            later = count_repetitions(keypoints[cut:], self.fps, self.layout, **self.count_options)
-            if later.score >= LATER_MIN_SCORE and self._believed(later, len(keypoints) - cut):
-                count, start, believed = later, start + cut, True
+            cut = min(len(keypoints) // 2, len(keypoints) - self.later)
+            if cut >= self.lead:
+                later = count_repetitions(keypoints[cut:], self.fps, self.layout, **self.count_options)
+                if later.score >= LATER_MIN_SCORE and self._believed(later, len(keypoints) - cut):
+                    count, start, believed = later, start + cut, True
         self.last_count, self.last_start = count, start
         self.recounts += 1
         new = []

@@ -18,7 +18,7 @@ __all__ = ["MID_REP", "MID_REP_ALIASES", "MidRep", "mid_rep_name", "mid_rep_of",
 
 @dataclass(frozen=True)
 class MidRep:
-    """How the body looks in the middle of a rep, as joint heights in the counter's normalised
+    """How the body looks in the middle of a rep, as joint positions in the counter's normalised
     shape (image y, down): ``low`` is low and ``high`` is high (either may be None). The counter
     takes the side of its signal where ``y(low) - y(high)`` is large as the rep's middle. With
     ``axis="x"`` the same across the image: ``low`` is then to the right of ``high``."""
@@ -27,6 +27,10 @@ class MidRep:
     high: str | None
     text: str
     axis: str = "y"
+
+    def __post_init__(self):
+        if self.axis not in ("x", "y"):
+            raise ValueError(f"MidRep axis {self.axis!r}: 'x' (across the image) or 'y' (up and down)")
 
 
 _SQUAT = MidRep("hip", "knee", "hips down to the knees")
