@@ -108,10 +108,10 @@ def test_a_named_pommel_horse_circle_is_cut_where_the_legs_pass_the_image_left(r
     videos, agnostic = repcount
     mine = [i for i, v in enumerate(videos) if v.kind == "pommelhorse"]
     assert len(mine) == 8
-    found = {}
+    found, counted = {}, {}
     for index in mine:
         video = videos[index]
-        named = count_repetitions(video.keypoints, 30.0, movement="pommelhorse")
+        named = counted[video.name] = count_repetitions(video.keypoints, 30.0, movement="pommelhorse")
         assert named.rest == "movement" and abs(named.count - agnostic.results[index].count) <= 1, video.name
         truth = [tuple(b) for b in video.bounds]
         found[video.name] = [len(match_reps([(r.start_frame, r.end_frame) for r in c.reps], truth, 0.5))
@@ -127,7 +127,7 @@ def test_a_named_pommel_horse_circle_is_cut_where_the_legs_pass_the_image_left(r
     flipped = count_repetitions(mirrored, 30.0, movement="pommelhorse")
     truth = [tuple(b) for b in video.bounds]
     assert len(match_reps([(r.start_frame, r.end_frame) for r in flipped.reps], truth, 0.5)) <= 3, video.name
-    assert abs(flipped.count - count_repetitions(video.keypoints, 30.0, movement="pommelhorse").count) <= 1
+    assert abs(flipped.count - counted["stu13_33"].count) <= 1
 
 
 def test_named_sit_ups_run_lying_to_lying(repcount):
