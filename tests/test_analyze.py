@@ -176,6 +176,8 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
     (["--movement", "squatz"], "error: movement 'squatz': no standards for it; known: thruster"),
     (["--pose-fps", "0"], "error: --pose-fps 0.0: must be a positive number"),
     (["--person", "tallest"], "error: --person 'tallest': choose auto, largest, first or a number"),
+    (["--movement", "thruster", "--flip-rest"], "error: --flip-rest with --movement 'thruster': its reps are judged"),
+    (["--flip-rest"], "error: --flip-rest needs --movement"),
 ])
 def test_a_users_mistake_is_one_line_and_exit_2(faulty_set, args, message):
     done = _cli(str(faulty_set[0]), *args)
@@ -203,6 +205,33 @@ def test_the_command_prints_the_rep_table_and_writes_the_same_json(faulty_set, t
     for data in (printed, written):
         data.pop("timings")
     assert printed == written and written["reps"][2]["reason_id"] == "depth"
+
+
+def test_a_movement_counted_not_judged_and_its_other_convention(faulty_set, monkeypatch):
+    """``--movement squat`` (the counter knows it, no standards: counted, not judged) was refused
+    by the command's early check, which knew only the standards' movements; ``--flip-rest`` cuts
+    its reps where a squat looks mid-rep (hips down), half a period off, and the notes say so."""
+    from typer.testing import CliRunner
+
+    from movinet_crossfit.cli import app
+    from movinet_crossfit.pose import extract
+
+    path, truth = faulty_set
+    monkeypatch.setattr(extract, "make_backend", lambda *a, **k: replay(truth.keypoints, truth.fps))
+    runs = [CliRunner().invoke(app, ["analyze", str(path), "--movement", "squat", "--format", "json", *more])
+            for more in ([], ["--flip-rest"])]
+    assert all(run.exit_code == 0 for run in runs), [run.output for run in runs]
+    rest, flipped = (json.loads(run.stdout) for run in runs)
+    assert rest["movement"] == flipped["movement"] == "squat" and {r["valid"] for r in rest["reps"]} == {None}
+    assert abs(len(flipped["reps"]) - len(rest["reps"])) <= 1 and len(rest["reps"]) >= 4
+    assert any("--flip-rest: squat reps cut where it looks mid-rep" in note for note in flipped["notes"])
+    # each flipped rep starts near the middle of a rep cut at the rest
+    middles = [(r["start_frame"] + r["end_frame"]) / 2 for r in rest["reps"]]
+    period = np.median([r["end_frame"] - r["start_frame"] for r in rest["reps"]])
+    assert all(min(abs(r["start_frame"] - m) for m in middles) <= 0.25 * period for r in flipped["reps"]), \
+        (rest["reps"], flipped["reps"])
+    missing = _cli("/no/such/video.mp4", "--movement", "squat")
+    assert missing.returncode == 2 and "/no/such/video.mp4" in missing.stderr and "standards" not in missing.stderr
 
 
 def _border_red(frame: np.ndarray) -> bool:

@@ -194,11 +194,21 @@ def test_frames_are_analysed_in_order_and_stop_returns_the_final_count_and_rep_t
     assert "no longer on the server" in gone
 
 
+def test_the_camera_takes_a_movement_counted_without_judging(make_app):
+    """As ``analyze`` and ``live`` do: a movement the pose counter knows without standards (a
+    sit-up) is counted where it rests, not judged; the camera tab refused it (standards only)."""
+    client = make_app().server.test_client()
+    started = client.post("/live/start", json={"movement": "Sit-Ups"})
+    assert started.status_code == 200, started.get_json()
+    assert started.get_json()["chosen_movement"] == "sit-up" and StandIn.made[-1].movement == "sit-up"
+
+
 def test_bad_frames_and_bad_starts_get_a_message(make_app):
     app = make_app(max_frame_bytes=20_000, max_frame_pixels=100 * 100)
     client = app.server.test_client()
     for body, words in (({"fps": 0}, "frames a second"), ({"fps": "fast"}, "frames a second"),
-                        ({"movement": "yoga"}, "no standards for it"), ([1, 2], "send JSON")):
+                        ({"movement": "yoga"}, "no standards for it"), ({"movement": "yoga"}, "without judging: squat"),
+                        ([1, 2], "send JSON")):
         answer = client.post("/live/start", json=body)
         assert answer.status_code == 400 and words in answer.get_json()["error"], (body, answer.get_json())
     assert not StandIn.made  # nothing was started

@@ -139,14 +139,14 @@ def test_movement_before_the_set_does_not_hide_its_period():
     assert events[0].reported_at_s <= 220 / REPCOUNT_FPS
 
 
-def _on_time(keypoints, fps: float, layout: str, movement, since: int = 0):
+def _on_time(keypoints, fps: float, layout: str, movement, since: int = 0, flip_rest: bool = False):
     """(the share of the final reps an online rep matches at IoU >= 0.5 within a period of their end,
     the final count) of ``keypoints`` replayed live; checks that the final count is the offline one.
     ``since``: only the final reps starting at that pose or later are scored."""
     from movinet_crossfit.posecount.evaluate import match_reps
 
-    counter, final = replay_counter(keypoints, fps, layout, movement=movement)
-    assert final.count == count_repetitions(keypoints, fps, layout, movement=movement).count
+    counter, final = replay_counter(keypoints, fps, layout, movement=movement, flip_rest=flip_rest)
+    assert final.count == count_repetitions(keypoints, fps, layout, movement=movement, flip_rest=flip_rest).count
     online = [(r.start, r.end) for r in counter.reps]
     matched = {j: i for i, j, _ in match_reps(online, [(r.start_frame, r.end_frame) for r in final.reps], 0.5)}
     return np.mean([j in matched and (counter.reps[matched[j]].at - 1 - rep.end_frame) <= final.period
@@ -615,6 +615,51 @@ def test_a_named_pommel_horse_is_cut_where_the_final_count_cuts_it():
     assert final.rest == "movement" and abs(final.count - len(item.bounds)) <= 1, final.count
     assert unnamed <= 0.75, unnamed  # what it fixes
     assert named >= 0.9, named
+
+
+@pytest.mark.parametrize("name, movement", [("stu12_31", "pommelhorse"), ("stu2_55", "situp")])
+def test_the_other_convention_is_cut_where_the_final_count_cuts_it(name, movement):
+    """RepCount's annotators end these reps at the other extreme from the movement's look:
+    ``stu12_31``'s circles where the legs pass the image's right (filmed from the other side),
+    ``stu2_55``'s sit-ups sat up. With ``flip_rest`` (``live / analyze --flip-rest``) every re-count
+    and the final count cut them there: the final reps are RepCount's and reported as they end."""
+    from conftest import _shared
+
+    from movinet_crossfit.posecount.evaluate import load_repcount, match_reps
+
+    item = next(v for v in load_repcount(_shared("repcount_pose")) if v.name == name)
+    truth = [tuple(b) for b in item.bounds]
+    found = {}
+    for flip in (False, True):
+        share, final = _on_time(item.keypoints, REPCOUNT_FPS, "mediapipe33", movement, flip_rest=flip)
+        found[flip] = len(match_reps([(r.start_frame, r.end_frame) for r in final.reps], truth, 0.5))
+        assert final.rest == "movement" and abs(final.count - len(truth)) <= 1, (flip, final.count)
+        assert share >= 0.9, (flip, share)  # either way, the running reps are the final ones
+    assert found[False] <= 0.1 * len(truth) and found[True] >= 0.95 * len(truth), found
+
+
+def test_flip_rest_is_for_a_movement_counted_not_judged():
+    """A judged movement's standard fixes where its reps start, so ``--flip-rest`` is refused with
+    it, and without a movement (nothing to turn round); both before the source opens. A movement
+    the counter knows without standards is taken by ``live`` as by ``analyze`` (the check named
+    only the standards' movements and refused ``--movement squat``)."""
+    from movinet_crossfit.analysis.footage import resolve_movement
+    from movinet_crossfit.core.errors import UserError
+    from movinet_crossfit.judging import load_standards
+
+    standards = load_standards()
+    assert resolve_movement(standards, "sit-ups", True) == (None, "sit-up")
+    for movement, words in (("thruster", "judged against its standard"), (None, "needs --movement")):
+        with pytest.raises(UserError, match=words):
+            resolve_movement(standards, movement, True)
+        with pytest.raises(UserError, match=words):
+            _session(np.zeros((4, 33, 4)), movement=movement, flip_rest=True)
+    for args, words in ((["--movement", "thruster", "--flip-rest"], "judged against its standard"),
+                        (["--flip-rest"], "needs --movement"), (["--movement", "squat"], "no such file")):
+        done = subprocess.run([sys.executable, "-m", "movinet_crossfit", "live", "/no/such/video.mp4", *args],
+                              capture_output=True, text=True, timeout=120)
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        assert done.returncode == 2 and len(lines) == 1 and words in lines[0], (args, done.stderr)
 
 
 def test_a_short_window_that_finds_no_period_is_re_counted_on_its_last_seconds():

@@ -149,6 +149,47 @@ def test_named_sit_ups_run_lying_to_lying(repcount):
             assert found[1] <= 5 and found[0] >= 25, (name, found)  # annotated sat up to sat up
 
 
+def test_flip_rest_cuts_the_reps_where_the_other_convention_does(repcount):
+    """``flip_rest`` (``--flip-rest``): the look's side is the rest. On the five RepCount videos
+    annotated at the other extreme from the look (sit-ups sat up to sat up, pommel-horse circles
+    filmed from the other side) the flipped reps are RepCount's; on those annotated as the look
+    says, the flipped ones are not (the check could fail either way); the counts barely move."""
+    videos, _ = repcount
+    other = {"stu2_55", "stu7_52", "stu10_60", "stu12_31", "stu12_32"}
+    found = {}
+    for video in videos:
+        if video.kind not in ("situp", "pommelhorse"):
+            continue
+        truth = [tuple(b) for b in video.bounds]
+        look, flipped = (count_repetitions(video.keypoints, 30.0, movement=video.kind, flip_rest=flip)
+                         for flip in (False, True))
+        if look.rest != "movement":
+            continue  # the look does not show: nothing to turn round (stu1_59, stu3_55)
+        assert flipped.rest == "movement" and abs(flipped.count - look.count) <= 1, video.name
+        found[video.name] = [len(match_reps([(r.start_frame, r.end_frame) for r in c.reps], truth, 0.5)) / len(truth)
+                             for c in (look, flipped)]
+    assert len(found) == 16, sorted(found)
+    for name, (as_look, as_flipped) in found.items():
+        # (stu10_60: 0 of 6 reps as the look, 5 flipped; stu12_32: 27 of 35 as the look, 34 flipped)
+        better, worse = (as_flipped, as_look) if name in other else (as_look, as_flipped)
+        assert better >= 0.7 and better >= worse + 0.15, (name, as_look, as_flipped)
+    assert sum(found[name][1] >= 0.95 for name in other) >= 4, found
+
+
+def test_count_poses_flip_rest(repcount):
+    import subprocess
+    import sys
+
+    path = SHARED_DATA / "repcount_pose" / "dev" / "stu2_55.npy"
+    run = [sys.executable, "-m", "movinet_crossfit", "count", "--poses", str(path)]
+    table = subprocess.run(run + ["--movement", "sit-up", "--flip-rest"], capture_output=True, text=True)
+    assert table.returncode == 0 and "reps cut where sit-up looks mid-rep (sat up, the shoulders over the hips: " \
+        "--flip-rest)" in " ".join(table.stdout.split()), table.stdout
+    for args, words in ((["--flip-rest"], "--flip-rest needs --movement"),):
+        wrong = subprocess.run(run + args, capture_output=True, text=True)
+        assert wrong.returncode == 2 and words in wrong.stderr and "Traceback" not in wrong.stderr, wrong.stderr
+
+
 @pytest.mark.parametrize("name, canonical", [("Push_Up", "push-up"), ("pushups", "push-up"), ("squant", "squat"),
                                              ("jump_jack", "jumping-jack"), ("bench pressing", "bench-press"),
                                              ("Chest-To-Bar", "chest-to-bar"), ("thrusters", "thruster"),

@@ -183,24 +183,33 @@ def _load_standards(standards):
     return standards if isinstance(standards, Standards) else load_standards(standards)
 
 
-def resolve_movement(standards, movement: str | None):
+def resolve_movement(standards, movement: str | None, flip_rest: bool = False):
     """The user's movement: ``(its standard or None, the name the pose counter is told or None)``.
     A movement with standards is judged against them and tells the counter where it rests; one
     without standards that the counter knows (``posecount.looks.MID_REP``: squat, push-up,
     pull-up, ...) is counted with its rest position and not judged; any other name is a
-    ``UserError`` listing both."""
+    ``UserError`` listing both. ``flip_rest`` (the other convention: reps cut where the movement
+    looks mid-rep) is for a movement counted without judging: with none, or a judged one (its
+    standard fixes where a rep starts), it is a ``UserError``."""
     from movinet_crossfit.posecount.looks import MID_REP, mid_rep_name
 
+    counted = [known for known in MID_REP if _known(standards, known) is None]
     if not movement:
+        if flip_rest:
+            raise UserError(f"--flip-rest needs --movement: the movement whose rest it turns round "
+                            f"({', '.join(counted)})")
         return None, None
     try:
         standard = standards.get(movement)
     except UserError as exc:
         name = mid_rep_name(movement)
         if name is None:
-            counted = [known for known in MID_REP if _known(standards, known) is None]
             raise UserError(f"{exc}; or one counted without judging: {', '.join(counted)}") from None
         return None, name
+    if flip_rest:
+        raise UserError(f"--flip-rest with --movement {movement!r}: its reps are judged against its standard, which "
+                        f"fixes where a rep starts; --flip-rest is for the movements counted without judging "
+                        f"({', '.join(counted)})")
     return standard, standard.name
 
 
@@ -235,7 +244,7 @@ def _unjudged(reps: Sequence, reason: str) -> list[RepVerdict]:
 def analyse_footage(path: str | os.PathLike, info: video.VideoInfo | None = None, *, movement_model=None,
                     movement: str | None = None, standards=None, person: str | int = "auto",
                     pose_fps: float = DEFAULT_POSE_FPS, tracker=None, name: str = "",
-                    progress: ProgressFn | None = None) -> FootageAnalysis:
+                    progress: ProgressFn | None = None, flip_rest: bool = False) -> FootageAnalysis:
     """Poses -> reps -> movement -> rep-by-rep verdicts for the video at ``path`` (see the module doc).
 
     ``info``: its probe when the caller already has it (it is then never probed again).
@@ -245,6 +254,7 @@ def analyse_footage(path: str | os.PathLike, info: video.VideoInfo | None = None
     adding to the built-in ones, or None for the built-in ones. ``person``: whose poses (``auto``
     the athlete, ``largest``, ``N``, ``first``). ``tracker``: a pose tracker to use instead of
     BlazePose (``pose.extract``'s interface). Errors and results name ``name`` (default: the file's).
+    ``flip_rest``: the movement's other convention (``resolve_movement``; ``posecount.count`` step 5).
     A video with nobody in it, or no reps, is a result with count 0 and a note saying why.
     """
     from movinet_crossfit.pose.extract import extract_poses, make_backend
@@ -257,7 +267,7 @@ def analyse_footage(path: str | os.PathLike, info: video.VideoInfo | None = None
     notes: list[str] = []
     # The user's mistakes first, before minutes of poses.
     standards = _load_standards(standards)
-    resolve_movement(standards, movement)  # an unknown name is a UserError listing the known ones
+    resolve_movement(standards, movement, flip_rest)  # an unknown name is a UserError listing the known ones
     person = parse_person(person)
     check_pose_fps(pose_fps)
     with user_names(path, name):
@@ -299,13 +309,13 @@ def analyse_footage(path: str | os.PathLike, info: video.VideoInfo | None = None
     summary = getattr(tracker, "summary", None)
     return analyse_poses(poses, info, every, name=name, standards=standards, movement=movement,
                          model_movement=model_movement, person=dict(summary) if summary else None,
-                         notes=notes, timings=timings, progress=report)
+                         notes=notes, timings=timings, progress=report, flip_rest=flip_rest)
 
 
 def analyse_poses(poses: PoseSequence, info: video.VideoInfo, every: int, *, name: str = "", standards=None,
                   movement: str | None = None, model_movement: dict | None = None, model_first: bool = True,
                   person: dict | None = None, notes: Sequence[str] = (), timings: dict[str, float] | None = None,
-                  progress: ProgressFn | None = None) -> FootageAnalysis:
+                  progress: ProgressFn | None = None, flip_rest: bool = False) -> FootageAnalysis:
     """The poses of a video -> reps -> movement -> verdicts: the part of ``analyse_footage`` after
     the poses, which the live session (``analysis.live``) runs on the poses it was pushed, so that
     both give the same result for the same poses.
@@ -314,19 +324,20 @@ def analyse_poses(poses: PoseSequence, info: video.VideoInfo, every: int, *, nam
     ``{"label", "probability", "top_k"}`` of a movement model. ``model_first``: the model's label
     wins over the pose guess (``analyze``'s clip model); False: the pose guess wins when it names a
     movement with standards and the model's label is the fallback (the live stream model, whose
-    label is a running guess). ``person``: the tracker's summary; ``notes``/``timings`` so far."""
+    label is a running guess). ``person``: the tracker's summary; ``notes``/``timings`` so far.
+    ``flip_rest``: the movement's other convention (``resolve_movement``)."""
     from movinet_crossfit.judging import judge_reps, recognise_movement
     from movinet_crossfit.posecount.count import count_repetitions
 
     report = progress or (lambda stage, fraction: None)
     notes, timings = list(notes), dict(timings or {})
     standards = _load_standards(standards)
-    asked, counted_as = resolve_movement(standards, movement)
+    asked, counted_as = resolve_movement(standards, movement, flip_rest)
     report("counting repetitions", POSES_SHARE[1])
     started = time.perf_counter()
     # The user's movement places the counter's rest side (posecount.looks.MID_REP); a guess does not,
     # so that the count never depends on a recogniser that runs on its reps.
-    count = count_repetitions(poses.keypoints, poses.fps, poses.layout, movement=counted_as)
+    count = count_repetitions(poses.keypoints, poses.fps, poses.layout, movement=counted_as, flip_rest=flip_rest)
     timings["count"] = time.perf_counter() - started
 
     found = float(poses.detected.mean()) if poses.num_frames else 0.0
@@ -336,6 +347,15 @@ def analyse_poses(poses: PoseSequence, info: video.VideoInfo, every: int, *, nam
         notes.append(f"the athlete was seen in only {found:.0%} of the frames: reps out of view are not counted")
     if poses.extra.get("note"):
         notes.append(poses.extra["note"])
+    if flip_rest:
+        from movinet_crossfit.posecount.looks import mid_rep_of
+
+        look = mid_rep_of(counted_as).text
+        if count.rest == "movement":
+            notes.append(f"--flip-rest: {counted_as} reps cut where it looks mid-rep ({look})")
+        elif count.count:
+            notes.append(f"--flip-rest: {counted_as}'s look ({look}) does not show in the counted movement: "
+                         "reps cut where it dwells, as without --flip-rest")
     if count.count == 0 and found > 0:
         notes.append("no repetitions found" + (f" ({count.note})" if count.note else ""))
     elif count.note and count.count:

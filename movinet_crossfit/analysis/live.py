@@ -92,10 +92,12 @@ class LiveSession:
     the user's (wins). ``standards``: a ``judging.Standards`` or YAML path. ``person``: as
     ``analyze --person``. ``tracker``: a pose tracker instead of BlazePose (``pose.extract``'s
     interface). ``stream_model``: a ``movinet.stream.StreamClassifier`` (or anything with its
-    ``classes``, ``frame_rate``, ``reset()`` and ``__call__(frame) -> probabilities``)."""
+    ``classes``, ``frame_rate``, ``reset()`` and ``__call__(frame) -> probabilities``).
+    ``flip_rest``: the movement's other convention (``analysis.footage.resolve_movement``)."""
 
     def __init__(self, *, fps: float, movement: str | None = None, standards=None, person: str | int = "auto",
-                 pose_fps: float = DEFAULT_POSE_FPS, tracker=None, stream_model=None, name: str = "live"):
+                 pose_fps: float = DEFAULT_POSE_FPS, tracker=None, stream_model=None, name: str = "live",
+                 flip_rest: bool = False):
         from movinet_crossfit.pose.extract import make_backend
         from movinet_crossfit.pose.people import parse_person
 
@@ -106,8 +108,8 @@ class LiveSession:
         # The user's movement (judged against its standards, or counted only: a movement the pose
         # counter knows without standards) tells the counter where it rests; judging finds its
         # standard by this name.
-        _, self.counted_as = resolve_movement(self.standards, movement)
-        self.movement = movement
+        _, self.counted_as = resolve_movement(self.standards, movement, flip_rest)
+        self.movement, self.flip_rest = movement, flip_rest
         self.person = parse_person(person)
         self.every = pose_stride(self.fps, check_pose_fps(pose_fps))
         self.pose_fps = self.fps / self.every
@@ -116,7 +118,7 @@ class LiveSession:
         if hasattr(self.tracker, "fps"):  # as pose.extract.extract_poses does
             self.tracker.fps = self.pose_fps
         self.name = name
-        self.counter = OnlineCounter(self.pose_fps, self.tracker.layout, movement=self.counted_as)
+        self.counter = OnlineCounter(self.pose_fps, self.tracker.layout, movement=self.counted_as, flip_rest=flip_rest)
         self.stream_model = stream_model
         self._rows: list = []  # what each tracker call returned (FramePose, or None when it chooses at the end)
         self._frames = 0
@@ -339,7 +341,8 @@ class LiveSession:
         timings.update({f"live_{k}": v for k, v in self.timings.items() if v and k != "poses"})
         analysis = analyse_poses(poses, info, self.every, name=self.name, standards=self.standards,
                                  movement=self.movement, model_movement=model_movement, model_first=False,
-                                 person=dict(summary) if summary else None, timings=timings)
+                                 person=dict(summary) if summary else None, timings=timings,
+                                 flip_rest=self.flip_rest)
         # In time order: a rep found inside a large-swings rep is reported after later ones.
         reported = sorted(self.counter.reps, key=lambda r: r.start)
         final = analysis.reps
@@ -417,18 +420,18 @@ def load_stream_model(export_dir, variant: str = "fp32"):
 
 def run_live(source: str, *, model=None, stream_model=None, movement: str | None = None, standards=None,
              person: str | int = "auto", pose_fps: float = DEFAULT_POSE_FPS, tracker=None, realtime: bool = False,
-             on_event=None, on_state=None, state_every_s: float = 0.25) -> LiveRun:
+             on_event=None, on_state=None, state_every_s: float = 0.25, flip_rest: bool = False) -> LiveRun:
     """``SOURCE`` (a camera index, a stream URL, a file: ``core.capture``) through a ``LiveSession``
     until it ends or Ctrl-C: ``on_event(event)`` for each event as it comes, ``on_state(state)``
     every ``state_every_s`` seconds of wall time (a display). ``model``: a stream export folder
-    (``stream_model``: one loaded already). Ctrl-C ends the stream: what was seen is analysed."""
+    (``stream_model``: one loaded already). Ctrl-C ends the stream: what was seen is analysed.
+    ``flip_rest``: the movement's other convention (``analysis.footage.resolve_movement``)."""
     from movinet_crossfit.core.capture import open_capture
     from movinet_crossfit.pose.people import parse_person
 
     # The user's mistakes first, before a camera opens or a model loads.
     standards = _load_standards(standards)
-    if movement:
-        standards.get(movement)
+    resolve_movement(standards, movement, flip_rest)
     parse_person(person)
     check_pose_fps(pose_fps)
     capture = open_capture(source)
@@ -446,7 +449,7 @@ def run_live(source: str, *, model=None, stream_model=None, movement: str | None
             if session is None:  # a camera's or stream's frame rate is known with its first frame
                 session = LiveSession(fps=capture.fps, movement=movement, standards=standards, person=person,
                                       pose_fps=pose_fps, tracker=tracker, stream_model=stream_model,
-                                      name=capture.name)
+                                      name=capture.name, flip_rest=flip_rest)
             new = session.push(frame)
             for event in new:
                 events.append(event)

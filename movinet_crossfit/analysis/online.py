@@ -83,7 +83,8 @@ class OnlineCounter:
     def __init__(self, fps: float, layout: str = "mediapipe33", *, recount_s: float = RECOUNT_SECONDS,
                  window_s: float = WINDOW_SECONDS, guard_periods: float = GUARD_PERIODS, confirm: int = CONFIRM,
                  min_periods: float = MIN_PERIODS, min_score: float = MIN_SCORE,
-                 count_options: dict | None = None, recount_later: bool = True, movement: str | None = None):
+                 count_options: dict | None = None, recount_later: bool = True, movement: str | None = None,
+                 flip_rest: bool = False):
         self.fps, self.layout = float(fps), layout
         self.every = max(1, int(round(recount_s * self.fps)))
         self.least = max(1, int(round(MIN_RECOUNT_SECONDS * self.fps)))
@@ -94,6 +95,8 @@ class OnlineCounter:
         # The user's movement places every re-count's rest side as it does the final count's.
         if movement:
             self.count_options["movement"] = movement
+        if flip_rest:  # ... and its other convention (the look's side is the rest)
+            self.count_options["flip_rest"] = True
         self.later = max(8, int(round(LATER_SECONDS * self.fps))) if recount_later else None
         self.lead = max(1, int(round(LATER_LEAD_SECONDS * self.fps)))
         self.reps: list[OnlineRep] = []
@@ -190,17 +193,17 @@ class OnlineCounter:
 
 
 def replay_counter(keypoints: np.ndarray, fps: float, layout: str = "mediapipe33", *, movement: str | None = None,
-                   **options):
+                   flip_rest: bool = False, **options):
     """A known pose sequence played as if live: ``(OnlineCounter after the last pose, the final
     PoseCount)``: what a ``LiveSession`` reports and counts for these poses, without the poses'
     cost (benchmarks/bench_live.py on the RepCount pose files, the tests). ``movement``: the
-    user's, as ``LiveSession(movement=)`` passes it."""
+    user's, as ``LiveSession(movement=)`` passes it (``flip_rest``: as ``LiveSession(flip_rest=)``)."""
     from movinet_crossfit.posecount.count import count_repetitions
 
     keypoints = np.asarray(keypoints)
-    counter = OnlineCounter(fps, layout, movement=movement, **options)
+    counter = OnlineCounter(fps, layout, movement=movement, flip_rest=flip_rest, **options)
     for n in range(1, len(keypoints) + 1):
         if counter.due(n):
             start = counter.window_start(n)
             counter.update(keypoints[start:n], start, n)
-    return counter, count_repetitions(keypoints, fps, layout, movement=movement)
+    return counter, count_repetitions(keypoints, fps, layout, movement=movement, flip_rest=flip_rest)

@@ -158,8 +158,16 @@ def create_app(model: str | os.PathLike | None = None, counter: str | os.PathLik
     # runs last-in first-out: the job is cancelled, then the folders go).
     atexit.register(jobs.shutdown, 2.0)
     standards = getattr(analyser, "standards", None)
+
+    def counted_as(name: str) -> str:
+        """A movement judged (its standard's name) or counted only (the pose counter's), as analyze
+        takes it; another name is a UserError listing both."""
+        from movinet_crossfit.analysis.footage import resolve_movement
+
+        return resolve_movement(standards, name)[1]
+
     sessions = LiveSessions(lambda fps, movement: make_live_session(analyser, fps, movement), live or LiveConfig(),
-                            resolve_movement=(lambda name: standards.get(name).name) if standards is not None else None)
+                            resolve_movement=counted_as if standards is not None else None)
     atexit.register(sessions.shutdown, 2.0)
 
     app = dash.Dash(__name__, title="movinet-crossfit", update_title=None, suppress_callback_exceptions=True,

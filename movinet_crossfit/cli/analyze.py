@@ -45,6 +45,9 @@ def analyze(
     movement: Optional[str] = typer.Option(None, "--movement", help="the movement, if you know it (thruster, ohs, "
                                            "chest-to-bar, ...): wins over the model and the poses and cuts the reps "
                                            "where it rests; squat, push-up, pull-up, ... are counted, not judged"),
+    flip_rest: bool = typer.Option(False, "--flip-rest", help="with a --movement counted, not judged: cut its reps "
+                                   "where it looks mid-rep instead of where it rests (the other convention: sit-ups "
+                                   "sat up to sat up, a pommel horse filmed from the other side)"),
     standards: Optional[Path] = typer.Option(None, "--standards", help="a standards YAML adding movements or "
                                              "replacing built-in ones (docs/judging.md)"),
     person: str = typer.Option("auto", "--person", help="whose reps: auto (the athlete: the person moving most, in "
@@ -60,7 +63,7 @@ def analyze(
     """Movement, reps and which of them count, from the athlete's poses (BlazePose): one command, real footage."""
     import json
 
-    from movinet_crossfit.analysis.footage import analyse_footage, check_pose_fps
+    from movinet_crossfit.analysis.footage import analyse_footage, check_pose_fps, resolve_movement
     from movinet_crossfit.core.fileio import write_json_atomic
     from movinet_crossfit.judging import load_standards
 
@@ -70,8 +73,7 @@ def analyze(
     # The user's mistakes stop here, before the model loads and the poses take minutes.
     loaded = load_standards(standards)
     check_movement_given(movement, loaded)
-    if movement:
-        loaded.get(movement)
+    resolve_movement(loaded, movement, flip_rest)
     check_pose_fps(pose_fps)
     parse_person(person)
     info = probe(video_path)
@@ -84,7 +86,7 @@ def analyze(
         movement_model = PredictMovement(model)
     with _progress() as report:
         result = analyse_footage(video_path, info, movement_model=movement_model, movement=movement, standards=loaded,
-                                 person=person, pose_fps=pose_fps, progress=report)
+                                 person=person, pose_fps=pose_fps, progress=report, flip_rest=flip_rest)
         if overlay is not None:
             from movinet_crossfit.analysis.overlay import write_overlay
 

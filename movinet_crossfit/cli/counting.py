@@ -39,6 +39,9 @@ def count(
     movement: Optional[str] = typer.Option(None, "--movement", help="with --poses: the movement, when known "
                                            "(squat, push-up, pull-up, thruster, ...): reps are cut at its rest "
                                            "position instead of where the movement dwells"),
+    flip_rest: bool = typer.Option(False, "--flip-rest", help="with --movement: cut the reps where it looks "
+                                   "mid-rep instead (the other convention: sit-ups sat up to sat up, a pommel horse "
+                                   "filmed from the other side)"),
     weights: Optional[Path] = typer.Option(None, "--weights", help="folder with the RepNet checkpoint "
                                            "(official: checkpoint, ckpt-70.*; or one written by train-counter)"),
     model: Optional[Path] = typer.Option(None, "--model", help="instead of --weights: an export-counter folder"),
@@ -65,10 +68,11 @@ def count(
     from movinet_crossfit.core.fileio import write_json_atomic
 
     if poses is not None:
-        _count_poses(poses, fps, _value(layout), json_path, plot, output_format, movement)
+        _count_poses(poses, fps, _value(layout), json_path, plot, output_format, movement, flip_rest)
         return
-    if movement is not None:
-        raise UserError("--movement goes with --poses (the pose counter); RepNet does not use it")
+    if movement is not None or flip_rest:
+        raise UserError(f"{'--movement' if movement is not None else '--flip-rest'} goes with --poses (the pose "
+                        "counter); RepNet does not use it")
     if video_path is None:
         raise UserError("count needs a VIDEO (RepNet) or --poses FILE (pose counter)")
 
@@ -101,17 +105,21 @@ def count(
 
 
 def _count_poses(path: Path, fps: Optional[float], layout: Optional[str], json_path: Optional[Path],
-                 plot: Optional[Path], output_format: str, movement: Optional[str] = None) -> None:
+                 plot: Optional[Path], output_format: str, movement: Optional[str] = None,
+                 flip_rest: bool = False) -> None:
     import json
 
     from movinet_crossfit.core.fileio import write_json_atomic
-    from movinet_crossfit.posecount.count import count_poses_file, plot_pose_count
+    from movinet_crossfit.posecount.count import PoseCountConfig, count_poses_file, plot_pose_count
     from movinet_crossfit.posecount.looks import MID_REP, mid_rep_of
 
     if movement is not None and mid_rep_of(movement) is None:
         raise UserError(f"--movement {movement!r}: the pose counter does not know its rest position; known: "
                         f"{', '.join(MID_REP)} (or leave --movement out)")
-    result = count_poses_file(path, fps=fps, layout=layout, movement=movement)
+    if flip_rest and movement is None:
+        raise UserError(f"--flip-rest needs --movement: the movement whose rest it turns round ({', '.join(MID_REP)})")
+    result = count_poses_file(path, fps=fps, layout=layout, movement=movement,
+                              config=PoseCountConfig(flip_rest=flip_rest))
     rate = result.fps
     if json_path:
         write_json_atomic(json_path, {"source": str(path), **result.to_dict()})
@@ -129,9 +137,13 @@ def _count_poses(path: Path, fps: Optional[float], layout: Optional[str], json_p
             out.print(f"  {kind:7s} {start:7.2f}-{end:7.2f} s  {text}", highlight=False)
         if movement is not None and result.reps:
             look = mid_rep_of(movement)
-            out.print(f"  reps cut at the {movement} rest position (mid-rep: {look.text})" if result.rest == "movement"
-                      else f"  reps cut where the movement dwells: it does not follow the {movement} look "
-                           f"({look.text}) clearly enough", highlight=False)
+            if result.rest != "movement":
+                out.print(f"  reps cut where the movement dwells: it does not follow the {movement} look "
+                          f"({look.text}) clearly enough", highlight=False)
+            elif flip_rest:
+                out.print(f"  reps cut where {movement} looks mid-rep ({look.text}: --flip-rest)", highlight=False)
+            else:
+                out.print(f"  reps cut at the {movement} rest position (mid-rep: {look.text})", highlight=False)
         for rep in result.reps[:50]:
             out.print(f"  rep {rep.index:3d}: {rep.start_time:7.2f}-{rep.end_time:7.2f} s")
     said = results_console(output_format)

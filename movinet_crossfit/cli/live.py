@@ -75,6 +75,8 @@ def live(
     movement: Optional[str] = typer.Option(None, "--movement", help="the movement, if you know it: judges every rep "
                                            "against it and cuts the reps where it rests (squat, push-up, pull-up, "
                                            "...: counted, not judged)"),
+    flip_rest: bool = typer.Option(False, "--flip-rest", help="with a --movement counted, not judged: cut its reps "
+                                   "where it looks mid-rep instead of where it rests (as analyze)"),
     standards: Optional[Path] = typer.Option(None, "--standards", help="a standards YAML adding movements or "
                                              "replacing built-in ones (docs/judging.md)"),
     person: str = typer.Option("auto", "--person", help="whose reps: auto, largest, N or first (as analyze)"),
@@ -89,12 +91,14 @@ def live(
                                                "result on stdout (without --json-lines)"),
 ) -> None:
     """The running movement, rep count and each rep's verdict from a camera, a stream or a file (Ctrl-C stops)."""
+    from movinet_crossfit.analysis.footage import resolve_movement
     from movinet_crossfit.analysis.live import run_live
     from movinet_crossfit.core.fileio import write_json_atomic
     from movinet_crossfit.judging import load_standards
 
     loaded = load_standards(standards)
     check_movement_given(movement, loaded)
+    resolve_movement(loaded, movement, flip_rest)
     # Refused before the camera opens: a live session cannot be run again to get its result.
     check_output(json_path, "--json", Path(source), ("", None))
 
@@ -104,7 +108,7 @@ def live(
 
     with _sigterm_as_interrupt(), _display(source) as show:
         result = run_live(source, model=model, movement=movement, standards=loaded, person=person,
-                          pose_fps=pose_fps, realtime=realtime, on_event=emit, on_state=show)
+                          pose_fps=pose_fps, realtime=realtime, on_event=emit, on_state=show, flip_rest=flip_rest)
     if result.interrupted:
         console.print(f"stopped after {result.analysis.info.duration:.1f} s of video; the result of what was seen:",
                       highlight=False)

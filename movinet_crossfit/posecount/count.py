@@ -43,7 +43,8 @@ normalised shapes (the RepCount pose files), and:
    sets is a *rest* gap. The rest position is the side the signal dwells on (its skewness); when the
    movement is given (``movement=``) and ``MID_REP`` knows how its body looks mid-rep (a squat's
    hips down to the knees), the side where the body looks so is the rep's middle and the other the
-   rest, if the signal follows that look (|correlation| >= ``MID_REP_MIN_CORRELATION``). A signal
+   rest, if the signal follows that look (|correlation| >= ``MID_REP_MIN_CORRELATION``); with
+   ``flip_rest`` the look's side is the rest instead (a sit-up counted sat-up to sat-up). A signal
    that dwells near neither side (skewness near zero) otherwise picks one by chance.
 6. **Nothing periodic** (score under ``min_score``): the large, deliberate swings of the main
    movement are counted instead, at least ``fallback_sep_s`` apart and standing out by
@@ -129,6 +130,7 @@ class PoseCountConfig:
     stretch_min_s: float = 5.0        # a stretch at least this long that no rep covers is counted on its own
     stretch_min_score: float = 0.7    # ... and its reps kept when it is this periodic (0 turns it off)
     pace_min_score: float = 0.5       # a window at a faster pace is this periodic (step 8; 0 turns it off)
+    flip_rest: bool = False           # the named movement's look marks the rest, not the middle (step 5)
 
 
 # A direction repeating faster than this share of the body's period repeats at a harmonic of it.
@@ -345,12 +347,12 @@ def count_repetitions(keypoints: np.ndarray, fps: float | None, layout: str = "m
                           f"{share:.0%} of the movement)", score=score, signal=signal)
         spacing = cfg.fallback_sep_s * fps / cfg.min_sep
         bounds, strength, rest = _count_extremes(signal, spacing, counted, cfg.min_sep, cfg.fallback_prominence,
-                                                 0.0, reference=span, look=look)
+                                                 0.0, reference=span, look=look, flip=cfg.flip_rest)
         typical = float(np.median([b - a for a, b in bounds])) if bounds else 0.0
         return finish(why + "; counted large swings", bounds, score, typical, signal, strength, split=spacing,
                       rest=rest, method="swings")
     bounds, strength, rest = _count_extremes(signal, period, counted, cfg.min_sep, cfg.prominence,
-                                             cfg.active_share, look=look)
+                                             cfg.active_share, look=look, flip=cfg.flip_rest)
     if bounds and cfg.stretch_min_s > 0 and cfg.stretch_min_score > 0:
         bounds, strength, more = _count_stretches(keypoints, fps, layout, confidence, cfg, movement, bounds,
                                                   counted, strength)
@@ -489,11 +491,11 @@ def _main_movement(features: np.ndarray, fps: float, cfg: PoseCountConfig) -> tu
 
 def _count_extremes(signal: np.ndarray, period: float, counted: np.ndarray, min_sep: float, prominence: float,
                     active_share: float, reference: float | None = None,
-                    look: np.ndarray | None = None) -> tuple[list, np.ndarray, str]:
+                    look: np.ndarray | None = None, flip: bool = False) -> tuple[list, np.ndarray, str]:
     """Rep bounds ``[(start, end)]``, the per-frame swing strength and what placed the rest side
     (``PoseCount.rest``) (step 5). ``reference``: the swing an extreme is measured against
     (default: the typical local swing). ``look``: per frame, how much the body looks as in the
-    middle of a rep (``_mid_rep_signal``)."""
+    middle of a rep (``_mid_rep_signal``); ``flip``: the look marks the rest instead."""
     from scipy.signal import find_peaks
 
     n = len(signal)
@@ -510,7 +512,7 @@ def _count_extremes(signal: np.ndarray, period: float, counted: np.ndarray, min_
     # The rep's middle is where the body looks as mid-rep: count the extremes on that side.
     follows = _look_correlation(signal, look, active)
     if abs(follows) >= MID_REP_MIN_CORRELATION:
-        up, rest = follows > 0, "movement"
+        up, rest = (follows > 0) != flip, "movement"
     y = signal if up else -signal
     peaks, _ = find_peaks(y, distance=max(1, int(min_sep * period)), prominence=prominence * reference)
     peaks = peaks[active[peaks]]
