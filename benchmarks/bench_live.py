@@ -18,9 +18,14 @@ offline one, and how many frames per second the live pipeline sustains.
    --person auto and --person first, and auto with the movement given (``+mv``), against the
    issue's goal of 30 fps.
 3. The cost of re-counting on a long stream (--minutes, default 10): flat per second of video.
+4. ``--flip-rest`` (the movement's other convention) on the RepCount videos annotated at the other
+   extreme from the movement's look (``--flip-rest NAMES``; '' skips it; not skipped by
+   --skip-repcount): per video, as the look and
+   flipped, the final reps that are RepCount's, RepCount's reps the running count reports within a
+   period of their end, and the final reps reported so.
 
     python benchmarks/bench_live.py [--data DIR] [--skip-repcount] [--skip-video] [--model EXPORT_STREAM]
-                                    [--movement unknown|given|both]
+                                    [--movement unknown|given|both] [--flip-rest NAMES]
                                     [--classes thruster,chest-to-bar] [--limit N] [--minutes 10]
 """
 from __future__ import annotations
@@ -244,6 +249,33 @@ def bench_repcount(folder: Path, fps: float, limit: int | None, movement_known: 
     print(f"  re-counts: {sum(r[3] for r in rows)} ({recount * 1e3:.1f} ms each on average)")
 
 
+# RepCount's videos whose annotators cut the reps at the other extreme from the movement's look:
+# sit-ups sat up to sat up, pommel-horse circles ended where the legs pass the image's right.
+OTHER_CONVENTION = ("stu2_55", "stu7_52", "stu10_60", "stu12_31", "stu12_32")
+
+
+def bench_flip_rest(folder: Path, fps: float, names: list[str]) -> None:
+    """Section 4 of the module doc: each video named (its RepCount class as the movement) replayed
+    as the look places its rest and with ``flip_rest``."""
+    videos = {video.name: video for video in load_repcount(folder)}
+    unknown = [name for name in names if name not in videos]
+    if unknown:
+        print(f"--flip-rest: no RepCount sequence named {', '.join(unknown)}; skipped", file=sys.stderr)
+    print(f"\n--flip-rest on RepCount videos annotated at the other extreme (load {_load_average()}): "
+          "the final reps that are RepCount's; RepCount's reps / the final reps reported within a period")
+    print(f"{'video':10s} {'movement':12s} {'reps':>4s}   {'as the look':>22s}   {'flipped':>22s}")
+    for name in (name for name in names if name in videos):
+        video = videos[name]
+        real, cells = true_reps(video), []
+        for flip in (False, True):
+            counter, final = replay_counter(video.keypoints, fps, movement=video.kind, flip_rest=flip)
+            found = len(match_reps(video.bounds, [(r.start_frame, r.end_frame) for r in final.reps], 0.5))
+            true_on_time = np.mean(np.array(delays(counter.reps, real, len(video.keypoints))[0]) <= 1.0)
+            final_on_time = np.mean(np.array(delays(counter.reps, final, len(video.keypoints))[0]) <= 1.0)
+            cells.append(f"{found:4d} {true_on_time:8.0%} {final_on_time:8.0%}")
+        print(f"{name:10s} {video.kind:12s} {len(video.bounds):4d}   {cells[0]:>22s}   {cells[1]:>22s}")
+
+
 def bench_cost(folder: Path, fps: float, minutes: float) -> None:
     """The online counter's cost on a long stream: the RepCount sequences end to end for
     ``minutes``, replayed; the re-count time per second of video over the first and the last minute
@@ -317,6 +349,8 @@ def main() -> None:
                         help="replay RepCount with the movement unknown, given as the user's (its class), or both")
     parser.add_argument("--minutes", type=float, default=10.0, help="the long stream of the cost measurement "
                         "(0: skip it)")
+    parser.add_argument("--flip-rest", default=",".join(OTHER_CONVENTION), help="RepCount sequences replayed "
+                        "with and without --flip-rest ('' skips it)")
     parser.add_argument("--classes", default="thruster,chest-to-bar")
     parser.add_argument("--model", default=None, help="a stream export (`export --stream`) for the running movement")
     args = parser.parse_args()
@@ -324,6 +358,9 @@ def main() -> None:
     if not args.skip_repcount:
         for known in {"unknown": (False,), "given": (True,), "both": (False, True)}[args.movement]:
             bench_repcount(args.data / "repcount_pose", args.fps, args.limit, movement_known=known)
+    if args.flip_rest.strip():
+        names = [name.strip() for name in args.flip_rest.split(",") if name.strip()]
+        bench_flip_rest(args.data / "repcount_pose", args.fps, names)
     if args.minutes > 0:
         bench_cost(args.data / "repcount_pose", args.fps, args.minutes)
     if not args.skip_video:
