@@ -477,6 +477,8 @@ def test_the_page_is_served(pose_analyser, tmp_path):
     layout = client.get("/_dash-layout").get_data(as_text=True)
     assert "Drag and drop a video" in layout and "uploads up to 2.0 MB" in layout
     assert "recognised from the poses" in layout and "movement-choice" in layout and "wall-ball" in layout
+    # the movements counted without judging, as analyze takes them, in both Movement boxes
+    assert layout.count("sit-up (counted, not judged)") == 2 and "thruster (counted" not in layout
     assert app.server.config["MAX_CONTENT_LENGTH"] < 8 * 2**20
     app.jobs.shutdown()
 

@@ -183,6 +183,14 @@ def _load_standards(standards):
     return standards if isinstance(standards, Standards) else load_standards(standards)
 
 
+def counted_only(standards) -> list[str]:
+    """The movements the pose counter knows where they rest (``posecount.looks.MID_REP``) that
+    ``standards`` do not judge: counted, not judged."""
+    from movinet_crossfit.posecount.looks import MID_REP
+
+    return [known for known in MID_REP if _known(standards, known) is None]
+
+
 def resolve_movement(standards, movement: str | None, flip_rest: bool = False):
     """The user's movement: ``(its standard or None, the name the pose counter is told or None)``.
     A movement with standards is judged against them and tells the counter where it rests; one
@@ -191,9 +199,9 @@ def resolve_movement(standards, movement: str | None, flip_rest: bool = False):
     ``UserError`` listing both. ``flip_rest`` (the other convention: reps cut where the movement
     looks mid-rep) is for a movement counted without judging: with none, or a judged one (its
     standard fixes where a rep starts), it is a ``UserError``."""
-    from movinet_crossfit.posecount.looks import MID_REP, mid_rep_name
+    from movinet_crossfit.posecount.looks import mid_rep_name
 
-    counted = [known for known in MID_REP if _known(standards, known) is None]
+    counted = counted_only(standards)
     if not movement:
         if flip_rest:
             raise UserError(f"--flip-rest needs --movement: the movement whose rest it turns round "

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from movinet_crossfit.analysis import Counter, PredictMovement, ProgressFn, load_counter, user_names
-from movinet_crossfit.analysis.footage import DEFAULT_POSE_FPS, FootageAnalysis, analyse_footage, check_pose_fps
+from movinet_crossfit.analysis.footage import (DEFAULT_POSE_FPS, FootageAnalysis, analyse_footage, check_pose_fps,
+                                             counted_only)
 from movinet_crossfit.analysis.overlay import rep_thumbnails, write_overlay
 from movinet_crossfit.core import video
 
@@ -136,6 +137,7 @@ class Analyser:
     def describe(self) -> dict:
         return {"poses": f"BlazePose ({self.pose_models}), {self.pose_fps:g} poses/s",
                 "standards": list(self.standards.names()),
+                "counted": counted_only(self.standards),  # movements counted, not judged
                 "standards_file": None if self.standards_file is None else str(self.standards_file),
                 "model": None if self.model is None else str(self.model),
                 "backend": None if self.movement is None else self.movement.backend,

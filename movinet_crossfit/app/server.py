@@ -316,7 +316,9 @@ def _layout(analyser: Analyser, max_bytes: int, max_gigapixels: float = DEFAULT_
                   if about["model"] else "the movement is recognised from the poses (--model EXPORT adds MoViNet)")
     counter_text = (f"RepNet {counter['kind']} {counter['source']} counts as well (needs {counter['num_frames']} "
                     "frames)" if counter else "")
-    standards = about["standards"]
+    # The Movement boxes: the movements judged, then those only counted (as analyze takes them).
+    standards = [(name, name) for name in about["standards"]] + \
+        [(name, f"{name} (counted, not judged)") for name in about.get("counted", [])]
     return html.Div(className="page", children=[
         html.H1("CrossFit rep counter and judge"),
         html.P(className="about", id="about", children="; ".join(filter(None, [
@@ -333,13 +335,13 @@ def _layout(analyser: Analyser, max_bytes: int, max_gigapixels: float = DEFAULT_
     ])
 
 
-def _upload_tab(standards: list[str]) -> list:
+def _upload_tab(standards: list[tuple[str, str]]) -> list:
     return [
         html.Div(className="choice", children=[
             html.Label("Movement:", htmlFor="movement-choice"),
             dcc.Dropdown(id="movement-choice", value="", clearable=False, searchable=True,
                          options=[{"label": "recognise it", "value": ""}]
-                         + [{"label": name, "value": name} for name in standards]),
+                         + [{"label": label, "value": name} for name, label in standards]),
             html.Span("choose it when you know it: the reps are then judged against its standards",
                       className="muted small")]),
         dcc.Upload(id="upload", className="drop", multiple=False,
@@ -352,7 +354,7 @@ def _upload_tab(standards: list[str]) -> list:
     ]
 
 
-def _camera_tab(standards: list[str], live: LiveConfig) -> list:
+def _camera_tab(standards: list[tuple[str, str]], live: LiveConfig) -> list:
     """The camera's controls and running display; ``camera_js.CAMERA_JS`` (served as ``/live/camera.js``) drives them."""
     kind = "PNG" if live.frame_format == "png" else "JPEG"
     return [
@@ -365,7 +367,7 @@ def _camera_tab(standards: list[str], live: LiveConfig) -> list:
             html.Div(className="choice", children=[
                 html.Label("Movement:", htmlFor="camera-movement"),
                 html.Select(id="camera-movement", children=[html.Option("recognise it", value="")]
-                            + [html.Option(name, value=name) for name in standards])]),
+                            + [html.Option(label, value=name) for name, label in standards])]),
             html.Div(className="camera-buttons", style={"margin": "12px 0"}, children=[
                 html.Button("Start camera", id="camera-start"),
                 html.Button("Stop", id="camera-stop", disabled=True),
