@@ -137,16 +137,18 @@ def save_artifact(path: Path) -> Path:
 UPDATE_OUTPUTS = ("job.data", "poll.disabled", "message.children", "progress.children", "result.children")
 
 
-def update_request(payload=None, job=None, movement="", trigger: str = "payload.data") -> dict:
+def update_request(payload=None, job=None, movement="", trigger: str = "payload.data", flip: bool = False) -> dict:
     """The JSON the page POSTs to ``/_dash-update-component`` for the upload/poll callback
-    (``trigger``: ``payload.data`` an upload, ``poll.n_intervals`` a poll)."""
+    (``trigger``: ``payload.data`` an upload, ``poll.n_intervals`` a poll; ``flip``: the "the other
+    end" box ticked)."""
     return {"output": ".." + "...".join(UPDATE_OUTPUTS) + "..",
             "outputs": [dict(zip(("id", "property"), name.split("."))) for name in UPDATE_OUTPUTS],
             "inputs": [{"id": "payload", "property": "data", "value": payload},
                        {"id": "poll", "property": "n_intervals", "value": 1}],
             "changedPropIds": [trigger],
             "state": [{"id": "job", "property": "data", "value": job},
-                      {"id": "movement-choice", "property": "value", "value": movement}]}
+                      {"id": "movement-choice", "property": "value", "value": movement},
+                      {"id": "flip-choice", "property": "value", "value": ["flip"] if flip else []}]}
 
 
 def long_video(base: Path, clips_dir: Path, loops: int = 40) -> Path:

@@ -361,8 +361,11 @@ class _Exploding:
         return {"poses": "stub", "standards": ["thruster"], "standards_file": None, "model": None,
                 "backend": None, "classes": None, "counter": None}
 
-    def analyse(self, path, filename, info=None, progress=None, overlay_dir=None, movement=None, cancel=None):
+    def analyse(self, path, filename, info=None, progress=None, overlay_dir=None, movement=None, cancel=None,
+                flip_rest=False):
         from types import SimpleNamespace
+
+        self.flip_rest = flip_rest
 
         if filename == "boom.mp4":
             raise RuntimeError("the model fell over")
@@ -454,6 +457,28 @@ def test_the_overlay_route_serves_only_the_jobs_overlay(cfmove_clips, tmp_path):
     assert client.get(f"/overlay/{other}/overlay.mp4").status_code == 404  # removed with its job
 
 
+def test_the_other_end_is_for_a_movement_counted_not_judged(tmp_path, cfmove_clips):
+    """The upload's "the other end" box (``--flip-rest``) goes with the job to the analysis; with a
+    judged movement or none it is a message on the page before the file is stored."""
+    from movinet_crossfit.app.server import _start
+    from movinet_crossfit.judging import load_standards
+
+    analyser = _Exploding()
+    analyser.standards = load_standards()
+    runner = JobRunner(analyser)
+    payload = {"contents": _data_url((cfmove_clips / "thruster" / "thruster_5.mp4").read_bytes()),
+               "filename": "set.mp4"}
+    for movement, words in (("thruster", "thruster is judged against its standard"), (None, "needs a movement")):
+        job, _, message, _, _ = _start(runner, payload, tmp_path, 10**8, movement, True)
+        assert job is None and words in message.children, message
+    assert not list(tmp_path.iterdir())  # nothing stored
+    for flip in (True, False):
+        job, _, message, _, _ = _start(runner, payload, tmp_path, 10**8, "sit-up", flip)
+        assert job is not None and message == "", message
+        assert _wait(runner, job["id"]).state == DONE and analyser.flip_rest is flip
+    runner.shutdown()
+
+
 def test_the_server_refuses_an_oversize_upload_that_skipped_the_browser_check(tmp_path):
     from movinet_crossfit.app.server import _start
 
@@ -479,6 +504,7 @@ def test_the_page_is_served(pose_analyser, tmp_path):
     assert "recognised from the poses" in layout and "movement-choice" in layout and "wall-ball" in layout
     # the movements counted without judging, as analyze takes them, in both Movement boxes
     assert layout.count("sit-up (counted, not judged)") == 2 and "thruster (counted" not in layout
+    assert "flip-choice" in layout and "camera-flip" in layout  # "the other end", on both tabs
     assert app.server.config["MAX_CONTENT_LENGTH"] < 8 * 2**20
     app.jobs.shutdown()
 

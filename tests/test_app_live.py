@@ -23,8 +23,8 @@ class StandIn:
 
     made: list["StandIn"] = []
 
-    def __init__(self, *, fps, movement=None, gate: threading.Event | None = None):
-        self.fps, self.movement, self.gate = fps, movement, gate
+    def __init__(self, *, fps, movement=None, gate: threading.Event | None = None, flip_rest: bool = False):
+        self.fps, self.movement, self.gate, self.flip_rest = fps, movement, gate, flip_rest
         self.frames: list[np.ndarray] = []
         self.times: list[float | None] = []
         self.finished = False
@@ -86,8 +86,8 @@ def make_app(tmp_path, monkeypatch):
     gates: dict = {}
     apps = []
 
-    def stand_in(analyser, fps, movement):
-        return StandIn(fps=fps, movement=movement, gate=gates.get("gate"))
+    def stand_in(analyser, fps, movement, flip_rest=False):
+        return StandIn(fps=fps, movement=movement, gate=gates.get("gate"), flip_rest=flip_rest)
 
     monkeypatch.setattr(server, "make_live_session", stand_in)
     monkeypatch.delenv(server.TOKEN_ENV, raising=False)
@@ -201,6 +201,22 @@ def test_the_camera_takes_a_movement_counted_without_judging(make_app):
     started = client.post("/live/start", json={"movement": "Sit-Ups"})
     assert started.status_code == 200, started.get_json()
     assert started.get_json()["chosen_movement"] == "sit-up" and StandIn.made[-1].movement == "sit-up"
+    assert started.get_json()["flip_rest"] is False and StandIn.made[-1].flip_rest is False
+    client.post(f"/live/{started.get_json()['session']}/stop")
+    # "the other end" (--flip-rest): for a movement counted, not judged
+    flipped = client.post("/live/start", json={"movement": "pommel", "flip_rest": True})
+    assert flipped.status_code == 200, flipped.get_json()
+    assert flipped.get_json()["flip_rest"] is True and StandIn.made[-1].flip_rest is True
+    assert StandIn.made[-1].movement == "pommel-horse"
+    client.post(f"/live/{flipped.get_json()['session']}/stop")
+    made = len(StandIn.made)
+    for body, words in (({"movement": "thruster", "flip_rest": True}, "thruster is judged against its standard"),
+                        ({"flip_rest": True}, "needs a movement"),
+                        ({"movement": "sit-up", "flip_rest": "yes"}, "true or false")):
+        answer = client.post("/live/start", json=body)
+        assert answer.status_code == 400 and words in answer.get_json()["error"], (body, answer.get_json())
+    assert len(StandIn.made) == made  # nothing was started
+    assert "camera-flip" in client.get("/_dash-layout").get_data(as_text=True)
 
 
 def test_bad_frames_and_bad_starts_get_a_message(make_app):
@@ -310,12 +326,12 @@ class _Recorder:
     def __init__(self, make, path):
         self.make, self.path, self.process, self.frames = make, path, None, 0
 
-    def __call__(self, analyser, fps, movement):
+    def __call__(self, analyser, fps, movement, flip_rest=False):
         import subprocess
 
         from movinet_crossfit.core.video import ffmpeg_executable
 
-        live = self.make(analyser, fps, movement)
+        live = self.make(analyser, fps, movement, flip_rest)
         push = live.push
 
         def recorded(frame, t_s=None):

@@ -146,12 +146,14 @@ class Analyser:
 
     def analyse(self, path: str | os.PathLike, filename: str | None = None, progress: ProgressFn | None = None,
                 info: video.VideoInfo | None = None, overlay_dir: str | os.PathLike | None = None,
-                movement: str | None = None, cancel: threading.Event | None = None) -> Analysis:
+                movement: str | None = None, cancel: threading.Event | None = None,
+                flip_rest: bool = False) -> Analysis:
         """Analyse the video at ``path`` (errors name ``filename``); ``info``: its probe when the
         caller has it (the upload's content check), else it is probed here, once. The overlay is
         written into ``overlay_dir`` (when given and the overlay is on). ``movement``: the user's
         choice (a standards name or alias), else the model's label or the poses' guess. ``cancel``:
-        once set, ``AnalysisCancelled`` at the next frame of the poses or the next progress step."""
+        once set, ``AnalysisCancelled`` at the next frame of the poses or the next progress step.
+        ``flip_rest``: the movement's other convention (``analyse_footage``)."""
         path = Path(path)
         filename = filename or path.name
         told = progress or (lambda stage, fraction: None)
@@ -171,7 +173,7 @@ class Analyser:
             footage = analyse_footage(path, info, movement_model=self.movement, movement=movement,
                                       standards=self.standards,
                                       pose_fps=self.pose_fps, tracker=tracker, name=filename,
-                                      progress=_scaled(report, *_FOOTAGE))
+                                      progress=_scaled(report, *_FOOTAGE), flip_rest=flip_rest)
             timings.update(footage.timings)
             result = Analysis(footage)
             if footage.reps:

@@ -18,6 +18,10 @@ CAMERA_JS = r"""
   var run = null;
 
   function el(id) { return document.getElementById(id); }
+  function flipBox() {  // "the other end": a dcc.Checklist's one box
+    var list = el("camera-flip");
+    return list && list.querySelector ? list.querySelector("input") : null;
+  }
   function text(id, value) { var e = el(id); if (e) { e.textContent = value; } }
   function showError(message) {
     var e = el("live-error");
@@ -28,6 +32,8 @@ CAMERA_JS = r"""
     if (start) { start.disabled = running; }
     if (stop) { stop.disabled = !running; }
     if (choice) { choice.disabled = running; }
+    var flip = flipBox();
+    if (flip) { flip.disabled = running; }
   }
 
   function verdictLine(rep) {
@@ -203,7 +209,9 @@ CAMERA_JS = r"""
     video.play().catch(function () {});
     capture(r, video);  // at once: the frames taken while the server loads its pose model are sent after
     try {
-      var started = await post("/live/start", JSON.stringify({fps: fps, movement: choice ? choice.value : ""}),
+      var flip = flipBox();
+      var started = await post("/live/start", JSON.stringify({fps: fps, movement: choice ? choice.value : "",
+                                                              flip_rest: flip ? flip.checked : false}),
                                "application/json");
       r.session = started.session;
       if (run !== r) {  // Stop was pressed while the server started it: end it there too (frees its place)

@@ -71,6 +71,7 @@ class _Task:
     filename: str
     folder: Path
     movement: str | None
+    flip_rest: bool = False
 
 
 class JobRunner:
@@ -100,10 +101,12 @@ class JobRunner:
         with self._lock:
             self._check_room(filename)
 
-    def submit(self, path: Path, filename: str, folder: Path, movement: str | None = None) -> str:
+    def submit(self, path: Path, filename: str, folder: Path, movement: str | None = None,
+               flip_rest: bool = False) -> str:
         """Queue ``path`` (inside its own upload ``folder``: see the module docstring for its lifetime);
-        ``movement``: the user's choice (None: recognise it). ``BusyError`` when the queue is full
-        (the folder is then the caller's to remove)."""
+        ``movement``: the user's choice (None: recognise it); ``flip_rest``: its other convention
+        (``analyse_footage``). ``BusyError`` when the queue is full (the folder is then the caller's
+        to remove)."""
         job_id = secrets.token_urlsafe(16)
         with self._lock:
             self._prune()
@@ -116,7 +119,7 @@ class JobRunner:
                 self._jobs[job_id] = replace(self._jobs[job_id], state=FAILED, error=STOPPING,
                                              finished=time.monotonic())
             else:
-                self._waiting.append(_Task(job_id, Path(path), filename, Path(folder), movement))
+                self._waiting.append(_Task(job_id, Path(path), filename, Path(folder), movement, flip_rest))
                 self._wake.notify()
                 return job_id
         remove_upload_dir(folder)
@@ -202,7 +205,7 @@ class JobRunner:
             checked = time.monotonic() - tick
             result = self.analyser.analyse(
                 path, filename, info=info, overlay_dir=folder, movement=task.movement, cancel=self._stopping,
-                progress=lambda stage, fraction: self._progress(job_id, stage, fraction))
+                progress=lambda stage, fraction: self._progress(job_id, stage, fraction), flip_rest=task.flip_rest)
             result.timings = {"check": checked, **result.timings, "total": result.timings["total"] + checked}
             self._update(job_id, state=DONE, stage="done", fraction=1.0, result=result,
                          finished=time.monotonic())

@@ -3,7 +3,8 @@
 Transport: plain HTTP on the app's own Flask server (no WebSocket dependency, the token check of
 ``server.require_token`` covers it as it covers every route). The page POSTs
 
-* ``/live/start`` (JSON ``{"fps": 15, "movement": ""}``) -> a camera session with an unguessable id;
+* ``/live/start`` (JSON ``{"fps": 15, "movement": "", "flip_rest": false}``) -> a camera session with
+  an unguessable id;
 * ``/live/<id>/frame?seq=N&t=SECONDS`` with ONE JPEG or PNG image as the body, one request at a
   time in capture order -> the running state (count, movement, last rep's verdict) and how far the
   server is behind;
@@ -116,23 +117,23 @@ def decode_frame(data: bytes, max_pixels: int = DEFAULT_MAX_FRAME_PIXELS) -> np.
     return rgb
 
 
-def make_live_session(analyser, fps: float, movement: str | None):
+def make_live_session(analyser, fps: float, movement: str | None, flip_rest: bool = False):
     """The app's ``LiveSession``: its own BlazePose tracker (a tracker follows one stream), the
-    app's standards and pose rate."""
+    app's standards and pose rate; ``flip_rest``: the movement's other convention."""
     from movinet_crossfit.analysis.live import LiveSession
     from movinet_crossfit.pose.extract import make_backend
 
     tracker = make_backend("blazepose", person="auto", model_dir=analyser.pose_models)
     return LiveSession(fps=fps, movement=movement, standards=analyser.standards, pose_fps=analyser.pose_fps,
-                       tracker=tracker, name="camera")
+                       tracker=tracker, name="camera", flip_rest=flip_rest)
 
 
 class CameraSession:
     """One camera: frames queued by requests, pushed in order by its own worker thread."""
 
     def __init__(self, session_id: str, live, fps: float, movement: str | None, config: LiveConfig,
-                 on_end: Callable[["CameraSession", str], None]):
-        self.id, self.fps, self.movement = session_id, fps, movement
+                 on_end: Callable[["CameraSession", str], None], flip_rest: bool = False):
+        self.id, self.fps, self.movement, self.flip_rest = session_id, fps, movement, flip_rest
         self._live, self._config, self._on_end = live, config, on_end
         self._backlog = max(1, int(math.ceil(config.backlog_s * fps)))
         self._max_gap = max(100, int(math.ceil(2 * config.idle_s * fps)))  # frames the page may skip at once
@@ -191,8 +192,8 @@ class CameraSession:
         """The page's view: the session's state plus how the transport is doing."""
         with self._cond:
             queued = len(self._queue)
-            return {"session": self.id, "fps": self.fps, "chosen_movement": self.movement, "state": self.state,
-                    "received": self.received, "analysed": self.analysed, "queued": queued,
+            return {"session": self.id, "fps": self.fps, "chosen_movement": self.movement,
+                    "flip_rest": self.flip_rest, "state": self.state, "received": self.received, "analysed": self.analysed, "queued": queued,
                     "behind_s": round(queued / self.fps, 2), "dropped": self.dropped, "missing": self.missing,
                     "analysis_fps": round(self.analysed / self.busy_s, 1) if self.busy_s > 0 else None,
                     "error": self.error}
@@ -285,8 +286,8 @@ class LiveSessions:
     """The app's camera sessions: at most ``config.max_sessions`` at once, each ended when idle;
     finished results kept (the newest ``KEEP_FINISHED``) for the page's result card."""
 
-    def __init__(self, make: Callable[[float, str | None], Any], config: LiveConfig = LiveConfig(),
-                 resolve_movement: Callable[[str], str] | None = None):
+    def __init__(self, make: Callable[[float, str | None, bool], Any], config: LiveConfig = LiveConfig(),
+                 resolve_movement: Callable[[str, bool], str] | None = None):
         self.config = config.check()
         self._make, self._resolve = make, resolve_movement
         self._lock = threading.Lock()
@@ -294,7 +295,7 @@ class LiveSessions:
         self._ended: OrderedDict[str, str] = OrderedDict()  # id -> why it ended (for a clear 404)
         self.finished: OrderedDict[str, dict] = OrderedDict()
 
-    def start(self, fps: float | None = None, movement: str | None = None) -> CameraSession:
+    def start(self, fps: float | None = None, movement: str | None = None, flip_rest: bool = False) -> CameraSession:
         fps = self.config.fps if fps is None else fps
         if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not math.isfinite(fps) \
                 or not 0 < fps <= MAX_FPS:
@@ -302,9 +303,13 @@ class LiveSessions:
         if movement is not None and not isinstance(movement, str):
             raise LiveRequestError("movement: a movement's name, or empty to recognise it")
         movement = movement.strip() or None if movement else None
+        if not isinstance(flip_rest, bool):
+            raise LiveRequestError("flip_rest: true or false")
+        if flip_rest and not movement:
+            raise LiveRequestError("the other end (flip_rest) needs a movement: choose the one whose reps it cuts")
         if movement and self._resolve is not None:
             try:
-                movement = self._resolve(movement)
+                movement = self._resolve(movement, flip_rest)
             except UserError as exc:
                 raise LiveRequestError(str(exc)) from None
         if self.config.max_sessions == 0:
@@ -318,7 +323,7 @@ class LiveSessions:
             session_id = secrets.token_urlsafe(24)
             self._active[session_id] = None  # the place is taken while the pose model loads
         try:
-            live = self._make(float(fps), movement)
+            live = self._make(float(fps), movement, flip_rest)
         except UserError as exc:
             with self._lock:
                 self._active.pop(session_id, None)
@@ -327,7 +332,8 @@ class LiveSessions:
             with self._lock:
                 self._active.pop(session_id, None)
             raise
-        session = CameraSession(session_id, live, float(fps), movement, self.config, self._ended_session)
+        session = CameraSession(session_id, live, float(fps), movement, self.config, self._ended_session,
+                                flip_rest)
         with self._lock:
             self._active[session_id] = session
         log.info("camera session %s started (%g frames/s%s)", session_id[:6], fps,
@@ -439,7 +445,7 @@ def register_live_routes(server: flask.Flask, sessions: LiveSessions) -> None:
                 body = {}
             if not isinstance(body, dict):
                 raise LiveRequestError('send JSON like {"fps": 15, "movement": ""}')
-            session = sessions.start(body.get("fps"), body.get("movement"))
+            session = sessions.start(body.get("fps"), body.get("movement"), body.get("flip_rest", False))
         except LiveRequestError as exc:
             return _error(exc)
         answer = session.status()

@@ -159,14 +159,13 @@ def create_app(model: str | os.PathLike | None = None, counter: str | os.PathLik
     atexit.register(jobs.shutdown, 2.0)
     standards = getattr(analyser, "standards", None)
 
-    def counted_as(name: str) -> str:
+    def counted_as(name: str, flip_rest: bool = False) -> str:
         """A movement judged (its standard's name) or counted only (the pose counter's), as analyze
-        takes it; another name is a UserError listing both."""
-        from movinet_crossfit.analysis.footage import resolve_movement
+        takes it; another name is a UserError listing both (as is ``flip_rest`` with a judged one)."""
+        return _checked_movement(standards, name, flip_rest)
 
-        return resolve_movement(standards, name)[1]
-
-    sessions = LiveSessions(lambda fps, movement: make_live_session(analyser, fps, movement), live or LiveConfig(),
+    sessions = LiveSessions(lambda fps, movement, flip_rest: make_live_session(analyser, fps, movement, flip_rest),
+                            live or LiveConfig(),
                             resolve_movement=counted_as if standards is not None else None)
     atexit.register(sessions.shutdown, 2.0)
 
@@ -201,10 +200,11 @@ def create_app(model: str | os.PathLike | None = None, counter: str | os.PathLik
     @app.callback(Output("job", "data"), Output("poll", "disabled"), Output("message", "children"),
                   Output("progress", "children"), Output("result", "children"),
                   Input("payload", "data"), Input("poll", "n_intervals"), State("job", "data"),
-                  State("movement-choice", "value"), prevent_initial_call=True)
-    def update(payload, _n, job, movement):
+                  State("movement-choice", "value"), State("flip-choice", "value"), prevent_initial_call=True)
+    def update(payload, _n, job, movement, flip):
         if dash.ctx.triggered_id == "payload":
-            return _start(jobs, payload, upload_root, max_bytes, movement or None)
+            return _start(jobs, payload, upload_root, max_bytes, movement or None,
+                          isinstance(flip, list) and "flip" in flip)
         return _poll(jobs, job)
 
     @app.server.route("/overlay/<job_id>/<path:name>")
@@ -335,6 +335,11 @@ def _layout(analyser: Analyser, max_bytes: int, max_gigapixels: float = DEFAULT_
     ])
 
 
+# The page's "the other end" box (``--flip-rest``).
+_FLIP_HINT = ("a movement counted, not judged, cut where it looks mid-rep: sit-ups sat up to sat up, a pommel "
+              "horse filmed from the other side")
+
+
 def _upload_tab(standards: list[tuple[str, str]]) -> list:
     return [
         html.Div(className="choice", children=[
@@ -344,6 +349,10 @@ def _upload_tab(standards: list[tuple[str, str]]) -> list:
                          + [{"label": label, "value": name} for name, label in standards]),
             html.Span("choose it when you know it: the reps are then judged against its standards",
                       className="muted small")]),
+        html.Div(className="choice", children=[
+            dcc.Checklist(id="flip-choice", value=[], inline=True, options=[
+                {"label": " the other end", "value": "flip"}]),
+            html.Span(_FLIP_HINT, className="muted small")]),
         dcc.Upload(id="upload", className="drop", multiple=False,
                    children=html.Div(["Drag and drop a video here, or ", html.A("choose a file")])),
         dcc.Store(id="payload"), dcc.Store(id="job"),
@@ -368,6 +377,10 @@ def _camera_tab(standards: list[tuple[str, str]], live: LiveConfig) -> list:
                 html.Label("Movement:", htmlFor="camera-movement"),
                 html.Select(id="camera-movement", children=[html.Option("recognise it", value="")]
                             + [html.Option(label, value=name) for name, label in standards])]),
+            html.Div(className="choice", children=[
+                dcc.Checklist(id="camera-flip", value=[], inline=True, options=[
+                    {"label": " the other end", "value": "flip"}]),
+                html.Span(_FLIP_HINT, className="muted small")]),
             html.Div(className="camera-buttons", style={"margin": "12px 0"}, children=[
                 html.Button("Start camera", id="camera-start"),
                 html.Button("Stop", id="camera-stop", disabled=True),
@@ -409,9 +422,25 @@ def _queue_stage(status: JobStatus) -> str:
     return status.stage
 
 
-def _start(jobs: JobRunner, payload: dict | None, upload_root: Path, max_bytes: int, movement: str | None = None):
+def _checked_movement(standards, movement: str | None, flip_rest: bool) -> str | None:
+    """The name the analysis counts ``movement`` as (``analysis.footage.resolve_movement``); a
+    ``UserError`` in the page's words for ``flip_rest`` without a movement or with a judged one."""
+    from movinet_crossfit.analysis.footage import counted_only, resolve_movement
+
+    if flip_rest and not movement:
+        raise UserError("the other end needs a movement: choose the one whose reps it cuts")
+    standard, name = resolve_movement(standards, movement)
+    if flip_rest and standard is not None:
+        raise UserError(f"{name} is judged against its standard, which fixes where a rep starts: the other end "
+                        f"is for a movement counted, not judged ({', '.join(counted_only(standards))})")
+    return name
+
+
+def _start(jobs: JobRunner, payload: dict | None, upload_root: Path, max_bytes: int, movement: str | None = None,
+           flip_rest: bool = False):
     """The upload callback's work. Whatever the request holds (it may not come from the page), the
-    answer is a message on the page, never a server error."""
+    answer is a message on the page, never a server error. ``flip_rest``: the movement's other
+    convention (the page's "the other end" box)."""
     if not payload:
         return (dash.no_update,) * 5
     if not isinstance(payload, dict) or not isinstance(payload.get("refused") or "", str) \
@@ -423,6 +452,12 @@ def _start(jobs: JobRunner, payload: dict | None, upload_root: Path, max_bytes: 
     if payload.get("refused"):
         log.warning("upload refused in the browser: %s", payload["refused"])
         return None, True, _error(escape_controls(payload["refused"])[:600]), "", []
+    standards = getattr(jobs.analyser, "standards", None)
+    if flip_rest and standards is not None:
+        try:
+            _checked_movement(standards, movement, flip_rest)
+        except UserError as exc:
+            return None, True, _error(str(exc)), "", []
     try:
         jobs.check_room(name)  # a full queue: refused before the file is even written
     except UploadError as exc:
@@ -431,7 +466,7 @@ def _start(jobs: JobRunner, payload: dict | None, upload_root: Path, max_bytes: 
     folder = new_upload_dir(upload_root)
     try:
         path = save_upload(payload.get("contents"), name, folder, max_bytes)
-        job_id = jobs.submit(path, name, folder, movement=movement)
+        job_id = jobs.submit(path, name, folder, movement=movement, flip_rest=flip_rest)
     except UploadError as exc:
         remove_upload_dir(folder)
         log.warning("upload refused: %s", exc)
