@@ -193,7 +193,8 @@ class CameraSession:
         with self._cond:
             queued = len(self._queue)
             return {"session": self.id, "fps": self.fps, "chosen_movement": self.movement,
-                    "flip_rest": self.flip_rest, "state": self.state, "received": self.received, "analysed": self.analysed, "queued": queued,
+                    "flip_rest": self.flip_rest, "state": self.state, "received": self.received,
+                    "analysed": self.analysed, "queued": queued,
                     "behind_s": round(queued / self.fps, 2), "dropped": self.dropped, "missing": self.missing,
                     "analysis_fps": round(self.analysed / self.busy_s, 1) if self.busy_s > 0 else None,
                     "error": self.error}
