@@ -11,7 +11,7 @@ unknown event, a bucket or key outside ``MOVINET_CROSSFIT_ALLOWED_S3``), 500 for
 
 The analysis is ``analyse_footage``, the one the app and the CLI run: BlazePose poses of the athlete,
 the reps, the movement (the request's ``movement``, else a MoViNet model's label when one is
-configured, else recognised from the poses), the verdicts. The video is probed once
+configured, else recognised from the poses; ``flip_rest``: its other convention), the verdicts. The video is probed once
 (``analysis.inputs.check_video``, the content check) and that probe is passed along. Nothing of the
 app (or Dash) is imported here.
 
@@ -296,14 +296,15 @@ def _pose_fps() -> float:
 
 def analyse_file(path: Path, predictor=None, counter: Counter | None = None, name: str = "", *,
                  movement: str | None = None, tracker=None, standards=None, pose_fps: float = DEFAULT_POSE_FPS,
-                 overlay: Path | None = None) -> dict:
+                 overlay: Path | None = None, flip_rest: bool = False) -> dict:
     """``analyse_footage`` on the video at ``path``: the JSON-ready result the handler returns.
     ``predictor``: a ``predict.TFLitePredictor`` (``load_model``) naming the movement, or None;
     ``counter``: RepNet, whose count is added as ``repnet``; ``movement``: the caller's word (a
-    ``RequestError`` when the standards do not know it); ``overlay``: where to draw the overlay."""
+    ``RequestError`` when the standards do not know it); ``overlay``: where to draw the overlay;
+    ``flip_rest``: the movement's other convention (``analyze --flip-rest``)."""
     name = name or path.name
     standards = standards if standards is not None else load_standards()
-    check_movement(standards, movement)
+    check_movement(standards, movement, flip_rest)
     tick = time.perf_counter()
     try:
         info = check_video(path, name, verb="send")  # the one probe of this video
@@ -313,7 +314,8 @@ def analyse_file(path: Path, predictor=None, counter: Counter | None = None, nam
     try:
         result = analyse_footage(path, info, movement_model=NumpyMovement(predictor) if predictor else None,
                                  movement=movement or None, standards=standards, pose_fps=pose_fps,
-                                 tracker=tracker if tracker is not None else load_tracker(), name=name)
+                                 tracker=tracker if tracker is not None else load_tracker(), name=name,
+                                 flip_rest=flip_rest)
         if overlay is not None:
             from movinet_crossfit.analysis.overlay import write_overlay
 
@@ -329,13 +331,14 @@ def analyse_file(path: Path, predictor=None, counter: Counter | None = None, nam
     return out
 
 
-def check_movement(standards, movement: str | None) -> None:
+def check_movement(standards, movement: str | None, flip_rest: bool = False) -> None:
     """A ``RequestError`` (400, listing the known names) for a movement neither the standards nor the
-    pose counter know (``analysis.footage.resolve_movement``)."""
+    pose counter know, or ``flip_rest`` without one or with a judged one
+    (``analysis.footage.resolve_movement``)."""
     try:
-        resolve_movement(standards, movement)
+        resolve_movement(standards, movement, flip_rest)
     except UserError as exc:
-        raise RequestError(f"movement: {exc}") from exc
+        raise RequestError(f"{'flip_rest' if flip_rest and 'flip-rest' in str(exc) else 'movement'}: {exc}") from exc
 
 
 def _repnet(path: Path, info: video.VideoInfo, counter: Counter, name: str, timings: dict) -> dict:
@@ -346,21 +349,43 @@ def _repnet(path: Path, info: video.VideoInfo, counter: Counter, name: str, timi
     return {"count": None if count is None else count.to_dict(per_frame=False), "message": message}
 
 
-def _event_movement(event) -> str | None:
-    """The movement the caller names: ``"movement"`` in the event or its JSON body, or the
-    ``?movement=`` query parameter of a proxy event."""
+def _event_field(event, key: str):
+    """``key`` in the event, else in its ``?key=`` query parameters (a proxy event), else in its
+    JSON body; None when none has it."""
     if not isinstance(event, dict):
         return None
     query = event.get("queryStringParameters")
-    found = event.get("movement") or (query.get("movement") if isinstance(query, dict) else None)
+    found = event.get(key)
+    if found is None and isinstance(query, dict):
+        found = query.get(key)
     body = event.get("body")
-    if not found and not event.get("isBase64Encoded") and isinstance(body, str) and body.lstrip().startswith("{"):
+    if found is None and not event.get("isBase64Encoded") and isinstance(body, str) \
+            and body.lstrip().startswith("{"):
         try:
             inner = json.loads(body)
         except (json.JSONDecodeError, RecursionError):
             return None  # _event_video says so
-        found = inner.get("movement") if isinstance(inner, dict) else None
+        found = inner.get(key) if isinstance(inner, dict) else None
+    return found
+
+
+def _event_movement(event) -> str | None:
+    """The movement the caller names: ``"movement"`` in the event or its JSON body, or the
+    ``?movement=`` query parameter of a proxy event."""
+    found = _event_field(event, "movement")
     return (str(found).strip() or None) if found else None
+
+
+def _event_flip_rest(event) -> bool:
+    """``"flip_rest"`` (as ``movement`` is given): the movement's other convention
+    (``analyze --flip-rest``); true / false, or "true" / "false" / "1" / "0" in a query."""
+    found = _event_field(event, "flip_rest")
+    if found is None or isinstance(found, bool):
+        return bool(found)
+    text = str(found).strip().lower()
+    if text in ("true", "1", "yes", "false", "0", "no", ""):
+        return text in ("true", "1", "yes")
+    raise RequestError(f"flip_rest {found!r}: true or false")
 
 
 def _upload_overlay(path: Path, request_id: str) -> str:
@@ -458,13 +483,13 @@ def handler(event, context=None) -> dict:
         predictor, counter, tracker = load_model(), load_counter(), load_tracker()
         standards, pose_fps = load_standards(), _pose_fps()
         _max_bytes(), allowed_s3()  # a broken setting is the deployment's error, whatever the request
-        movement = _event_movement(event)
-        check_movement(standards, movement)  # before any download
+        movement, flip_rest = _event_movement(event), _event_flip_rest(event)
+        check_movement(standards, movement, flip_rest)  # before any download
         folder.mkdir(parents=True, exist_ok=True)
         path, name, download_s = _event_video(event, folder)
         overlay = folder / "overlay.mp4" if os.environ.get(OVERLAY_ENV, "").strip() else None
         result = analyse_file(path, predictor, counter, name, movement=movement, tracker=tracker,
-                              standards=standards, pose_fps=pose_fps, overlay=overlay)
+                              standards=standards, pose_fps=pose_fps, overlay=overlay, flip_rest=flip_rest)
         if overlay is not None:
             result["overlay"] = _upload_overlay(overlay, request_id)
         result["timings"] = {"download": round(download_s, 3), **result["timings"],

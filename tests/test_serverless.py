@@ -145,8 +145,18 @@ def test_an_s3_key_an_s3_event_record_and_a_json_body(s3, cfmove_clips, lambda_e
     _no_videos_left(lambda_env)
 
 
-def test_the_caller_can_name_the_movement(s3, cfmove_clips, pose_env):
+def test_the_caller_can_name_the_movement(s3, cfmove_clips, pose_env, monkeypatch):
+    from movinet_crossfit import serverless
+
     clip = cfmove_clips / "thruster" / "thruster_6.mp4"
+    told, analyse = [], serverless.analyse_footage
+
+    def recorded(*args, flip_rest=False, **kwargs):
+        if flip_rest:
+            told.append(flip_rest)
+        return analyse(*args, flip_rest=flip_rest, **kwargs)
+
+    monkeypatch.setattr(serverless, "analyse_footage", recorded)
     s3.upload_file(str(clip), "videos", "t.mp4")
     status, body = _call({"bucket": "videos", "key": "t.mp4", "movement": "Thruster"})
     assert status == 200 and body["movement"] == "thruster" and body["movement_source"] == "user", body
@@ -159,6 +169,15 @@ def test_the_caller_can_name_the_movement(s3, cfmove_clips, pose_env):
     status, body = _call({"bucket": "videos", "key": "t.mp4", "movement": "air squat"})  # counted, not judged
     assert status == 200 and (body["movement"], body["movement_source"]) == ("air-squat", "user"), body
     assert body["standards"] is None and {r["valid"] for r in body["reps"]} <= {None}, body
+    # its other convention (analyze --flip-rest): in the event, the query or the body
+    status, body = _call({**_body_event(clip), "queryStringParameters": {"movement": "squat", "flip_rest": "true"}})
+    assert status == 200 and (body["movement"], body["movement_source"]) == ("squat", "user"), body
+    assert told == [True], told  # what the analysis was asked (this 1-s clip holds no rep to cut)
+    for event, words in (({"movement": "thruster", "flip_rest": True}, "flip_rest: --flip-rest with --movement"),
+                         ({"flip_rest": True}, "flip_rest: --flip-rest needs --movement"),
+                         ({"movement": "squat", "flip_rest": "maybe"}, "flip_rest 'maybe': true or false")):
+        status, body = _call({"bucket": "videos", "key": "t.mp4", **event})
+        assert status == 400 and body["error"].startswith(words), body
     _no_videos_left(pose_env)
 
 
