@@ -20,9 +20,9 @@ offline one, and how many frames per second the live pipeline sustains.
 3. The cost of re-counting on a long stream (--minutes, default 10): flat per second of video.
 4. ``--flip-rest`` (the movement's other convention) on the RepCount videos annotated at the other
    extreme from the movement's look (``--flip-rest NAMES``; '' skips it; not skipped by
-   --skip-repcount): per video, as the look and
-   flipped, the final reps that are RepCount's, RepCount's reps the running count reports within a
-   period of their end, and the final reps reported so.
+   --skip-repcount): per video, as the look and flipped, the final reps that are RepCount's,
+   RepCount's reps the running count reports within a period of their end, and the final reps
+   reported so.
 
     python benchmarks/bench_live.py [--data DIR] [--skip-repcount] [--skip-video] [--model EXPORT_STREAM]
                                     [--movement unknown|given|both] [--flip-rest NAMES]

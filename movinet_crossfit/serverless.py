@@ -336,9 +336,13 @@ def check_movement(standards, movement: str | None, flip_rest: bool = False) -> 
     pose counter know, or ``flip_rest`` without one or with a judged one
     (``analysis.footage.resolve_movement``)."""
     try:
-        resolve_movement(standards, movement, flip_rest)
+        resolve_movement(standards, movement)
     except UserError as exc:
-        raise RequestError(f"{'flip_rest' if flip_rest and 'flip-rest' in str(exc) else 'movement'}: {exc}") from exc
+        raise RequestError(f"movement: {exc}") from exc
+    try:
+        resolve_movement(standards, movement, flip_rest, words=("movement", "flip_rest"))
+    except UserError as exc:
+        raise RequestError(str(exc)) from exc
 
 
 def _repnet(path: Path, info: video.VideoInfo, counter: Counter, name: str, timings: dict) -> dict:
@@ -351,15 +355,15 @@ def _repnet(path: Path, info: video.VideoInfo, counter: Counter, name: str, timi
 
 def _event_field(event, key: str):
     """``key`` in the event, else in its ``?key=`` query parameters (a proxy event), else in its
-    JSON body; None when none has it."""
+    JSON body (an empty value falls through); None when none has it."""
     if not isinstance(event, dict):
         return None
     query = event.get("queryStringParameters")
     found = event.get(key)
-    if found is None and isinstance(query, dict):
+    if found in (None, "") and isinstance(query, dict):
         found = query.get(key)
     body = event.get("body")
-    if found is None and not event.get("isBase64Encoded") and isinstance(body, str) \
+    if found in (None, "") and not event.get("isBase64Encoded") and isinstance(body, str) \
             and body.lstrip().startswith("{"):
         try:
             inner = json.loads(body)

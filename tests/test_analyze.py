@@ -224,7 +224,8 @@ def test_a_movement_counted_not_judged_and_its_other_convention(faulty_set, monk
     rest, flipped = (json.loads(run.stdout) for run in runs)
     assert rest["movement"] == flipped["movement"] == "squat" and {r["valid"] for r in rest["reps"]} == {None}
     assert abs(len(flipped["reps"]) - len(rest["reps"])) <= 1 and len(rest["reps"]) >= 4
-    assert any("--flip-rest: squat reps cut where it looks mid-rep" in note for note in flipped["notes"])
+    assert any("the other convention (flip_rest): squat reps cut where it looks mid-rep" in note
+               for note in flipped["notes"])
     # each flipped rep starts near the middle of a rep cut at the rest
     middles = [(r["start_frame"] + r["end_frame"]) / 2 for r in rest["reps"]]
     period = np.median([r["end_frame"] - r["start_frame"] for r in rest["reps"]])

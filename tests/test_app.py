@@ -468,7 +468,8 @@ def test_the_other_end_is_for_a_movement_counted_not_judged(tmp_path, cfmove_cli
     runner = JobRunner(analyser)
     payload = {"contents": _data_url((cfmove_clips / "thruster" / "thruster_5.mp4").read_bytes()),
                "filename": "set.mp4"}
-    for movement, words in (("thruster", "thruster is judged against its standard"), (None, "needs a movement")):
+    for movement, words in (("thruster", "the other end with the movement 'thruster': its reps are judged"),
+                            (None, "the other end needs the movement"), ("zumba", "no standards for it")):
         job, _, message, _, _ = _start(runner, payload, tmp_path, 10**8, movement, True)
         assert job is None and words in message.children, message
     assert not list(tmp_path.iterdir())  # nothing stored

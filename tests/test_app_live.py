@@ -210,13 +210,15 @@ def test_the_camera_takes_a_movement_counted_without_judging(make_app):
     assert StandIn.made[-1].movement == "pommel-horse"
     client.post(f"/live/{flipped.get_json()['session']}/stop")
     made = len(StandIn.made)
-    for body, words in (({"movement": "thruster", "flip_rest": True}, "thruster is judged against its standard"),
-                        ({"flip_rest": True}, "needs a movement"),
+    for body, words in (({"movement": "thruster", "flip_rest": True}, "the other end with the movement 'thruster': "
+                                                                      "its reps are judged against its standard"),
+                        ({"flip_rest": True}, "needs the movement"),
                         ({"movement": "sit-up", "flip_rest": "yes"}, "true or false")):
         answer = client.post("/live/start", json=body)
         assert answer.status_code == 400 and words in answer.get_json()["error"], (body, answer.get_json())
     assert len(StandIn.made) == made  # nothing was started
-    assert "camera-flip" in client.get("/_dash-layout").get_data(as_text=True)
+    unticked = client.post("/live/start", json={"movement": "sit-up", "flip_rest": None})  # null: not ticked
+    assert unticked.status_code == 200 and unticked.get_json()["flip_rest"] is False, unticked.get_json()
 
 
 def test_bad_frames_and_bad_starts_get_a_message(make_app):

@@ -173,8 +173,11 @@ def test_the_caller_can_name_the_movement(s3, cfmove_clips, pose_env, monkeypatc
     status, body = _call({**_body_event(clip), "queryStringParameters": {"movement": "squat", "flip_rest": "true"}})
     assert status == 200 and (body["movement"], body["movement_source"]) == ("squat", "user"), body
     assert told == [True], told  # what the analysis was asked (this 1-s clip holds no rep to cut)
-    for event, words in (({"movement": "thruster", "flip_rest": True}, "flip_rest: --flip-rest with --movement"),
-                         ({"flip_rest": True}, "flip_rest: --flip-rest needs --movement"),
+    status, body = _call({"body": json.dumps({"bucket": "videos", "key": "t.mp4", "movement": "sit-up",
+                                              "flip_rest": True})})  # a JSON body
+    assert status == 200 and body["movement"] == "sit-up" and told == [True, True], (body, told)
+    for event, words in (({"movement": "thruster", "flip_rest": True}, "flip_rest with movement 'thruster': its reps"),
+                         ({"flip_rest": True}, "flip_rest needs movement"),
                          ({"movement": "squat", "flip_rest": "maybe"}, "flip_rest 'maybe': true or false")):
         status, body = _call({"bucket": "videos", "key": "t.mp4", **event})
         assert status == 400 and body["error"].startswith(words), body

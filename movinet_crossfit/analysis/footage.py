@@ -191,33 +191,39 @@ def counted_only(standards) -> list[str]:
     return [known for known in MID_REP if _known(standards, known) is None]
 
 
-def resolve_movement(standards, movement: str | None, flip_rest: bool = False):
+# How a surface names the movement and the other convention in its errors: the command line's
+# options (the default), the Lambda request's fields, the app page's boxes.
+CLI_WORDS = ("--movement", "--flip-rest")
+
+
+def resolve_movement(standards, movement: str | None, flip_rest: bool = False, words: tuple[str, str] = CLI_WORDS):
     """The user's movement: ``(its standard or None, the name the pose counter is told or None)``.
     A movement with standards is judged against them and tells the counter where it rests; one
     without standards that the counter knows (``posecount.looks.MID_REP``: squat, push-up,
     pull-up, ...) is counted with its rest position and not judged; any other name is a
     ``UserError`` listing both. ``flip_rest`` (the other convention: reps cut where the movement
     looks mid-rep) is for a movement counted without judging: with none, or a judged one (its
-    standard fixes where a rep starts), it is a ``UserError``."""
+    standard fixes where a rep starts), it is a ``UserError`` naming them as ``words`` (the
+    movement's, the other convention's: ``CLI_WORDS`` by default)."""
     from movinet_crossfit.posecount.looks import mid_rep_name
 
-    counted = counted_only(standards)
+    asked, flip = words
     if not movement:
         if flip_rest:
-            raise UserError(f"--flip-rest needs --movement: the movement whose rest it turns round "
-                            f"({', '.join(counted)})")
+            raise UserError(f"{flip} needs {asked}: the movement whose rest it turns round "
+                            f"({', '.join(counted_only(standards))})")
         return None, None
     try:
         standard = standards.get(movement)
     except UserError as exc:
         name = mid_rep_name(movement)
         if name is None:
-            raise UserError(f"{exc}; or one counted without judging: {', '.join(counted)}") from None
+            raise UserError(f"{exc}; or one counted without judging: {', '.join(counted_only(standards))}") from None
         return None, name
     if flip_rest:
-        raise UserError(f"--flip-rest with --movement {movement!r}: its reps are judged against its standard, which "
-                        f"fixes where a rep starts; --flip-rest is for the movements counted without judging "
-                        f"({', '.join(counted)})")
+        raise UserError(f"{flip} with {asked} {movement!r}: its reps are judged against its standard, which fixes "
+                        f"where a rep starts; {flip} is for the movements counted without judging "
+                        f"({', '.join(counted_only(standards))})")
     return standard, standard.name
 
 
@@ -360,10 +366,10 @@ def analyse_poses(poses: PoseSequence, info: video.VideoInfo, every: int, *, nam
 
         look = mid_rep_of(counted_as).text
         if count.rest == "movement":
-            notes.append(f"--flip-rest: {counted_as} reps cut where it looks mid-rep ({look})")
+            notes.append(f"the other convention (flip_rest): {counted_as} reps cut where it looks mid-rep ({look})")
         elif count.count:
-            notes.append(f"--flip-rest: {counted_as}'s look ({look}) does not show in the counted movement: "
-                         "reps cut where it dwells, as without --flip-rest")
+            notes.append(f"the other convention (flip_rest): {counted_as}'s look ({look}) does not show in the "
+                         "counted movement: reps cut where it dwells, as without it")
     if count.count == 0 and found > 0:
         notes.append("no repetitions found" + (f" ({count.note})" if count.note else ""))
     elif count.note and count.count:

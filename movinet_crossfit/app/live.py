@@ -304,10 +304,11 @@ class LiveSessions:
         if movement is not None and not isinstance(movement, str):
             raise LiveRequestError("movement: a movement's name, or empty to recognise it")
         movement = movement.strip() or None if movement else None
+        flip_rest = False if flip_rest is None else flip_rest
         if not isinstance(flip_rest, bool):
             raise LiveRequestError("flip_rest: true or false")
         if flip_rest and not movement:
-            raise LiveRequestError("the other end (flip_rest) needs a movement: choose the one whose reps it cuts")
+            raise LiveRequestError("the other end (flip_rest) needs the movement: choose the one whose reps it cuts")
         if movement and self._resolve is not None:
             try:
                 movement = self._resolve(movement, flip_rest)

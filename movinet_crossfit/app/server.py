@@ -47,6 +47,7 @@ from movinet_crossfit.app.uploads import (DEFAULT_HOST, DEFAULT_MAX_GIGAPIXELS, 
                                           UploadError, app_logger, check_limits, display_name, escape_controls,
                                           format_mb, new_upload_dir, oversize_message, remove_upload_dir,
                                           save_upload)
+from movinet_crossfit.analysis.footage import resolve_movement
 from movinet_crossfit.core.errors import UserError
 
 log = app_logger()
@@ -162,7 +163,7 @@ def create_app(model: str | os.PathLike | None = None, counter: str | os.PathLik
     def counted_as(name: str, flip_rest: bool = False) -> str:
         """A movement judged (its standard's name) or counted only (the pose counter's), as analyze
         takes it; another name is a UserError listing both (as is ``flip_rest`` with a judged one)."""
-        return _checked_movement(standards, name, flip_rest)
+        return resolve_movement(standards, name, flip_rest, words=PAGE_WORDS)[1]
 
     sessions = LiveSessions(lambda fps, movement, flip_rest: make_live_session(analyser, fps, movement, flip_rest),
                             live or LiveConfig(),
@@ -335,7 +336,8 @@ def _layout(analyser: Analyser, max_bytes: int, max_gigapixels: float = DEFAULT_
     ])
 
 
-# The page's "the other end" box (``--flip-rest``).
+# The page's "the other end" box (``--flip-rest``), and the words its errors name the two boxes by.
+PAGE_WORDS = ("the movement", "the other end")
 _FLIP_HINT = ("a movement counted, not judged, cut where it looks mid-rep: sit-ups sat up to sat up, a pommel "
               "horse filmed from the other side")
 
@@ -422,20 +424,6 @@ def _queue_stage(status: JobStatus) -> str:
     return status.stage
 
 
-def _checked_movement(standards, movement: str | None, flip_rest: bool) -> str | None:
-    """The name the analysis counts ``movement`` as (``analysis.footage.resolve_movement``); a
-    ``UserError`` in the page's words for ``flip_rest`` without a movement or with a judged one."""
-    from movinet_crossfit.analysis.footage import counted_only, resolve_movement
-
-    if flip_rest and not movement:
-        raise UserError("the other end needs a movement: choose the one whose reps it cuts")
-    standard, name = resolve_movement(standards, movement)
-    if flip_rest and standard is not None:
-        raise UserError(f"{name} is judged against its standard, which fixes where a rep starts: the other end "
-                        f"is for a movement counted, not judged ({', '.join(counted_only(standards))})")
-    return name
-
-
 def _start(jobs: JobRunner, payload: dict | None, upload_root: Path, max_bytes: int, movement: str | None = None,
            flip_rest: bool = False):
     """The upload callback's work. Whatever the request holds (it may not come from the page), the
@@ -453,9 +441,9 @@ def _start(jobs: JobRunner, payload: dict | None, upload_root: Path, max_bytes: 
         log.warning("upload refused in the browser: %s", payload["refused"])
         return None, True, _error(escape_controls(payload["refused"])[:600]), "", []
     standards = getattr(jobs.analyser, "standards", None)
-    if flip_rest and standards is not None:
+    if standards is not None:  # a name the page does not offer, or the other end with a judged one
         try:
-            _checked_movement(standards, movement, flip_rest)
+            resolve_movement(standards, movement, flip_rest, words=PAGE_WORDS)
         except UserError as exc:
             return None, True, _error(str(exc)), "", []
     try:

@@ -173,5 +173,7 @@ def check_output(path: Path | None, option: str, video_path: Path, other: tuple[
 def check_movement_given(movement: str | None, standards) -> None:
     """``--movement ''`` is a mistake (not "no movement"): one line listing the known names."""
     if movement is not None and not movement.strip():
-        raise UserError(f"--movement {movement!r}: empty; give a movement name ({', '.join(standards.names())}) "
-                        "or leave the option out")
+        from movinet_crossfit.analysis.footage import counted_only
+
+        raise UserError(f"--movement {movement!r}: empty; give a movement name ({', '.join(standards.names())}; "
+                        f"counted without judging: {', '.join(counted_only(standards))}) or leave the option out")
