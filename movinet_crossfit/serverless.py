@@ -11,9 +11,9 @@ unknown event, a bucket or key outside ``MOVINET_CROSSFIT_ALLOWED_S3``), 500 for
 
 The analysis is ``analyse_footage``, the one the app and the CLI run: BlazePose poses of the athlete,
 the reps, the movement (the request's ``movement``, else a MoViNet model's label when one is
-configured, else recognised from the poses; ``flip_rest``: its other convention), the verdicts. The video is probed once
-(``analysis.inputs.check_video``, the content check) and that probe is passed along. Nothing of the
-app (or Dash) is imported here.
+configured, else recognised from the poses; ``flip_rest``: its other convention), the verdicts. The
+video is probed once (``analysis.inputs.check_video``, the content check) and that probe is passed
+along. Nothing of the app (or Dash) is imported here.
 
 Configuration (environment), all optional:
 
@@ -339,10 +339,11 @@ def check_movement(standards, movement: str | None, flip_rest: bool = False) -> 
         resolve_movement(standards, movement)
     except UserError as exc:
         raise RequestError(f"movement: {exc}") from exc
-    try:
-        resolve_movement(standards, movement, flip_rest, words=("movement", "flip_rest"))
-    except UserError as exc:
-        raise RequestError(str(exc)) from exc
+    if flip_rest:
+        try:
+            resolve_movement(standards, movement, flip_rest, words=("movement", "flip_rest"))
+        except UserError as exc:
+            raise RequestError(str(exc)) from exc
 
 
 def _repnet(path: Path, info: video.VideoInfo, counter: Counter, name: str, timings: dict) -> dict:

@@ -39,6 +39,7 @@ import dash
 import flask
 from dash import Input, Output, State, dcc, html
 
+from movinet_crossfit.analysis.footage import resolve_movement
 from movinet_crossfit.app.analysis import DEFAULT_POSE_FPS, Analyser
 from movinet_crossfit.app.jobs import DEFAULT_MAX_QUEUED, DONE, FAILED, QUEUED, JobRunner, JobStatus
 from movinet_crossfit.app.live import MAX_SIDE, LiveConfig, LiveSessions, make_live_session, register_live_routes
@@ -47,7 +48,6 @@ from movinet_crossfit.app.uploads import (DEFAULT_HOST, DEFAULT_MAX_GIGAPIXELS, 
                                           UploadError, app_logger, check_limits, display_name, escape_controls,
                                           format_mb, new_upload_dir, oversize_message, remove_upload_dir,
                                           save_upload)
-from movinet_crossfit.analysis.footage import resolve_movement
 from movinet_crossfit.core.errors import UserError
 
 log = app_logger()
