@@ -506,8 +506,50 @@ def test_the_page_is_served(pose_analyser, tmp_path):
     # the movements counted without judging, as analyze takes them, in both Movement boxes
     assert layout.count("sit-up (counted, not judged)") == 2 and "thruster (counted" not in layout
     assert "flip-choice" in layout and "camera-flip" in layout  # "the other end", on both tabs
+    # ... greyed out until a movement counted, not judged, is chosen (the camera's script reads data-counted)
+    assert [_props(layout, box)["options"][0]["disabled"] for box in ("flip-choice", "camera-flip")] == [True, True]
+    counted = _props(layout, "camera")["data-counted"].split(",")
+    assert "sit-up" in counted and "pommel-horse" in counted and "thruster" not in counted
     assert app.server.config["MAX_CONTENT_LENGTH"] < 8 * 2**20
+
+    def choose(movement, ticked):
+        answer = client.post("/_dash-update-component", json={
+            "output": "..flip-choice.options...flip-choice.value..",
+            "outputs": [{"id": "flip-choice", "property": "options"}, {"id": "flip-choice", "property": "value"}],
+            "inputs": [{"id": "movement-choice", "property": "value", "value": movement}],
+            "changedPropIds": ["movement-choice.value"],
+            "state": [{"id": "flip-choice", "property": "value", "value": ticked}]})
+        assert answer.status_code == 200, answer.get_data(as_text=True)
+        box = answer.get_json()["response"]["flip-choice"]
+        return box["options"][0]["disabled"], box["value"]
+
+    assert choose("sit-up", []) == (False, [])
+    assert choose("pommel-horse", ["flip"]) == (False, ["flip"])  # kept while the choice allows it
+    assert choose("thruster", ["flip"]) == (True, [])  # judged: its standard fixes where a rep starts
+    assert choose("", ["flip"]) == (True, [])  # recognised: no movement to turn round
     app.jobs.shutdown()
+
+
+def _props(layout: str, element: str) -> dict:
+    """The props of the element with id ``element`` in the page's ``/_dash-layout`` JSON."""
+    import json
+
+    def find(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("props"), dict) and node["props"].get("id") == element:
+                return node["props"]
+            for child in node.values():
+                found = find(child)
+                if found is not None:
+                    return found
+        elif isinstance(node, list):
+            for child in node:
+                found = find(child)
+                if found is not None:
+                    return found
+        return None
+
+    return find(json.loads(layout))
 
 
 def test_app_command_with_a_missing_model_is_one_clear_line(tmp_path):

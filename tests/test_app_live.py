@@ -572,3 +572,43 @@ def test_stop_answered_503_can_be_pressed_again_and_shows_the_result(tmp_path):
     assert seen["between"] == {"stop": False, "error": STILL_ANALYSING}
     assert seen["fetched"] == ["/live/start", "/live/s/stop", "/live/s/stop"]
     assert seen["count"] == "3" and seen["start"] is False and seen["stop"] is True, seen
+
+
+FLIP_BOX = PAGE.replace("ANSWERS", '[[200, {session: "s"}]]').replace(
+    "global.document = {getElementById: el, addEventListener: () => {}};",
+    """const listeners = {};
+global.document = {getElementById: el, addEventListener: (type, fn) => { listeners[type] = fn; }};
+const input = {disabled: true, checked: false};
+el("camera-flip").querySelector = () => input;
+el("camera").dataset.counted = "sit-up,pommel-horse";
+let posted = null;""") + r"""
+const wrapped = global.fetch;
+global.fetch = async (url, options) => { if (url === "/live/start") { posted = JSON.parse(options.body); }
+                                         return wrapped(url, options); };
+function choose(value) { el("camera-movement").value = value; listeners.change({target: el("camera-movement")}); }
+(async () => {
+  const seen = {};
+  choose("sit-up"); seen.situp = input.disabled;
+  input.checked = true; choose("pommel-horse"); seen.pommel = [input.disabled, input.checked];
+  choose("thruster"); seen.thruster = [input.disabled, input.checked];
+  choose(""); seen.none = input.disabled;
+  input.checked = true;  // ticked behind the page's back (a re-render): not sent for a judged movement
+  el("camera-movement").value = "thruster";
+  C.start();
+  seen.running = input.disabled;
+  grant({getTracks: () => [], getVideoTracks: () => []});
+  await new Promise((r) => setTimeout(r, 20));
+  seen.posted = posted;
+  console.log(JSON.stringify(seen));
+  process.exit(0);
+})();
+"""
+
+
+def test_the_other_end_box_follows_the_camera_movement(tmp_path):
+    """"The other end" (--flip-rest) can be ticked only with a movement counted, not judged: greyed
+    out and unticked for a judged one or none, and never sent for them."""
+    seen = _run_page_script(tmp_path, FLIP_BOX)
+    assert seen["situp"] is False and seen["pommel"] == [False, True]
+    assert seen["thruster"] == [True, False] and seen["none"] is True and seen["running"] is True
+    assert seen["posted"]["movement"] == "thruster" and seen["posted"]["flip_rest"] is False, seen

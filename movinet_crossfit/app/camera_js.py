@@ -22,6 +22,13 @@ CAMERA_JS = r"""
     var list = el("camera-flip");
     return list && list.querySelector ? list.querySelector("input") : null;
   }
+  // "the other end" is for a movement counted, not judged (data-counted lists them): greyed out,
+  // and unticked, for any other choice.
+  function flipAllowed() {
+    var box = el("camera"), choice = el("camera-movement");
+    var counted = box && box.dataset && box.dataset.counted ? box.dataset.counted.split(",") : [];
+    return !!(choice && choice.value && counted.indexOf(choice.value) >= 0);
+  }
   function text(id, value) { var e = el(id); if (e) { e.textContent = value; } }
   function showError(message) {
     var e = el("live-error");
@@ -33,7 +40,11 @@ CAMERA_JS = r"""
     if (stop) { stop.disabled = !running; }
     if (choice) { choice.disabled = running; }
     var flip = flipBox();
-    if (flip) { flip.disabled = running; }
+    if (flip) {
+      var allowed = flipAllowed();
+      flip.disabled = running || !allowed;
+      if (!allowed) { flip.checked = false; }
+    }
   }
 
   function verdictLine(rep) {
@@ -211,7 +222,7 @@ CAMERA_JS = r"""
     try {
       var flip = flipBox();
       var started = await post("/live/start", JSON.stringify({fps: fps, movement: choice ? choice.value : "",
-                                                              flip_rest: flip ? flip.checked : false}),
+                                                              flip_rest: flip ? flip.checked && flipAllowed() : false}),
                                "application/json");
       r.session = started.session;
       if (run !== r) {  // Stop was pressed while the server started it: end it there too (frees its place)
@@ -266,6 +277,9 @@ CAMERA_JS = r"""
     if (!target) { return; }
     if (target.id === "camera-start") { start(); }
     else if (target.id === "camera-stop") { stop(); }
+  });
+  document.addEventListener("change", function (event) {
+    if (event.target && event.target.id === "camera-movement") { buttons(!!run); }
   });
 })();
 """

@@ -198,6 +198,15 @@ def create_app(model: str | os.PathLike | None = None, counter: str | os.PathLik
                             Output("payload", "data"), Input("upload", "contents"), State("upload", "filename"),
                             prevent_initial_call=True)
 
+    counted = analyser.describe().get("counted", [])
+
+    @app.callback(Output("flip-choice", "options"), Output("flip-choice", "value"), Input("movement-choice", "value"),
+                  State("flip-choice", "value"), prevent_initial_call=True)
+    def flip_box(movement, ticked):
+        """Greyed out (and unticked) unless the movement chosen is counted, not judged."""
+        options = flip_options(movement, counted)
+        return options, ([] if options[0]["disabled"] else ticked)
+
     @app.callback(Output("job", "data"), Output("poll", "disabled"), Output("message", "children"),
                   Output("progress", "children"), Output("result", "children"),
                   Input("payload", "data"), Input("poll", "n_intervals"), State("job", "data"),
@@ -318,8 +327,9 @@ def _layout(analyser: Analyser, max_bytes: int, max_gigapixels: float = DEFAULT_
     counter_text = (f"RepNet {counter['kind']} {counter['source']} counts as well (needs {counter['num_frames']} "
                     "frames)" if counter else "")
     # The Movement boxes: the movements judged, then those only counted (as analyze takes them).
+    counted = about.get("counted", [])
     standards = [(name, name) for name in about["standards"]] + \
-        [(name, f"{name} (counted, not judged)") for name in about.get("counted", [])]
+        [(name, f"{name} (counted, not judged)") for name in counted]
     return html.Div(className="page", children=[
         html.H1("CrossFit rep counter and judge"),
         html.P(className="about", id="about", children="; ".join(filter(None, [
@@ -331,18 +341,28 @@ def _layout(analyser: Analyser, max_bytes: int, max_gigapixels: float = DEFAULT_
         html.Div(className="tabs", role="tablist", children=[
             html.Button("Upload a video", id="tab-upload", className="tab active", role="tab"),
             html.Button("Camera (live)", id="tab-camera", className="tab", role="tab")]),
-        html.Div(id="upload-tab", style={"display": "block"}, children=_upload_tab(standards)),
-        html.Div(id="camera-tab", style={"display": "none"}, children=_camera_tab(standards, live or LiveConfig())),
+        html.Div(id="upload-tab", style={"display": "block"}, children=_upload_tab(standards, counted)),
+        html.Div(id="camera-tab", style={"display": "none"}, children=_camera_tab(standards, counted,
+                                                                                      live or LiveConfig())),
     ])
 
 
 # The page's "the other end" box (``--flip-rest``), and the words its errors name the two boxes by.
 PAGE_WORDS = ("the movement", "the other end")
+FLIP_LABEL = " the other end"
+
+
+def flip_options(movement: str | None, counted) -> list[dict]:
+    """The options of a tab's "the other end" box: it can be ticked only with a movement counted,
+    not judged (``counted``), the one kind ``--flip-rest`` takes."""
+    return [{"label": FLIP_LABEL, "value": "flip", "disabled": not (movement and movement in counted)}]
+
+
 _FLIP_HINT = ("a movement counted, not judged, cut where it looks mid-rep: sit-ups sat up to sat up, a pommel "
               "horse filmed from the other side")
 
 
-def _upload_tab(standards: list[tuple[str, str]]) -> list:
+def _upload_tab(standards: list[tuple[str, str]], counted: list[str]) -> list:
     return [
         html.Div(className="choice", children=[
             html.Label("Movement:", htmlFor="movement-choice"),
@@ -352,8 +372,7 @@ def _upload_tab(standards: list[tuple[str, str]]) -> list:
             html.Span("choose it when you know it: the reps are then judged against its standards",
                       className="muted small")]),
         html.Div(className="choice", children=[
-            dcc.Checklist(id="flip-choice", value=[], inline=True, options=[
-                {"label": " the other end", "value": "flip"}]),
+            dcc.Checklist(id="flip-choice", value=[], inline=True, options=flip_options("", counted)),
             html.Span(_FLIP_HINT, className="muted small")]),
         dcc.Upload(id="upload", className="drop", multiple=False,
                    children=html.Div(["Drag and drop a video here, or ", html.A("choose a file")])),
@@ -365,7 +384,7 @@ def _upload_tab(standards: list[tuple[str, str]]) -> list:
     ]
 
 
-def _camera_tab(standards: list[tuple[str, str]], live: LiveConfig) -> list:
+def _camera_tab(standards: list[tuple[str, str]], counted: list[str], live: LiveConfig) -> list:
     """The camera's controls and running display; ``camera_js.CAMERA_JS`` (served as ``/live/camera.js``) drives them."""
     kind = "PNG" if live.frame_format == "png" else "JPEG"
     return [
@@ -374,14 +393,14 @@ def _camera_tab(standards: list[tuple[str, str]], live: LiveConfig) -> list:
             f"{MAX_SIDE} pixels a side, kept in memory only) and counted as you move; Stop gives the rep table. "
             "Browsers give the camera only to https:// pages and to http://localhost.")),
         html.Div(id="camera", **{"data-fps": f"{live.fps:g}", "data-max-side": str(MAX_SIDE),
+                                 "data-counted": ",".join(counted),
                                  "data-format": f"image/{live.frame_format}", "data-quality": "0.92"}, children=[
             html.Div(className="choice", children=[
                 html.Label("Movement:", htmlFor="camera-movement"),
                 html.Select(id="camera-movement", children=[html.Option("recognise it", value="")]
                             + [html.Option(label, value=name) for name, label in standards])]),
             html.Div(className="choice", children=[
-                dcc.Checklist(id="camera-flip", value=[], inline=True, options=[
-                    {"label": " the other end", "value": "flip"}]),
+                dcc.Checklist(id="camera-flip", value=[], inline=True, options=flip_options("", counted)),
                 html.Span(_FLIP_HINT, className="muted small")]),
             html.Div(className="camera-buttons", style={"margin": "12px 0"}, children=[
                 html.Button("Start camera", id="camera-start"),
