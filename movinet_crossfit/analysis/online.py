@@ -126,11 +126,12 @@ class OnlineCounter:
         return bool(count.reps) and count.period > 0 and count.score >= self.min_score and \
             poses >= self.min_periods * count.period
 
-    def update(self, keypoints: np.ndarray, start: int, n: int) -> list[OnlineRep]:
+    def window_count(self, keypoints: np.ndarray, start: int) -> tuple:
+        """``(count, its first pose index, believed)``: the re-count of the window ``keypoints``
+        (poses ``start`` on), on its later half when the whole window finds no period believed or
+        one that jumped to a multiple of the last reported rep's (see the module doc)."""
         from movinet_crossfit.posecount.count import count_repetitions
 
-        started = time.perf_counter()
-        self._counted_at = n
         count = count_repetitions(keypoints, self.fps, self.layout, **self.count_options)
         believed = self._believed(count, len(keypoints))
         # The period of the last reported rep is the set's, as far as the reports go.
@@ -145,6 +146,12 @@ class OnlineCounter:
                 later = count_repetitions(keypoints[cut:], self.fps, self.layout, **self.count_options)
                 if later.score >= LATER_MIN_SCORE and self._believed(later, len(keypoints) - cut):
                     count, start, believed = later, start + cut, True
+        return count, start, believed
+
+    def update(self, keypoints: np.ndarray, start: int, n: int) -> list[OnlineRep]:
+        started = time.perf_counter()
+        self._counted_at = n
+        count, start, believed = self.window_count(keypoints, start)
         self.last_count, self.last_start = count, start
         self.recounts += 1
         new = []
