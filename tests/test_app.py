@@ -510,6 +510,9 @@ def test_the_page_is_served(pose_analyser, tmp_path):
     assert [_props(layout, box)["options"][0]["disabled"] for box in ("flip-choice", "camera-flip")] == [True, True]
     counted = _props(layout, "camera")["data-counted"].split(",")
     assert "sit-up" in counted and "pommel-horse" in counted and "thruster" not in counted
+    from movinet_crossfit.analysis.online import FINDING_RHYTHM
+
+    assert _props(layout, "live-pace")["data-finding"] == FINDING_RHYTHM  # the camera's pace line until a rhythm
     assert app.server.config["MAX_CONTENT_LENGTH"] < 8 * 2**20
 
     def choose(movement, ticked):

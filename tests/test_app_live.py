@@ -612,3 +612,23 @@ def test_the_other_end_box_follows_the_camera_movement(tmp_path):
     assert seen["situp"] is False and seen["pommel"] == [False, True]
     assert seen["thruster"] == [True, False] and seen["none"] is True and seen["running"] is True
     assert seen["posted"]["movement"] == "thruster" and seen["posted"]["flip_rest"] is False, seen
+
+
+PACE = PAGE.replace("ANSWERS", """[[200, {session: "s", state: {count: 0, pace_s: null}}],
+  [200, {status: {state: {count: 3, pace_s: 2.26}}, result: {count: 3}}]]""") + r"""
+el("live-pace").dataset = {finding: "finding the rhythm"};
+(async () => {
+  C.start();
+  grant({getTracks: () => [], getVideoTracks: () => []});
+  await new Promise((r) => setTimeout(r, 20));
+  const before = [el("live-pace").textContent, el("live-pace").className];
+  await C.stop();
+  console.log(JSON.stringify({before: before, after: [el("live-pace").textContent, el("live-pace").className]}));
+  process.exit(0);
+})();
+"""
+
+
+def test_the_camera_tab_shows_the_pace_or_that_the_rhythm_is_not_found_yet(tmp_path):
+    seen = _run_page_script(tmp_path, PACE)
+    assert seen == {"before": ["finding the rhythm", "muted"], "after": ["2.3 s per rep", ""]}, seen

@@ -37,7 +37,10 @@ def _session(keypoints: np.ndarray, **options) -> LiveSession:
 def test_pushed_real_poses_end_with_the_offline_count(repcount_videos):
     for item in repcount_videos:
         session = _session(item.keypoints, movement="ohs")
-        events = [e for frame in range(len(item.keypoints)) for e in session.push(FRAME)]
+        events, paces = [], []
+        for _ in range(len(item.keypoints)):
+            events += session.push(FRAME)
+            paces.append((session.state()["pace_s"], sum(e.kind == "rep" for e in events)))
         tail, analysis = session.finish()
         # analyze with the same movement: the user's movement places the counter's rest side.
         offline = count_repetitions(item.keypoints, REPCOUNT_FPS, "mediapipe33", movement="ohs")
@@ -50,6 +53,13 @@ def test_pushed_real_poses_end_with_the_offline_count(repcount_videos):
         assert end.kind == "end" and end.count == offline.count
         assert end.detail["corrected"] == (end.detail["reported"] > offline.count or bool(end.detail["moved_reps"]))
         assert all(e.valid in (True, False, None) and e.movement == "ohs" for e in reps)
+        # The pace shown: none ("finding the rhythm") until the movement has repeated, so before any
+        # rep is reported; then the set's, within a quarter of the final count's period.
+        first = next(i for i, (pace, _) in enumerate(paces) if pace is not None)
+        assert first + 1 >= 2 * paces[first][0] * REPCOUNT_FPS and paces[first][1] == 0, item.name  # two periods seen
+        assert all(pace is not None for pace, reported in paces if reported), item.name
+        shown = [pace for pace, _ in paces if pace is not None]
+        assert abs(np.median(shown) - offline.period / REPCOUNT_FPS) <= 0.25 * offline.period / REPCOUNT_FPS, item.name
 
 
 def test_the_replayed_counter_reports_reps_after_they_end_and_ends_with_offline(repcount_videos):
@@ -729,3 +739,19 @@ def test_which_part_of_a_window_without_a_period_is_re_counted(monkeypatch, pose
     counter.update(np.zeros((poses, 33, 2)), 0, poses)
     assert seen[0] == poses
     assert seen[1:] == ([] if recounted_from is None else [poses - recounted_from]), seen
+
+
+def test_the_panel_shows_the_pace_or_that_the_rhythm_is_not_found_yet():
+    from rich.console import Console
+
+    from movinet_crossfit.analysis.online import FINDING_RHYTHM
+    from movinet_crossfit.cli.live import _panel
+
+    def shown(**state):
+        console = Console(width=120, record=True)
+        console.print(_panel({"movement": "thruster", "probability": None, "count": 0, "last_rep": None,
+                              "t_s": 1.0, "frames": 30, **state}, "clip.mp4"))
+        return console.export_text()
+
+    assert FINDING_RHYTHM in shown(pace_s=None)
+    assert "2.3 s per rep" in shown(pace_s=2.31) and FINDING_RHYTHM not in shown(pace_s=2.31)

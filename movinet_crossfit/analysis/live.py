@@ -314,9 +314,11 @@ class LiveSession:
         label, probability = self._running_movement()
         if self.counted_as is not None:
             label, probability = self.counted_as, None
+        pace = self.counter.pace(len(self._rows))
         return {"count": self._count, "movement": label,
                 "probability": None if probability is None else round(float(probability), 4),
-                "last_rep": self._last_rep, "frames": self._frames, "t_s": round(self._t, 3)}
+                "last_rep": self._last_rep, "frames": self._frames, "t_s": round(self._t, 3),
+                "pace_s": None if pace is None else round(pace, 2)}
 
     # --- the end ------------------------------------------------------------------------------------
 

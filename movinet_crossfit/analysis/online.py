@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["COUNT_OPTIONS", "OnlineCounter", "OnlineRep", "replay_counter"]
+__all__ = ["COUNT_OPTIONS", "FINDING_RHYTHM", "OnlineCounter", "OnlineRep", "replay_counter"]
 
 RECOUNT_SECONDS = 0.5  # video seconds between two re-counts at most
 RECOUNT_PERIODS = 0.15  # ... or this share of the period found, when sooner
@@ -52,6 +52,12 @@ JUMP_RATIO = 1.8
 # them can span two reps of a fast movement; a later periodic count that finds SPLIT_PERIODS of its
 # period or more in such a rep, and more reps in it than were reported, reports the others.
 SPLIT_PERIODS = 1.7
+# The pace a display shows (``pace``): the newest believed re-count's period, while that re-count is
+# under RHYTHM_SECONDS or RHYTHM_PERIODS of its periods old; else none ("finding the rhythm").
+RHYTHM_SECONDS = 3.0
+RHYTHM_PERIODS = 2.0
+# ... and what it says then: why the count stays at 0 through a set's first reps.
+FINDING_RHYTHM = "finding the rhythm: reps show once the movement has repeated"
 # The re-counts' counter settings (posecount.count.PoseCountConfig fields; the final count takes the
 # defaults, as analyze does). A short window's secondary direction often repeats at half the period
 # (a joint moving twice per rep) and ties the main one on periodicity: counted, it reports two reps
@@ -109,6 +115,7 @@ class OnlineCounter:
         self._recent: list[list[tuple[int, int, int]]] = []
         self.recounts = 0
         self.seconds = 0.0
+        self.rhythm: tuple[int, float] | None = None  # (poses then, period) of the newest believed re-count
 
     def due(self, n: int) -> bool:
         """A re-count every ``recount_s``, or every ``RECOUNT_PERIODS`` of the period found last
@@ -116,6 +123,17 @@ class OnlineCounter:
         period = self.last_count.period if self.last_count is not None and self.last_count.period > 0 else 0.0
         every = min(self.every, max(self.least, int(RECOUNT_PERIODS * period))) if period else self.every
         return n - self._counted_at >= every
+
+    def pace(self, n: int) -> float | None:
+        """Seconds per rep of the newest believed re-count while it is recent (``RHYTHM_SECONDS``,
+        or ``RHYTHM_PERIODS`` of its periods, before pose ``n``); None while none is: the movement
+        has not repeated yet (a set's first reps are reported together once it has) or has stopped."""
+        if self.rhythm is None:
+            return None
+        at, period = self.rhythm
+        if n - at > max(RHYTHM_SECONDS * self.fps, RHYTHM_PERIODS * period):
+            return None
+        return period / self.fps
 
     def window_start(self, n: int) -> int:
         return max(0, n - self.window)
@@ -154,6 +172,8 @@ class OnlineCounter:
         count, start, believed = self.window_count(keypoints, start)
         self.last_count, self.last_start = count, start
         self.recounts += 1
+        if believed:
+            self.rhythm = (n, float(count.period))
         new = []
         candidates = []
         if believed:

@@ -64,6 +64,11 @@ CAMERA_JS = r"""
       movement += " (" + Math.round(s.probability * 100) + "%)";
     }
     text("live-movement", movement);
+    var pace = el("live-pace");
+    if (pace && s.pace_s !== undefined) {  // none while the movement has not repeated (or has stopped)
+      pace.textContent = s.pace_s ? s.pace_s.toFixed(1) + " s per rep" : pace.dataset.finding;
+      pace.className = s.pace_s ? "" : "muted";
+    }
     var line = verdictLine(s.last_rep), last = el("live-last-rep");
     if (last) { last.textContent = line[0]; last.className = line[1]; }
     var health = status.analysed + " of " + status.received + " frames analysed";

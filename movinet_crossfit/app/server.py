@@ -40,6 +40,7 @@ import flask
 from dash import Input, Output, State, dcc, html
 
 from movinet_crossfit.analysis.footage import resolve_movement
+from movinet_crossfit.analysis.online import FINDING_RHYTHM
 from movinet_crossfit.app.analysis import DEFAULT_POSE_FPS, Analyser
 from movinet_crossfit.app.jobs import DEFAULT_MAX_QUEUED, DONE, FAILED, QUEUED, JobRunner, JobStatus
 from movinet_crossfit.app.live import MAX_SIDE, LiveConfig, LiveSessions, make_live_session, register_live_routes
@@ -414,6 +415,8 @@ def _camera_tab(standards: list[tuple[str, str]], counted: list[str], live: Live
                     html.Div("reps", className="muted"),
                     html.Div("0", id="live-count", className="live-count"),
                     html.P(["movement: ", html.Span("-", id="live-movement", className="movement")]),
+                    html.P(["pace: ", html.Span(FINDING_RHYTHM, id="live-pace", className="muted",
+                                                 **{"data-finding": FINDING_RHYTHM})]),
                     html.P(["last rep: ", html.Span("no rep yet", id="live-last-rep", className="muted")]),
                     html.P(className="muted small", children=[
                         html.Span("0", id="camera-sent"), " frames sent; ", html.Span(id="live-health")]),

@@ -11,6 +11,7 @@ from typing import Iterator, Optional
 import typer
 
 from movinet_crossfit.analysis.footage import DEFAULT_POSE_FPS
+from movinet_crossfit.analysis.online import FINDING_RHYTHM
 from movinet_crossfit.cli._common import (OutputFormat, app, check_movement_given, check_output, console, out,
                                          results_console)
 from movinet_crossfit.core.errors import UserError
@@ -26,6 +27,8 @@ def _panel(state: dict, source: str):
     grid.add_row("movement", f"[bold]{state['movement'] or '...'}[/bold]"
                  + (f" ({probability:.0%})" if probability is not None else ""))
     grid.add_row("reps", f"[bold]{state['count']}[/bold]")
+    pace = state.get("pace_s")
+    grid.add_row("pace", f"{pace:.1f} s per rep" if pace else f"[dim]{FINDING_RHYTHM}[/dim]")
     rep = state["last_rep"]
     if rep:
         verdict = {True: "[green]valid[/green]", False: "[red]NO REP[/red]"}.get(rep["valid"], "[yellow]?[/yellow]")
