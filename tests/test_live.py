@@ -57,7 +57,8 @@ def test_pushed_real_poses_end_with_the_offline_count(repcount_videos):
         # rep is reported; then the set's, within a quarter of the final count's period.
         first = next(i for i, (pace, _) in enumerate(paces) if pace is not None)
         assert first + 1 >= 2 * paces[first][0] * REPCOUNT_FPS and paces[first][1] == 0, item.name  # two periods seen
-        assert all(pace is not None for pace, reported in paces if reported), item.name
+        after = [pace for pace, reported in paces if reported]  # only a rest of 3 s or more hides it
+        assert sum(pace is not None for pace in after) >= 0.9 * len(after), item.name
         shown = [pace for pace, _ in paces if pace is not None]
         assert abs(np.median(shown) - offline.period / REPCOUNT_FPS) <= 0.25 * offline.period / REPCOUNT_FPS, item.name
 
@@ -391,6 +392,26 @@ def test_a_large_swing_over_two_fast_reps_is_split_once_their_period_is_found(ch
     counter, behind = late_by_count()
     assert not any(r.parts > 1 for r in counter.reps)
     assert sum(behind) >= sum(late) + 5, (late, behind)
+
+
+@pytest.mark.slow
+def test_the_pace_shows_through_a_real_set_and_goes_when_the_athlete_stops(chest_to_bar_set):
+    """The display's pace (``state()["pace_s"]``) on the real chest-to-bar set followed by 6 s
+    standing still: shown from the first report to the set's end at the set's pace, then gone
+    ("finding the rhythm") although the re-count window still holds the set."""
+    analysis = chest_to_bar_set
+    keypoints, fps, layout = analysis.poses.keypoints, analysis.pose_fps, analysis.poses.layout
+    poses = np.concatenate([keypoints, np.repeat(keypoints[-1:], int(6 * fps), 0)])
+    session = LiveSession(fps=fps, tracker=KnownPoses(poses, layout, fps), movement="chest-to-bar", pose_fps=fps)
+    paces, reported = [], []
+    for _ in range(len(poses)):
+        reported += [e for e in session.push(FRAME) if e.kind == "rep"]
+        paces.append((session.state()["pace_s"], len(reported)))
+    during = [pace for pace, count in paces[:len(keypoints)] if count]
+    period_s = analysis.count.period / fps
+    assert during and all(pace is not None for pace in during)
+    assert abs(np.median(during) - period_s) <= 0.15 * period_s, (np.median(during), period_s)
+    assert paces[-1] == (None, len(reported)) and len(reported) >= analysis.count.count - 1
 
 
 @pytest.mark.slow

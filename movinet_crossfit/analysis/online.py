@@ -52,10 +52,11 @@ JUMP_RATIO = 1.8
 # them can span two reps of a fast movement; a later periodic count that finds SPLIT_PERIODS of its
 # period or more in such a rep, and more reps in it than were reported, reports the others.
 SPLIT_PERIODS = 1.7
-# The pace a display shows (``pace``): the newest believed re-count's period, while that re-count is
-# under RHYTHM_SECONDS or RHYTHM_PERIODS of its periods old; else none ("finding the rhythm").
+# The pace a display shows (``pace``): the newest believed re-count's period, while that re-count and
+# the end of its last rep are under RHYTHM_SECONDS or RHYTHM_PERIODS of its periods old; else none
+# ("finding the rhythm": not repeated yet, or stopped).
 RHYTHM_SECONDS = 3.0
-RHYTHM_PERIODS = 2.0
+RHYTHM_PERIODS = 2.5
 # ... and what it says then: why the count stays at 0 through a set's first reps.
 FINDING_RHYTHM = "finding the rhythm: reps show once the movement has repeated"
 # The re-counts' counter settings (posecount.count.PoseCountConfig fields; the final count takes the
@@ -115,7 +116,8 @@ class OnlineCounter:
         self._recent: list[list[tuple[int, int, int]]] = []
         self.recounts = 0
         self.seconds = 0.0
-        self.rhythm: tuple[int, float] | None = None  # (poses then, period) of the newest believed re-count
+        # (poses then, period) of the newest believed re-count, the latest rep end any found
+        self.rhythm: tuple[int, float, int] | None = None
 
     def due(self, n: int) -> bool:
         """A re-count every ``recount_s``, or every ``RECOUNT_PERIODS`` of the period found last
@@ -125,13 +127,14 @@ class OnlineCounter:
         return n - self._counted_at >= every
 
     def pace(self, n: int) -> float | None:
-        """Seconds per rep of the newest believed re-count while it is recent (``RHYTHM_SECONDS``,
-        or ``RHYTHM_PERIODS`` of its periods, before pose ``n``); None while none is: the movement
-        has not repeated yet (a set's first reps are reported together once it has) or has stopped."""
+        """Seconds per rep of the newest believed re-count while it and the latest rep end are
+        recent (``RHYTHM_SECONDS``, or ``RHYTHM_PERIODS`` of its periods, before pose ``n``); None
+        otherwise: the movement has not repeated yet (a set's first reps are reported together once
+        it has) or has stopped (a rest: the window still holds the set, but no rep ends)."""
         if self.rhythm is None:
             return None
-        at, period = self.rhythm
-        if n - at > max(RHYTHM_SECONDS * self.fps, RHYTHM_PERIODS * period):
+        at, period, last_end = self.rhythm
+        if n - 1 - min(at, last_end) > max(RHYTHM_SECONDS * self.fps, RHYTHM_PERIODS * period):
             return None
         return period / self.fps
 
@@ -172,8 +175,9 @@ class OnlineCounter:
         count, start, believed = self.window_count(keypoints, start)
         self.last_count, self.last_start = count, start
         self.recounts += 1
-        if believed:
-            self.rhythm = (n, float(count.period))
+        if believed:  # the latest rep end any re-count found (one that misses the newest rep does not flicker it)
+            latest = max(start + count.reps[-1].end_frame, self.rhythm[2] if self.rhythm else -1)
+            self.rhythm = (n, float(count.period), latest)
         new = []
         candidates = []
         if believed:
