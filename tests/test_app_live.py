@@ -574,29 +574,39 @@ def test_stop_answered_503_can_be_pressed_again_and_shows_the_result(tmp_path):
     assert seen["count"] == "3" and seen["start"] is False and seen["stop"] is True, seen
 
 
-FLIP_BOX = PAGE.replace("ANSWERS", '[[200, {session: "s"}]]').replace(
+FLIP_BOX = PAGE.replace("ANSWERS", """[[200, {session: "s"}], [200, {status: {state: {count: 0}}, result: {count: 0}}],
+  [200, {session: "t"}]]""").replace(
     "global.document = {getElementById: el, addEventListener: () => {}};",
     """const listeners = {};
 global.document = {getElementById: el, addEventListener: (type, fn) => { listeners[type] = fn; }};
 const input = {disabled: true, checked: false};
 el("camera-flip").querySelector = () => input;
 el("camera").dataset.counted = "sit-up,pommel-horse";
-let posted = null;""") + r"""
+const synced = [];  // what the script told Dash of the box
+global.dash_clientside = {set_props: (id, props) => { if (id === "camera-flip") { synced.push(props.value); } }};
+const posted = [];""") + r"""
 const wrapped = global.fetch;
-global.fetch = async (url, options) => { if (url === "/live/start") { posted = JSON.parse(options.body); }
+global.fetch = async (url, options) => { if (url === "/live/start") { posted.push(JSON.parse(options.body)); }
                                          return wrapped(url, options); };
 function choose(value) { el("camera-movement").value = value; listeners.change({target: el("camera-movement")}); }
+const camera = {getTracks: () => [], getVideoTracks: () => []};
 (async () => {
   const seen = {};
   choose("sit-up"); seen.situp = input.disabled;
   input.checked = true; choose("pommel-horse"); seen.pommel = [input.disabled, input.checked];
-  choose("thruster"); seen.thruster = [input.disabled, input.checked];
+  choose("thruster"); seen.thruster = [input.disabled, input.checked, synced.slice()];
   choose(""); seen.none = input.disabled;
-  input.checked = true;  // ticked behind the page's back (a re-render): not sent for a judged movement
+  choose("sit-up"); input.checked = true;
+  C.start();  // sit-up, ticked: sent; the box is off while the camera runs
+  seen.running = input.disabled;
+  grant(camera);
+  await new Promise((r) => setTimeout(r, 20));
+  await C.stop();
+  seen.after = input.disabled;
+  input.checked = true;  // ticked behind the script's back (a re-render) with a judged movement: not sent
   el("camera-movement").value = "thruster";
   C.start();
-  seen.running = input.disabled;
-  grant({getTracks: () => [], getVideoTracks: () => []});
+  grant(camera);
   await new Promise((r) => setTimeout(r, 20));
   seen.posted = posted;
   console.log(JSON.stringify(seen));
@@ -607,11 +617,13 @@ function choose(value) { el("camera-movement").value = value; listeners.change({
 
 def test_the_other_end_box_follows_the_camera_movement(tmp_path):
     """"The other end" (--flip-rest) can be ticked only with a movement counted, not judged: greyed
-    out and unticked for a judged one or none, and never sent for them."""
+    out and unticked for a judged one or none (in Dash's value too), off while the camera runs,
+    sent with a movement it takes and never with another."""
     seen = _run_page_script(tmp_path, FLIP_BOX)
     assert seen["situp"] is False and seen["pommel"] == [False, True]
-    assert seen["thruster"] == [True, False] and seen["none"] is True and seen["running"] is True
-    assert seen["posted"]["movement"] == "thruster" and seen["posted"]["flip_rest"] is False, seen
+    assert seen["thruster"] == [True, False, [[]]] and seen["none"] is True
+    assert seen["running"] is True and seen["after"] is False
+    assert [(p["movement"], p["flip_rest"]) for p in seen["posted"]] == [("sit-up", True), ("thruster", False)], seen
 
 
 PACE = PAGE.replace("ANSWERS", """[[200, {session: "s", state: {count: 0, pace_s: null}}],

@@ -52,13 +52,13 @@ JUMP_RATIO = 1.8
 # them can span two reps of a fast movement; a later periodic count that finds SPLIT_PERIODS of its
 # period or more in such a rep, and more reps in it than were reported, reports the others.
 SPLIT_PERIODS = 1.7
-# The pace a display shows (``pace``): the newest believed re-count's period, while that re-count and
-# the end of its last rep are under RHYTHM_SECONDS or RHYTHM_PERIODS of its periods old; else none
-# ("finding the rhythm": not repeated yet, or stopped).
+# The pace a display shows (``pace``): the newest believed re-count's period, while the latest rep
+# end any believed re-count found is under RHYTHM_SECONDS or RHYTHM_PERIODS of that period old; else
+# none: not repeated yet, or stopped.
 RHYTHM_SECONDS = 3.0
 RHYTHM_PERIODS = 2.5
-# ... and what it says then: why the count stays at 0 through a set's first reps.
-FINDING_RHYTHM = "finding the rhythm: reps show once the movement has repeated"
+# ... and what it says then: why the count stays at 0 through a set's first reps, or stands still.
+FINDING_RHYTHM = "no rhythm yet, or resting: reps show once the movement repeats"
 # The re-counts' counter settings (posecount.count.PoseCountConfig fields; the final count takes the
 # defaults, as analyze does). A short window's secondary direction often repeats at half the period
 # (a joint moving twice per rep) and ties the main one on periodicity: counted, it reports two reps
@@ -116,8 +116,8 @@ class OnlineCounter:
         self._recent: list[list[tuple[int, int, int]]] = []
         self.recounts = 0
         self.seconds = 0.0
-        # (poses then, period) of the newest believed re-count, the latest rep end any found
-        self.rhythm: tuple[int, float, int] | None = None
+        # (period, the latest rep end any believed re-count found): the newest believed re-count's
+        self.rhythm: tuple[float, int] | None = None
 
     def due(self, n: int) -> bool:
         """A re-count every ``recount_s``, or every ``RECOUNT_PERIODS`` of the period found last
@@ -127,14 +127,16 @@ class OnlineCounter:
         return n - self._counted_at >= every
 
     def pace(self, n: int) -> float | None:
-        """Seconds per rep of the newest believed re-count while it and the latest rep end are
-        recent (``RHYTHM_SECONDS``, or ``RHYTHM_PERIODS`` of its periods, before pose ``n``); None
-        otherwise: the movement has not repeated yet (a set's first reps are reported together once
-        it has) or has stopped (a rest: the window still holds the set, but no rep ends)."""
+        """Seconds per rep of the newest believed re-count while the latest rep end any believed
+        re-count found is recent (``RHYTHM_SECONDS``, or ``RHYTHM_PERIODS`` of the period, before
+        pose ``n``); None otherwise: the movement has not repeated yet (a set's first reps are
+        reported together once it has) or has stopped (a rest: the window still holds the set, but
+        no rep ends). A tracker that chooses the person only at the end is counted only then: None
+        until the end."""
         if self.rhythm is None:
             return None
-        at, period, last_end = self.rhythm
-        if n - 1 - min(at, last_end) > max(RHYTHM_SECONDS * self.fps, RHYTHM_PERIODS * period):
+        period, last_end = self.rhythm
+        if n - 1 - last_end > max(RHYTHM_SECONDS * self.fps, RHYTHM_PERIODS * period):
             return None
         return period / self.fps
 
@@ -176,8 +178,8 @@ class OnlineCounter:
         self.last_count, self.last_start = count, start
         self.recounts += 1
         if believed:  # the latest rep end any re-count found (one that misses the newest rep does not flicker it)
-            latest = max(start + count.reps[-1].end_frame, self.rhythm[2] if self.rhythm else -1)
-            self.rhythm = (n, float(count.period), latest)
+            latest = max(start + count.reps[-1].end_frame, self.rhythm[1] if self.rhythm else -1)
+            self.rhythm = (float(count.period), latest)
         new = []
         candidates = []
         if believed:

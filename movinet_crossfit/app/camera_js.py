@@ -43,7 +43,12 @@ CAMERA_JS = r"""
     if (flip) {
       var allowed = flipAllowed();
       flip.disabled = running || !allowed;
-      if (!allowed) { flip.checked = false; }
+      if (!allowed && flip.checked) {
+        flip.checked = false;  // and the box's value in Dash, or the next click would only untick it there
+        if (window.dash_clientside && window.dash_clientside.set_props) {
+          window.dash_clientside.set_props("camera-flip", {value: []});
+        }
+      }
     }
   }
 
