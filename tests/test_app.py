@@ -538,19 +538,10 @@ def _props(layout: str, element: str) -> dict:
     import json
 
     def find(node):
-        if isinstance(node, dict):
-            if isinstance(node.get("props"), dict) and node["props"].get("id") == element:
-                return node["props"]
-            for child in node.values():
-                found = find(child)
-                if found is not None:
-                    return found
-        elif isinstance(node, list):
-            for child in node:
-                found = find(child)
-                if found is not None:
-                    return found
-        return None
+        if isinstance(node, dict) and isinstance(node.get("props"), dict) and node["props"].get("id") == element:
+            return node["props"]
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        return next((found for found in map(find, children) if found is not None), None)
 
     return find(json.loads(layout))
 
