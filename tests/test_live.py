@@ -777,3 +777,8 @@ def test_the_panel_shows_the_pace_or_that_the_rhythm_is_not_found_yet():
 
     assert FINDING_RHYTHM in shown(pace_s=None)
     assert "2.3 s per rep" in shown(pace_s=2.31) and FINDING_RHYTHM not in shown(pace_s=2.31)
+    # The panel keeps its width while the pace comes and goes, and with a short last rep.
+    widths = {max(map(len, shown(**state).splitlines())) for state in
+              ({"pace_s": None}, {"pace_s": 2.31}, {"pace_s": 0.6, "count": 1, "last_rep": {
+                  "rep": 1, "t_s": 0.9, "valid": True, "reason": None}})}
+    assert len(widths) == 1, widths

@@ -23,6 +23,10 @@ def _panel(state: dict, source: str):
     from rich.table import Table
 
     grid = Table.grid(padding=(0, 2))
+    # The values' column is as wide as its longest usual text, so the panel keeps its width while
+    # the pace comes and goes (rich fits a panel to its content).
+    grid.add_column()
+    grid.add_column(min_width=len(FINDING_RHYTHM))
     probability = state["probability"]
     grid.add_row("movement", f"[bold]{state['movement'] or '...'}[/bold]"
                  + (f" ({probability:.0%})" if probability is not None else ""))
