@@ -251,6 +251,59 @@ def test_the_stream_model_runs_at_its_rate_follows_changes_and_names_the_running
     assert analysis.model_movement["label"] in FakeStream.classes
 
 
+REP_FIELDS = {"kind", "count", "rep", "valid", "reason", "movement", "t_s", "start_s", "period_s", "reported_at_s"}
+
+
+@pytest.mark.parametrize("poses", [300, 700])
+def test_the_end_reports_with_every_field_and_the_display_ends_on_the_final_count(repcount_videos, poses):
+    """300 poses of a real set: the stream's end decides its last rep; 700: more reps were reported
+    live than the final count holds. Either way the rep events carry docs/live.md's fields and the
+    display ends on the final count."""
+    keypoints = repcount_videos[0].keypoints[:poses]
+    session = _session(keypoints, movement="ohs")
+    events = []
+    for _ in range(len(keypoints)):
+        events += session.push(FRAME)
+    tail, analysis = session.finish()
+    reps = [e.to_dict() for e in events + tail if e.kind == "rep"]
+    assert reps and all(REP_FIELDS <= set(rep) for rep in reps), [REP_FIELDS - set(rep) for rep in reps]
+    late = [rep for rep in reps if rep.get("late")]
+    end = tail[-1].to_dict()
+    if poses == 300:
+        assert late and all(rep["period_s"] > 0 for rep in late)
+    else:
+        assert end["reported"] > end["count"]  # the case this checks
+    assert session.state()["count"] == end["count"] == analysis.count.count
+
+
+def test_an_interrupt_while_a_rep_is_judged_does_not_lose_the_rep(repcount_videos, monkeypatch):
+    """Ctrl-C (or SIGTERM) between a rep found and its event: the end reports it, so every final
+    rep has its event."""
+    import movinet_crossfit.judging as judging
+
+    keypoints = repcount_videos[1].keypoints
+    real, calls = judging.judge_reps, []
+
+    def judge(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(judging, "judge_reps", judge)
+    session = _session(keypoints, movement="ohs")
+    events = []
+    with pytest.raises(KeyboardInterrupt):
+        for _ in range(len(keypoints)):
+            events += session.push(FRAME)
+    monkeypatch.setattr(judging, "judge_reps", real)
+    tail, analysis = session.finish()
+    end = tail[-1].to_dict()
+    numbers = sorted(e.rep for e in events + tail if e.kind == "rep")
+    assert numbers == list(range(1, analysis.count.count + 1)) and analysis.count.count >= 3
+    assert end["reported"] == sum(e.kind == "rep" for e in events) == 2
+
+
 def test_events_are_json_ready():
     event = LiveEvent("rep", 3, 4.56789, rep=3, valid=False, reason="hips not open", movement="thruster",
                       reported_at_s=5.0, detail={"start_s": np.float64(3.5)})
@@ -522,6 +575,33 @@ def test_sigterm_ends_a_live_run_as_ctrl_c_does_and_the_result_is_written(short_
     assert done.exit_code == 0, done.output
     result = json.loads((tmp_path / "live.json").read_text())
     assert result["live"]["interrupted"] is True and 4 <= result["frames"] < 20
+
+
+def test_a_reader_that_goes_away_ends_the_stream_and_the_result_is_written(repcount_videos, tmp_path):
+    """`live ... --json-lines --json r.json | head -1`: the closed pipe ends the stream as Ctrl-C
+    does, quietly, and --json still gets the result (it was lost, with exit status 1, before)."""
+    poses = repcount_videos[0].keypoints[:600]
+    np.save(tmp_path / "poses.npy", poses)
+    clip = tmp_path / "pattern.mp4"  # 20 s at 30 fps: a frame for each pose
+    subprocess.run([video.ffmpeg_executable(), "-v", "error", "-f", "lavfi", "-i",
+                    "testsrc=size=64x48:rate=30:duration=20", "-pix_fmt", "yuv420p", str(clip)], check=True)
+    driver = ("import sys, numpy as np\n"
+              "from movinet_crossfit.pose import extract\n"
+              "poses = np.load(sys.argv[1])\n"
+              "extract.make_backend = lambda *a, **k: extract.KnownPoses(poses, 'mediapipe33', 30.0)\n"
+              "from movinet_crossfit.cli import main\n"
+              "main(sys.argv[2:])\n")
+    result = tmp_path / "live.json"
+    process = subprocess.Popen([sys.executable, "-c", driver, str(tmp_path / "poses.npy"), "live", str(clip),
+                                "--movement", "ohs", "--json-lines", "--json", str(result)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process.stdout.close()  # the reader is gone before the first event
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr
+    assert "stdout was closed" in stderr and "Traceback" not in stderr, stderr
+    data = json.loads(result.read_text())
+    assert data["live"]["interrupted"] is True and 0 < data["frames"] < len(poses)
+    assert data["live"]["events"][-1]["kind"] == "end"
 
 
 def test_a_stream_model_folder_that_is_not_one_is_a_user_error(tmp_path):

@@ -20,6 +20,8 @@ pose guess. A session is not thread-safe: push from one thread.
 """
 from __future__ import annotations
 
+import contextlib
+
 import math
 import numbers
 import time
@@ -35,7 +37,7 @@ from movinet_crossfit.core import video
 from movinet_crossfit.core.errors import UserError
 from movinet_crossfit.core.metrics import Rep
 
-__all__ = ["DEFAULT_POSE_FPS", "LiveEvent", "LiveSession", "OnlineCounter", "replay_counter"]
+__all__ = ["DEFAULT_POSE_FPS", "LiveEvent", "LiveSession", "OnlineCounter", "StopLive", "replay_counter"]
 
 STREAM_FPS = 5.0  # a stream model that does not say the frame rate it was trained at
 SMOOTHING = 0.3  # weight of a new stream-model output in the running average
@@ -135,6 +137,9 @@ class LiveSession:
         self._finished = False
         self.timings = {"poses": 0.0, "count": 0.0, "judge": 0.0, "stream_model": 0.0}
         self._verdicts: dict[int, bool | None] = {}
+        # The reps whose events ``push`` returned: an interrupt while a push judges its reps loses
+        # that push's events, and ``finish`` reports those reps again.
+        self._delivered: set[int] = set()
         self._model_average: np.ndarray | None = None  # smoothed stream-model output: the running movement
         self._model_sum: np.ndarray | None = None  # summed over the whole stream: the final label
         if stream_model is not None:
@@ -178,6 +183,7 @@ class LiveSession:
         n = len(self._rows)
         if self.counter.due(n):
             events += self._recount(n)
+            self._delivered.update(event.rep for event in events if event.kind == "rep")
         return events
 
     def _check_frame(self, frame) -> tuple[int, int]:
@@ -345,18 +351,20 @@ class LiveSession:
                                  movement=self.movement, model_movement=model_movement, model_first=False,
                                  person=dict(summary) if summary else None, timings=timings,
                                  flip_rest=self.flip_rest)
-        # In time order: a rep found inside a large-swings rep is reported after later ones.
-        reported = sorted(self.counter.reps, key=lambda r: r.start)
+        # In time order: a rep found inside a large-swings rep is reported after later ones. Only
+        # the reps whose events went out (an interrupt can come between a rep found and its event).
+        reported = sorted((r for r in self.counter.reps if r.index in self._delivered), key=lambda r: r.start)
         final = analysis.reps
+        period = analysis.count.period or 0.0
         events = []
         for verdict in final[len(reported):]:  # the tail: reps the stream's end decided
-            self._count = verdict.index
-            events.append(LiveEvent("rep", self._count, verdict.end_frame / self.fps, rep=verdict.index,
+            events.append(LiveEvent("rep", verdict.index, verdict.end_frame / self.fps, rep=verdict.index,
                                     valid=verdict.valid, reason=verdict.reason or "", movement=analysis.movement,
                                     reported_at_s=self._t,
-                                    detail={"start_s": round(verdict.start_frame / self.fps, 3), "late": True}))
+                                    detail={"start_s": round(verdict.start_frame / self.fps, 3),
+                                            "period_s": round(period * self.every / self.fps, 3), "late": True}))
             self._last_rep = events[-1].to_dict()
-        period = analysis.count.period or 0.0
+        self._count = len(final)  # the display ends on the final count, also where fewer reps than reported
         moved = [k for k, (mine, theirs) in enumerate(zip(reported, analysis.count.reps), 1)
                  if abs(mine.end - theirs.end_frame) > max(0.5 * period, 1)]
         # The k-th reported rep in time order against final rep k (report numbers can differ).
@@ -381,6 +389,11 @@ class LiveSession:
         order = np.argsort(-mean, kind="stable")
         top = [[classes[i], round(float(mean[i]), 4)] for i in order[:TOP_K]]
         return {"label": top[0][0], "probability": top[0][1], "top_k": top}
+
+
+class StopLive(Exception):
+    """Raised by ``run_live``'s ``on_event`` or ``on_state``: end the stream as Ctrl-C does (what
+    was seen is still analysed and returned); raised while the end is reported, it is ignored."""
 
 
 @dataclass
@@ -426,7 +439,8 @@ def run_live(source: str, *, model=None, stream_model=None, movement: str | None
     """``SOURCE`` (a camera index, a stream URL, a file: ``core.capture``) through a ``LiveSession``
     until it ends or Ctrl-C: ``on_event(event)`` for each event as it comes, ``on_state(state)``
     every ``state_every_s`` seconds of wall time (a display). ``model``: a stream export folder
-    (``stream_model``: one loaded already). Ctrl-C ends the stream: what was seen is analysed.
+    (``stream_model``: one loaded already). Ctrl-C ends the stream: what was seen is analysed; so
+    does ``StopLive`` raised by ``on_event`` or ``on_state`` (a reader that went away).
     ``flip_rest``: the movement's other convention (``analysis.footage.resolve_movement``)."""
     from movinet_crossfit.core.capture import open_capture
     from movinet_crossfit.pose.people import parse_person
@@ -460,7 +474,7 @@ def run_live(source: str, *, model=None, stream_model=None, movement: str | None
             if on_state is not None and (new or now - shown >= state_every_s):
                 shown = now
                 on_state(session.state())
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, StopLive):
         interrupted = True
     finally:
         frames.close()
@@ -469,7 +483,9 @@ def run_live(source: str, *, model=None, stream_model=None, movement: str | None
     tail, analysis = session.finish()
     for event in tail:
         events.append(event)
-        report(event)
-    if on_state is not None:
-        on_state(session.state())
+        with contextlib.suppress(StopLive):  # the stream has ended already: every event is kept
+            report(event)
+    with contextlib.suppress(StopLive):
+        if on_state is not None:
+            on_state(session.state())
     return LiveRun(capture.name, events, analysis, interrupted, time.perf_counter() - started)

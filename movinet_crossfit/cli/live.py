@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
+import sys
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -99,7 +101,7 @@ def live(
 ) -> None:
     """The running movement, rep count and each rep's verdict from a camera, a stream or a file (Ctrl-C stops)."""
     from movinet_crossfit.analysis.footage import resolve_movement
-    from movinet_crossfit.analysis.live import run_live
+    from movinet_crossfit.analysis.live import StopLive, run_live
     from movinet_crossfit.core.fileio import write_json_atomic
     from movinet_crossfit.judging import load_standards
 
@@ -109,9 +111,20 @@ def live(
     # Refused before the camera opens: a live session cannot be run again to get its result.
     check_output(json_path, "--json", Path(source), ("", None))
 
+    closed = False
+
     def emit(event) -> None:
-        if json_lines:
-            print(json.dumps(event.to_dict()), flush=True)
+        nonlocal closed
+        if json_lines and not closed:
+            try:
+                print(json.dumps(event.to_dict()), flush=True)
+            except BrokenPipeError:
+                # The reader went away (`| head -3`): the stream ends as on Ctrl-C, so --json is
+                # still written; stdout goes nowhere from here (nor at exit).
+                closed = True
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                console.print("stdout was closed: the stream stops here", highlight=False)
+                raise StopLive from None
 
     with _sigterm_as_interrupt(), _display(source) as show:
         result = run_live(source, model=model, movement=movement, standards=loaded, person=person,
