@@ -225,6 +225,7 @@ def test_bad_frames_and_bad_starts_get_a_message(make_app):
     app = make_app(max_frame_bytes=20_000, max_frame_pixels=100 * 100)
     client = app.server.test_client()
     for body, words in (({"fps": 0}, "frames a second"), ({"fps": "fast"}, "frames a second"),
+                        ({"fps": 10 ** 400}, "frames a second"),  # too large for a float: no 500
                         ({"movement": "yoga"}, "no standards for it"), ({"movement": "yoga"}, "without judging: squat"),
                         ([1, 2], "send JSON")):
         answer = client.post("/live/start", json=body)
@@ -287,6 +288,26 @@ def test_a_slow_analysis_queues_then_drops_frames_and_says_so(make_app):
     gate.set()
     final = client.post(f"/live/{session}/stop").get_json()
     assert final["status"]["analysed"] == 3 and final["status"]["dropped"] == 3 and final["result"]["frames"] == 3
+
+
+def test_stop_after_the_session_ended_without_a_result_says_so():
+    from movinet_crossfit.app.live import CameraSession, LiveConfig, LiveRequestError
+
+    class Idle:
+        def state(self):
+            return {}
+
+    ending = threading.Event()
+
+    def on_end(session, reason):  # the idle end is under way, its result not set: Stop comes now
+        ending.set()
+        time.sleep(0.3)
+
+    session = CameraSession("x" * 32, Idle(), 15.0, None, LiveConfig(idle_s=0.2), on_end)
+    assert ending.wait(10)
+    with pytest.raises(LiveRequestError) as refused:
+        session.stop(timeout=5)  # answered 200 with a null body before
+    assert refused.value.status == 409 and "press Start for a new one" in str(refused.value)
 
 
 def test_shutdown_ends_every_camera_session(make_app):
@@ -436,7 +457,10 @@ def test_a_fake_camera_playing_a_real_set_is_counted_as_analyze_counts_it(cfmove
     # What the page counted is what analyze counts on the frames it sent (decoded as the server saw them),
     # and on the clip itself.
     assert final == f"{len(of_sent.reps)} reps" == f"{len(offline.reps)} reps", (final, len(offline.reps))
-    assert len(offline.reps) >= 10 and running <= len(offline.reps)
+    # The running count can be a rep ahead when the sending ends (docs/live.md, Limits: which frames
+    # the page takes depends on its timing; seen once, 15 against 14, on a loaded machine); the end
+    # corrects it, as `final` shows.
+    assert len(offline.reps) >= 10 and running <= len(offline.reps) + 1
     words = {True: "valid", False: "NO REP", None: "can't tell"}
     assert verdicts == [words[rep.valid] for rep in of_sent.reps]
 

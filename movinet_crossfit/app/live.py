@@ -211,6 +211,9 @@ class CameraSession:
             raise LiveRequestError("the server is still analysing the frames it has: try Stop again", 503)
         if self.error is not None:
             raise LiveRequestError(self.error, self.error_status)
+        if self.final is None:  # ended without a result meanwhile (idle too long, the server stopping)
+            raise LiveRequestError("this camera session ended before it could finish (idle too long, or the "
+                                   "server is stopping): press Start for a new one", 409)
         return self.final
 
     def close(self) -> None:
@@ -298,8 +301,9 @@ class LiveSessions:
 
     def start(self, fps: float | None = None, movement: str | None = None, flip_rest: bool = False) -> CameraSession:
         fps = self.config.fps if fps is None else fps
-        if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not math.isfinite(fps) \
-                or not 0 < fps <= MAX_FPS:
+        # The range first: a huge integer is out of range, where math.isfinite would overflow on it.
+        if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not 0 < fps <= MAX_FPS \
+                or not math.isfinite(fps):
             raise LiveRequestError(f"fps {fps!r}: send more than 0 and at most {MAX_FPS:g} frames a second (e.g. 15)")
         if movement is not None and not isinstance(movement, str):
             raise LiveRequestError("movement: a movement's name, or empty to recognise it")
