@@ -668,3 +668,35 @@ el("live-pace").dataset = {finding: "finding the rhythm"};
 def test_the_camera_tab_shows_the_pace_or_that_the_rhythm_is_not_found_yet(tmp_path):
     seen = _run_page_script(tmp_path, PACE)
     assert seen == {"before": ["finding the rhythm", "muted"], "after": ["2.3 s per rep", ""]}, seen
+
+
+STOPPED = "[200, {status: {state: {count: 0}}, result: {count: 0}}]"
+CAMERA_RATE = PAGE.replace("ANSWERS", f"""[[200, {{session: "s"}}], {STOPPED}, [200, {{session: "t"}}], {STOPPED},
+  [200, {{session: "u"}}], {STOPPED}]""") + r"""
+const posted = [];
+const wrapped = global.fetch;
+global.fetch = async (url, options) => { if (url === "/live/start") { posted.push(JSON.parse(options.body).fps); }
+                                         return wrapped(url, options); };
+const modes = [];
+(async () => {
+  for (const settings of [{frameRate: 7.5}, {frameRate: 30}, null]) {  // slower, faster, says nothing
+    el("live-mode").textContent = "";
+    C.start();
+    grant({getTracks: () => [], getVideoTracks: () => [settings ? {getSettings: () => settings} : {}]});
+    await new Promise((r) => setTimeout(r, 20));
+    modes.push(el("live-mode").textContent.split(" (")[0]);
+    await C.stop();
+  }
+  console.log(JSON.stringify({posted: posted, modes: modes, fetched: fetched}));
+  process.exit(0);
+})();
+"""
+
+
+def test_the_camera_tab_starts_a_slower_camera_at_its_own_rate(tmp_path):
+    """Was: a camera slower than the page's rate (10 here) sent fewer frames than the session
+    counted on, and every time in the result ran fast by that ratio."""
+    seen = _run_page_script(tmp_path, CAMERA_RATE)
+    assert seen["posted"] == [7, 10, 10], seen
+    assert seen["modes"] == ["sending 7 frames/s", "sending 10 frames/s", "sending 10 frames/s"], seen
+    assert seen["fetched"] == [f"/live/{s}" for s in ("start", "s/stop", "start", "t/stop", "start", "u/stop")]

@@ -304,6 +304,21 @@ def test_an_interrupt_while_a_rep_is_judged_does_not_lose_the_rep(repcount_video
     assert end["reported"] == sum(e.kind == "rep" for e in events) == 2
 
 
+@pytest.mark.parametrize("declared, noted", [(30.0, False), (45.0, True), (20.0, True)])
+def test_frames_whose_clock_disagrees_with_the_sessions_rate_get_a_note(repcount_videos, declared, noted):
+    """The result's times come from the frame count at the session's fps; frames stamped by the
+    sender (the app's camera) at another rate make every time off by that ratio, and the result says so."""
+    keypoints = repcount_videos[0].keypoints[:150]
+    session = LiveSession(fps=declared, tracker=KnownPoses(keypoints, "mediapipe33", declared))
+    for index in range(len(keypoints)):
+        session.push(FRAME, index / REPCOUNT_FPS)  # the sender's clock: 30 frames a second
+    _, analysis = session.finish()
+    notes = [note for note in analysis.notes if "by the sender's clock" in note]
+    assert len(notes) == noted, analysis.notes
+    if noted:
+        assert f"{REPCOUNT_FPS / declared:.2f} x the real ones" in notes[0] and f"not the {declared:g}" in notes[0]
+
+
 def test_events_are_json_ready():
     event = LiveEvent("rep", 3, 4.56789, rep=3, valid=False, reason="hips not open", movement="thruster",
                       reported_at_s=5.0, detail={"start_s": np.float64(3.5)})

@@ -44,6 +44,10 @@ SMOOTHING = 0.3  # weight of a new stream-model output in the running average
 RECOGNISE_SECONDS = 10.0  # the pose guess of the movement is renewed this often
 CHOOSE_SECONDS = 2.0  # the running choice of person is renewed this often at first ...
 CHOOSE_GROWTH = 0.1  # ... then each time the stream has grown by this share
+# Frames pushed with the sender's times that came at a rate this far from the session's fps (over
+# at least CLOCK_MIN_SECONDS) get a note: the result's times come from the frame count.
+CLOCK_TOLERANCE = 0.2
+CLOCK_MIN_SECONDS = 3.0
 
 
 @dataclass
@@ -125,6 +129,7 @@ class LiveSession:
         self._rows: list = []  # what each tracker call returned (FramePose, or None when it chooses at the end)
         self._frames = 0
         self._t = 0.0
+        self._clocked = False  # the frames came with the sender's times (t_s)
         self._size: tuple[int, int] | None = None
         self._count = 0
         self._last_rep: dict | None = None
@@ -167,6 +172,7 @@ class LiveSession:
             raise UserError(f"frame {index}: t_s {t_s!r} is not a time in seconds (a finite number, or None)")
         else:
             t = float(t_s)
+            self._clocked = True
         # Nothing changes before here: a refused frame leaves the session as it was (the pose stride
         # counts frames, so a half-pushed frame would shift every pose after it off analyze's).
         self._frames += 1
@@ -351,6 +357,9 @@ class LiveSession:
                                  movement=self.movement, model_movement=model_movement, model_first=False,
                                  person=dict(summary) if summary else None, timings=timings,
                                  flip_rest=self.flip_rest)
+        note = self._clock_note()
+        if note:
+            analysis.notes.append(note)
         # In time order: a rep found inside a large-swings rep is reported after later ones. Only
         # the reps whose events went out (an interrupt can come between a rep found and its event).
         reported = sorted((r for r in self.counter.reps if r.index in self._delivered), key=lambda r: r.start)
@@ -379,6 +388,20 @@ class LiveSession:
                                         "verdicts_changed": changed, "frames": self._frames,
                                         "recounts": self.counter.recounts}))
         return events, analysis
+
+    def _clock_note(self) -> str | None:
+        """Times come from the frame count at the session's ``fps``; where the sender's clock (the
+        frames' ``t_s``) says the frames came at another rate (a camera slower than asked, frames
+        dropped on the way), every time and pace is off by that ratio: say so."""
+        span = (self._frames - 1) / self.fps
+        if not self._clocked or span < CLOCK_MIN_SECONDS or self._t <= 0:
+            return None
+        rate = (self._frames - 1) / self._t
+        if abs(rate / self.fps - 1) <= CLOCK_TOLERANCE:
+            return None
+        return (f"the frames came at {rate:.1f} frames/s by the sender's clock, not the {self.fps:g} this session "
+                f"was started with: its times and paces are {rate / self.fps:.2f} x the real ones (start at the "
+                f"camera's frame rate)")
 
     def _model_movement(self) -> dict | None:
         """The stream model's label over the whole stream (its mean probabilities)."""

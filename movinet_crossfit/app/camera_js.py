@@ -225,6 +225,11 @@ CAMERA_JS = r"""
       r.stream.getTracks().forEach(function (track) { track.stop(); });
       return;
     }
+    // A camera slower than the send rate sends fewer frames than the session counts on, and every
+    // time in the result would run fast: start the session at the camera's own rate then.
+    var track = r.stream.getVideoTracks ? r.stream.getVideoTracks()[0] : null;
+    var own = track && track.getSettings ? Number(track.getSettings().frameRate) : 0;
+    if (own > 0 && own < fps) { fps = Math.max(1, Math.floor(own)); r.fps = fps; }
     var video = el("camera-video");
     video.srcObject = r.stream;
     video.play().catch(function () {});
