@@ -274,6 +274,7 @@ def test_the_end_reports_with_every_field_and_the_display_ends_on_the_final_coun
     else:
         assert end["reported"] > end["count"]  # the case this checks
     assert session.state()["count"] == end["count"] == analysis.count.count
+    assert session.state()["last_rep"]["rep"] <= end["count"]  # the last rep shown is one of them
 
 
 def test_an_interrupt_while_a_rep_is_judged_does_not_lose_the_rep(repcount_videos, monkeypatch):
@@ -311,7 +312,7 @@ def test_frames_whose_clock_disagrees_with_the_sessions_rate_get_a_note(repcount
     keypoints = repcount_videos[0].keypoints[:150]
     session = LiveSession(fps=declared, tracker=KnownPoses(keypoints, "mediapipe33", declared))
     for index in range(len(keypoints)):
-        session.push(FRAME, index / REPCOUNT_FPS)  # the sender's clock: 30 frames a second
+        session.push(FRAME, 1000.0 + index / REPCOUNT_FPS)  # the sender's clock (not from 0): 30 frames/s
     _, analysis = session.finish()
     notes = [note for note in analysis.notes if "by the sender's clock" in note]
     assert len(notes) == noted, analysis.notes
@@ -592,9 +593,11 @@ def test_sigterm_ends_a_live_run_as_ctrl_c_does_and_the_result_is_written(short_
     assert result["live"]["interrupted"] is True and 4 <= result["frames"] < 20
 
 
-def test_a_reader_that_goes_away_ends_the_stream_and_the_result_is_written(repcount_videos, tmp_path):
-    """`live ... --json-lines --json r.json | head -1`: the closed pipe ends the stream as Ctrl-C
-    does, quietly, and --json still gets the result (it was lost, with exit status 1, before)."""
+@pytest.mark.parametrize("stderr_too", [False, True])
+def test_a_reader_that_goes_away_ends_the_stream_and_the_result_is_written(repcount_videos, tmp_path, stderr_too):
+    """`live ... --json-lines --json r.json | head -1` (and `2>&1 | head -1`): the closed pipe ends
+    the stream as Ctrl-C does, quietly, and --json still gets the result with every event (it was
+    lost, with exit status 1, before)."""
     poses = repcount_videos[0].keypoints[:600]
     np.save(tmp_path / "poses.npy", poses)
     clip = tmp_path / "pattern.mp4"  # 20 s at 30 fps: a frame for each pose
@@ -609,14 +612,20 @@ def test_a_reader_that_goes_away_ends_the_stream_and_the_result_is_written(repco
     result = tmp_path / "live.json"
     process = subprocess.Popen([sys.executable, "-c", driver, str(tmp_path / "poses.npy"), "live", str(clip),
                                 "--movement", "ohs", "--json-lines", "--json", str(result)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT if stderr_too else subprocess.PIPE,
+                               text=True)
     process.stdout.close()  # the reader is gone before the first event
     _, stderr = process.communicate(timeout=300)
     assert process.returncode == 0, stderr
-    assert "stdout was closed" in stderr and "Traceback" not in stderr, stderr
+    if not stderr_too:
+        assert "stdout was closed" in stderr and "Traceback" not in stderr, stderr
     data = json.loads(result.read_text())
     assert data["live"]["interrupted"] is True and 0 < data["frames"] < len(poses)
-    assert data["live"]["events"][-1]["kind"] == "end"
+    events = data["live"]["events"]
+    assert events[-1]["kind"] == "end"
+    # Every final rep once, also those the push whose first report met the closed pipe found with it.
+    assert sorted(e["rep"] for e in events if e["kind"] == "rep") == list(range(1, data["count"] + 1)), events
+    assert data["count"] >= 2
 
 
 def test_a_stream_model_folder_that_is_not_one_is_a_user_error(tmp_path):

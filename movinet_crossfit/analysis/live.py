@@ -129,7 +129,7 @@ class LiveSession:
         self._rows: list = []  # what each tracker call returned (FramePose, or None when it chooses at the end)
         self._frames = 0
         self._t = 0.0
-        self._clocked = False  # the frames came with the sender's times (t_s)
+        self._clock: float | None = None  # the first frame's time from the sender (t_s), if it sends them
         self._size: tuple[int, int] | None = None
         self._count = 0
         self._last_rep: dict | None = None
@@ -172,7 +172,8 @@ class LiveSession:
             raise UserError(f"frame {index}: t_s {t_s!r} is not a time in seconds (a finite number, or None)")
         else:
             t = float(t_s)
-            self._clocked = True
+            if self._clock is None:
+                self._clock = t
         # Nothing changes before here: a refused frame leaves the session as it was (the pose stride
         # counts frames, so a half-pushed frame would shift every pose after it off analyze's).
         self._frames += 1
@@ -374,6 +375,11 @@ class LiveSession:
                                             "period_s": round(period * self.every / self.fps, 3), "late": True}))
             self._last_rep = events[-1].to_dict()
         self._count = len(final)  # the display ends on the final count, also where fewer reps than reported
+        if final and not events and self._last_rep and self._last_rep["rep"] > len(final):
+            last = final[-1]  # ... and on its last rep
+            self._last_rep = LiveEvent("rep", last.index, last.end_frame / self.fps, rep=last.index,
+                                       valid=last.valid, reason=last.reason or "", movement=analysis.movement,
+                                       reported_at_s=self._t).to_dict()
         moved = [k for k, (mine, theirs) in enumerate(zip(reported, analysis.count.reps), 1)
                  if abs(mine.end - theirs.end_frame) > max(0.5 * period, 1)]
         # The k-th reported rep in time order against final rep k (report numbers can differ).
@@ -393,15 +399,17 @@ class LiveSession:
         """Times come from the frame count at the session's ``fps``; where the sender's clock (the
         frames' ``t_s``) says the frames came at another rate (a camera slower than asked, frames
         dropped on the way), every time and pace is off by that ratio: say so."""
-        span = (self._frames - 1) / self.fps
-        if not self._clocked or span < CLOCK_MIN_SECONDS or self._t <= 0:
+        if self._clock is None:
             return None
-        rate = (self._frames - 1) / self._t
+        clock = self._t - self._clock
+        if max((self._frames - 1) / self.fps, clock) < CLOCK_MIN_SECONDS or clock <= 0:
+            return None
+        rate = (self._frames - 1) / clock
         if abs(rate / self.fps - 1) <= CLOCK_TOLERANCE:
             return None
         return (f"the frames came at {rate:.1f} frames/s by the sender's clock, not the {self.fps:g} this session "
-                f"was started with: its times and paces are {rate / self.fps:.2f} x the real ones (start at the "
-                f"camera's frame rate)")
+                f"was started with (a camera slower than asked, or frames dropped on the way): its times and paces "
+                f"are {rate / self.fps:.2f} x the real ones")
 
     def _model_movement(self) -> dict | None:
         """The stream model's label over the whole stream (its mean probabilities)."""
@@ -490,8 +498,8 @@ def run_live(source: str, *, model=None, stream_model=None, movement: str | None
                                       pose_fps=pose_fps, tracker=tracker, stream_model=stream_model,
                                       name=capture.name, flip_rest=flip_rest)
             new = session.push(frame)
+            events += new  # all kept, also when a report of one of them ends the stream
             for event in new:
-                events.append(event)
                 report(event)
             now = time.perf_counter()
             if on_state is not None and (new or now - shown >= state_every_s):

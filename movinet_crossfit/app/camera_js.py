@@ -229,7 +229,7 @@ CAMERA_JS = r"""
     // time in the result would run fast: start the session at the camera's own rate then.
     var track = r.stream.getVideoTracks ? r.stream.getVideoTracks()[0] : null;
     var own = track && track.getSettings ? Number(track.getSettings().frameRate) : 0;
-    if (own > 0 && own < fps) { fps = Math.max(1, Math.floor(own)); r.fps = fps; }
+    if (Math.round(own) >= 1 && Math.round(own) < fps) { fps = Math.round(own); r.fps = fps; }
     var video = el("camera-video");
     video.srcObject = r.stream;
     video.play().catch(function () {});

@@ -123,7 +123,8 @@ def live(
                 # still written; stdout goes nowhere from here (nor at exit).
                 closed = True
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-                console.print("stdout was closed: the stream stops here", highlight=False)
+                with contextlib.suppress(SystemExit, OSError):  # stderr closed too (`2>&1 | head`): rich exits
+                    console.print("stdout was closed: the stream stops here", highlight=False)
                 raise StopLive from None
 
     with _sigterm_as_interrupt(), _display(source) as show:
