@@ -21,7 +21,6 @@ pose guess. A session is not thread-safe: push from one thread.
 from __future__ import annotations
 
 import contextlib
-
 import math
 import numbers
 import time
