@@ -366,19 +366,18 @@ class LiveSession:
         final = analysis.reps
         period = analysis.count.period or 0.0
         events = []
+        def final_rep(verdict, **detail) -> LiveEvent:
+            return LiveEvent("rep", verdict.index, verdict.end_frame / self.fps, rep=verdict.index,
+                             valid=verdict.valid, reason=verdict.reason or "", movement=analysis.movement,
+                             reported_at_s=self._t, detail=detail)
+
         for verdict in final[len(reported):]:  # the tail: reps the stream's end decided
-            events.append(LiveEvent("rep", verdict.index, verdict.end_frame / self.fps, rep=verdict.index,
-                                    valid=verdict.valid, reason=verdict.reason or "", movement=analysis.movement,
-                                    reported_at_s=self._t,
-                                    detail={"start_s": round(verdict.start_frame / self.fps, 3),
-                                            "period_s": round(period * self.every / self.fps, 3), "late": True}))
+            events.append(final_rep(verdict, start_s=round(verdict.start_frame / self.fps, 3),
+                                    period_s=round(period * self.every / self.fps, 3), late=True))
             self._last_rep = events[-1].to_dict()
         self._count = len(final)  # the display ends on the final count, also where fewer reps than reported
         if final and not events and self._last_rep and self._last_rep["rep"] > len(final):
-            last = final[-1]  # ... and on its last rep
-            self._last_rep = LiveEvent("rep", last.index, last.end_frame / self.fps, rep=last.index,
-                                       valid=last.valid, reason=last.reason or "", movement=analysis.movement,
-                                       reported_at_s=self._t).to_dict()
+            self._last_rep = final_rep(final[-1]).to_dict()  # ... and on its last rep
         moved = [k for k, (mine, theirs) in enumerate(zip(reported, analysis.count.reps), 1)
                  if abs(mine.end - theirs.end_frame) > max(0.5 * period, 1)]
         # The k-th reported rep in time order against final rep k (report numbers can differ).
