@@ -544,8 +544,10 @@ let grant = null;
 const stopped = [], fetched = [], errors = [];
 global.navigator = {mediaDevices: {getUserMedia: () => new Promise((resolve) => { grant = resolve; })}};
 const answers = ANSWERS;  // the server's [status, body] for each request in turn
-global.fetch = async (url) => {
+const posted = [];  // the bodies of /live/start
+global.fetch = async (url, options) => {
   fetched.push(url);
+  if (url === "/live/start") { posted.push(JSON.parse(options.body)); }
   const [status, body] = answers.shift();
   return {ok: status === 200, status: status, json: async () => body};
 };
@@ -607,11 +609,7 @@ const input = {disabled: true, checked: false};
 el("camera-flip").querySelector = () => input;
 el("camera").dataset.counted = "sit-up,pommel-horse";
 const synced = [];  // what the script told Dash of the box
-global.dash_clientside = {set_props: (id, props) => { if (id === "camera-flip") { synced.push(props.value); } }};
-const posted = [];""") + r"""
-const wrapped = global.fetch;
-global.fetch = async (url, options) => { if (url === "/live/start") { posted.push(JSON.parse(options.body)); }
-                                         return wrapped(url, options); };
+global.dash_clientside = {set_props: (id, props) => { if (id === "camera-flip") { synced.push(props.value); } }};""") + r"""
 function choose(value) { el("camera-movement").value = value; listeners.change({target: el("camera-movement")}); }
 const camera = {getTracks: () => [], getVideoTracks: () => []};
 (async () => {
@@ -673,10 +671,6 @@ def test_the_camera_tab_shows_the_pace_or_that_the_rhythm_is_not_found_yet(tmp_p
 STOPPED = "[200, {status: {state: {count: 0}}, result: {count: 0}}]"
 CAMERA_RATE = PAGE.replace("ANSWERS", f"""[[200, {{session: "s"}}], {STOPPED}, [200, {{session: "t"}}], {STOPPED},
   [200, {{session: "u"}}], {STOPPED}]""") + r"""
-const posted = [];
-const wrapped = global.fetch;
-global.fetch = async (url, options) => { if (url === "/live/start") { posted.push(JSON.parse(options.body).fps); }
-                                         return wrapped(url, options); };
 const modes = [];
 (async () => {
   for (const settings of [{frameRate: 7.5}, {frameRate: 30}, null]) {  // slower, faster, says nothing
@@ -687,7 +681,7 @@ const modes = [];
     modes.push(el("live-mode").textContent.split(" (")[0]);
     await C.stop();
   }
-  console.log(JSON.stringify({posted: posted, modes: modes, fetched: fetched}));
+  console.log(JSON.stringify({posted: posted.map((body) => body.fps), modes: modes, fetched: fetched}));
   process.exit(0);
 })();
 """

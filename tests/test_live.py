@@ -328,13 +328,17 @@ def test_events_are_json_ready():
     assert data["t_s"] == 4.568 and data["start_s"] == 3.5
 
 
+def _pattern_clip(path: Path, fps: int, seconds: int) -> Path:
+    """A 64x48 test pattern of ``seconds`` at ``fps`` written to ``path``."""
+    subprocess.run([video.ffmpeg_executable(), "-v", "error", "-f", "lavfi", "-i",
+                    f"testsrc=size=64x48:rate={fps}:duration={seconds}", "-pix_fmt", "yuv420p", str(path)], check=True)
+    return path
+
+
 @pytest.fixture(scope="session")
 def short_clip(tmp_path_factory) -> Path:
     """2 s of a test pattern at 10 fps."""
-    path = tmp_path_factory.mktemp("live") / "pattern.mp4"
-    subprocess.run([video.ffmpeg_executable(), "-v", "error", "-f", "lavfi", "-i",
-                    "testsrc=size=64x48:rate=10:duration=2", "-pix_fmt", "yuv420p", str(path)], check=True)
-    return path
+    return _pattern_clip(tmp_path_factory.mktemp("live") / "pattern.mp4", 10, 2)
 
 
 def test_realtime_plays_a_file_at_its_own_pace(short_clip):
@@ -600,9 +604,7 @@ def test_a_reader_that_goes_away_ends_the_stream_and_the_result_is_written(repco
     lost, with exit status 1, before)."""
     poses = repcount_videos[0].keypoints[:600]
     np.save(tmp_path / "poses.npy", poses)
-    clip = tmp_path / "pattern.mp4"  # 20 s at 30 fps: a frame for each pose
-    subprocess.run([video.ffmpeg_executable(), "-v", "error", "-f", "lavfi", "-i",
-                    "testsrc=size=64x48:rate=30:duration=20", "-pix_fmt", "yuv420p", str(clip)], check=True)
+    clip = _pattern_clip(tmp_path / "pattern.mp4", 30, 20)  # a frame for each pose
     driver = ("import sys, numpy as np\n"
               "from movinet_crossfit.pose import extract\n"
               "poses = np.load(sys.argv[1])\n"
