@@ -228,8 +228,8 @@ CAMERA_JS = r"""
     // A camera slower than the send rate sends fewer frames than the session counts on, and every
     // time in the result would run fast: start the session at the camera's own rate then.
     var track = r.stream.getVideoTracks ? r.stream.getVideoTracks()[0] : null;
-    var own = track && track.getSettings ? Number(track.getSettings().frameRate) : 0;
-    if (Math.round(own) >= 1 && Math.round(own) < fps) { fps = Math.round(own); r.fps = fps; }
+    var own = track && track.getSettings ? Math.round(Number(track.getSettings().frameRate)) : 0;
+    if (own >= 1 && own < fps) { fps = own; r.fps = fps; }
     var video = el("camera-video");
     video.srcObject = r.stream;
     video.play().catch(function () {});
