@@ -15,7 +15,7 @@ A rep found by counting large swings, before any period was believed, may span t
 later periodic count that finds more reps in it reports the others (``SPLIT_PERIODS``).
 A reported rep is never taken back (the live session's ``finish()`` reconciles it with the final
 count). The window bounds the cost of a re-count, so a long stream costs time in proportion to its
-length (docs/live.md has the measurements).
+length (docs/live.md has the measurements, docs/live-history.md how they got there).
 """
 from __future__ import annotations
 
@@ -62,10 +62,10 @@ FINDING_RHYTHM = "no rhythm yet, or resting: reps show once the movement repeats
 # The re-counts' counter settings (posecount.count.PoseCountConfig fields; the final count takes the
 # defaults, as analyze does). A short window's secondary direction often repeats at half the period
 # (a joint moving twice per rep) and ties the main one on periodicity: counted, it reports two reps
-# per rep, so the re-counts leave such harmonics out (docs/live.md, "Measured").
+# per rep, so the re-counts leave such harmonics out (docs/live-history.md, session 11).
 # The final count's step 8 (a stretch at a faster pace, counted on its own) is left out too: a
 # 30-s window is local already, and in every re-count its windows made the RepCount replay over 6
-# times slower (docs/live.md, session 19).
+# times slower (docs/live-history.md, session 19).
 COUNT_OPTIONS: dict = {"skip_harmonics": True, "pace_min_score": 0.0}
 
 
