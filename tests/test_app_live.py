@@ -457,9 +457,9 @@ def test_a_fake_camera_playing_a_real_set_is_counted_as_analyze_counts_it(cfmove
     # What the page counted is what analyze counts on the frames it sent (decoded as the server saw them),
     # and on the clip itself.
     assert final == f"{len(of_sent.reps)} reps" == f"{len(offline.reps)} reps", (final, len(offline.reps))
-    # The running count can be a rep ahead when the sending ends (docs/live.md, Limits: which frames
-    # the page takes depends on its timing; seen once, 15 against 14, on a loaded machine); the end
-    # corrects it, as `final` shows.
+    # The running count can be a rep ahead when the sending ends (docs/live.md, Limits: the running
+    # count can run ahead; which frames the page takes depends on its timing: seen once, 15 against
+    # 14, on a loaded machine); the end corrects it, as `final` shows.
     assert len(offline.reps) >= 10 and running <= len(offline.reps) + 1
     words = {True: "valid", False: "NO REP", None: "can't tell"}
     assert verdicts == [words[rep.valid] for rep in of_sent.reps]

@@ -305,6 +305,29 @@ def test_an_interrupt_while_a_rep_is_judged_does_not_lose_the_rep(repcount_video
     assert end["reported"] == sum(e.kind == "rep" for e in events) == 2
 
 
+def test_the_session_plot_says_when_the_count_reached_each_rep(repcount_videos, tmp_path):
+    """`live --plot`: per final rep, seconds from its end to when the running count showed it, as the
+    live benchmark measures it from the counter's own reports (``count_delays``, in periods), the
+    reps only the stream's end decided included; and the picture."""
+    from benchmarks.bench_live import count_delays
+    from movinet_crossfit.analysis.live import LiveRun
+    from movinet_crossfit.analysis.live_plot import plot_live, rep_delays
+
+    keypoints = repcount_videos[0].keypoints[:300]
+    session = _session(keypoints, movement="ohs")
+    events = []
+    for _ in range(len(keypoints)):
+        events += session.push(FRAME)
+    tail, analysis = session.finish()
+    run = LiveRun("stu8_9", events + tail, analysis)
+    delays = rep_delays(run)
+    expected = count_delays(session.counter.reps, analysis.count, len(keypoints))
+    assert len(delays) == analysis.count.count >= 5 and any(e.detail.get("late") for e in tail)
+    np.testing.assert_allclose(np.array(delays) * REPCOUNT_FPS / analysis.count.period, expected, atol=1e-6)
+    png = plot_live(run, tmp_path / "live.png", "stu8_9")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+
+
 @pytest.mark.parametrize("declared, noted", [(30.0, False), (45.0, True), (20.0, True)])
 def test_frames_whose_clock_disagrees_with_the_sessions_rate_get_a_note(repcount_videos, declared, noted):
     """The result's times come from the frame count at the session's fps; frames stamped by the
@@ -376,7 +399,8 @@ def _blazepose_or_skip():
 
 @pytest.fixture(scope="session")
 def live_thrusters(cfmove_clips, tmp_path_factory):
-    """The real thruster clips joined into one set; analyzed once, and run once through `live --json-lines`."""
+    """The real thruster clips joined into one set; analyzed once, and run once through `live --json-lines`
+    (with `--plot`)."""
     _blazepose_or_skip()
     from typer.testing import CliRunner
 
@@ -388,15 +412,16 @@ def live_thrusters(cfmove_clips, tmp_path_factory):
     paths = sorted((cfmove_clips / "thruster").glob("*.mp4"), key=lambda p: int(p.stem.rsplit("_", 1)[1]))
     joined, _ = join_clips(paths, folder / "thrusters.mp4")
     analysis = analyse_footage(joined)
-    done = CliRunner().invoke(app, ["live", str(joined), "--json-lines", "--json", str(folder / "live.json")])
+    done = CliRunner().invoke(app, ["live", str(joined), "--json-lines", "--json", str(folder / "live.json"),
+                                    "--plot", str(folder / "live.png")])
     assert done.exit_code == 0, done.output
     lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-    return analysis, lines, json.loads((folder / "live.json").read_text())
+    return analysis, lines, json.loads((folder / "live.json").read_text()), folder / "live.png"
 
 
 @pytest.mark.slow
 def test_live_on_a_real_set_counts_what_analyze_counts_and_reports_reps_within_a_period(live_thrusters):
-    analysis, lines, result = live_thrusters
+    analysis, lines, result, png = live_thrusters
     end = lines[-1]
     assert end["kind"] == "end" and end["count"] == analysis.count.count == result["count"] > 5
     reps = [line for line in lines if line["kind"] == "rep"]
@@ -410,6 +435,7 @@ def test_live_on_a_real_set_counts_what_analyze_counts_and_reports_reps_within_a
         assert rep["reported_at_s"] - final_ends[rep["rep"] - 1] <= period + 0.05, (rep, period)
     assert [r["valid"] for r in result["reps"]] == [r.valid for r in analysis.reps]
     assert result["live"]["events"][-1] == end
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # --plot, beside --json-lines and --json
 
 
 @pytest.fixture(scope="module")
@@ -561,6 +587,24 @@ def test_live_refuses_a_bad_json_path_before_it_opens_the_source(short_clip, tmp
     done = CliRunner().invoke(app, ["live", str(clip), "--json", str(target)])
     assert isinstance(done.exception, UserError) and words in str(done.exception), done.output
     assert clip.read_bytes() == short_clip.read_bytes()  # the input video is untouched
+
+
+@pytest.mark.parametrize("plot, words", [("live.txt", "name it .png"), (".", "is a folder; give a file name (e.g. live.png)"),
+                                         ("r.json", "give each its own file"), ("clip.mp4", "is the input video")])
+def test_live_refuses_a_bad_plot_path_before_it_opens_the_source(short_clip, tmp_path, monkeypatch, plot, words):
+    from typer.testing import CliRunner
+
+    from movinet_crossfit.cli import app
+    from movinet_crossfit.core import capture
+    from movinet_crossfit.core.errors import UserError
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "clip.mp4").write_bytes(short_clip.read_bytes())
+    opened = []
+    monkeypatch.setattr(capture, "open_capture", lambda *a, **k: opened.append(a))
+    done = CliRunner().invoke(app, ["live", "clip.mp4", "--json", "r.json", "--plot", plot])
+    assert isinstance(done.exception, UserError) and words in str(done.exception), done.output
+    assert not opened and not (tmp_path / "r.json").exists()
 
 
 def test_sigterm_ends_a_live_run_as_ctrl_c_does_and_the_result_is_written(short_clip, tmp_path, monkeypatch):

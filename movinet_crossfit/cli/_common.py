@@ -143,6 +143,7 @@ def finish_batch(report, done: str | None, strict: bool = False, noun: str = "it
 
 
 OVERLAY_SUFFIXES = (".mp4", ".m4v", ".mov")  # what an H.264 MP4 may be called without lying
+PLOT_SUFFIXES = (".png", ".svg", ".pdf")  # what matplotlib writes by the name
 
 
 def check_output(path: Path | None, option: str, video_path: Path, other: tuple[str, Path | None]) -> None:
@@ -151,7 +152,7 @@ def check_output(path: Path | None, option: str, video_path: Path, other: tuple[
     if path is None:
         return
     if path.is_dir():
-        example = path / ("overlay.mp4" if option == "--overlay" else "result.json")
+        example = path / {"--overlay": "overlay.mp4", "--plot": "live.png"}.get(option, "result.json")
         raise UserError(f"{option} {path}: is a folder; give a file name (e.g. {example})")
     if path.exists() and video_path.exists() and os.path.samefile(path, video_path):
         raise UserError(f"{option} {path}: is the input video; write to another file")
@@ -159,6 +160,8 @@ def check_output(path: Path | None, option: str, video_path: Path, other: tuple[
         raise UserError(f"{option} {path}: is also {other[0]}; give each its own file")
     if option == "--overlay" and path.suffix.lower() not in OVERLAY_SUFFIXES:
         raise UserError(f"{option} {path}: the overlay is an H.264 MP4; name it .mp4")
+    if option == "--plot" and path.suffix.lower() not in PLOT_SUFFIXES:
+        raise UserError(f"{option} {path}: a picture; name it .png (or .svg, .pdf)")
     above = next((folder for folder in path.parents if folder.exists()), None)
     if above is not None and not above.is_dir():
         raise UserError(f"{option} {path}: {above} is a file, not a folder; choose another path")

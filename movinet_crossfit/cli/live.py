@@ -98,6 +98,8 @@ def live(
                                              "with the live events)"),
     output_format: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table | json: the final "
                                                "result on stdout (without --json-lines)"),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="PNG of the session: each rep's end and when the "
+                                        "running count reached it, over the movement"),
 ) -> None:
     """The running movement, rep count and each rep's verdict from a camera, a stream or a file (Ctrl-C stops)."""
     from movinet_crossfit.analysis.footage import resolve_movement
@@ -109,7 +111,8 @@ def live(
     check_movement_given(movement, loaded)
     resolve_movement(loaded, movement, flip_rest)
     # Refused before the camera opens: a live session cannot be run again to get its result.
-    check_output(json_path, "--json", Path(source), ("", None))
+    check_output(json_path, "--json", Path(source), ("--plot", plot))
+    check_output(plot, "--plot", Path(source), ("--json", json_path))
 
     closed = False
 
@@ -150,6 +153,15 @@ def live(
             end = result.events[-1].to_dict()
             if end.get("corrected"):
                 out.print(f"  note: {end['reported']} reps were reported live; the final count is {end['count']}")
-    if json_path is not None:
-        results_console(OutputFormat.json if json_lines else output_format).print(
-            f"result -> [bold]{json_path}[/bold]", highlight=False)
+    if plot is not None:
+        from movinet_crossfit.analysis.live_plot import plot_live
+
+        try:
+            plot_live(result, plot, Path(source).name)
+        except OSError as exc:
+            raise UserError(f"--plot {plot}: cannot write there ({exc.strerror or exc}); choose another "
+                            "path") from None
+    said = results_console(OutputFormat.json if json_lines else output_format)
+    for what, where in (("result", json_path), ("plot", plot)):
+        if where is not None:
+            said.print(f"{what} -> [bold]{where}[/bold]", highlight=False)

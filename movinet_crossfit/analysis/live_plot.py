@@ -1,0 +1,97 @@
+"""A live session on one picture (``live --plot``): when the running count reached each rep against
+when the rep ended, over the counted movement, so a coach can see at a glance how far behind the
+athlete the count ran, and which reps came only with the stream's end.
+
+``rep_delays(run)``: per final rep, seconds from its end to the moment the running count reached its
+number (negative: the count got there early; docs/live.md measures the same on RepCount).
+``plot_live(run, png)``: the picture.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["plot_live", "rep_delays"]
+
+VERDICT_COLOURS = {True: "tab:green", False: "tab:red", None: "0.6"}
+
+
+def _steps(run) -> tuple[np.ndarray, np.ndarray]:
+    """The running count as the display showed it: (when, count), one step per rep event."""
+    reps = [e for e in run.events if e.kind == "rep"]
+    when = np.array([e.reported_at_s for e in reps], float)
+    count = np.array([e.count for e in reps], float)
+    return when, count
+
+
+def rep_delays(run) -> list[float]:
+    """Per final rep k (time order): seconds from its end until the running count first showed k or
+    more (the stream's end reports any rep the count had not reached, so every rep gets one)."""
+    fps = run.analysis.fps
+    when, count = _steps(run)
+    end_time = run.events[-1].reported_at_s if run.events else 0.0
+    delays = []
+    for k, verdict in enumerate(run.analysis.reps, 1):
+        reached = when[count >= k]
+        delays.append(float((reached.min() if len(reached) else end_time) - verdict.end_frame / fps))
+    return delays
+
+
+def plot_live(run, png: str | os.PathLike, title: str = "") -> Path:
+    """Top: the final count's movement signal, each final rep shaded in its verdict's colour and
+    numbered. Bottom: the running count over video time beside the final reps counted as each ends
+    (the best a live count could do) and a period later (the goal: docs/live.md), with a mark where
+    each rep was reported live in its live verdict's colour (x: only the stream's end reported it)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from movinet_crossfit.core.fileio import save_figure
+
+    analysis = run.analysis
+    count, fps = analysis.count, analysis.fps
+    duration = max(analysis.info.duration or 0.0, run.events[-1].reported_at_s if run.events else 0.0)
+    period_s = count.period / analysis.pose_fps if count.period else 0.0
+    delays = rep_delays(run)
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 5.5), sharex=True, constrained_layout=True,
+                                      gridspec_kw={"height_ratios": [1.4, 1]})
+    t = np.arange(len(count.signal)) / analysis.pose_fps
+    top.plot(t, count.signal, color="tab:purple", lw=1.2)
+    for verdict in analysis.reps:
+        a, b = verdict.start_frame / fps, verdict.end_frame / fps
+        top.axvspan(a, b, color=VERDICT_COLOURS[verdict.valid], alpha=0.18)
+        top.text(0.5 * (a + b), 1.0, str(verdict.index), ha="center", va="top", fontsize=8,
+                 transform=top.get_xaxis_transform())
+    top.set_ylabel("movement")
+    judged = f" ({analysis.valid_count} valid, {analysis.no_rep_count} no-rep)" if analysis.movement else ""
+    top.set_title((title + ": " if title else "") + f"{count.count} reps{judged}"
+                  + (f", movement {analysis.movement}" if analysis.movement else ""), fontsize=10)
+
+    ends = np.array([v.end_frame / fps for v in analysis.reps])
+    bottom.step(np.r_[0.0, ends, duration], np.r_[0, np.arange(1, len(ends) + 1), len(ends)], where="post",
+                color="0.5", ls="--", lw=1.2, label="final reps, as each ended")
+    if period_s:
+        bottom.step(np.r_[0.0, ends + period_s, duration], np.r_[0, np.arange(1, len(ends) + 1), len(ends)],
+                    where="post", color="0.75", ls=":", lw=1.2, label="a period after each end (the goal)")
+    when, shown = _steps(run)
+    bottom.step(np.r_[0.0, when, duration], np.r_[0, shown, shown[-1] if len(shown) else 0], where="post",
+                color="tab:blue", lw=1.8, label="running count, as shown live")
+    for event in (e for e in run.events if e.kind == "rep"):
+        late = event.detail.get("late", False)
+        bottom.plot(event.reported_at_s, event.count, "x" if late else "o", ms=5, color=VERDICT_COLOURS[event.valid])
+    bottom.set_ylabel("count")
+    bottom.set_xlabel("video time (s)")
+    bottom.set_xlim(0, duration or 1.0)
+    bottom.legend(loc="upper left", fontsize=8, frameon=False)
+    if delays:
+        over = sum(d > period_s for d in delays) if period_s else 0
+        said = (f"the running count reached each rep a median {np.median(delays):.2f} s after its end"
+                + (f" ({np.median(delays) / period_s:.2f} periods); {over} of {len(delays)} over a period late"
+                   if period_s else "") + "; x: reported only at the end")
+    else:
+        said = "no rep counted"
+    bottom.set_title(said, fontsize=9)
+    return save_figure(fig, png)
