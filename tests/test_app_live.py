@@ -187,6 +187,7 @@ def test_frames_are_analysed_in_order_and_stop_returns_the_final_count_and_rep_t
         "inputs": [{"id": "live-final", "property": "data", "value": {"session": session}}],
         "changedPropIds": ["live-final.data"], "state": []}).get_data(as_text=True)
     assert "2 reps" in card and "live-final-reps" in card and "NO REP" in card and "hips not open" in card
+    assert "live-final-timeline" in card and "each rep shown a median" in card  # the count over the session
     gone = client.post("/_dash-update-component", json={
         "output": "live-result.children", "outputs": {"id": "live-result", "property": "children"},
         "inputs": [{"id": "live-final", "property": "data", "value": {"session": "forged"}}],
@@ -694,3 +695,24 @@ def test_the_camera_tab_starts_a_slower_camera_at_its_own_rate(tmp_path):
     assert seen["posted"] == [8, 10, 10], seen  # 7.5 frames/s: sent at 8
     assert seen["modes"] == ["sending 8 frames/s", "sending 10 frames/s", "sending 10 frames/s"], seen
     assert seen["fetched"] == [f"/live/{s}" for s in ("start", "s/stop", "start", "t/stop", "start", "u/stop")]
+
+
+def test_the_camera_cards_timeline_shows_when_each_rep_came_against_when_it_ended():
+    from movinet_crossfit.app.figures import live_figure
+
+    result = {"duration": 5.0, "pace": {"median_s": 1.0},
+              "reps": [{"end_s": 1.0}, {"end_s": 2.0}, {"end_s": 3.0}]}
+    events = [{"kind": "movement", "count": 0, "reported_at_s": 0.5},
+              {"kind": "rep", "count": 1, "rep": 1, "t_s": 1.0, "valid": True, "reported_at_s": 1.5},
+              {"kind": "rep", "count": 2, "rep": 2, "t_s": 2.0, "valid": False, "reported_at_s": 2.4},
+              {"kind": "rep", "count": 3, "rep": 3, "t_s": 3.0, "valid": None, "reported_at_s": 4.2, "late": True},
+              {"kind": "end", "count": 3, "reported_at_s": 5.0}]
+    fig = live_figure(result, events)
+    lines = {t.name: (list(t.x), list(t.y)) for t in fig.data if t.mode == "lines"}
+    assert lines["final reps, as each ended"] == ([0.0, 1.0, 2.0, 3.0, 5.0], [0, 1, 2, 3, 3])
+    assert lines["a period later (the goal)"][0] == [0.0, 2.0, 3.0, 4.0, 5.0]
+    assert lines["running count, as shown"] == ([0.0, 1.5, 2.4, 4.2, 5.0], [0, 1, 2, 3, 3])
+    marks = {t.name: list(t.x) for t in fig.data if t.mode == "markers"}
+    assert marks == {"valid": [1.5], "no rep": [2.4], "can't tell": [4.2]}
+    assert "a median 0.50 s after it ended" in fig.layout.title.text  # 0.5, 0.4, 1.2 s
+    assert "no rep counted" in live_figure({"reps": []}, []).layout.title.text

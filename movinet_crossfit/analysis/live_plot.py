@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["plot_live", "rep_delays"]
+__all__ = ["plot_live", "reach_delays", "rep_delays"]
 
 VERDICT_COLOURS = {True: "tab:green", False: "tab:red", None: "0.6"}
 
@@ -26,17 +26,24 @@ def _steps(run) -> tuple[np.ndarray, np.ndarray]:
     return when, count
 
 
+def reach_delays(ends, when, count, end_time: float) -> list[float]:
+    """Per final rep k (``ends``: their end times, in time order): seconds from its end until the
+    running count (``count`` shown from ``when`` on, one per rep event) first showed k or more;
+    ``end_time`` for a rep it never showed. Shared by the picture and the app's camera card."""
+    when, count = np.asarray(when, float), np.asarray(count, float)
+    delays = []
+    for k, end in enumerate(ends, 1):
+        reached = when[count >= k]
+        delays.append(float((reached.min() if len(reached) else end_time) - end))
+    return delays
+
+
 def rep_delays(run) -> list[float]:
     """Per final rep k (time order): seconds from its end until the running count first showed k or
     more (the stream's end reports any rep the count had not reached, so every rep gets one)."""
-    fps = run.analysis.fps
     when, count = _steps(run)
     end_time = run.events[-1].reported_at_s if run.events else 0.0
-    delays = []
-    for k, verdict in enumerate(run.analysis.reps, 1):
-        reached = when[count >= k]
-        delays.append(float((reached.min() if len(reached) else end_time) - verdict.end_frame / fps))
-    return delays
+    return reach_delays([v.end_frame / run.analysis.fps for v in run.analysis.reps], when, count, end_time)
 
 
 def plot_live(run, png: str | os.PathLike, title: str = "") -> Path:

@@ -1,4 +1,5 @@
-"""Plotly figures of a result: the pace of the set, the model's movement, RepNet's count.
+"""Plotly figures of a result: the pace of the set, the model's movement, RepNet's count, and a
+camera session's count over time.
 
 The pace and the model's chart are drawn from the result's JSON form (``FootageAnalysis.to_dict()``,
 what the Lambda handler answers too), so they show exactly what the JSON says.
@@ -96,4 +97,46 @@ def count_figure(count) -> go.Figure:
     fig.update_yaxes(range=[0, max(1.0, float(count.count)) * 1.08], row=2, col=1)
     fig.update_xaxes(title_text="time (s)", row=2, col=1)
     fig.update_layout(height=380, showlegend=False, **_LAYOUT)
+    return fig
+
+
+def live_figure(result: dict, events: list[dict]) -> go.Figure:
+    """A camera session's count over time (``live.CameraSession.stop()``'s answer): the running count
+    as the page showed it, the final reps counted as each ended (the best a live count could do) and
+    a period later (the median seconds per rep: the goal), a marker per rep reported live in its live
+    verdict's colour; the title says how long after its end each rep was shown (median)."""
+    from movinet_crossfit.analysis.live_plot import reach_delays
+
+    ends = [float(rep["end_s"]) for rep in result.get("reps") or []]
+    shown = [e for e in events if e.get("kind") == "rep" and e.get("reported_at_s") is not None]
+    when, counts = [float(e["reported_at_s"]) for e in shown], [int(e["count"]) for e in shown]
+    last = max([float(result.get("duration") or 0.0), *when, *ends, 0.0])
+    period = (result.get("pace") or {}).get("median_s")
+    fig = go.Figure()
+
+    def steps(times, name, **line):
+        y = list(range(1, len(times) + 1)) if "values" not in line else line.pop("values")
+        fig.add_trace(go.Scatter(x=[0.0, *times, last], y=[0, *y, y[-1] if y else 0], mode="lines", name=name,
+                                 line=dict(shape="hv", **line), hoverinfo="skip"))
+
+    steps(ends, "final reps, as each ended", color="#999", dash="dash", width=1.5)
+    if period:
+        steps([end + float(period) for end in ends], "a period later (the goal)", color="#ccc", dash="dot", width=1.5)
+    steps(when, "running count, as shown", values=counts, color="#1f77b4", width=2.5)
+    for valid, (name, colour, symbol) in VERDICTS.items():
+        chosen = [e for e in shown if e.get("valid") is valid]
+        if chosen:
+            fig.add_trace(go.Scatter(
+                x=[float(e["reported_at_s"]) for e in chosen], y=[int(e["count"]) for e in chosen], mode="markers",
+                name=name, marker=dict(color=colour, symbol=symbol, size=9, line=dict(width=2)),
+                customdata=[[e.get("t_s"), e.get("rep")] for e in chosen],
+                hovertemplate="rep %{customdata[1]} (ended at %{customdata[0]:.1f} s) shown at %{x:.1f} s"
+                              "<extra></extra>"))
+    delays = reach_delays(ends, when, counts, last)
+    title = (f"the count over the session: each rep shown a median {float(np.median(delays)):.2f} s after it ended"
+             if delays else "the count over the session: no rep counted")
+    fig.update_xaxes(title_text="time (s)", rangemode="tozero")
+    fig.update_yaxes(title_text="reps", rangemode="tozero")
+    fig.update_layout(title=title, height=320,
+                      legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"), **_LAYOUT)
     return fig

@@ -186,5 +186,6 @@ def live_view(final: dict) -> html.Div:
         children.append(html.Ul(className="notes", id="live-final-notes",
                                 children=[html.Li(for_the_page(n)) for n in result["notes"]]))
     if result["reps"]:
-        children += [html.H3("Repetitions"), rep_table(rep_rows(result), "live-final-")]
+        children += [html.H3("Repetitions"), rep_table(rep_rows(result), "live-final-"),
+                     _graph("live-final-timeline", figures.live_figure(result, final.get("events") or []))]
     return html.Div(className="card", id="live-result-card", children=children)
