@@ -209,3 +209,17 @@ def thruster_y4m(base: Path, clips_dir: Path, fps: float = 15.0) -> Path:
                         f"fps={fps:g},scale=854:480,{still}", "-pix_fmt", "yuv420p", str(out)], check=True, timeout=300)
         return out
     return _once(f"thruster_y4m:{fps}", make)
+
+
+def props(layout: str, element: str) -> dict | None:
+    """The props of the element with id ``element`` in a Dash JSON answer (the page's
+    ``/_dash-layout``, a callback's ``/_dash-update-component``)."""
+    import json
+
+    def find(node):
+        if isinstance(node, dict) and isinstance(node.get("props"), dict) and node["props"].get("id") == element:
+            return node["props"]
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        return next((found for found in map(find, children) if found is not None), None)
+
+    return find(json.loads(layout))

@@ -507,12 +507,14 @@ def test_the_page_is_served(pose_analyser, tmp_path):
     assert layout.count("sit-up (counted, not judged)") == 2 and "thruster (counted" not in layout
     assert "flip-choice" in layout and "camera-flip" in layout  # "the other end", on both tabs
     # ... greyed out until a movement counted, not judged, is chosen (the camera's script reads data-counted)
-    assert [_props(layout, box)["options"][0]["disabled"] for box in ("flip-choice", "camera-flip")] == [True, True]
-    counted = _props(layout, "camera")["data-counted"].split(",")
+    boxes = ("flip-choice", "camera-flip")
+    assert [app_support.props(layout, box)["options"][0]["disabled"] for box in boxes] == [True, True]
+    counted = app_support.props(layout, "camera")["data-counted"].split(",")
     assert "sit-up" in counted and "pommel-horse" in counted and "thruster" not in counted
     from movinet_crossfit.analysis.online import FINDING_RHYTHM
 
-    assert _props(layout, "live-pace")["data-finding"] == FINDING_RHYTHM  # the camera's pace line until a rhythm
+    # the camera's pace line until a rhythm
+    assert app_support.props(layout, "live-pace")["data-finding"] == FINDING_RHYTHM
     assert app.server.config["MAX_CONTENT_LENGTH"] < 8 * 2**20
 
     def choose(movement, ticked):
@@ -531,19 +533,6 @@ def test_the_page_is_served(pose_analyser, tmp_path):
     assert choose("thruster", ["flip"]) == (True, [])  # judged: its standard fixes where a rep starts
     assert choose("", ["flip"]) == (True, [])  # recognised: no movement to turn round
     app.jobs.shutdown()
-
-
-def _props(layout: str, element: str) -> dict:
-    """The props of the element with id ``element`` in the page's ``/_dash-layout`` JSON."""
-    import json
-
-    def find(node):
-        if isinstance(node, dict) and isinstance(node.get("props"), dict) and node["props"].get("id") == element:
-            return node["props"]
-        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
-        return next((found for found in map(find, children) if found is not None), None)
-
-    return find(json.loads(layout))
 
 
 def test_app_command_with_a_missing_model_is_one_clear_line(tmp_path):

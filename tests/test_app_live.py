@@ -33,7 +33,7 @@ class StandIn:
     def _rep(self, n: int) -> dict:
         valid = n % 2 == 1
         return {"kind": "rep", "count": n, "rep": n, "valid": valid, "reason": "" if valid else "hips not open",
-                "t_s": n * 3 / self.fps}
+                "t_s": n * 3 / self.fps, "reported_at_s": (n * 3 - 1) / self.fps}
 
     def push(self, frame, t_s=None):
         if self.gate is not None:
@@ -187,7 +187,12 @@ def test_frames_are_analysed_in_order_and_stop_returns_the_final_count_and_rep_t
         "inputs": [{"id": "live-final", "property": "data", "value": {"session": session}}],
         "changedPropIds": ["live-final.data"], "state": []}).get_data(as_text=True)
     assert "2 reps" in card and "live-final-reps" in card and "NO REP" in card and "hips not open" in card
-    assert "live-final-timeline" in card and "each rep shown a median" in card  # the count over the session
+    # The count over the session: the reps the running count showed before Stop are on it.
+    assert [e["count"] for e in final["events"] if e["kind"] == "rep"] == [1, 2]
+    timeline = app_support.props(card, "live-final-timeline")["figure"]
+    running = next(t for t in timeline["data"] if t.get("name") == "running count, as shown")
+    assert running["x"][1:3] == [2 / 12.5, 5 / 12.5] and running["y"][:3] == [0, 1, 2]
+    assert "each rep shown a median" in timeline["layout"]["title"]["text"]
     gone = client.post("/_dash-update-component", json={
         "output": "live-result.children", "outputs": {"id": "live-result", "property": "children"},
         "inputs": [{"id": "live-final", "property": "data", "value": {"session": "forged"}}],

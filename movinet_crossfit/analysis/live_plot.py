@@ -4,7 +4,7 @@ athlete the count ran, and which reps came only with the stream's end.
 
 ``rep_delays(run)``: per final rep, seconds from its end to the moment the running count reached its
 number (negative: the count got there early; docs/live.md measures the same on RepCount).
-``plot_live(run, png)``: the picture.
+``describe(run)``: the picture's one-line verdict on timeliness. ``plot_live(run, png)``: the picture.
 """
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["plot_live", "reach_delays", "rep_delays"]
+__all__ = ["describe", "plot_live", "reach_delays", "rep_delays"]
 
+MAX_LABELS = 60  # rep numbers on the picture at most (a long session's are thinned)
 VERDICT_COLOURS = {True: "tab:green", False: "tab:red", None: "0.6"}
 
 
@@ -46,15 +47,40 @@ def rep_delays(run) -> list[float]:
     return reach_delays([v.end_frame / run.analysis.fps for v in run.analysis.reps], when, count, end_time)
 
 
+def describe(run) -> str:
+    """The picture's verdict on timeliness, one line: the median delay, how many reps came over a
+    period late, and whether the end corrected the running count."""
+    analysis = run.analysis
+    period_s = analysis.count.period / analysis.pose_fps if analysis.count.period else 0.0
+    delays = rep_delays(run)
+    end = run.events[-1] if run.events and run.events[-1].kind == "end" else None
+    reported = end.detail.get("reported", 0) if end is not None else 0
+    if not delays:
+        return f"no final rep (the running count showed {reported})" if reported else "no rep counted"
+    median = float(np.median(delays))
+    side = "after its end" if median >= 0 else "before its end (ahead)"
+    said = f"the running count reached each rep a median {abs(median):.2f} s {side}"
+    if period_s:
+        over = sum(d > period_s for d in delays)
+        said += f" ({abs(median) / period_s:.2f} periods); {over} of {len(delays)} over a period late"
+    if end is not None and end.detail.get("corrected"):
+        said += f"; it said {reported} live, corrected at the end"
+    if any(e.kind == "rep" and e.detail.get("late") for e in run.events):
+        said += "; x: reported only at the end"
+    return said
+
+
 def plot_live(run, png: str | os.PathLike, title: str = "") -> Path:
     """Top: the final count's movement signal, each final rep shaded in its verdict's colour and
-    numbered. Bottom: the running count over video time beside the final reps counted as each ends
-    (the best a live count could do) and a period later (the goal: docs/live.md), with a mark where
-    each rep was reported live in its live verdict's colour (x: only the stream's end reported it)."""
+    numbered. Bottom: the running count over video time (ending on the final count, as the display
+    does) beside the final reps counted as each ends (the best a live count could do) and a period
+    later (the goal: docs/live.md), with a mark where each rep was reported live in its live
+    verdict's colour (x: only the stream's end reported it). Title: ``describe(run)``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     from movinet_crossfit.core.fileio import save_figure
 
@@ -62,7 +88,9 @@ def plot_live(run, png: str | os.PathLike, title: str = "") -> Path:
     count, fps = analysis.count, analysis.fps
     duration = max(analysis.info.duration or 0.0, run.events[-1].reported_at_s if run.events else 0.0)
     period_s = count.period / analysis.pose_fps if count.period else 0.0
-    delays = rep_delays(run)
+    # A long session: every k-th rep numbered, smaller marks (600 labels overprint into a band).
+    label_every = max(1, int(np.ceil(len(analysis.reps) / MAX_LABELS)))
+    mark = 5 if len(analysis.reps) <= MAX_LABELS else 2
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 5.5), sharex=True, constrained_layout=True,
                                       gridspec_kw={"height_ratios": [1.4, 1]})
     t = np.arange(len(count.signal)) / analysis.pose_fps
@@ -70,10 +98,12 @@ def plot_live(run, png: str | os.PathLike, title: str = "") -> Path:
     for verdict in analysis.reps:
         a, b = verdict.start_frame / fps, verdict.end_frame / fps
         top.axvspan(a, b, color=VERDICT_COLOURS[verdict.valid], alpha=0.18)
-        top.text(0.5 * (a + b), 1.0, str(verdict.index), ha="center", va="top", fontsize=8,
-                 transform=top.get_xaxis_transform())
+        if verdict.index % label_every == 0 or verdict.index == 1:
+            top.text(0.5 * (a + b), 1.0, str(verdict.index), ha="center", va="top", fontsize=8,
+                     transform=top.get_xaxis_transform())
     top.set_ylabel("movement")
-    judged = f" ({analysis.valid_count} valid, {analysis.no_rep_count} no-rep)" if analysis.movement else ""
+    judged = (f" ({analysis.valid_count} valid, {analysis.no_rep_count} no-rep, {analysis.unjudged_count} can't "
+              "tell)") if analysis.standard else ""
     top.set_title((title + ": " if title else "") + f"{count.count} reps{judged}"
                   + (f", movement {analysis.movement}" if analysis.movement else ""), fontsize=10)
 
@@ -84,21 +114,18 @@ def plot_live(run, png: str | os.PathLike, title: str = "") -> Path:
         bottom.step(np.r_[0.0, ends + period_s, duration], np.r_[0, np.arange(1, len(ends) + 1), len(ends)],
                     where="post", color="0.75", ls=":", lw=1.2, label="a period after each end (the goal)")
     when, shown = _steps(run)
-    bottom.step(np.r_[0.0, when, duration], np.r_[0, shown, shown[-1] if len(shown) else 0], where="post",
+    # The display ends on the final count (a running count that ran ahead steps down at the end).
+    final_at = run.events[-1].reported_at_s if run.events else duration
+    bottom.step(np.r_[0.0, when, final_at, duration], np.r_[0, shown, len(ends), len(ends)], where="post",
                 color="tab:blue", lw=1.8, label="running count, as shown live")
     for event in (e for e in run.events if e.kind == "rep"):
         late = event.detail.get("late", False)
-        bottom.plot(event.reported_at_s, event.count, "x" if late else "o", ms=5, color=VERDICT_COLOURS[event.valid])
+        bottom.plot(event.reported_at_s, event.count, "x" if late else "o", ms=mark,
+                    color=VERDICT_COLOURS[event.valid])
+    bottom.yaxis.set_major_locator(MaxNLocator(integer=True))
     bottom.set_ylabel("count")
     bottom.set_xlabel("video time (s)")
     bottom.set_xlim(0, duration or 1.0)
     bottom.legend(loc="upper left", fontsize=8, frameon=False)
-    if delays:
-        over = sum(d > period_s for d in delays) if period_s else 0
-        said = (f"the running count reached each rep a median {np.median(delays):.2f} s after its end"
-                + (f" ({np.median(delays) / period_s:.2f} periods); {over} of {len(delays)} over a period late"
-                   if period_s else "") + "; x: reported only at the end")
-    else:
-        said = "no rep counted"
-    bottom.set_title(said, fontsize=9)
+    bottom.set_title(describe(run), fontsize=9)
     return save_figure(fig, png)

@@ -150,6 +150,7 @@ class CameraSession:
         self.error: str | None = None
         self.error_status = 500
         self.final: dict | None = None
+        self._events: list = []  # what push reported (the reps shown live), for the result's events
         self.ended = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"camera-{session_id[:6]}", daemon=True)
         self._thread.start()
@@ -256,7 +257,7 @@ class CameraSession:
                     return
                 _, t_s, frame = item
                 started = time.perf_counter()
-                self._live.push(frame, t_s)
+                self._events += self._live.push(frame, t_s)
                 state = self._live.state()
                 with self._cond:
                     self.busy_s += time.perf_counter() - started
@@ -271,7 +272,9 @@ class CameraSession:
             with self._cond:
                 self.state = state
             result = analysis.to_dict()
-            self.final = {"status": self.status(), "result": result, "events": [e.to_dict() for e in events]}
+            # Every event, the live ones first (as `live --json`'s): the card draws when each rep was shown.
+            self.final = {"status": self.status(), "result": result,
+                          "events": [e.to_dict() for e in self._events + events]}
         except (LiveRequestError, UserError) as exc:  # nothing to count: the user's to fix
             self.error, self.error_status = str(exc), 400
             reason = self.error

@@ -3,6 +3,7 @@ stream or a file; at the end, ``analyze``'s result for what was seen)."""
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import signal
@@ -98,8 +99,8 @@ def live(
                                              "with the live events)"),
     output_format: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table | json: the final "
                                                "result on stdout (without --json-lines)"),
-    plot: Optional[Path] = typer.Option(None, "--plot", help="PNG of the session: each rep's end and when the "
-                                        "running count reached it, over the movement"),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="a picture of the session (.png, .svg or .pdf): each "
+                                        "rep's end and when the running count reached it, over the movement"),
 ) -> None:
     """The running movement, rep count and each rep's verdict from a camera, a stream or a file (Ctrl-C stops)."""
     from movinet_crossfit.analysis.footage import resolve_movement
@@ -113,6 +114,10 @@ def live(
     # Refused before the camera opens: a live session cannot be run again to get its result.
     check_output(json_path, "--json", Path(source), ("--plot", plot))
     check_output(plot, "--plot", Path(source), ("--json", json_path))
+    if plot is not None and importlib.util.find_spec("matplotlib") is None:  # a session cannot be re-run
+        from movinet_crossfit.core.extras import install_hint
+
+        raise UserError(f"--plot needs matplotlib (the [plots] extra): install it with {install_hint('plots')}")
 
     closed = False
 
@@ -153,6 +158,9 @@ def live(
             end = result.events[-1].to_dict()
             if end.get("corrected"):
                 out.print(f"  note: {end['reported']} reps were reported live; the final count is {end['count']}")
+    said = results_console(OutputFormat.json if json_lines else output_format)
+    if json_path is not None:  # said before the picture is drawn: a failed picture does not hide it
+        said.print(f"result -> [bold]{json_path}[/bold]", highlight=False)
     if plot is not None:
         from movinet_crossfit.analysis.live_plot import plot_live
 
@@ -161,7 +169,4 @@ def live(
         except OSError as exc:
             raise UserError(f"--plot {plot}: cannot write there ({exc.strerror or exc}); choose another "
                             "path") from None
-    said = results_console(OutputFormat.json if json_lines else output_format)
-    for what, where in (("result", json_path), ("plot", plot)):
-        if where is not None:
-            said.print(f"{what} -> [bold]{where}[/bold]", highlight=False)
+        said.print(f"plot -> [bold]{plot}[/bold]", highlight=False)
