@@ -707,17 +707,19 @@ def test_the_camera_cards_timeline_shows_when_each_rep_came_against_when_it_ende
 
     result = {"duration": 5.0, "pace": {"median_s": 1.0},
               "reps": [{"end_s": 1.0}, {"end_s": 2.0}, {"end_s": 3.0}]}
+    # Four reps shown live, three counted: the running count ends on the final count.
     events = [{"kind": "movement", "count": 0, "reported_at_s": 0.5},
               {"kind": "rep", "count": 1, "rep": 1, "t_s": 1.0, "valid": True, "reported_at_s": 1.5},
               {"kind": "rep", "count": 2, "rep": 2, "t_s": 2.0, "valid": False, "reported_at_s": 2.4},
-              {"kind": "rep", "count": 3, "rep": 3, "t_s": 3.0, "valid": None, "reported_at_s": 4.2, "late": True},
+              {"kind": "rep", "count": 3, "rep": 3, "t_s": 3.0, "valid": None, "reported_at_s": 4.2},
+              {"kind": "rep", "count": 4, "rep": 4, "t_s": 4.0, "valid": None, "reported_at_s": 4.6},
               {"kind": "end", "count": 3, "reported_at_s": 5.0}]
     fig = live_figure(result, events)
     lines = {t.name: (list(t.x), list(t.y)) for t in fig.data if t.mode == "lines"}
     assert lines["final reps, as each ended"] == ([0.0, 1.0, 2.0, 3.0, 5.0], [0, 1, 2, 3, 3])
     assert lines["a period later (the goal)"][0] == [0.0, 2.0, 3.0, 4.0, 5.0]
-    assert lines["running count, as shown"] == ([0.0, 1.5, 2.4, 4.2, 5.0], [0, 1, 2, 3, 3])
+    assert lines["running count, as shown"] == ([0.0, 1.5, 2.4, 4.2, 4.6, 5.0], [0, 1, 2, 3, 4, 3])
     marks = {t.name: list(t.x) for t in fig.data if t.mode == "markers"}
-    assert marks == {"valid": [1.5], "no rep": [2.4], "can't tell": [4.2]}
+    assert marks == {"valid": [1.5], "no rep": [2.4], "can't tell": [4.2, 4.6]}
     assert "a median 0.50 s after it ended" in fig.layout.title.text  # 0.5, 0.4, 1.2 s
     assert "no rep counted" in live_figure({"reps": []}, []).layout.title.text

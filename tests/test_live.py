@@ -34,6 +34,17 @@ def _session(keypoints: np.ndarray, **options) -> LiveSession:
     return LiveSession(fps=REPCOUNT_FPS, tracker=KnownPoses(keypoints, "mediapipe33", REPCOUNT_FPS), **options)
 
 
+def _pushed(keypoints: np.ndarray, **options):
+    """Every pose pushed through a live session, then finished: ``(session, the events pushes
+    returned, finish()'s events, the analysis)``."""
+    session = _session(keypoints, **options)
+    events = []
+    for _ in range(len(keypoints)):
+        events += session.push(FRAME)
+    tail, analysis = session.finish()
+    return session, events, tail, analysis
+
+
 def test_pushed_real_poses_end_with_the_offline_count(repcount_videos):
     for item in repcount_videos:
         session = _session(item.keypoints, movement="ohs")
@@ -260,11 +271,7 @@ def test_the_end_reports_with_every_field_and_the_display_ends_on_the_final_coun
     live than the final count holds. Either way the rep events carry docs/live.md's fields and the
     display ends on the final count."""
     keypoints = repcount_videos[0].keypoints[:poses]
-    session = _session(keypoints, movement="ohs")
-    events = []
-    for _ in range(len(keypoints)):
-        events += session.push(FRAME)
-    tail, analysis = session.finish()
+    session, events, tail, analysis = _pushed(keypoints, movement="ohs")
     reps = [e.to_dict() for e in events + tail if e.kind == "rep"]
     assert reps and all(REP_FIELDS <= set(rep) for rep in reps), [REP_FIELDS - set(rep) for rep in reps]
     late = [rep for rep in reps if rep.get("late")]
@@ -316,11 +323,7 @@ def test_the_session_plot_says_when_the_count_reached_each_rep(repcount_videos, 
     from movinet_crossfit.analysis.live_plot import describe, plot_live, rep_delays
 
     keypoints = repcount_videos[0].keypoints[:poses]
-    session = _session(keypoints, movement="ohs")
-    events = []
-    for _ in range(len(keypoints)):
-        events += session.push(FRAME)
-    tail, analysis = session.finish()
+    session, events, tail, analysis = _pushed(keypoints, movement="ohs")
     run = LiveRun("stu8_9", events + tail, analysis)
     delays = rep_delays(run)
     expected = count_delays(session.counter.reps, analysis.count, len(keypoints))

@@ -102,7 +102,8 @@ def count_figure(count) -> go.Figure:
 
 def live_figure(result: dict, events: list[dict]) -> go.Figure:
     """A camera session's count over time (``live.CameraSession.stop()``'s answer): the running count
-    as the page showed it, the final reps counted as each ended (the best a live count could do) and
+    as the page showed it (ending on the final count, as the page does at Stop), the final reps
+    counted as each ended (the best a live count could do) and
     a period later (the median seconds per rep: the goal), a marker per rep reported live in its live
     verdict's colour; the title says how long after its end each rep was shown (median)."""
     from movinet_crossfit.analysis.live_plot import reach_delays
@@ -116,7 +117,7 @@ def live_figure(result: dict, events: list[dict]) -> go.Figure:
 
     def steps(times, name, **line):
         y = list(range(1, len(times) + 1)) if "values" not in line else line.pop("values")
-        fig.add_trace(go.Scatter(x=[0.0, *times, last], y=[0, *y, y[-1] if y else 0], mode="lines", name=name,
+        fig.add_trace(go.Scatter(x=[0.0, *times, last], y=[0, *y, len(ends)], mode="lines", name=name,
                                  line=dict(shape="hv", **line), hoverinfo="skip"))
 
     steps(ends, "final reps, as each ended", color="#999", dash="dash", width=1.5)
