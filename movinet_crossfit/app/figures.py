@@ -103,9 +103,9 @@ def count_figure(count) -> go.Figure:
 def live_figure(result: dict, events: list[dict]) -> go.Figure:
     """A camera session's count over time (``live.CameraSession.stop()``'s answer): the running count
     as the page showed it (ending on the final count, as the page does at Stop), the final reps
-    counted as each ended (the best a live count could do) and
-    a period later (the median seconds per rep: the goal), a marker per rep reported live in its live
-    verdict's colour; the title says how long after its end each rep was shown (median)."""
+    counted as each ended (the best a live count could do) and a period later (the median seconds
+    per rep: the goal), a marker per rep reported live in its live verdict's colour; the title says
+    how long after its end each rep was shown (median)."""
     from movinet_crossfit.analysis.live_plot import reach_delays
 
     ends = [float(rep["end_s"]) for rep in result.get("reps") or []]
@@ -115,8 +115,8 @@ def live_figure(result: dict, events: list[dict]) -> go.Figure:
     period = (result.get("pace") or {}).get("median_s")
     fig = go.Figure()
 
-    def steps(times, name, **line):
-        y = list(range(1, len(times) + 1)) if "values" not in line else line.pop("values")
+    def steps(times, name, values=None, **line):  # a count over time, ending on the final count
+        y = list(range(1, len(times) + 1)) if values is None else values
         fig.add_trace(go.Scatter(x=[0.0, *times, last], y=[0, *y, len(ends)], mode="lines", name=name,
                                  line=dict(shape="hv", **line), hoverinfo="skip"))
 

@@ -112,12 +112,12 @@ def live(
     check_movement_given(movement, loaded)
     resolve_movement(loaded, movement, flip_rest)
     # Refused before the camera opens: a live session cannot be run again to get its result.
-    check_output(json_path, "--json", Path(source), ("--plot", plot))
-    check_output(plot, "--plot", Path(source), ("--json", json_path))
+    check_output(json_path, "--json", Path(source), ("--plot", plot))  # also refuses --plot at the same path
+    check_output(plot, "--plot", Path(source), ("", None))
     if plot is not None and importlib.util.find_spec("matplotlib") is None:  # a session cannot be re-run
-        from movinet_crossfit.core.extras import install_hint
+        from movinet_crossfit.core.extras import missing_extra_message
 
-        raise UserError(f"--plot needs matplotlib (the [plots] extra): install it with {install_hint('plots')}")
+        raise UserError(f"--plot: {missing_extra_message(ModuleNotFoundError(name='matplotlib'))}")
 
     closed = False
 
