@@ -60,7 +60,7 @@ class StandIn:
                   "movement": self.movement, "movement_source": "user" if self.movement else None,
                   "movement_probability": None, "frames": len(self.frames), "duration": len(self.frames) / self.fps,
                   "fps": self.fps, "width": w, "height": h, "pose_fps": self.fps, "poses_found": 1.0, "notes": []}
-        end = {"kind": "end", "count": n, "corrected": False, "reported": n}
+        end = {"kind": "end", "count": n, "corrected": False, "reported": n, "verdicts_changed": [n] if n else []}
         return [SimpleNamespace(to_dict=lambda: end)], SimpleNamespace(to_dict=lambda: result)
 
 
@@ -193,6 +193,10 @@ def test_frames_are_analysed_in_order_and_stop_returns_the_final_count_and_rep_t
     running = next(t for t in timeline["data"] if t.get("name") == "running count, as shown")
     assert running["x"][1:3] == [2 / 12.5, 5 / 12.5] and running["y"][:3] == [0, 1, 2]
     assert "each rep shown a median" in timeline["layout"]["title"]["text"]
+    # The end changed rep 2's verdict (the stand-in says so): the card and the chart say it.
+    assert "changed the verdict shown live of rep 2 " in card
+    ring = next(t for t in timeline["data"] if t.get("name") == "verdict changed at the end")
+    assert ring["x"] == [final["result"]["reps"][1]["end_s"]] and ring["y"] == [2]
     gone = client.post("/_dash-update-component", json={
         "output": "live-result.children", "outputs": {"id": "live-result", "property": "children"},
         "inputs": [{"id": "live-final", "property": "data", "value": {"session": "forged"}}],
@@ -708,18 +712,22 @@ def test_the_camera_cards_timeline_shows_when_each_rep_came_against_when_it_ende
     result = {"duration": 5.0, "pace": {"median_s": 1.0},
               "reps": [{"end_s": 1.0}, {"end_s": 2.0}, {"end_s": 3.0}]}
     # Four reps shown live, three counted: the running count ends on the final count.
-    events = [{"kind": "movement", "count": 0, "reported_at_s": 0.5},
+    events = [{"kind": "movement", "count": 0, "movement": "thruster", "probability": 0.85, "reported_at_s": 0.5},
               {"kind": "rep", "count": 1, "rep": 1, "t_s": 1.0, "valid": True, "reported_at_s": 1.5},
               {"kind": "rep", "count": 2, "rep": 2, "t_s": 2.0, "valid": False, "reported_at_s": 2.4},
               {"kind": "rep", "count": 3, "rep": 3, "t_s": 3.0, "valid": None, "reported_at_s": 4.2},
               {"kind": "rep", "count": 4, "rep": 4, "t_s": 4.0, "valid": None, "reported_at_s": 4.6},
-              {"kind": "end", "count": 3, "reported_at_s": 5.0}]
+              {"kind": "movement", "count": 4, "movement": "ohs", "probability": None, "reported_at_s": 4.8},
+              {"kind": "end", "count": 3, "reported_at_s": 5.0, "verdicts_changed": [1, 3]}]
     fig = live_figure(result, events)
     lines = {t.name: (list(t.x), list(t.y)) for t in fig.data if t.mode == "lines"}
     assert lines["final reps, as each ended"] == ([0.0, 1.0, 2.0, 3.0, 5.0], [0, 1, 2, 3, 3])
     assert lines["a period later (the goal)"][0] == [0.0, 2.0, 3.0, 4.0, 5.0]
     assert lines["running count, as shown"] == ([0.0, 1.5, 2.4, 4.2, 4.6, 5.0], [0, 1, 2, 3, 4, 3])
     marks = {t.name: list(t.x) for t in fig.data if t.mode == "markers"}
-    assert marks == {"valid": [1.5], "no rep": [2.4], "can't tell": [4.2, 4.6]}
+    assert marks == {"valid": [1.5], "no rep": [2.4], "can't tell": [4.2, 4.6], "verdict changed at the end": [1.0, 3.0]}
+    # The running movement: a dotted line and its name where each change was shown.
+    assert [(v.x0, v.line.dash) for v in fig.layout.shapes] == [(0.5, "dot"), (4.8, "dot")]
+    assert [a.text for a in fig.layout.annotations] == ["thruster 0.85", "ohs"]
     assert "a median 0.50 s after it ended" in fig.layout.title.text  # 0.5, 0.4, 1.2 s
     assert "no rep counted" in live_figure({"reps": []}, []).layout.title.text

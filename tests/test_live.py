@@ -319,8 +319,10 @@ def test_the_session_plot_says_when_the_count_reached_each_rep(repcount_videos, 
     reps only the stream's end decided included (300 poses); a running count that ran ahead of the
     final one (700 poses) is said to be corrected; and the picture."""
     from benchmarks.bench_live import count_delays
+    import matplotlib.pyplot as plt
+
     from movinet_crossfit.analysis.live import LiveRun
-    from movinet_crossfit.analysis.live_plot import describe, plot_live, rep_delays
+    from movinet_crossfit.analysis.live_plot import describe, plot_live, rep_delays, session_figure
 
     keypoints = repcount_videos[0].keypoints[:poses]
     session, events, tail, analysis = _pushed(keypoints, movement="ohs")
@@ -336,8 +338,19 @@ def test_the_session_plot_says_when_the_count_reached_each_rep(repcount_videos, 
         assert any(e.detail.get("late") for e in tail) and "x: reported only at the end" in said
     else:  # more reps shown live than counted: the picture says so
         assert end["reported"] > end["count"] and f"it said {end['reported']} live, corrected at the end" in said
+    # The verdicts the end changed (this set has some either way): said, starred and hatched.
+    changed = end["verdicts_changed"]
+    assert changed and f"verdict changed at the end (rep{'s' if len(changed) > 1 else ''} {changed[0]}" in said
     png = plot_live(run, tmp_path / "live.png", "stu8_9")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+    # The running movement as shown: a dotted line and its name from each change on.
+    shown = LiveEvent("movement", 2, 4.0, movement="thruster", probability=0.85, reported_at_s=4.0)
+    figure = session_figure(LiveRun("stu8_9", [*events, shown, *tail], analysis))
+    top = figure.axes[0]
+    texts = [t.get_text() for t in top.texts]
+    assert " running movement: thruster 0.85" in texts and {f"{k}*" for k in changed} <= set(texts)
+    assert [line.get_xdata()[0] for line in top.lines[1:]] == [4.0]
+    plt.close(figure)
 
 
 def test_live_plot_needs_matplotlib_before_the_source_opens(short_clip, tmp_path, monkeypatch):

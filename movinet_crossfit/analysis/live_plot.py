@@ -5,15 +5,19 @@ athlete the count ran, and which reps came only with the stream's end.
 ``rep_delays(run)``: per final rep, seconds from its end to the moment the running count reached its
 number (negative: the count got there early; docs/live.md measures the same on RepCount).
 ``describe(run)``: the picture's one-line verdict on timeliness. ``plot_live(run, png)``: the picture.
+``movement_spans`` and ``verdicts_changed``: the running movement and the verdicts the end changed,
+shared with the app's camera card.
 """
 from __future__ import annotations
 
 import os
+import textwrap
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["describe", "plot_live", "reach_delays", "rep_delays"]
+__all__ = ["describe", "movement_spans", "plot_live", "reach_delays", "rep_delays", "session_figure",
+           "verdicts_changed"]
 
 MAX_LABELS = 60  # rep numbers on the picture at most (a long session's are thinned)
 VERDICT_COLOURS = {True: "tab:green", False: "tab:red", None: "0.6"}
@@ -37,6 +41,31 @@ def reach_delays(ends, when, count, end_time: float) -> list[float]:
         reached = when[count >= k]
         delays.append(float((reached.min() if len(reached) else end_time) - end))
     return delays
+
+
+def movement_spans(changes, end_time: float) -> list[tuple[float, float, str, float | None]]:
+    """The running movement over a session: ``(from_s, to_s, label, probability)`` per change
+    (``changes``: ``(shown_at_s, label, probability)`` in time order, one per ``movement`` event), each
+    until the next change or ``end_time``."""
+    changes = sorted(changes, key=lambda c: c[0])
+    ends = [c[0] for c in changes[1:]] + [end_time]
+    return [(float(at), float(max(to, at)), label, probability) for (at, label, probability), to in zip(changes, ends)]
+
+
+def verdicts_changed(events) -> list[int]:
+    """The final rep numbers whose verdict the end changed from the one shown live (the ``end``
+    event's ``verdicts_changed``); ``events``: ``LiveEvent``s or their dicts."""
+    for event in reversed(list(events)):
+        kind = event.get("kind") if isinstance(event, dict) else event.kind
+        if kind == "end":
+            detail = event if isinstance(event, dict) else event.detail
+            return [int(k) for k in detail.get("verdicts_changed") or []]
+    return []
+
+
+def _movements(run, end_time: float) -> list[tuple[float, float, str, float | None]]:
+    return movement_spans([(e.reported_at_s, e.movement, e.probability) for e in run.events
+                           if e.kind == "movement" and e.movement], end_time)
 
 
 def rep_delays(run) -> list[float]:
@@ -67,22 +96,32 @@ def describe(run) -> str:
         said += f"; it said {reported} live, corrected at the end"
     if any(e.kind == "rep" and e.detail.get("late") for e in run.events):
         said += "; x: reported only at the end"
+    changed = verdicts_changed(run.events)
+    if changed:
+        said += f"; *: verdict changed at the end (rep{'s' if len(changed) > 1 else ''} {', '.join(map(str, changed))})"
     return said
 
 
 def plot_live(run, png: str | os.PathLike, title: str = "") -> Path:
-    """Top: the final count's movement signal, each final rep shaded in its verdict's colour and
-    numbered. Bottom: the running count over video time (ending on the final count, as the display
-    does) beside the final reps counted as each ends (the best a live count could do) and a period
-    later (the goal: docs/live.md), with a mark where each rep was reported live in its live
-    verdict's colour (x: only the stream's end reported it). Title: ``describe(run)``."""
+    """``session_figure(run, title)`` written to ``png`` (.png, .svg or .pdf), atomically."""
+    from movinet_crossfit.core.fileio import save_figure
+
+    return save_figure(session_figure(run, title), png)
+
+
+def session_figure(run, title: str = ""):
+    """The matplotlib figure of ``plot_live``. Top: the final count's movement signal, each final rep
+    shaded in its verdict's colour and numbered (``*`` and hatched: the end changed the verdict shown
+    live), and the running movement as it was shown (a dotted line where it changed). Bottom: the
+    running count over video time (ending on the final count, as the display does) beside the final
+    reps counted as each ends (the best a live count could do) and a period later (the goal:
+    docs/live.md), with a mark where each rep was reported live in its live verdict's colour (x: only
+    the stream's end reported it). Title: ``describe(run)``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
-
-    from movinet_crossfit.core.fileio import save_figure
 
     analysis = run.analysis
     count, fps = analysis.count, analysis.fps
@@ -95,12 +134,22 @@ def plot_live(run, png: str | os.PathLike, title: str = "") -> Path:
                                       gridspec_kw={"height_ratios": [1.4, 1]})
     t = np.arange(len(count.signal)) / analysis.pose_fps
     top.plot(t, count.signal, color="tab:purple", lw=1.2)
+    changed = set(verdicts_changed(run.events))
     for verdict in analysis.reps:
         a, b = verdict.start_frame / fps, verdict.end_frame / fps
         top.axvspan(a, b, color=VERDICT_COLOURS[verdict.valid], alpha=0.18)
-        if verdict.index % label_every == 0 or verdict.index == 1:
-            top.text(0.5 * (a + b), 1.0, str(verdict.index), ha="center", va="top", fontsize=8,
-                     transform=top.get_xaxis_transform())
+        if verdict.index in changed:
+            top.axvspan(a, b, fill=False, hatch="//", edgecolor=VERDICT_COLOURS[verdict.valid], lw=0)
+        if verdict.index % label_every == 0 or verdict.index == 1 or verdict.index in changed:
+            top.text(0.5 * (a + b), 1.0, f"{verdict.index}{'*' if verdict.index in changed else ''}", ha="center",
+                     va="top", fontsize=8, transform=top.get_xaxis_transform())
+    for k, (start, _end, label, probability) in enumerate(_movements(run, duration)):
+        if start > 0:
+            top.axvline(start, color="0.4", ls=":", lw=1)
+        top.text(start, 0.02, (" running movement: " if k == 0 else " ") + label
+                 + (f" {probability:.2f}" if probability is not None else ""), fontsize=7, color="0.3", ha="left",
+                 va="bottom", transform=top.get_xaxis_transform(),
+                 bbox=dict(facecolor="white", edgecolor="none", alpha=0.8, pad=1))
     top.set_ylabel("movement")
     judged = (f" ({analysis.valid_count} valid, {analysis.no_rep_count} no-rep, {analysis.unjudged_count} can't "
               "tell)") if analysis.standard else ""
@@ -127,5 +176,5 @@ def plot_live(run, png: str | os.PathLike, title: str = "") -> Path:
     bottom.set_xlabel("video time (s)")
     bottom.set_xlim(0, duration or 1.0)
     bottom.legend(loc="upper left", fontsize=8, frameon=False)
-    bottom.set_title(describe(run), fontsize=9)
-    return save_figure(fig, png)
+    bottom.set_title(textwrap.fill(describe(run), 150), fontsize=9)  # a long verdict on two lines
+    return fig

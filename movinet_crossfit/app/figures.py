@@ -104,9 +104,10 @@ def live_figure(result: dict, events: list[dict]) -> go.Figure:
     """A camera session's count over time (``live.CameraSession.stop()``'s answer): the running count
     as the page showed it (ending on the final count, as the page does at Stop), the final reps
     counted as each ended (the best a live count could do) and a period later (the median seconds
-    per rep: the goal), a marker per rep reported live in its live verdict's colour; the title says
-    how long after its end each rep was shown (median)."""
-    from movinet_crossfit.analysis.live_plot import reach_delays
+    per rep: the goal), a marker per rep reported live in its live verdict's colour, a ring on each
+    final rep whose verdict the end changed, and a dotted line where the running movement changed;
+    the title says how long after its end each rep was shown (median)."""
+    from movinet_crossfit.analysis.live_plot import movement_spans, reach_delays, verdicts_changed
 
     ends = [float(rep["end_s"]) for rep in result.get("reps") or []]
     shown = [e for e in events if e.get("kind") == "rep" and e.get("reported_at_s") is not None]
@@ -133,6 +134,19 @@ def live_figure(result: dict, events: list[dict]) -> go.Figure:
                 customdata=[[e.get("t_s"), e.get("rep")] for e in chosen],
                 hovertemplate="rep %{customdata[1]} (ended at %{customdata[0]:.1f} s) shown at %{x:.1f} s"
                               "<extra></extra>"))
+    changed = [k for k in verdicts_changed(events) if 1 <= k <= len(ends)]
+    if changed:
+        fig.add_trace(go.Scatter(x=[ends[k - 1] for k in changed], y=changed, mode="markers",
+                                 name="verdict changed at the end", customdata=changed,
+                                 marker=dict(color="rgba(0,0,0,0)", symbol="circle-open", size=16,
+                                             line=dict(color="#444", width=2)),
+                                 hovertemplate="rep %{customdata}: the whole set changed its verdict<extra></extra>"))
+    changes = [(float(e["reported_at_s"]), e["movement"], e.get("probability")) for e in events
+               if e.get("kind") == "movement" and e.get("movement") and e.get("reported_at_s") is not None]
+    for start, _end, label, probability in movement_spans(changes, last):
+        fig.add_vline(x=start, line=dict(color="#888", dash="dot", width=1), annotation_position="bottom right",
+                      annotation_text=label + (f" {probability:.2f}" if probability is not None else ""),
+                      annotation_font=dict(size=11, color="#555"))
     delays = reach_delays(ends, when, counts, last)
     title = (f"the count over the session: each rep shown a median {float(np.median(delays)):.2f} s after it ended"
              if delays else "the count over the session: no rep counted")
