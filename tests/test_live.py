@@ -413,6 +413,42 @@ def test_realtime_plays_a_file_at_its_own_pace(short_clip):
     assert time.perf_counter() - started >= 0.8 * 2.0
     assert result.analysis.info.num_frames == 20 and result.analysis.count.count == 0
     assert result.events[-1].kind == "end"
+    # Kept up with its pace: how far behind is measured, and small; no note.
+    from movinet_crossfit.analysis.live import BEHIND_NOTE_S
+
+    assert result.behind_s is not None and result.behind_s < BEHIND_NOTE_S
+    assert not any("behind the source" in note for note in result.analysis.notes)
+    assert result.to_dict()["live"]["behind_s"] == round(result.behind_s, 2)
+
+
+def test_a_source_faster_than_the_analysis_is_shown_and_noted_as_behind(short_clip, monkeypatch):
+    """A file played at its pace (as a camera comes) whose frames take 0.25 s each to analyse (10 fps
+    against 4): the display says how far behind it is, the end event and the result say the most."""
+    from movinet_crossfit.analysis.live import BEHIND_NOTE_S, SPEED_HINT
+
+    real = LiveSession.push
+
+    def slow(self, frame, t_s=None):
+        time.sleep(0.25)
+        return real(self, frame, t_s)
+
+    monkeypatch.setattr(LiveSession, "push", slow)
+    keypoints = np.full((20, 33, 3), np.nan, np.float32)
+    states = []
+    result = run_live(str(short_clip), realtime=True, tracker=KnownPoses(keypoints, "mediapipe33", 10.0),
+                      on_state=states.append, state_every_s=0.0)
+    shown = [state["behind_s"] for state in states if "behind_s" in state]
+    assert len(shown) >= 19 and shown == sorted(shown) and shown[-1] > 2.0  # growing, frame by frame
+    assert round(result.behind_s, 2) >= max(shown) > BEHIND_NOTE_S
+    assert result.events[-1].detail["behind_s"] == round(result.behind_s, 2)
+    note = next(note for note in result.analysis.notes if "behind the source" in note)
+    assert f"up to {result.behind_s:.1f} s" in note and SPEED_HINT in note and "against its 10.0" in note
+    # As fast as it can (no --realtime): a file has no pace to fall behind.
+    states.clear()
+    fast = run_live(str(short_clip), tracker=KnownPoses(keypoints, "mediapipe33", 10.0), on_state=states.append,
+                    state_every_s=0.0)
+    assert fast.behind_s is None and "behind_s" not in fast.events[-1].detail
+    assert len(states) > 10 and not any("behind_s" in state for state in states)
 
 
 @pytest.mark.parametrize("source, message", [
@@ -969,6 +1005,9 @@ def test_the_panel_shows_the_pace_or_that_the_rhythm_is_not_found_yet():
         return console.export_text()
 
     assert FINDING_RHYTHM in shown(pace_s=None)
+    # Behind a camera by a second or more: said, with what is faster.
+    assert "3.2 s behind the source" in shown(pace_s=None, behind_s=3.21) and "--pose-fps 15" in shown(behind_s=3.2)
+    assert "behind" not in shown(pace_s=None, behind_s=0.4) and "behind" not in shown(pace_s=None)
     assert "2.3 s per rep" in shown(pace_s=2.31) and FINDING_RHYTHM not in shown(pace_s=2.31)
     # The panel keeps its width while the pace comes and goes, and with a short last rep.
     widths = {max(map(len, shown(**state).splitlines())) for state in

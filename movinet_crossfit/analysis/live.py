@@ -47,6 +47,11 @@ CHOOSE_GROWTH = 0.1  # ... then each time the stream has grown by this share
 # at least CLOCK_MIN_SECONDS) get a note: the result's times come from the frame count.
 CLOCK_TOLERANCE = 0.2
 CLOCK_MIN_SECONDS = 3.0
+# A camera, a stream or a file played at its own pace faster than the analysis: the display says
+# how far behind the source it is from BEHIND_SHOW_S on, and the result notes it from BEHIND_NOTE_S.
+BEHIND_SHOW_S = 1.0
+BEHIND_NOTE_S = 2.0
+SPEED_HINT = "--pose-fps 15 or --person first is faster"
 
 
 @dataclass
@@ -154,6 +159,11 @@ class LiveSession:
             self._model_clip = max(1, int(clip))
             self._model_steps = 0
             stream_model.reset()
+
+    @property
+    def frames(self) -> int:
+        """How many frames were pushed."""
+        return self._frames
 
     # --- frames in ---------------------------------------------------------------------------------
 
@@ -434,13 +444,28 @@ class LiveRun:
     analysis: FootageAnalysis
     interrupted: bool = False
     wall_seconds: float = 0.0
+    behind_s: float | None = None  # the most the analysis fell behind a paced source (None: not paced)
 
     def to_dict(self) -> dict:
-        """``analyze``'s JSON (docs/analyze.md) with ``live``: the source, the events, the wall time."""
+        """``analyze``'s JSON (docs/analyze.md) with ``live``: the source, the events, the wall time,
+        how far the analysis fell behind a camera, a stream or ``--realtime`` (``behind_s``, at most)."""
         data = self.analysis.to_dict()
         data["live"] = {"source": self.source, "interrupted": self.interrupted,
-                        "wall_s": round(self.wall_seconds, 3), "events": [e.to_dict() for e in self.events]}
+                        "wall_s": round(self.wall_seconds, 3),
+                        "behind_s": None if self.behind_s is None else round(self.behind_s, 2),
+                        "events": [e.to_dict() for e in self.events]}
         return data
+
+
+def behind_note(behind_s: float | None, frames: int, seconds: float, fps: float) -> str | None:
+    """The result's note when the analysis fell ``behind_s`` (at most) behind a source that came at its
+    own pace (``frames`` analysed in ``seconds`` of wall time, at ``fps``): the live count came that
+    much late, and what is faster."""
+    if behind_s is None or behind_s < BEHIND_NOTE_S:
+        return None
+    rate = frames / seconds if seconds > 0 else 0.0
+    return (f"the analysis fell up to {behind_s:.1f} s behind the source ({rate:.1f} frames/s analysed against its "
+            f"{fps:.1f}): the running count and verdicts came that much late; {SPEED_HINT}")
 
 
 def load_stream_model(export_dir, variant: str = "fp32"):
@@ -487,11 +512,16 @@ def run_live(source: str, *, model=None, stream_model=None, movement: str | None
     report = on_event or (lambda event: None)
     events: list[LiveEvent] = []
     session, interrupted, shown = None, False, 0.0
+    # A source that comes at its own pace can outrun the analysis: how far behind it the newest
+    # frame's analysis is (wall time since the first frame came, less the video time it covers).
+    paced = capture.kind != "file" or realtime
+    first_at, behind, worst = None, 0.0, 0.0
     started = time.perf_counter()
     frames = capture.frames(realtime=realtime)
     try:
         for frame in frames:
             if session is None:  # a camera's or stream's frame rate is known with its first frame
+                first_at = time.perf_counter()
                 session = LiveSession(fps=capture.fps, movement=movement, standards=standards, person=person,
                                       pose_fps=pose_fps, tracker=tracker, stream_model=stream_model,
                                       name=capture.name, flip_rest=flip_rest)
@@ -500,16 +530,28 @@ def run_live(source: str, *, model=None, stream_model=None, movement: str | None
             for event in new:
                 report(event)
             now = time.perf_counter()
+            if paced:
+                behind = max(0.0, now - first_at - (session.frames - 1) / session.fps)
+                worst = max(worst, behind)
             if on_state is not None and (new or now - shown >= state_every_s):
                 shown = now
-                on_state(session.state())
+                state = session.state()
+                if paced:
+                    state["behind_s"] = round(behind, 2)
+                on_state(state)
     except (KeyboardInterrupt, StopLive):
         interrupted = True
     finally:
         frames.close()
     if session is None:
         raise UserError(f"{source}: no frames arrived; nothing to analyse")
+    analysed_s = time.perf_counter() - first_at
     tail, analysis = session.finish()
+    note = behind_note(worst if paced else None, session.frames, analysed_s, session.fps)
+    if note:
+        analysis.notes.append(note)
+    if paced and tail and tail[-1].kind == "end":
+        tail[-1].detail["behind_s"] = round(worst, 2)
     for event in tail:
         events.append(event)
         with contextlib.suppress(StopLive):  # the stream has ended already: every event is kept
@@ -517,4 +559,5 @@ def run_live(source: str, *, model=None, stream_model=None, movement: str | None
     with contextlib.suppress(StopLive):
         if on_state is not None:
             on_state(session.state())
-    return LiveRun(capture.name, events, analysis, interrupted, time.perf_counter() - started)
+    return LiveRun(capture.name, events, analysis, interrupted, time.perf_counter() - started,
+                   worst if paced else None)

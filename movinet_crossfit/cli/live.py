@@ -25,6 +25,8 @@ def _panel(state: dict, source: str):
     from rich.panel import Panel
     from rich.table import Table
 
+    from movinet_crossfit.analysis.live import BEHIND_SHOW_S, SPEED_HINT
+
     grid = Table.grid(padding=(0, 2))
     # The values' column is as wide as its longest usual text, so the panel keeps its width while
     # the pace comes and goes (rich fits a panel to its content).
@@ -41,6 +43,9 @@ def _panel(state: dict, source: str):
         verdict = {True: "[green]valid[/green]", False: "[red]NO REP[/red]"}.get(rep["valid"], "[yellow]?[/yellow]")
         grid.add_row("last rep", f"#{rep['rep']} at {rep['t_s']:.1f} s: {verdict} {rep['reason'] or ''}")
     grid.add_row("time", f"{state['t_s']:.1f} s, {state['frames']} frames")
+    behind = state.get("behind_s") or 0.0
+    if behind >= BEHIND_SHOW_S:  # the source outruns the analysis: the count comes this much late
+        grid.add_row("[yellow]behind[/yellow]", f"[yellow]{behind:.1f} s behind the source[/yellow] ({SPEED_HINT})")
     return Panel(grid, title=f"live: {source}", expand=False)
 
 
