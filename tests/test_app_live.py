@@ -729,5 +729,7 @@ def test_the_camera_cards_timeline_shows_when_each_rep_came_against_when_it_ende
     # The running movement: a dotted line and its name where each change was shown.
     assert [(v.x0, v.line.dash) for v in fig.layout.shapes] == [(0.5, "dot"), (4.8, "dot")]
     assert [a.text for a in fig.layout.annotations] == ["thruster 0.85", "ohs"]
+    named = live_figure({**result, "movement_source": "user"}, events)  # the page showed the named one
+    assert not named.layout.shapes and not named.layout.annotations
     assert "a median 0.50 s after it ended" in fig.layout.title.text  # 0.5, 0.4, 1.2 s
     assert "no rep counted" in live_figure({"reps": []}, []).layout.title.text

@@ -20,6 +20,7 @@ pose guess. A session is not thread-safe: push from one thread.
 """
 from __future__ import annotations
 
+import collections
 import contextlib
 import math
 import numbers
@@ -51,7 +52,7 @@ CLOCK_MIN_SECONDS = 3.0
 # how far behind the source it is from BEHIND_SHOW_S on, and the result notes it from BEHIND_NOTE_S.
 BEHIND_SHOW_S = 1.0
 BEHIND_NOTE_S = 2.0
-SPEED_HINT = "--pose-fps 15 or --person first is faster"
+MAX_LISTED = 10  # rep numbers listed in one line at most (then "and N more")
 
 
 @dataclass
@@ -348,6 +349,7 @@ class LiveSession:
         """The stream ended: the reps not reported yet, the ``end`` event and the analysis of
         everything pushed (``analyze``'s, on the same poses)."""
         from movinet_crossfit.pose.extract import finish_poses
+        from movinet_crossfit.posecount.evaluate import match_reps
 
         if self._finished:
             raise UserError("this live session has finished already")
@@ -390,9 +392,12 @@ class LiveSession:
             self._last_rep = final_rep(final[-1]).to_dict()  # ... and on its last rep
         moved = [k for k, (mine, theirs) in enumerate(zip(reported, analysis.count.reps), 1)
                  if abs(mine.end - theirs.end_frame) > max(0.5 * period, 1)]
-        # The k-th reported rep in time order against final rep k (report numbers can differ).
-        changed = [k for k, (mine, verdict) in enumerate(zip(reported, final), 1)
-                   if mine.index in self._verdicts and self._verdicts[mine.index] != verdict.valid]
+        # Each final rep against the reported rep that is the same rep (the most overlapping, IoU
+        # >= 0.5): by position, a rep missed or added live would pair every later one off.
+        same = match_reps([(mine.start, mine.end) for mine in reported],
+                          [(theirs.start_frame, theirs.end_frame) for theirs in analysis.count.reps], 0.5)
+        changed = sorted(j + 1 for i, j, _ in same if reported[i].index in self._verdicts
+                         and self._verdicts[reported[i].index] != final[j].valid)
         corrected = len(reported) > len(final) or bool(moved)
         events.append(LiveEvent("end", len(final), self._t, movement=analysis.movement,
                                 probability=analysis.movement_probability, reported_at_s=self._t,
@@ -457,15 +462,34 @@ class LiveRun:
         return data
 
 
-def behind_note(behind_s: float | None, frames: int, seconds: float, fps: float) -> str | None:
-    """The result's note when the analysis fell ``behind_s`` (at most) behind a source that came at its
-    own pace (``frames`` analysed in ``seconds`` of wall time, at ``fps``): the live count came that
-    much late, and what is faster."""
-    if behind_s is None or behind_s < BEHIND_NOTE_S:
+def listed(numbers, most: int = MAX_LISTED) -> str:
+    """``1, 3, 5`` -- at most ``most`` of them, then "and N more"."""
+    numbers = list(numbers)
+    shown = ", ".join(map(str, numbers[:most]))
+    return shown + (f" and {len(numbers) - most} more" if len(numbers) > most else "")
+
+
+def speed_hint(pose_fps: float, person) -> str:
+    """What would make the live pipeline faster, from the settings it ran with ("" when neither)."""
+    ways = ([f"--pose-fps {15:g}"] if pose_fps > 15 else []) + (["--person first"] if str(person) != "first" else [])
+    return f"{' or '.join(ways)} is faster" if ways else ""
+
+
+def behind_note(worst_s: float | None, worst_at_s: float, last_s: float, rate: float, fps: float, interrupted: bool,
+                hint: str) -> str | None:
+    """The result's note on a source that came at its own pace and outran the analysis: how far
+    behind it fell at worst (``worst_s``, ``worst_at_s`` seconds of video in), the frames per second
+    analysed (``rate``) against the source's (``fps``) with ``hint`` when slower, and the last
+    ``last_s`` seconds left unanalysed where an interrupt ended it behind."""
+    if worst_s is None or worst_s < BEHIND_NOTE_S:
         return None
-    rate = frames / seconds if seconds > 0 else 0.0
-    return (f"the analysis fell up to {behind_s:.1f} s behind the source ({rate:.1f} frames/s analysed against its "
-            f"{fps:.1f}): the running count and verdicts came that much late; {SPEED_HINT}")
+    said = (f"the analysis fell up to {worst_s:.1f} s behind the source ({worst_at_s:.0f} s in): the running count "
+            "and verdicts came that much late")
+    if rate < 0.95 * fps:
+        said += f"; it analysed {rate:.1f} frames/s against the source's {fps:.1f}" + (f" ({hint})" if hint else "")
+    if interrupted and last_s >= 0.5:
+        said += f"; the last {last_s:.1f} s before the stop were not analysed"
+    return said
 
 
 def load_stream_model(export_dir, variant: str = "fp32"):
@@ -512,52 +536,107 @@ def run_live(source: str, *, model=None, stream_model=None, movement: str | None
     report = on_event or (lambda event: None)
     events: list[LiveEvent] = []
     session, interrupted, shown = None, False, 0.0
-    # A source that comes at its own pace can outrun the analysis: how far behind it the newest
-    # frame's analysis is (wall time since the first frame came, less the video time it covers).
-    paced = capture.kind != "file" or realtime
-    first_at, behind, worst = None, 0.0, 0.0
     started = time.perf_counter()
     frames = capture.frames(realtime=realtime)
+    pacing = _Pacing(capture.paced)  # known once the frames are asked for (a file played at its pace)
     try:
         for frame in frames:
             if session is None:  # a camera's or stream's frame rate is known with its first frame
-                first_at = time.perf_counter()
                 session = LiveSession(fps=capture.fps, movement=movement, standards=standards, person=person,
                                       pose_fps=pose_fps, tracker=tracker, stream_model=stream_model,
                                       name=capture.name, flip_rest=flip_rest)
+                pacing.hint = speed_hint(session.pose_fps, session.person)
+            arrived = capture.arrived_at
             new = session.push(frame)
             events += new  # all kept, also when a report of one of them ends the stream
             for event in new:
                 report(event)
+            pacing.analysed(arrived, session.frames, session.fps)
             now = time.perf_counter()
-            if paced:
-                behind = max(0.0, now - first_at - (session.frames - 1) / session.fps)
-                worst = max(worst, behind)
             if on_state is not None and (new or now - shown >= state_every_s):
                 shown = now
-                state = session.state()
-                if paced:
-                    state["behind_s"] = round(behind, 2)
-                on_state(state)
+                on_state(pacing.shown(session.state()))
     except (KeyboardInterrupt, StopLive):
         interrupted = True
     finally:
         frames.close()
     if session is None:
         raise UserError(f"{source}: no frames arrived; nothing to analyse")
-    analysed_s = time.perf_counter() - first_at
     tail, analysis = session.finish()
-    note = behind_note(worst if paced else None, session.frames, analysed_s, session.fps)
+    pacing.settle(session.fps)
+    note = pacing.note(session.fps, interrupted)
     if note:
         analysis.notes.append(note)
-    if paced and tail and tail[-1].kind == "end":
-        tail[-1].detail["behind_s"] = round(worst, 2)
+    if pacing.paced and tail and tail[-1].kind == "end":
+        tail[-1].detail["behind_s"] = round(pacing.worst, 2)
     for event in tail:
         events.append(event)
         with contextlib.suppress(StopLive):  # the stream has ended already: every event is kept
             report(event)
     with contextlib.suppress(StopLive):
         if on_state is not None:
-            on_state(session.state())
+            on_state(pacing.shown(session.state()))
     return LiveRun(capture.name, events, analysis, interrupted, time.perf_counter() - started,
-                   worst if paced else None)
+                   pacing.worst if pacing.paced else None)
+
+
+class _Pacing:
+    """How far the analysis is behind a source that comes at its own pace (``core.capture``'s
+    ``paced``): how long ago the frame just analysed came, the worst of it and when; the clock starts
+    once the first frame is analysed (frames that came during the start-up count as coming then:
+    loading BlazePose is not falling behind). A source whose
+    frames came over ``UNPACED_RATIO`` times faster than its frame rate over the last
+    ``UNPACED_WINDOW_S`` seconds, once ``UNPACED_AFTER_S`` seconds of them came (a stream's first
+    frames can come together, after ffmpeg has probed it), is not paced after all (a file served over
+    HTTP, not a camera): nothing is measured from then on. Nor is one whose frames, at the end, came
+    over in less than half their duration (a short file served over HTTP: it all came at once)."""
+
+    UNPACED_RATIO = 1.25
+    UNPACED_AFTER_S = 3.0
+    UNPACED_WINDOW_S = 2.0
+
+    def __init__(self, paced: bool):
+        self.paced, self.hint = paced, ""
+        self.behind = self.worst = self.worst_at = 0.0
+        self._first = self._first_arrived = self._last_arrived = self._last = None
+        self._frames = (0, 0)  # the frame count at the first and the last measure
+        self._arrivals: collections.deque = collections.deque()  # when the frames of the last window came
+
+    def analysed(self, arrived: float | None, frames: int, fps: float) -> None:
+        if not self.paced or arrived is None:
+            return
+        self._last = time.monotonic()
+        if self._first is None:  # the start-up (BlazePose loading, the first frame) is not falling behind
+            self._first, self._first_arrived, self._frames = self._last, arrived, (frames, frames)
+        self._frames = (self._frames[0], frames)
+        self._arrivals.append(arrived)
+        self._last_arrived = arrived
+        while self._arrivals[0] < arrived - self.UNPACED_WINDOW_S:
+            self._arrivals.popleft()
+        if arrived - self._first_arrived >= self.UNPACED_AFTER_S and \
+                len(self._arrivals) > self.UNPACED_RATIO * self.UNPACED_WINDOW_S * fps:
+            self.paced = False  # frames came as fast as they could be read: nothing to fall behind
+            return
+        self.behind = max(0.0, self._last - max(arrived, self._first))  # frames come "now" during the start-up
+        if self.behind > self.worst:
+            self.worst, self.worst_at = self.behind, frames / fps
+
+    def shown(self, state: dict) -> dict:
+        """A display's state with how far behind the source the analysis is, and what is faster."""
+        if self.paced:
+            state["behind_s"], state["speed_hint"] = round(self.behind, 2), self.hint
+        return state
+
+    def settle(self, fps: float) -> None:
+        """The stream ended: a source whose frames all came in under half their duration was not paced."""
+        analysed = self._frames[1] - self._frames[0]
+        if self.paced and self._first is not None and analysed >= fps and \
+                self._last_arrived - self._first_arrived < 0.5 * analysed / fps:
+            self.paced = False
+
+    def note(self, fps: float, interrupted: bool) -> str | None:
+        if not self.paced or self._first is None:
+            return None
+        seconds = self._last - self._first
+        rate = (self._frames[1] - self._frames[0]) / seconds if seconds > 0 else fps
+        return behind_note(self.worst, self.worst_at, self.behind, rate, fps, interrupted, self.hint)

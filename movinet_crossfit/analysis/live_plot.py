@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from movinet_crossfit.analysis.live import listed
+
 __all__ = ["describe", "movement_spans", "plot_live", "reach_delays", "rep_delays", "session_figure",
            "verdicts_changed"]
 
@@ -64,8 +66,10 @@ def verdicts_changed(events) -> list[int]:
 
 
 def _movements(run, end_time: float) -> list[tuple[float, float, str, float | None]]:
+    if run.analysis.movement_source == "user":  # named: the display showed that one all along
+        return []
     return movement_spans([(e.reported_at_s, e.movement, e.probability) for e in run.events
-                           if e.kind == "movement" and e.movement], end_time)
+                           if e.kind == "movement" and e.movement and e.reported_at_s is not None], end_time)
 
 
 def rep_delays(run) -> list[float]:
@@ -98,7 +102,7 @@ def describe(run) -> str:
         said += "; x: reported only at the end"
     changed = verdicts_changed(run.events)
     if changed:
-        said += f"; *: verdict changed at the end (rep{'s' if len(changed) > 1 else ''} {', '.join(map(str, changed))})"
+        said += f"; *: verdict changed at the end (rep{'s' if len(changed) > 1 else ''} {listed(changed)})"
     return said
 
 
@@ -112,7 +116,8 @@ def plot_live(run, png: str | os.PathLike, title: str = "") -> Path:
 def session_figure(run, title: str = ""):
     """The matplotlib figure of ``plot_live``. Top: the final count's movement signal, each final rep
     shaded in its verdict's colour and numbered (``*`` and hatched: the end changed the verdict shown
-    live), and the running movement as it was shown (a dotted line where it changed). Bottom: the
+    live), and the running movement as it was shown (a dotted line where it changed; not drawn
+    when the movement was named, the display showing that one throughout). Bottom: the
     running count over video time (ending on the final count, as the display does) beside the final
     reps counted as each ends (the best a live count could do) and a period later (the goal:
     docs/live.md), with a mark where each rep was reported live in its live verdict's colour (x: only
@@ -143,9 +148,13 @@ def session_figure(run, title: str = ""):
         if verdict.index % label_every == 0 or verdict.index == 1 or verdict.index in changed:
             top.text(0.5 * (a + b), 1.0, f"{verdict.index}{'*' if verdict.index in changed else ''}", ha="center",
                      va="top", fontsize=8, transform=top.get_xaxis_transform())
+    labelled = -np.inf  # a movement that keeps changing: a line at every change, a name at most every 5 %
     for k, (start, _end, label, probability) in enumerate(_movements(run, duration)):
         if start > 0:
             top.axvline(start, color="0.4", ls=":", lw=1)
+        if start - labelled < 0.05 * (duration or 1.0):
+            continue
+        labelled = start
         top.text(start, 0.02, (" running movement: " if k == 0 else " ") + label
                  + (f" {probability:.2f}" if probability is not None else ""), fontsize=7, color="0.3", ha="left",
                  va="bottom", transform=top.get_xaxis_transform(),

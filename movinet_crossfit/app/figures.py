@@ -105,8 +105,9 @@ def live_figure(result: dict, events: list[dict]) -> go.Figure:
     as the page showed it (ending on the final count, as the page does at Stop), the final reps
     counted as each ended (the best a live count could do) and a period later (the median seconds
     per rep: the goal), a marker per rep reported live in its live verdict's colour, a ring on each
-    final rep whose verdict the end changed, and a dotted line where the running movement changed;
-    the title says how long after its end each rep was shown (median)."""
+    final rep whose verdict the end changed, and a dotted line where the running movement changed
+    (unless the movement was named); the title says how long after its end each rep was shown
+    (median)."""
     from movinet_crossfit.analysis.live_plot import movement_spans, reach_delays, verdicts_changed
 
     ends = [float(rep["end_s"]) for rep in result.get("reps") or []]
@@ -142,7 +143,8 @@ def live_figure(result: dict, events: list[dict]) -> go.Figure:
                                              line=dict(color="#444", width=2)),
                                  hovertemplate="rep %{customdata}: the whole set changed its verdict<extra></extra>"))
     changes = [(float(e["reported_at_s"]), e["movement"], e.get("probability")) for e in events
-               if e.get("kind") == "movement" and e.get("movement") and e.get("reported_at_s") is not None]
+               if e.get("kind") == "movement" and e.get("movement") and e.get("reported_at_s") is not None
+               and result.get("movement_source") != "user"]  # named: the page showed that one throughout
     for start, _end, label, probability in movement_spans(changes, last):
         fig.add_vline(x=start, line=dict(color="#888", dash="dot", width=1), annotation_position="bottom right",
                       annotation_text=label + (f" {probability:.2f}" if probability is not None else ""),

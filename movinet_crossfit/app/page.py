@@ -184,9 +184,11 @@ def live_view(final: dict) -> html.Div:
             f"{result['count']}")))
     changed = end.get("verdicts_changed") or []
     if changed:
+        from movinet_crossfit.analysis.live import listed
+
         children.append(html.P(className="notes", id="live-final-verdicts-changed", children=(
             f"the whole set changed the verdict shown live of rep{'s' if len(changed) > 1 else ''} "
-            f"{', '.join(map(str, changed))} (the table has the final verdicts)")))
+            f"{listed(changed)} (the table has the final verdicts)")))
     if result["notes"]:
         children.append(html.Ul(className="notes", id="live-final-notes",
                                 children=[html.Li(for_the_page(n)) for n in result["notes"]]))

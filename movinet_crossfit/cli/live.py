@@ -25,7 +25,7 @@ def _panel(state: dict, source: str):
     from rich.panel import Panel
     from rich.table import Table
 
-    from movinet_crossfit.analysis.live import BEHIND_SHOW_S, SPEED_HINT
+    from movinet_crossfit.analysis.live import BEHIND_SHOW_S
 
     grid = Table.grid(padding=(0, 2))
     # The values' column is as wide as its longest usual text, so the panel keeps its width while
@@ -45,7 +45,8 @@ def _panel(state: dict, source: str):
     grid.add_row("time", f"{state['t_s']:.1f} s, {state['frames']} frames")
     behind = state.get("behind_s") or 0.0
     if behind >= BEHIND_SHOW_S:  # the source outruns the analysis: the count comes this much late
-        grid.add_row("[yellow]behind[/yellow]", f"[yellow]{behind:.1f} s behind the source[/yellow] ({SPEED_HINT})")
+        hint = state.get("speed_hint")
+        grid.add_row("[yellow]behind[/yellow]", f"[yellow]{behind:.1f} s[/yellow]" + (f" ({hint})" if hint else ""))
     return Panel(grid, title=f"live: {source}", expand=False)
 
 

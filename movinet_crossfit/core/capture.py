@@ -8,13 +8,23 @@ sees the frames ``analyze FILE`` sees). ``Capture.frames(realtime=...)`` yields 
 ``(H, W, 3)`` frames; ``realtime`` plays a file at its own frame rate (a camera or a stream comes
 at its own pace anyway). A missing file, a bad URL or no camera is a ``UserError`` naming the
 source.
+
+A camera or a stream is read by a thread as its frames come (so they wait in this process, up to
+``QUEUE_BYTES``, not in the camera's few buffers, which drop frames once full), each stamped with
+when it came: ``Capture.arrived_at`` is that time (``time.monotonic()``) for the frame just
+yielded, for a source that comes at its own pace (``Capture.paced``: a camera, a stream URL, a file
+played with ``realtime``, where it is the frame's due time); ``None`` otherwise (a file read as fast
+as it can, stdin or a named pipe, which may be a file sent as fast as it can be). ``live`` reads how
+far its analysis is behind the source from it.
 """
 from __future__ import annotations
 
+import queue
 import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -28,6 +38,8 @@ STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp:
 ASSUMED_FPS = 30.0  # a camera or stream that does not say its frame rate
 OPEN_TIMEOUT_S = 15.0  # a stream that sends nothing for this long is given up
 STREAM_INFO_WAIT_S = 2.0  # how long the first frame waits for ffmpeg's report of the stream
+SERVED_FILE_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp")
+QUEUE_BYTES = 256 * 2**20  # frames of a camera or stream read but not analysed yet, at most (then ffmpeg waits)
 
 
 @dataclass
@@ -40,26 +52,35 @@ class Capture:
     fps: float
     input_args: list[str] = field(default_factory=list)  # ffmpeg's input options and -i
     info: video.VideoInfo | None = None  # a file's probe
+    paced: bool = False  # it comes at its own pace (a camera, a stream URL): see the module doc
+    arrived_at: float | None = None  # when the frame just yielded came (time.monotonic()), if paced
 
     @property
     def name(self) -> str:
         return Path(self.source).name if self.kind == "file" else self.source
 
     def frames(self, *, realtime: bool = False) -> Iterator[np.ndarray]:
+        self.arrived_at = None
         if self.kind == "file":
             frames = video.iter_frames(self.source)
-            return _paced(frames, self.fps) if realtime else frames
+            if not realtime:
+                return frames
+            self.paced = True
+            return _paced(frames, self.fps, self)
         return _LiveReader(self).frames()
 
 
-def _paced(frames: Iterator[np.ndarray], fps: float) -> Iterator[np.ndarray]:
-    """Frame ``i`` no earlier than ``i / fps`` seconds after the first (sleeping to the wall clock)."""
+def _paced(frames: Iterator[np.ndarray], fps: float, capture: Capture) -> Iterator[np.ndarray]:
+    """Frame ``i`` no earlier than ``i / fps`` seconds after the first (sleeping to the wall clock);
+    ``capture.arrived_at``: when it was due."""
     started = time.monotonic()
     try:
         for index, frame in enumerate(frames):
-            wait = started + index / fps - time.monotonic()
+            due = started + index / fps
+            wait = due - time.monotonic()
             if wait > 0:
                 time.sleep(wait)
+            capture.arrived_at = due
             yield frame
     finally:
         frames.close()  # ffmpeg stops now, not when the generator is collected
@@ -72,9 +93,12 @@ def open_capture(source: str) -> Capture:
     if not text:
         raise UserError("SOURCE is empty: give a camera index (0), a stream URL (rtsp://...) or a video file")
     if text.isdigit():
-        return Capture(text, "camera", 0.0, _camera_args(int(text)))
+        return Capture(text, "camera", 0.0, _camera_args(int(text)), paced=True)
     if text.lower().startswith(STREAM_SCHEMES):
-        return Capture(text, "stream", 0.0, _stream_args(text))
+        # A video file served over HTTP comes as fast as it downloads, not at its own pace.
+        served_file = text.lower().startswith(("http://", "https://")) and \
+            Path(urllib.parse.urlsplit(text).path).suffix.lower() in SERVED_FILE_SUFFIXES
+        return Capture(text, "stream", 0.0, _stream_args(text), paced=not served_file)
     if text == "-":  # another program's video on stdin: `ffmpeg ... -f mpegts - | movinet-crossfit live -`
         return Capture("-", "stream", 0.0, ["-i", "pipe:0"])
     path = Path(text).expanduser()
@@ -174,11 +198,12 @@ class _LiveReader:
         what = f"camera {self.capture.source}" if self.capture.kind == "camera" else self.capture.source
         return UserError(f"{what}: cannot read video (ffmpeg: {reason})")
 
-    def frames(self) -> Iterator[np.ndarray]:
+    def _read(self, frames: queue.Queue) -> None:
+        """ffmpeg's frames into ``frames`` as they come, each with when it came (a ``None`` at the
+        end); ``self._room``: how many more fit in ``QUEUE_BYTES`` (known with the first frame's size)."""
         out = self.process.stdout
-        count = 0
         try:
-            while True:
+            while not self._stop.is_set():
                 magic = out.readline()
                 if not magic:
                     break
@@ -188,12 +213,39 @@ class _LiveReader:
                 data = out.read(width * height * 3)
                 if len(data) < width * height * 3:
                     break
+                arrived = time.monotonic()
+                if self._room is None:
+                    self._room = threading.Semaphore(max(2, QUEUE_BYTES // len(data)))
+                while not self._room.acquire(timeout=0.1):  # full: ffmpeg waits (so does the source)
+                    if self._stop.is_set():
+                        return
+                frames.put((np.frombuffer(data, np.uint8).reshape(height, width, 3), arrived))
+        except (OSError, ValueError):  # the pipe closed under us: the end
+            pass
+        finally:
+            frames.put(None)
+
+    def frames(self) -> Iterator[np.ndarray]:
+        frames: queue.Queue = queue.Queue()
+        self._stop, self._room = threading.Event(), None
+        reader = threading.Thread(target=self._read, args=(frames,), daemon=True)
+        reader.start()
+        count = 0
+        try:
+            while True:
+                item = frames.get()
+                if item is None:
+                    break
+                frame, arrived = item
+                self._room.release()
                 if count == 0:  # the stream's report comes before its first frame
                     self.stream_line.wait(STREAM_INFO_WAIT_S)
                     self.capture.fps = self.capture.fps or ASSUMED_FPS
                 count += 1
-                yield np.frombuffer(data, np.uint8).reshape(height, width, 3)
+                self.capture.arrived_at = arrived if self.capture.paced else None
+                yield frame
         finally:
+            self._stop.set()
             if self.process.poll() is None:
                 self.process.terminate()
             try:
@@ -201,6 +253,7 @@ class _LiveReader:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+            reader.join(timeout=2)
             self._thread.join(timeout=2)
         if count == 0:
             raise self.failure()
