@@ -487,44 +487,80 @@ def test_a_source_faster_than_the_analysis_is_shown_and_noted_as_behind(short_cl
     assert len(states) > 10 and not any("behind_s" in state for state in states)
 
 
-@pytest.mark.parametrize("paced_sender, seconds", [(True, 2), (False, 8), (3.0, 15)])
-def test_a_stream_is_read_as_it_comes_and_how_far_behind_is_from_when_frames_came(tmp_path, monkeypatch,
-                                                                                  paced_sender, seconds):
+@pytest.mark.parametrize("sender", ["at its pace", "held back", "all at once"])
+def test_a_stream_is_read_as_it_comes_and_how_far_behind_is_from_when_frames_came(tmp_path, monkeypatch, sender):
     """A stream (here a named pipe taken as a camera would be) is read by a thread as its frames
     come, so none is lost while the analysis is slow, and how far behind is measured from when each
-    came. A sender at its own pace (ffmpeg -re, 10 frames/s) against 0.25 s a frame: behind, growing;
-    one that sends as fast as it can or three times its pace (a file served over HTTP) is not paced
-    after all: not measured."""
+    came. A sender at its own pace (ffmpeg -re, 10 frames/s, 2 s) against 0.25 s a frame: behind,
+    growing; held back once the frames waiting fill what may wait (3 here): said; one that sends
+    everything at once (a short file served over HTTP): not paced after all, nothing said."""
     import os
 
     from movinet_crossfit.core import capture as capture_module
 
     fifo = tmp_path / "camera.y4m"
     os.mkfifo(fifo)  # y4m: no probing, so a paced sender's frames come at its pace (mpegts: after probing)
-    pace = {True: ["-re"], False: []}.get(paced_sender, ["-readrate", str(paced_sender)])
-    writer = subprocess.Popen([video.ffmpeg_executable(), "-v", "error", "-y", *pace,
-                               "-f", "lavfi", "-i", f"testsrc=size=64x48:rate=10:duration={seconds}", "-pix_fmt",
-                               "yuv420p", "-f", "yuv4mpegpipe", str(fifo)])
-    monkeypatch.setattr(capture_module, "open_capture",
-                        lambda source: capture_module.Capture(str(fifo), "stream", 0.0, ["-i", str(fifo)], paced=True))
-    _slowed(monkeypatch, 0.25 if paced_sender is True else 0.02)
-    keypoints = np.full((10 * seconds, 33, 3), np.nan, np.float32)
+    writer = subprocess.Popen([video.ffmpeg_executable(), "-v", "error", "-y",
+                               *(["-re"] if sender != "all at once" else []), "-f", "lavfi", "-i",
+                               "testsrc=size=64x48:rate=10:duration=2", "-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe",
+                               str(fifo)])
+    made = []
+
+    def opened(source):
+        made.append(capture_module.Capture(str(fifo), "stream", 0.0, ["-i", str(fifo)], paced=True))
+        return made[-1]
+
+    monkeypatch.setattr(capture_module, "open_capture", opened)
+    if sender == "held back":
+        monkeypatch.setattr(capture_module, "QUEUE_BYTES", 3 * 64 * 48 * 3)
+    _slowed(monkeypatch, 0.02 if sender == "all at once" else 0.25)
+    keypoints = np.full((20, 33, 3), np.nan, np.float32)
     try:
         states = []
         result = run_live("camera", tracker=KnownPoses(keypoints, "mediapipe33", 10.0), on_state=states.append,
                           state_every_s=0.0)
     finally:
         writer.wait(timeout=30)
-    measured = ["behind_s" in state for state in states]
-    assert result.analysis.info.num_frames == 10 * seconds  # every frame, though the analysis was slower
-    if paced_sender is True:
-        # The last frame came ~1.9 s after the first and was analysed ~5 s after it.
-        assert 2.0 < result.behind_s < 4.5 and any("behind the source" in n for n in result.analysis.notes)
-    else:  # 80 frames at once (not 3 s of arrivals: a first burst is allowed), then the end: not paced;
-        # or 3 times their pace, 5 s of them: not paced once 3 s of them came
-        assert result.behind_s is None and not any("behind the source" in n for n in result.analysis.notes)
-        if paced_sender:  # measured at first, not from ~3 s of arrivals (90 of 150 frames) on
-            assert all(measured[:60]) and not any(measured[100:])
+    assert result.analysis.info.num_frames == 20  # every frame, though the analysis was slower
+    notes = " ".join(result.analysis.notes)
+    if sender == "all at once":
+        assert result.behind_s is None and "behind the source" not in notes and "held back" not in notes
+        assert max(state.get("behind_s", 0.0) for state in states) == 0.0  # ahead of their pace throughout
+        return
+    if sender == "at its pace":
+        behind = [state["behind_s"] for state in states]
+        assert behind[:-1] == sorted(behind[:-1])  # growing, frame by frame
+        # The last frame came ~1.9 s after the first and was analysed ~4.75 s after it.
+        assert 2.0 < result.behind_s < 4.5 and "behind the source" in notes and "held back" not in notes
+    else:  # what waits holds 3 frames: soon the sender was held back (its frames then come later:
+        # how far behind is no longer measured whole, and the note says so)
+        assert made[0].queue_frames == 3 and made[0].held_back_at is not None
+        assert "of them (0.3 s) may wait: the source was held back" in notes
+
+
+def test_a_camera_that_opens_but_sends_nothing_is_given_up(tmp_path, monkeypatch):
+    import os
+    import threading
+
+    from movinet_crossfit.core import capture as capture_module
+    from movinet_crossfit.core.errors import UserError
+
+    fifo = tmp_path / "silent.y4m"
+    os.mkfifo(fifo)
+    held = []  # the writer opens the pipe and sends nothing
+    opener = threading.Thread(target=lambda: held.append(open(fifo, "wb")), daemon=True)
+    opener.start()
+    monkeypatch.setattr(capture_module, "OPEN_TIMEOUT_S", 1.0)
+    camera = capture_module.Capture(str(fifo), "camera", 0.0, ["-i", str(fifo)], paced=True)
+    started = time.perf_counter()
+    try:
+        with pytest.raises(UserError, match=rf"camera {fifo}: no frame came in 1 s"):
+            next(camera.frames())
+    finally:
+        opener.join(5)
+        for f in held:
+            f.close()
+    assert time.perf_counter() - started < 10
 
 
 @pytest.mark.parametrize("source, message", [

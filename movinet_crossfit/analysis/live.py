@@ -20,7 +20,6 @@ pose guess. A session is not thread-safe: push from one thread.
 """
 from __future__ import annotations
 
-import collections
 import contextlib
 import math
 import numbers
@@ -564,9 +563,9 @@ def run_live(source: str, *, model=None, stream_model=None, movement: str | None
         raise UserError(f"{source}: no frames arrived; nothing to analyse")
     tail, analysis = session.finish()
     pacing.settle(session.fps)
-    note = pacing.note(session.fps, interrupted)
-    if note:
-        analysis.notes.append(note)
+    for note in (pacing.note(session.fps, interrupted), pacing.held_back_note(capture, session.fps)):
+        if note:
+            analysis.notes.append(note)
     if pacing.paced and tail and tail[-1].kind == "end":
         tail[-1].detail["behind_s"] = round(pacing.worst, 2)
     for event in tail:
@@ -582,42 +581,29 @@ def run_live(source: str, *, model=None, stream_model=None, movement: str | None
 
 class _Pacing:
     """How far the analysis is behind a source that comes at its own pace (``core.capture``'s
-    ``paced``): how long ago the frame just analysed came, the worst of it and when; the clock starts
-    once the first frame is analysed (frames that came during the start-up count as coming then:
-    loading BlazePose is not falling behind). A source whose
-    frames came over ``UNPACED_RATIO`` times faster than its frame rate over the last
-    ``UNPACED_WINDOW_S`` seconds, once ``UNPACED_AFTER_S`` seconds of them came (a stream's first
-    frames can come together, after ffmpeg has probed it), is not paced after all (a file served over
-    HTTP, not a camera): nothing is measured from then on. Nor is one whose frames, at the end, came
-    over in less than half their duration (a short file served over HTTP: it all came at once)."""
-
-    UNPACED_RATIO = 1.25
-    UNPACED_AFTER_S = 3.0
-    UNPACED_WINDOW_S = 2.0
+    ``paced``): how long ago the frame just analysed was due, the worst of it and when. A frame is
+    due when it came, or, where frames came faster than their rate (the start-up's backlog: frames
+    that came while BlazePose loaded, a stream's first frames together once ffmpeg has probed it),
+    when its place in the stream says (``n / fps`` after the first analysed frame): so only an
+    analysis slower than the source falls behind. A source whose frames all came in under half their
+    duration (a short file served over HTTP) was not paced after all: nothing is said of it."""
 
     def __init__(self, paced: bool):
         self.paced, self.hint = paced, ""
         self.behind = self.worst = self.worst_at = 0.0
         self._first = self._first_arrived = self._last_arrived = self._last = None
         self._frames = (0, 0)  # the frame count at the first and the last measure
-        self._arrivals: collections.deque = collections.deque()  # when the frames of the last window came
 
     def analysed(self, arrived: float | None, frames: int, fps: float) -> None:
         if not self.paced or arrived is None:
             return
         self._last = time.monotonic()
-        if self._first is None:  # the start-up (BlazePose loading, the first frame) is not falling behind
+        if self._first is None:
             self._first, self._first_arrived, self._frames = self._last, arrived, (frames, frames)
         self._frames = (self._frames[0], frames)
-        self._arrivals.append(arrived)
         self._last_arrived = arrived
-        while self._arrivals[0] < arrived - self.UNPACED_WINDOW_S:
-            self._arrivals.popleft()
-        if arrived - self._first_arrived >= self.UNPACED_AFTER_S and \
-                len(self._arrivals) > self.UNPACED_RATIO * self.UNPACED_WINDOW_S * fps:
-            self.paced = False  # frames came as fast as they could be read: nothing to fall behind
-            return
-        self.behind = max(0.0, self._last - max(arrived, self._first))  # frames come "now" during the start-up
+        due = max(arrived, self._first + (frames - self._frames[0]) / fps)
+        self.behind = max(0.0, self._last - due)
         if self.behind > self.worst:
             self.worst, self.worst_at = self.behind, frames / fps
 
@@ -640,3 +626,14 @@ class _Pacing:
         seconds = self._last - self._first
         rate = (self._frames[1] - self._frames[0]) / seconds if seconds > 0 else fps
         return behind_note(self.worst, self.worst_at, self.behind, rate, fps, interrupted, self.hint)
+
+    def held_back_note(self, capture, fps: float) -> str | None:
+        """The frames waiting filled what may wait (``capture.queue_frames``): from then on the source
+        was held back, and how far behind is no longer measured whole."""
+        if not self.paced or self._first is None or capture.held_back_at is None:
+            return None
+        waiting = capture.queue_frames or 0
+        return (f"from {max(0.0, capture.held_back_at - self._first_arrived):.0f} s in, the frames came faster than "
+                f"they were analysed for longer than {waiting} of them ({waiting / fps:.1f} s) may wait: the source "
+                "was held back from then on (a camera drops frames then, which shortens this session's times and "
+                "paces; a stream falls further behind than measured)")

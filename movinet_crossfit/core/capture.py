@@ -10,7 +10,8 @@ at its own pace anyway). A missing file, a bad URL or no camera is a ``UserError
 source.
 
 A camera or a stream is read by a thread as its frames come (so they wait in this process, up to
-``QUEUE_BYTES``, not in the camera's few buffers, which drop frames once full), each stamped with
+``QUEUE_BYTES``, not in the camera's few buffers, which drop frames once full; ``held_back_at``
+says when that filled, after which the source was held back), each stamped with
 when it came: ``Capture.arrived_at`` is that time (``time.monotonic()``) for the frame just
 yielded, for a source that comes at its own pace (``Capture.paced``: a camera, a stream URL, a file
 played with ``realtime``, where it is the frame's due time); ``None`` otherwise (a file read as fast
@@ -54,19 +55,19 @@ class Capture:
     info: video.VideoInfo | None = None  # a file's probe
     paced: bool = False  # it comes at its own pace (a camera, a stream URL): see the module doc
     arrived_at: float | None = None  # when the frame just yielded came (time.monotonic()), if paced
+    queue_frames: int | None = None  # how many frames of a camera or stream may wait (QUEUE_BYTES' worth)
+    held_back_at: float | None = None  # when they first filled it (time.monotonic()): the source was held back
 
     @property
     def name(self) -> str:
         return Path(self.source).name if self.kind == "file" else self.source
 
     def frames(self, *, realtime: bool = False) -> Iterator[np.ndarray]:
-        self.arrived_at = None
+        self.arrived_at = self.held_back_at = None
         if self.kind == "file":
             frames = video.iter_frames(self.source)
-            if not realtime:
-                return frames
-            self.paced = True
-            return _paced(frames, self.fps, self)
+            self.paced = bool(realtime)
+            return _paced(frames, self.fps, self) if realtime else frames
         return _LiveReader(self).frames()
 
 
@@ -193,10 +194,12 @@ class _LiveReader:
                 self.capture.fps = video._stream_rate(line) or self.capture.fps
                 self.stream_line.set()
 
+    def _what(self) -> str:
+        return f"camera {self.capture.source}" if self.capture.kind == "camera" else self.capture.source
+
     def failure(self) -> UserError:
         reason = failure_reason(self.lines) or f"exit code {self.process.returncode}"
-        what = f"camera {self.capture.source}" if self.capture.kind == "camera" else self.capture.source
-        return UserError(f"{what}: cannot read video (ffmpeg: {reason})")
+        return UserError(f"{self._what()}: cannot read video (ffmpeg: {reason})")
 
     def _read(self, frames: queue.Queue) -> None:
         """ffmpeg's frames into ``frames`` as they come, each with when it came (a ``None`` at the
@@ -216,11 +219,18 @@ class _LiveReader:
                 arrived = time.monotonic()
                 if self._room is None:
                     self._room = threading.Semaphore(max(2, QUEUE_BYTES // len(data)))
-                while not self._room.acquire(timeout=0.1):  # full: ffmpeg waits (so does the source)
+                    self.capture.queue_frames = max(2, QUEUE_BYTES // len(data))
+                if not self._room.acquire(blocking=False):  # full: ffmpeg waits (and so does the source)
+                    if self.capture.held_back_at is None:
+                        self.capture.held_back_at = arrived
+                    while not self._room.acquire(timeout=0.1) and not self._stop.is_set():
+                        pass
                     if self._stop.is_set():
-                        return
+                        break
                 frames.put((np.frombuffer(data, np.uint8).reshape(height, width, 3), arrived))
-        except (OSError, ValueError):  # the pipe closed under us: the end
+            while self._stop.is_set() and out.read(1 << 16):  # stopped: ffmpeg is not left blocked on a full pipe
+                pass
+        except (OSError, ValueError, IndexError):  # the pipe closed under us, a header cut short: the end
             pass
         finally:
             frames.put(None)
@@ -233,7 +243,13 @@ class _LiveReader:
         count = 0
         try:
             while True:
-                item = frames.get()
+                # A camera or a live stream that opens but sends nothing is given up, as ffmpeg's own
+                # timeout gives up a stream that does not answer (stdin or a named pipe may start late).
+                try:
+                    item = frames.get(timeout=OPEN_TIMEOUT_S if count == 0 and self.capture.paced else None)
+                except queue.Empty:
+                    raise UserError(f"{self._what()}: no frame came in {OPEN_TIMEOUT_S:g} s (is it sending?)") \
+                        from None
                 if item is None:
                     break
                 frame, arrived = item
