@@ -429,7 +429,7 @@ def test_realtime_plays_a_file_at_its_own_pace(short_clip):
     assert result.analysis.info.num_frames == 20 and result.analysis.count.count == 0
     assert result.events[-1].kind == "end"
     # Kept up with its pace: how far behind is measured, and small; no note.
-    from movinet_crossfit.analysis.live import BEHIND_NOTE_S
+    from movinet_crossfit.analysis.live_pacing import BEHIND_NOTE_S
 
     assert result.behind_s is not None and result.behind_s < BEHIND_NOTE_S
     assert not any("behind the source" in note for note in result.analysis.notes)
@@ -450,7 +450,7 @@ def _slowed(monkeypatch, seconds: float) -> None:
 def test_a_source_faster_than_the_analysis_is_shown_and_noted_as_behind(short_clip, monkeypatch):
     """A file played at its pace (as a camera comes) whose frames take 0.25 s each to analyse (10 fps
     against 4): the display says how far behind it is, the end event and the result say the most."""
-    from movinet_crossfit.analysis.live import BEHIND_NOTE_S, speed_hint
+    from movinet_crossfit.analysis.live_pacing import BEHIND_NOTE_S, speed_hint
 
     _slowed(monkeypatch, 0.25)
     keypoints = np.full((20, 33, 3), np.nan, np.float32)

@@ -25,7 +25,7 @@ def _panel(state: dict, source: str):
     from rich.panel import Panel
     from rich.table import Table
 
-    from movinet_crossfit.analysis.live import BEHIND_SHOW_S
+    from movinet_crossfit.analysis.live_pacing import BEHIND_SHOW_S
 
     grid = Table.grid(padding=(0, 2))
     # The values' column is as wide as its longest usual text, so the panel keeps its width while
