@@ -436,12 +436,12 @@ def test_realtime_plays_a_file_at_its_own_pace(short_clip):
     assert result.to_dict()["live"]["behind_s"] == round(result.behind_s, 2)
 
 
-def _slowed(monkeypatch, seconds: float) -> None:
-    """Every pushed frame takes ``seconds`` more to analyse."""
+def _slowed(monkeypatch, seconds) -> None:
+    """Every pushed frame takes ``seconds`` more to analyse (a number, or one per frame)."""
     real = LiveSession.push
 
     def slow(self, frame, t_s=None):
-        time.sleep(seconds)
+        time.sleep(seconds if isinstance(seconds, (int, float)) else seconds[self.frames])
         return real(self, frame, t_s)
 
     monkeypatch.setattr(LiveSession, "push", slow)
@@ -485,6 +485,19 @@ def test_a_source_faster_than_the_analysis_is_shown_and_noted_as_behind(short_cl
                     state_every_s=0.0)
     assert fast.behind_s is None and "behind_s" not in fast.events[-1].detail
     assert len(states) > 10 and not any("behind_s" in state for state in states)
+
+
+def test_a_delay_after_the_analysis_caught_up_counts_whole(short_clip, monkeypatch):
+    """The start-up's backlog is forgiven (the first frame takes 1 s here), but once the analysis has
+    caught up (frames 2-12 fast) a later slow stretch (frames 13-20, 0.4 s each against 0.1) counts
+    whole: ~2.4 s behind at the end, not 2.4 s less the start-up."""
+    _slowed(monkeypatch, [1.0] + [0.01] * 11 + [0.4] * 8)
+    keypoints = np.full((20, 33, 3), np.nan, np.float32)
+    states = []
+    result = run_live(str(short_clip), realtime=True, tracker=KnownPoses(keypoints, "mediapipe33", 10.0),
+                      on_state=states.append, state_every_s=0.0)
+    behind = [state["behind_s"] for state in states[:-1]]
+    assert max(behind[:12]) < 0.3 and 2.0 < result.behind_s < 3.0 and behind[-1] == max(behind)
 
 
 @pytest.mark.parametrize("sender", ["at its pace", "held back", "all at once"])
@@ -534,8 +547,8 @@ def test_a_stream_is_read_as_it_comes_and_how_far_behind_is_from_when_frames_cam
         assert 2.0 < result.behind_s < 4.5 and "behind the source" in notes and "held back" not in notes
     else:  # what waits holds 3 frames: soon the sender was held back (its frames then come later:
         # how far behind is no longer measured whole, and the note says so)
-        assert made[0].queue_frames == 3 and made[0].held_back_at is not None
-        assert "of them (0.3 s) may wait: the source was held back" in notes
+        assert made[0].queue_frames == 3 and made[0].held_back_at is not None and made[0].held_back_s > 0.5
+        assert "of them (0.3 s) may wait: the source was held back for" in notes
 
 
 def test_a_camera_that_opens_but_sends_nothing_is_given_up(tmp_path, monkeypatch):
@@ -550,11 +563,11 @@ def test_a_camera_that_opens_but_sends_nothing_is_given_up(tmp_path, monkeypatch
     held = []  # the writer opens the pipe and sends nothing
     opener = threading.Thread(target=lambda: held.append(open(fifo, "wb")), daemon=True)
     opener.start()
-    monkeypatch.setattr(capture_module, "OPEN_TIMEOUT_S", 1.0)
+    monkeypatch.setattr(capture_module, "FIRST_FRAME_TIMEOUT_S", 1.0)
     camera = capture_module.Capture(str(fifo), "camera", 0.0, ["-i", str(fifo)], paced=True)
     started = time.perf_counter()
     try:
-        with pytest.raises(UserError, match=rf"camera {fifo}: no frame came in 1 s"):
+        with pytest.raises(UserError, match=rf"camera {fifo}: no frame came in 1 s of starting"):
             next(camera.frames())
     finally:
         opener.join(5)

@@ -525,6 +525,8 @@ def run_live(source: str, *, model=None, stream_model=None, movement: str | None
             for event in new:
                 report(event)
             pacing.analysed(arrived, session.frames, session.fps)
+            if capture.held_from is None:  # a full queue while BlazePose loaded is not holding the source back
+                capture.held_from = time.monotonic()
             now = time.perf_counter()
             if on_state is not None and (new or now - shown >= state_every_s):
                 shown = now

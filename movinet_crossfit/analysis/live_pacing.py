@@ -43,14 +43,18 @@ class Pacing:
     ``paced``): how long ago the frame just analysed was due, the worst of it and when. A frame is
     due when it came, or, where frames came faster than their rate (the start-up's backlog: frames
     that came while BlazePose loaded, a stream's first frames together once ffmpeg has probed it),
-    when its place in the stream says (``n / fps`` after the first analysed frame): so only an
-    analysis slower than the source falls behind. A source whose frames all came in under half their
-    duration (a short file served over HTTP) was not paced after all: nothing is said of it."""
+    when its place in the stream says: frame n is due ``n / fps`` after a schedule's start, which is
+    the first analysed frame's time at first and moves earlier whenever the analysis gets ahead of
+    it (``min`` over frames of their analysis time less ``n / fps``). So the start-up's backlog is not
+    falling behind, and once the analysis has caught up every later delay counts whole. A source
+    whose frames all came in under half their duration (a short file served over HTTP) was not paced
+    after all: nothing is said of it. A source that says a lower frame rate than it sends hides its
+    delay (its frames look early)."""
 
     def __init__(self, paced: bool):
         self.paced, self.hint = paced, ""
         self.behind = self.worst = self.worst_at = 0.0
-        self._first = self._first_arrived = self._last_arrived = self._last = None
+        self._first = self._first_arrived = self._last_arrived = self._last = self._origin = None
         self._frames = (0, 0)  # the frame count at the first and the last measure
 
     def analysed(self, arrived: float | None, frames: int, fps: float) -> None:
@@ -61,7 +65,9 @@ class Pacing:
             self._first, self._first_arrived, self._frames = self._last, arrived, (frames, frames)
         self._frames = (self._frames[0], frames)
         self._last_arrived = arrived
-        due = max(arrived, self._first + (frames - self._frames[0]) / fps)
+        placed = self._last - frames / fps  # the schedule's start if this frame were on time
+        self._origin = placed if self._origin is None else min(self._origin, placed)
+        due = max(arrived, self._origin + frames / fps)
         self.behind = max(0.0, self._last - due)
         if self.behind > self.worst:
             self.worst, self.worst_at = self.behind, frames / fps
@@ -87,12 +93,13 @@ class Pacing:
         return behind_note(self.worst, self.worst_at, self.behind, rate, fps, interrupted, self.hint)
 
     def held_back_note(self, capture, fps: float) -> str | None:
-        """The frames waiting filled what may wait (``capture.queue_frames``): from then on the source
-        was held back, and how far behind is no longer measured whole."""
-        if not self.paced or self._first is None or capture.held_back_at is None:
+        """The frames waiting filled what may wait (``capture.queue_frames``) after the start-up: the
+        source was held back (``capture.held_back_s`` in all, from ``capture.held_back_at``), and
+        how far behind is not measured whole there."""
+        if not self.paced or self._first is None or not capture.held_back_s:
             return None
         waiting = capture.queue_frames or 0
         return (f"from {max(0.0, capture.held_back_at - self._first_arrived):.0f} s in, the frames came faster than "
                 f"they were analysed for longer than {waiting} of them ({waiting / fps:.1f} s) may wait: the source "
-                "was held back from then on (a camera drops frames then, which shortens this session's times and "
-                "paces; a stream falls further behind than measured)")
+                f"was held back for {capture.held_back_s:.1f} s in all (a camera drops frames then, which shortens "
+                "this session's times and paces; a stream falls further behind than measured)")

@@ -10,8 +10,8 @@ at its own pace anyway). A missing file, a bad URL or no camera is a ``UserError
 source.
 
 A camera or a stream is read by a thread as its frames come (so they wait in this process, up to
-``QUEUE_BYTES``, not in the camera's few buffers, which drop frames once full; ``held_back_at``
-says when that filled, after which the source was held back), each stamped with
+``QUEUE_BYTES``, not in the camera's few buffers, which drop frames once full; ``held_back_s``
+says how long the source was held back once it filled), each stamped with
 when it came: ``Capture.arrived_at`` is that time (``time.monotonic()``) for the frame just
 yielded, for a source that comes at its own pace (``Capture.paced``: a camera, a stream URL, a file
 played with ``realtime``, where it is the frame's due time); ``None`` otherwise (a file read as fast
@@ -37,9 +37,11 @@ from movinet_crossfit.core.errors import UserError
 
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "srt://", "tcp://")
 ASSUMED_FPS = 30.0  # a camera or stream that does not say its frame rate
-OPEN_TIMEOUT_S = 15.0  # a stream that sends nothing for this long is given up
+OPEN_TIMEOUT_S = 15.0  # a stream that sends nothing for this long is given up (ffmpeg's -timeout)
+FIRST_FRAME_TIMEOUT_S = 2 * OPEN_TIMEOUT_S  # a camera or live stream whose first frame takes longer is given up
 STREAM_INFO_WAIT_S = 2.0  # how long the first frame waits for ffmpeg's report of the stream
 SERVED_FILE_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp")
+HELD_BACK_MIN_S = 0.15  # a wait for room this long or longer holds the source back (a camera buffers ~4 frames)
 QUEUE_BYTES = 256 * 2**20  # frames of a camera or stream read but not analysed yet, at most (then ffmpeg waits)
 
 
@@ -56,14 +58,17 @@ class Capture:
     paced: bool = False  # it comes at its own pace (a camera, a stream URL): see the module doc
     arrived_at: float | None = None  # when the frame just yielded came (time.monotonic()), if paced
     queue_frames: int | None = None  # how many frames of a camera or stream may wait (QUEUE_BYTES' worth)
-    held_back_at: float | None = None  # when they first filled it (time.monotonic()): the source was held back
+    held_from: float | None = None  # from when a full queue counts as holding the source back (set by the reader's user)
+    held_back_at: float | None = None  # when it first did (time.monotonic())
+    held_back_s: float = 0.0  # how long the source was held back in all
 
     @property
     def name(self) -> str:
         return Path(self.source).name if self.kind == "file" else self.source
 
     def frames(self, *, realtime: bool = False) -> Iterator[np.ndarray]:
-        self.arrived_at = self.held_back_at = None
+        self.arrived_at = self.held_back_at = self.held_from = None
+        self.held_back_s = 0.0
         if self.kind == "file":
             frames = video.iter_frames(self.source)
             self.paced = bool(realtime)
@@ -221,12 +226,11 @@ class _LiveReader:
                     self._room = threading.Semaphore(max(2, QUEUE_BYTES // len(data)))
                     self.capture.queue_frames = max(2, QUEUE_BYTES // len(data))
                 if not self._room.acquire(blocking=False):  # full: ffmpeg waits (and so does the source)
-                    if self.capture.held_back_at is None:
-                        self.capture.held_back_at = arrived
                     while not self._room.acquire(timeout=0.1) and not self._stop.is_set():
                         pass
                     if self._stop.is_set():
                         break
+                    self._held_back(arrived, time.monotonic())
                 frames.put((np.frombuffer(data, np.uint8).reshape(height, width, 3), arrived))
             while self._stop.is_set() and out.read(1 << 16):  # stopped: ffmpeg is not left blocked on a full pipe
                 pass
@@ -234,6 +238,18 @@ class _LiveReader:
             pass
         finally:
             frames.put(None)
+
+    def _held_back(self, since: float, until: float) -> None:
+        """The reader waited for room from ``since`` to ``until``: counted from ``capture.held_from``
+        on (the start-up, while the analysis loads, is not held back), where it waited longer than a
+        camera's few buffers hold (``HELD_BACK_MIN_S``)."""
+        if self.capture.held_from is None:
+            return
+        start = max(since, self.capture.held_from)
+        if until - start >= HELD_BACK_MIN_S:
+            self.capture.held_back_s += until - start
+            if self.capture.held_back_at is None:
+                self.capture.held_back_at = start
 
     def frames(self) -> Iterator[np.ndarray]:
         frames: queue.Queue = queue.Queue()
@@ -243,13 +259,15 @@ class _LiveReader:
         count = 0
         try:
             while True:
-                # A camera or a live stream that opens but sends nothing is given up, as ffmpeg's own
-                # timeout gives up a stream that does not answer (stdin or a named pipe may start late).
+                # A camera or a live stream whose first frame does not come is given up (ffmpeg's own
+                # timeout gives up a stream that sends nothing at all; a camera has none). Stdin or a
+                # named pipe may start late.
                 try:
-                    item = frames.get(timeout=OPEN_TIMEOUT_S if count == 0 and self.capture.paced else None)
+                    item = frames.get(timeout=FIRST_FRAME_TIMEOUT_S if count == 0 and self.capture.paced else None)
                 except queue.Empty:
-                    raise UserError(f"{self._what()}: no frame came in {OPEN_TIMEOUT_S:g} s (is it sending?)") \
-                        from None
+                    reason = failure_reason(self.lines)
+                    raise UserError(f"{self._what()}: no frame came in {FIRST_FRAME_TIMEOUT_S:g} s of starting "
+                                    f"({'ffmpeg: ' + reason if reason else 'is it sending?'})") from None
                 if item is None:
                     break
                 frame, arrived = item
