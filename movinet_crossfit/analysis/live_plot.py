@@ -45,13 +45,20 @@ def reach_delays(ends, when, count, end_time: float) -> list[float]:
     return delays
 
 
-def movement_spans(changes, end_time: float) -> list[tuple[float, float, str, float | None]]:
-    """The running movement over a session: ``(from_s, to_s, label, probability)`` per change
-    (``changes``: ``(shown_at_s, label, probability)`` in time order, one per ``movement`` event), each
-    until the next change or ``end_time``."""
-    changes = sorted(changes, key=lambda c: c[0])
+def movement_spans(events, movement_source: str | None,
+                   end_time: float) -> list[tuple[float, float, str, float | None]]:
+    """The running movement as a display showed it: ``(from_s, to_s, label, probability)`` per
+    ``movement`` event (``events``: ``LiveEvent``s or their dicts), each until the next change or
+    ``end_time``; none where the user named the movement (``movement_source`` "user": the display
+    showed that one throughout)."""
+    if movement_source == "user":
+        return []
+    fields = [(e.get("kind"), e.get("reported_at_s"), e.get("movement"), e.get("probability")) if isinstance(e, dict)
+              else (e.kind, e.reported_at_s, e.movement, e.probability) for e in events]
+    changes = sorted(((float(at), label, p) for kind, at, label, p in fields
+                      if kind == "movement" and label and at is not None), key=lambda c: c[0])
     ends = [c[0] for c in changes[1:]] + [end_time]
-    return [(float(at), float(max(to, at)), label, probability) for (at, label, probability), to in zip(changes, ends)]
+    return [(at, float(max(to, at)), label, probability) for (at, label, probability), to in zip(changes, ends)]
 
 
 def verdicts_changed(events) -> list[int]:
@@ -63,13 +70,6 @@ def verdicts_changed(events) -> list[int]:
             detail = event if isinstance(event, dict) else event.detail
             return [int(k) for k in detail.get("verdicts_changed") or []]
     return []
-
-
-def _movements(run, end_time: float) -> list[tuple[float, float, str, float | None]]:
-    if run.analysis.movement_source == "user":  # named: the display showed that one all along
-        return []
-    return movement_spans([(e.reported_at_s, e.movement, e.probability) for e in run.events
-                           if e.kind == "movement" and e.movement and e.reported_at_s is not None], end_time)
 
 
 def rep_delays(run) -> list[float]:
@@ -149,7 +149,8 @@ def session_figure(run, title: str = ""):
             top.text(0.5 * (a + b), 1.0, f"{verdict.index}{'*' if verdict.index in changed else ''}", ha="center",
                      va="top", fontsize=8, transform=top.get_xaxis_transform())
     labelled = -np.inf  # a movement that keeps changing: a line at every change, a name at most every 5 %
-    for k, (start, _end, label, probability) in enumerate(_movements(run, duration)):
+    movements = movement_spans(run.events, analysis.movement_source, duration)
+    for k, (start, _end, label, probability) in enumerate(movements):
         if start > 0:
             top.axvline(start, color="0.4", ls=":", lw=1)
         if start - labelled < 0.05 * (duration or 1.0):

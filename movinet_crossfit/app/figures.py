@@ -142,10 +142,7 @@ def live_figure(result: dict, events: list[dict]) -> go.Figure:
                                  marker=dict(color="rgba(0,0,0,0)", symbol="circle-open", size=16,
                                              line=dict(color="#444", width=2)),
                                  hovertemplate="rep %{customdata}: the whole set changed its verdict<extra></extra>"))
-    changes = [(float(e["reported_at_s"]), e["movement"], e.get("probability")) for e in events
-               if e.get("kind") == "movement" and e.get("movement") and e.get("reported_at_s") is not None
-               and result.get("movement_source") != "user"]  # named: the page showed that one throughout
-    for start, _end, label, probability in movement_spans(changes, last):
+    for start, _end, label, probability in movement_spans(events, result.get("movement_source"), last):
         fig.add_vline(x=start, line=dict(color="#888", dash="dot", width=1), annotation_position="bottom right",
                       annotation_text=label + (f" {probability:.2f}" if probability is not None else ""),
                       annotation_font=dict(size=11, color="#555"))

@@ -146,7 +146,8 @@ OVERLAY_SUFFIXES = (".mp4", ".m4v", ".mov")  # what an H.264 MP4 may be called w
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")  # what matplotlib writes by the name
 
 
-def check_output(path: Path | None, option: str, video_path: Path, other: tuple[str, Path | None]) -> None:
+def check_output(path: Path | None, option: str, video_path: Path,
+                 other: tuple[str, Path | None] = ("", None)) -> None:
     """Refuse, before minutes of poses (``analyze``) or a camera session (``live``), an output that
     cannot be written or would destroy an input."""
     if path is None:

@@ -119,7 +119,7 @@ def live(
     resolve_movement(loaded, movement, flip_rest)
     # Refused before the camera opens: a live session cannot be run again to get its result.
     check_output(json_path, "--json", Path(source), ("--plot", plot))  # also refuses --plot at the same path
-    check_output(plot, "--plot", Path(source), ("", None))
+    check_output(plot, "--plot", Path(source))
     if plot is not None and importlib.util.find_spec("matplotlib") is None:  # a session cannot be re-run
         from movinet_crossfit.core.extras import missing_extra_message
 

@@ -58,7 +58,7 @@ class Capture:
     paced: bool = False  # it comes at its own pace (a camera, a stream URL): see the module doc
     arrived_at: float | None = None  # when the frame just yielded came (time.monotonic()), if paced
     queue_frames: int | None = None  # how many frames of a camera or stream may wait (QUEUE_BYTES' worth)
-    held_from: float | None = None  # from when a full queue counts as holding the source back (set by the reader's user)
+    held_from: float | None = None  # from when a full queue holds the source back (set by the frames' reader)
     held_back_at: float | None = None  # when it first did (time.monotonic())
     held_back_s: float = 0.0  # how long the source was held back in all
 
@@ -223,8 +223,8 @@ class _LiveReader:
                     break
                 arrived = time.monotonic()
                 if self._room is None:
-                    self._room = threading.Semaphore(max(2, QUEUE_BYTES // len(data)))
                     self.capture.queue_frames = max(2, QUEUE_BYTES // len(data))
+                    self._room = threading.Semaphore(self.capture.queue_frames)
                 if not self._room.acquire(blocking=False):  # full: ffmpeg waits (and so does the source)
                     while not self._room.acquire(timeout=0.1) and not self._stop.is_set():
                         pass
