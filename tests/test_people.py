@@ -151,3 +151,66 @@ def test_real_sets_count_within_one_following_the_athlete(cfmove_sets, label):
     # The athlete works in the middle of the picture; the judge stands at its left edge.
     hips = np.nanmedian(poses.keypoints[:, [23, 24], 0])
     assert 0.2 * poses.image_size[0] < hips < 0.8 * poses.image_size[0]
+
+
+class _FakePose:
+    """BlazePose's two models stood in for: one person, found at once, whose joints move a pixel
+    to the right each time the landmark model looks."""
+
+    min_tracking_score = 0.5
+
+    def __init__(self):
+        self.looked = 0
+
+    def reset(self) -> None:
+        self.looked = 0
+
+    def detect_everyone(self, image):
+        return [(np.zeros(4), np.array([[240.0, 200.0], [240.0, 100.0], [0, 0], [0, 0]]), 0.9)]
+
+    def landmarks(self, image, roi):
+        self.looked += 1
+        points = np.ones((35, 5), np.float32)
+        points[:33, :2] = np.linspace([200.0, 60.0], [280.0, 240.0], 33) + [self.looked, 0.0]
+        points[33, :2], points[34, :2] = [240.0, 200.0], [240.0, 100.0]
+        return points, 0.9
+
+
+def test_a_repeated_frame_keeps_everyone_s_pose_without_looking_again():
+    """A camera's repeated frame (``analysis.live``): the person followed keeps the pose of the
+    frame before, the landmark model is not run, and the repeat is a frame of its own."""
+    from movinet_crossfit.pose.blazepose import REPEATED
+
+    fake = _FakePose()
+    tracker = people.PeopleTracker(pose=fake, person="auto", fps=FPS)
+    image = np.zeros((SIZE[1], SIZE[0], 3), np.uint8)
+    for _ in range(3):
+        tracker(image)
+    looked = fake.looked
+    tracker.repeat()
+    assert fake.looked == looked  # nothing run
+    tracker(image)
+    rows = tracker.finish()
+    assert len(rows) == 5 and fake.looked == looked + 1
+    assert np.array_equal(rows[3].keypoints, rows[2].keypoints) and rows[3].roi_source == REPEATED
+    assert not np.array_equal(rows[4].keypoints, rows[3].keypoints)  # looked at again: moved on
+
+
+def test_repeated_poses_do_not_count_as_standing_still():
+    """A camera at a third of the rate it says: two repeats after each new picture. The repeats'
+    zero moves are left out of a person's activity, which is then the moving person's (with them,
+    the median move would be nil and anyone could be chosen)."""
+    from dataclasses import replace
+
+    from movinet_crossfit.pose.blazepose import REPEATED
+
+    points = np.zeros((30, 33, 3), np.float32)
+    points[:, :, 0] = np.linspace(100, 130, 33)
+    points[:, :, 1] = np.linspace(50, 250, 33)
+    points[:, :, 0] += (np.arange(30) // 3 * 6.0)[:, None]  # moves 6 pixels with each new picture
+    track = _followed(0, points, range(30))
+    still = _followed(1, points, range(30))
+    track.poses = [pose if f % 3 == 0 else replace(pose, roi_source=REPEATED) for f, pose in enumerate(track.poses)]
+    (moving,), (counted_still,) = (people.score_followed([t], SIZE, 30, FPS) for t in (track, still))
+    assert moving["activity"] == pytest.approx(6.0 * FPS / SIZE[1], rel=1e-3)
+    assert counted_still["activity"] == 0.0  # the same poses taken as looked for: mostly standing still

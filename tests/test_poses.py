@@ -530,3 +530,22 @@ def test_blazepose_on_a_real_clip_and_the_poses_command(tracker, cfmove_clips, t
         assert (body[:, names[upper], 1] < body[:, names[lower], 1]).mean() > 0.9, (upper, lower)
     assert (body[..., 0] > 0).all() and (body[..., 0] < 854).all()
     assert (poses.visibility[:, names["l_hip"]] > 0.5).all()
+
+
+def test_blazepose_repeats_the_last_pose_without_looking_again(cfmove_clips):
+    """A camera's repeated frame (``analysis.live``): the pose just found, marked repeated, and no
+    model run; before any pose, no pose."""
+    from movinet_crossfit.core.video import iter_frames
+    from movinet_crossfit.pose.blazepose import REPEATED, BlazePose
+
+    pose = BlazePose(_models_or_skip(), num_threads=1)
+    frames = iter_frames(cfmove_clips / "thruster" / "thruster_1.mp4")
+    frame = next(frames)
+    frames.close()
+    assert pose.repeat().roi_source == 0 and np.isnan(pose.repeat().keypoints).all()
+    found = pose(frame)
+    looked = []
+    pose.landmarks = lambda *args: looked.append(args)  # any model run would land here
+    again = pose.repeat()
+    assert found.roi_source in (1, 2) and again.roi_source == REPEATED and not looked
+    assert np.array_equal(again.keypoints, found.keypoints) and again.score == found.score

@@ -17,10 +17,18 @@ yielded, for a source that comes at its own pace (``Capture.paced``: a camera, a
 played with ``realtime``, where it is the frame's due time); ``None`` otherwise (a file read as fast
 as it can, stdin or a named pipe, which may be a file sent as fast as it can be). ``live`` reads how
 far its analysis is behind the source from it.
+
+A camera's frames keep to its own clock: ffmpeg repeats or leaves out frames by the camera's
+timestamps to the rate it said (``-fps_mode cfr``, at most ``MAX_CAMERA_FPS``), so the frame count
+(where every time in ``live`` comes from) follows the camera's clock also when it sends fewer
+frames than it says (many webcams slow down in dim light) or when its driver dropped frames while
+the source was held back; ``Capture.rate_note()`` says when it did. A stream's or a file's frames
+come each once, as ``analyze`` decodes them.
 """
 from __future__ import annotations
 
 import queue
+import re
 import subprocess
 import sys
 import threading
@@ -43,6 +51,13 @@ STREAM_INFO_WAIT_S = 2.0  # how long the first frame waits for ffmpeg's report o
 SERVED_FILE_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp")
 HELD_BACK_MIN_S = 0.15  # a wait for room this long or longer holds the source back (a camera buffers ~4 frames)
 QUEUE_BYTES = 256 * 2**20  # frames of a camera or stream read but not analysed yet, at most (then ffmpeg waits)
+MAX_CAMERA_FPS = 60  # a camera faster than this is analysed at this rate (ffmpeg's -fpsmax)
+RATE_TOLERANCE = 0.1  # a camera whose frames were repeated or left out by more than this share gets a note
+RATE_NOTE_MIN_S = 3.0  # ... over at least this long
+# A camera's frames on its own clock, and ffmpeg's count of frames repeated and left out (key=value
+# lines on stderr, every half second and at the end).
+CAMERA_TIMING = ["-fps_mode", "cfr", "-fpsmax", str(MAX_CAMERA_FPS), "-progress", "pipe:2"]
+_PROGRESS = re.compile(r"^(?P<key>[a-z0-9_]+)=(?P<value>\S*)$")
 
 
 @dataclass
@@ -61,6 +76,10 @@ class Capture:
     held_from: float | None = None  # from when a full queue holds the source back (set by the frames' reader)
     held_back_at: float | None = None  # when it first did (time.monotonic())
     held_back_s: float = 0.0  # how long the source was held back in all
+    frames_out: int = 0  # a camera's frames as ffmpeg gave them (on its clock), by ffmpeg's count
+    repeated_frames: int = 0  # ... of which repeats, to fill the gaps of a camera slower than it said
+    dropped_frames: int = 0  # the camera's frames left out (faster than it said, or than MAX_CAMERA_FPS)
+    repeat: bool = False  # the frame just yielded is a camera's repeat of the one before it
 
     @property
     def name(self) -> str:
@@ -69,11 +88,32 @@ class Capture:
     def frames(self, *, realtime: bool = False) -> Iterator[np.ndarray]:
         self.arrived_at = self.held_back_at = self.held_from = None
         self.held_back_s = 0.0
+        self.frames_out = self.repeated_frames = self.dropped_frames = 0
+        self.repeat = False
         if self.kind == "file":
             frames = video.iter_frames(self.source)
             self.paced = bool(realtime)
             return _paced(frames, self.fps, self) if realtime else frames
         return _LiveReader(self).frames()
+
+    def rate_note(self) -> str | None:
+        """A camera whose frames ffmpeg repeated or left out to keep the rate it said (by more than
+        ``RATE_TOLERANCE`` of them, over ``RATE_NOTE_MIN_S`` at least): how many it really sent."""
+        if self.kind != "camera" or not self.frames_out or not self.fps:
+            return None
+        seconds = self.frames_out / self.fps
+        sent = self.frames_out - self.repeated_frames + self.dropped_frames
+        if seconds < RATE_NOTE_MIN_S or abs(sent / self.frames_out - 1) <= RATE_TOLERANCE:
+            return None
+        rate = sent / seconds
+        if sent < self.frames_out:
+            lost = ", and frames were lost while live held it back" if self.held_back_s else ""
+            return (f"camera {self.source} sent {rate:.1f} frames/s by its own clock, not the {self.fps:g} it said "
+                    f"(a webcam in dim light slows down{lost}): {self.repeated_frames:,} of the {self.frames_out:,} "
+                    f"frames are repeats, so every time stays on the camera's clock; more light, or a lower "
+                    f"resolution, gives the count more frames")
+        return (f"camera {self.source} sent {rate:.1f} frames/s, more than the {self.fps:g} analysed: "
+                f"{self.dropped_frames:,} of its {sent:,} frames were left out (times are the camera's)")
 
 
 def _paced(frames: Iterator[np.ndarray], fps: float, capture: Capture) -> Iterator[np.ndarray]:
@@ -180,8 +220,11 @@ class _LiveReader:
 
     def __init__(self, capture: Capture):
         self.capture = capture
+        # A camera on its own clock (module doc); anything else every frame once, as analyze decodes it.
+        self.camera = capture.kind == "camera"
+        timing = CAMERA_TIMING if self.camera else ["-fps_mode", "passthrough"]
         args = [video.ffmpeg_executable(), "-hide_banner", "-nostdin", "-nostats", *capture.input_args,
-                "-map", "0:v:0", "-f", "image2pipe", "-vcodec", "ppm", "-fps_mode", "passthrough", "pipe:"]
+                "-map", "0:v:0", "-f", "image2pipe", "-vcodec", "ppm", *timing, "pipe:"]
         try:
             self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         except OSError as exc:
@@ -192,12 +235,22 @@ class _LiveReader:
         self._thread.start()
 
     def _drain(self) -> None:
+        output = False  # past ffmpeg's "Output #0": its stream line is the rate a camera's frames come at
         for raw in self.process.stderr:
             line = raw.decode(errors="replace").rstrip()
+            progress = _PROGRESS.match(line)
+            if progress:  # -progress (a camera): not part of ffmpeg's report
+                value, key = progress["value"], progress["key"]
+                if value.isdigit() and key in ("frame", "dup_frames", "drop_frames"):
+                    setattr(self.capture, {"frame": "frames_out", "dup_frames": "repeated_frames",
+                                           "drop_frames": "dropped_frames"}[key], int(value))
+                continue
             self.lines.append(line)
-            if "Video:" in line and "Stream #" in line:
+            output = output or line.startswith("Output #")
+            if "Video:" in line and "Stream #" in line and (output == self.camera or not self.capture.fps):
                 self.capture.fps = video._stream_rate(line) or self.capture.fps
-                self.stream_line.set()
+                if output == self.camera:
+                    self.stream_line.set()
 
     def _what(self) -> str:
         return f"camera {self.capture.source}" if self.capture.kind == "camera" else self.capture.source
@@ -210,6 +263,7 @@ class _LiveReader:
         """ffmpeg's frames into ``frames`` as they come, each with when it came (a ``None`` at the
         end); ``self._room``: how many more fit in ``QUEUE_BYTES`` (known with the first frame's size)."""
         out = self.process.stdout
+        previous = None
         try:
             while not self._stop.is_set():
                 magic = out.readline()
@@ -222,6 +276,7 @@ class _LiveReader:
                 if len(data) < width * height * 3:
                     break
                 arrived = time.monotonic()
+                repeat, previous = self.camera and data == previous, data  # ffmpeg repeated it (a camera's clock)
                 if self._room is None:
                     self.capture.queue_frames = max(2, QUEUE_BYTES // len(data))
                     self._room = threading.Semaphore(self.capture.queue_frames)
@@ -231,7 +286,7 @@ class _LiveReader:
                     if self._stop.is_set():
                         break
                     self._held_back(arrived, time.monotonic())
-                frames.put((np.frombuffer(data, np.uint8).reshape(height, width, 3), arrived))
+                frames.put((np.frombuffer(data, np.uint8).reshape(height, width, 3), arrived, repeat))
             while self._stop.is_set() and out.read(1 << 16):  # stopped: ffmpeg is not left blocked on a full pipe
                 pass
         except (OSError, ValueError, IndexError):  # the pipe closed under us, a header cut short: the end
@@ -270,7 +325,7 @@ class _LiveReader:
                                     f"({'ffmpeg: ' + reason if reason else 'is it sending?'})") from None
                 if item is None:
                     break
-                frame, arrived = item
+                frame, arrived, self.capture.repeat = item
                 self._room.release()
                 if count == 0:  # the stream's report comes before its first frame
                     self.stream_line.wait(STREAM_INFO_WAIT_S)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import os
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +43,7 @@ ROI_SCALE = 1.25
 NMS_IOU = 0.3
 HEATMAP_KERNEL = 7
 HEATMAP_MIN_CONFIDENCE = 0.5
+REPEATED = 3  # FramePose.roi_source of a camera's repeated frame: the pose before it, not looked for
 
 
 @dataclass
@@ -207,7 +209,7 @@ class FramePose:
     visibility: np.ndarray  # (33,) 0..1, NaN when no pose
     presence: np.ndarray  # (33,) 0..1, NaN when no pose
     score: float  # pose flag of the landmark model (0..1); 0 when the detector found nobody
-    roi_source: int  # 0 none, 1 from the detector, 2 tracked from the previous frame
+    roi_source: int  # 0 none, 1 from the detector, 2 tracked from the previous frame, 3 REPEATED
 
 
 class BlazePose:
@@ -243,10 +245,11 @@ class BlazePose:
         self.min_detection_score = min_detection_score
         self.min_tracking_score = min_tracking_score
         self.refine = refine
-        self._roi: Roi | None = None
+        self.reset()
 
     def reset(self) -> None:
-        self._roi = None
+        self._roi: Roi | None = None
+        self._last: FramePose | None = None  # what the last frame gave (``repeat``)
 
     # --- the two models ----------------------------------------------------------------------
 
@@ -318,7 +321,17 @@ class BlazePose:
 
     def __call__(self, image: np.ndarray) -> FramePose:
         """One RGB uint8 frame (H, W, 3) of the video being tracked."""
-        image = np.ascontiguousarray(image[..., :3], dtype=np.uint8)
+        self._last = self._track(np.ascontiguousarray(image[..., :3], dtype=np.uint8))
+        return self._last
+
+    def repeat(self) -> FramePose:
+        """The frame just tracked, again (a camera's repeat, ``analysis.live``): its pose, marked
+        ``REPEATED``, without running the models."""
+        if self._last is None or not self._last.roi_source:
+            return no_pose(0.0)
+        return dataclasses.replace(self._last, roi_source=REPEATED)
+
+    def _track(self, image: np.ndarray) -> FramePose:
         source = 2
         roi = self._roi
         if roi is None:
@@ -332,7 +345,7 @@ class BlazePose:
         if flag < self.min_tracking_score:
             self._roi = None
             if source == 2:  # lost the track: look again in this very frame
-                return self(image)
+                return self._track(image)
             return no_pose(flag)
         self._roi = roi_from_alignment(points[33, :2], points[34, :2])
         body = points[:NUM_LANDMARKS]

@@ -15,6 +15,7 @@ and when the video ends keeps one (``--person``):
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -116,6 +117,7 @@ class PeopleTracker:
     def reset(self) -> None:
         self.pose.reset()
         self._frame = 0
+        self._repeats = 0  # frames that were the one before again (``repeat``)
         self._followed: list[_Followed] = []
         self._next_id = 0
         self._size: tuple[int, int] | None = None
@@ -138,14 +140,15 @@ class PeopleTracker:
         young = max(1, round(self.fps / 2))
         grown = [p for p in live if index - p.frames[0] >= young]
         lead = max(grown, key=lambda p: p.motion / max(1, index - p.frames[0])) if grown else None
+        looked = index - self._repeats  # the pictures so far (a camera's repeats are not: ``repeat``)
         for person in live:
-            if person is lead or person not in grown or index % 2 == 0:
+            if person is lead or person not in grown or looked % 2 == 0:
                 self._step(person, image, index, 2)
         live = self._merge([f for f in self._followed if f.alive])
         # Someone just lost (a fast kip, a turn) is looked for again at once, for a second.
         searching = index - self._lost_at <= self.fps
         every = max(1, round((SEARCH_SECONDS if searching else self.detect_seconds) * self.fps))
-        if not live or self._cut(image) or index % every == 0:
+        if not live or self._cut(image) or looked % every == 0:
             for _box, points, _score in self.pose.detect_everyone(image):
                 size = float(np.linalg.norm(points[1] - points[0]))
                 if any(np.linalg.norm(points[0] - p.centre) < 0.5 * max(size, p.size / 2.5) for p in live):
@@ -159,6 +162,21 @@ class PeopleTracker:
         if len(live) > self.max_people:  # keep the biggest
             for person in sorted(live, key=lambda p: -p.size)[self.max_people:]:
                 person.alive = False
+        return None
+
+    def repeat(self):
+        """The frame just seen, again (a camera's repeat, ``analysis.live``): everyone followed on it
+        keeps the pose they had (marked ``REPEATED``), without running the models; nobody is looked for,
+        and the schedules count pictures, so that a repeat does not take a picture's turn."""
+        from movinet_crossfit.pose.blazepose import REPEATED
+
+        index = self._frame
+        self._frame += 1
+        self._repeats += 1  # the schedules of who is looked at, and when everyone is looked for, skip it
+        for person in self._followed:
+            if person.alive and person.frames and person.frames[-1] == index - 1:
+                person.frames.append(index)
+                person.poses.append(dataclasses.replace(person.poses[-1], roi_source=REPEATED))
         return None
 
     def _cut(self, image: np.ndarray) -> bool:
@@ -311,6 +329,8 @@ def score_followed(tracks: list[_Followed], frame_size: tuple[int, int], frames:
     extents). *Travel* is how far the hips go sideways: a spectator walking past is active and even
     rhythmic, but crosses the picture. The score multiplies activity by how long the person is seen,
     with softer weights for rhythm, size and centrality, divided by travel beyond one body extent."""
+    from movinet_crossfit.pose.blazepose import REPEATED
+
     width, height = frame_size
     diagonal = float(np.hypot(width, height)) / 2
     min_lag = max(1, int(round(MIN_PERIOD_S * fps)))
@@ -323,6 +343,7 @@ def score_followed(tracks: list[_Followed], frame_size: tuple[int, int], frames:
         extent = float(np.median(np.hypot(*(points.max(axis=1) - points.min(axis=1)).T))) or 1.0
         gaps = np.diff(track.frames)
         near = gaps <= 2  # consecutive, or one frame apart (a person followed on every second frame)
+        near &= np.array([p.roi_source != REPEATED for p in track.poses[1:]], bool)  # a repeat did not move
         speeds = (np.linalg.norm(np.diff(points, axis=0), axis=2).mean(axis=1) / np.maximum(gaps, 1))[near]
         activity = float(np.median(speeds)) * fps / max(height, 1) if len(speeds) else 0.0
         features = np.concatenate([((points - hips[:, None]) / extent).reshape(len(points), -1),
