@@ -128,6 +128,8 @@ class LiveSession:
         self.counter = OnlineCounter(self.pose_fps, self.tracker.layout, movement=self.counted_as, flip_rest=flip_rest)
         self.stream_model = stream_model
         self._rows: list = []  # what each tracker call returned (FramePose, or None when it chooses at the end)
+        self._unchanged = False  # every frame since the last one posed was a repeat of it
+        self.repeats = 0  # poses repeated, not looked for (a camera's repeated frames)
         self._frames = 0
         self._t = 0.0
         self._clock: float | None = None  # the first frame's time from the sender (t_s), if it sends them
@@ -164,10 +166,12 @@ class LiveSession:
 
     # --- frames in ---------------------------------------------------------------------------------
 
-    def push(self, frame: np.ndarray, t_s: float | None = None) -> list[LiveEvent]:
+    def push(self, frame: np.ndarray, t_s: float | None = None, *, repeat: bool = False) -> list[LiveEvent]:
         """One RGB uint8 ``(H, W, 3)`` frame, in order -> the events it made known. Every frame has
         the first one's size; ``t_s`` (default: its index / ``fps``) never takes time back. A frame
-        refused (``UserError``) changes nothing."""
+        refused (``UserError``) changes nothing. ``repeat``: the frame is the one pushed before it,
+        again (a camera's repeat, ``core.capture``): where every frame since the last one posed was
+        a repeat, the tracker repeats its poses (``tracker.repeat()``) instead of looking again."""
         if self._finished:
             raise UserError("this live session has finished: start a new one")
         size = self._check_frame(frame)
@@ -185,14 +189,18 @@ class LiveSession:
         self._frames += 1
         self._size = size
         self._t = max(t, self._t) if index else t  # a clock that steps back does not move time back
+        self._unchanged = self._unchanged and bool(repeat)  # the same picture as the last frame posed
         events: list[LiveEvent] = []
         if self.stream_model is not None:
             events += self._classify(frame, index)
         if index % self.every:
             return events
         started = time.perf_counter()
-        self._rows.append(self.tracker(frame))
+        repeated = self._unchanged and hasattr(self.tracker, "repeat")
+        self._rows.append(self.tracker.repeat() if repeated else self.tracker(frame))
+        self._unchanged = True
         self.timings["poses"] += time.perf_counter() - started
+        self.repeats += repeated
         n = len(self._rows)
         if self.counter.due(n):
             events += self._recount(n)
@@ -371,35 +379,46 @@ class LiveSession:
         # In time order: a rep found inside a large-swings rep is reported after later ones. Only
         # the reps whose events went out (an interrupt can come between a rep found and its event).
         reported = sorted((r for r in self.counter.reps if r.index in self._delivered), key=lambda r: r.start)
-        final = analysis.reps
+        final, counted = analysis.reps, analysis.count.reps
         period = analysis.count.period or 0.0
-        events = []
-        def final_rep(verdict, **detail) -> LiveEvent:
-            return LiveEvent("rep", verdict.index, verdict.end_frame / self.fps, rep=verdict.index,
-                             valid=verdict.valid, reason=verdict.reason or "", movement=analysis.movement,
-                             reported_at_s=self._t, detail=detail)
-
-        for verdict in final[len(reported):]:  # the tail: reps the stream's end decided
-            events.append(final_rep(verdict, start_s=round(verdict.start_frame / self.fps, 3),
-                                    period_s=round(period * self.every / self.fps, 3), late=True))
-            self._last_rep = events[-1].to_dict()
-        self._count = len(final)  # the display ends on the final count, also where fewer reps than reported
-        if final and not events and self._last_rep and self._last_rep["rep"] > len(final):
-            self._last_rep = final_rep(final[-1]).to_dict()  # ... and on its last rep
-        moved = [k for k, (mine, theirs) in enumerate(zip(reported, analysis.count.reps), 1)
-                 if abs(mine.end - theirs.end_frame) > max(0.5 * period, 1)]
         # Each final rep against the reported rep that is the same rep (the most overlapping, IoU
-        # >= 0.5): by position, a rep missed or added live would pair every later one off.
+        # >= 0.5, also where a window cut it at the movement's other extreme, half a period off):
+        # by position, a rep missed or added live would pair every later one off.
         same = match_reps([(mine.start, mine.end) for mine in reported],
-                          [(theirs.start_frame, theirs.end_frame) for theirs in analysis.count.reps], 0.5)
-        changed = sorted(j + 1 for i, j, _ in same if reported[i].index in self._verdicts
+                          [(theirs.start_frame, theirs.end_frame) for theirs in counted], 0.5,
+                          shifts=(0, period / 2, -period / 2) if period else (0,))
+        live_of = {j: i for i, j, _ in same}
+        events = []
+
+        def final_rep(verdict, number: int, **detail) -> LiveEvent:
+            return LiveEvent("rep", number, verdict.end_frame / self.fps, rep=number, valid=verdict.valid,
+                             reason=verdict.reason or "", movement=analysis.movement, reported_at_s=self._t,
+                             detail=detail)
+
+        # The final reps that no reported rep is: those the stream's end decided (typically the
+        # last) and any the running count went past; numbered on from the reported ones.
+        unreported = [j for j in range(len(final)) if j not in live_of]
+        for number, j in enumerate(unreported, len(reported) + 1):
+            events.append(final_rep(final[j], number, start_s=round(final[j].start_frame / self.fps, 3),
+                                    period_s=round(period * self.every / self.fps, 3), late=True))
+        self._count = len(final)  # the display ends on the final count and its last rep
+        if final and (events or (self._last_rep and self._last_rep["rep"] > len(final))):
+            self._last_rep = final_rep(final[-1], len(final)).to_dict()
+        moved = sorted(reported[i].index for i, j, _ in same
+                       if abs(reported[i].end - counted[j].end_frame) > max(0.5 * period, 1))
+        paired = {i for i, _, _ in same}
+        dropped = sorted(mine.index for i, mine in enumerate(reported) if i not in paired)
+        last_end = max((mine.end for mine in reported), default=-1)
+        missed = [j + 1 for j in unreported if counted[j].end_frame < last_end]
+        changed = sorted(j + 1 for j, i in live_of.items() if reported[i].index in self._verdicts
                          and self._verdicts[reported[i].index] != final[j].valid)
-        corrected = len(reported) > len(final) or bool(moved)
+        corrected = bool(moved or dropped or missed)
         events.append(LiveEvent("end", len(final), self._t, movement=analysis.movement,
                                 probability=analysis.movement_probability, reported_at_s=self._t,
                                 detail={"corrected": corrected, "reported": len(reported),
                                         "valid_count": analysis.valid_count, "no_rep_count": analysis.no_rep_count,
                                         "unjudged_count": analysis.unjudged_count, "moved_reps": moved,
+                                        "dropped_reps": dropped, "missed_reps": missed,
                                         "verdicts_changed": changed, "frames": self._frames,
                                         "recounts": self.counter.recounts}))
         return events, analysis
@@ -520,7 +539,7 @@ def run_live(source: str, *, model=None, stream_model=None, movement: str | None
                                       name=capture.name, flip_rest=flip_rest)
                 pacing.hint = speed_hint(session.pose_fps, session.person)
             arrived = capture.arrived_at
-            new = session.push(frame)
+            new = session.push(frame, repeat=capture.repeat)
             events += new  # all kept, also when a report of one of them ends the stream
             for event in new:
                 report(event)
@@ -539,7 +558,8 @@ def run_live(source: str, *, model=None, stream_model=None, movement: str | None
         raise UserError(f"{source}: no frames arrived; nothing to analyse")
     tail, analysis = session.finish()
     pacing.settle(session.fps)
-    for note in (pacing.note(session.fps, interrupted), pacing.held_back_note(capture, session.fps)):
+    for note in (pacing.note(session.fps, interrupted), pacing.held_back_note(capture, session.fps),
+                 capture.rate_note()):
         if note:
             analysis.notes.append(note)
     if pacing.paced and tail and tail[-1].kind == "end":

@@ -11,7 +11,7 @@ Keys (``version`` 1)::
                                    score); 0 where nobody was found
     visibility  float32 (T, K)     per-joint confidence 0..1; NaN where nothing was detected
     presence    float32 (T, K)     BlazePose only: per-joint presence 0..1
-    roi_source  int8 (T,)          BlazePose only: 0 no pose, 1 detector, 2 tracked
+    roi_source  int8 (T,)          BlazePose only: 0 no pose, 1 detector, 2 tracked, 3 repeated
     image_size  int32 (2,)         width, height when known
     source, backend  str           what was read and by what
 
