@@ -733,3 +733,22 @@ def test_the_camera_cards_timeline_shows_when_each_rep_came_against_when_it_ende
     assert not named.layout.shapes and not named.layout.annotations
     assert "a median 0.50 s after it ended" in fig.layout.title.text  # 0.5, 0.4, 1.2 s
     assert "no rep counted" in live_figure({"reps": []}, []).layout.title.text
+
+
+def test_the_camera_card_says_what_the_end_corrected():
+    from movinet_crossfit.app.page import live_view
+
+    result = {"count": 3, "valid_count": 3, "no_rep_count": 0, "unjudged_count": 0, "reps": [], "movement": "thruster",
+              "movement_source": "user", "movement_probability": None, "frames": 90, "duration": 3.0, "fps": 30.0,
+              "width": 64, "height": 48, "pose_fps": 30.0, "poses_found": 1.0, "notes": []}
+    end = {"kind": "end", "count": 3, "reported": 3, "corrected": True, "missed_reps": [2], "dropped_reps": [3],
+           "moved_reps": []}
+
+    def said(end):
+        card = live_view({"result": result, "status": {"dropped": 0, "missing": 0}, "events": [end]})
+        found = [c.children for c in card.children if getattr(c, "id", None) == "live-final-corrected"]
+        return found[0] if found else None
+
+    assert said(end) == ("the running count said 3 during the set; the whole set counts 3; it went past final rep 2 "
+                         "(reported at the end); live rep 3 not in the final count")
+    assert said({**end, "corrected": False}) is None

@@ -1298,3 +1298,15 @@ def test_the_panel_shows_the_pace_or_that_the_rhythm_is_not_found_yet():
               ({"pace_s": None}, {"pace_s": 2.31}, {"pace_s": 0.6, "count": 1, "last_rep": {
                   "rep": 1, "t_s": 0.9, "valid": True, "reason": None}})}
     assert len(widths) == 1, widths
+
+
+def test_what_the_end_corrected_is_said_in_words():
+    from movinet_crossfit.analysis.live import corrections_said
+
+    said = corrections_said({"reported": 14, "count": 13, "missed_reps": [5], "dropped_reps": [9, 11],
+                             "moved_reps": list(range(1, 13))})
+    assert said == ("the running count said 14 during the set; the whole set counts 13; it went past final rep 5 "
+                    "(reported at the end); live reps 9, 11 not in the final count; live reps 1, 2, 3, 4, 5, 6, 7, "
+                    "8, 9, 10 and 2 more ended over half a period from the final rep")
+    assert corrections_said({"reported": 3, "count": 3}) == \
+        "the running count said 3 during the set; the whole set counts 3"

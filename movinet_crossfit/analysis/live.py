@@ -484,6 +484,18 @@ def listed(numbers, most: int = MAX_LISTED) -> str:
     return shown + (f" and {len(numbers) - most} more" if len(numbers) > most else "")
 
 
+def corrections_said(end: dict) -> str:
+    """What the end corrected in the running count (an ``end`` event's dict), in words."""
+    said = [f"the running count said {end.get('reported')} during the set; the whole set counts {end.get('count')}"]
+    for key, words in (("missed_reps", "it went past final rep{s} {reps} (reported at the end)"),
+                       ("dropped_reps", "live rep{s} {reps} not in the final count"),
+                       ("moved_reps", "live rep{s} {reps} ended over half a period from the final rep")):
+        reps = end.get(key) or []
+        if reps:
+            said.append(words.format(s="s" if len(reps) > 1 else "", reps=listed(reps)))
+    return "; ".join(said)
+
+
 def load_stream_model(export_dir, variant: str = "fp32"):
     """A stream MoViNet export (``export --stream``) -> its ``StreamClassifier`` (TFLite, no TensorFlow)."""
     try:

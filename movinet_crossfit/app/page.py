@@ -179,9 +179,9 @@ def live_view(final: dict) -> html.Div:
             f"{result['pose_fps']:g}/s, the athlete seen in {result['poses_found']:.0%} of them")),
     ]
     if end.get("corrected"):
-        children.append(html.P(className="notes", id="live-final-corrected", children=(
-            f"the running count said {end.get('reported')} during the set; the whole set counts "
-            f"{result['count']}")))
+        from movinet_crossfit.analysis.live import corrections_said
+
+        children.append(html.P(className="notes", id="live-final-corrected", children=corrections_said(end)))
     changed = end.get("verdicts_changed") or []
     if changed:
         from movinet_crossfit.analysis.live import listed

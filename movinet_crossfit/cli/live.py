@@ -163,7 +163,9 @@ def live(
             print_summary(result.analysis, out)
             end = result.events[-1].to_dict()
             if end.get("corrected"):
-                out.print(f"  note: {end['reported']} reps were reported live; the final count is {end['count']}")
+                from movinet_crossfit.analysis.live import corrections_said
+
+                out.print(f"  note: {corrections_said(end)}", highlight=False)
     said = results_console(OutputFormat.json if json_lines else output_format)
     if json_path is not None:  # said before the picture is drawn: a failed picture does not hide it
         said.print(f"result -> [bold]{json_path}[/bold]", highlight=False)
