@@ -356,9 +356,13 @@ def bench_video(clips: Path, classes: list[str], model: str | None) -> None:
             live = run.analysis
             end = run.events[-1].to_dict()
             period = (offline.count.period or 1.0) / offline.pose_fps
-            ends = [r.end_frame / offline.fps for r in offline.reps]
-            late = [e.reported_at_s - ends[e.rep - 1] for e in run.events
-                    if e.kind == "rep" and e.rep <= len(ends)]
+            # Each rep event against the final rep that is the same rep (live.finish()'s pairing:
+            # IoU >= 0.5, also half a period off): seconds from that rep's end to the report.
+            reps = [e for e in run.events if e.kind == "rep"]
+            half = period * offline.fps / 2
+            same = match_reps([(e.detail["start_s"] * offline.fps, e.t_s * offline.fps) for e in reps],
+                              [(r.start_frame, r.end_frame) for r in offline.reps], 0.5, shifts=(0, half, -half))
+            late = [reps[i].reported_at_s - offline.reps[j].end_frame / offline.fps for i, j, _ in same]
             t = live.timings
             split = "/".join(f"{t.get(k, 0.0):.1f}" for k in ("poses", "live_count", "live_judge", "live_stream_model"))
             print(f"{name:14} {person + ('+mv' if movement else ''):7} {decoded:6d} {offline.count.count:7d} {live.count.count:5d} "

@@ -466,7 +466,12 @@ def test_a_fake_camera_playing_a_real_set_is_counted_as_analyze_counts_it(cfmove
     assert wraps <= 1 and len(set(positions)) >= 0.9 * (frames - 2 * app_support.STILL_S * SEND_FPS), positions
     # What the page counted is what analyze counts on the frames it sent (decoded as the server saw them),
     # and on the clip itself.
-    assert final == f"{len(of_sent.reps)} reps" == f"{len(offline.reps)} reps", (final, len(offline.reps))
+    assert final == f"{len(of_sent.reps)} reps", (final, len(of_sent.reps))
+    # ... and within one of analyze on the clip itself: the frames sent are the fake camera's (its
+    # first frame repeated while the page starts, its own timing), and a borderline rep can go
+    # either way with BlazePose's small differences between CPUs (14 and 14 on one, 14 and 13 on an
+    # AVX2-only AMD EPYC; the set has 14 reps).
+    assert abs(len(of_sent.reps) - len(offline.reps)) <= 1, (len(of_sent.reps), len(offline.reps))
     # The running count can be a rep ahead when the sending ends (docs/live.md, Limits: the running
     # count can run ahead; which frames the page takes depends on its timing: seen once, 15 against
     # 14, on a loaded machine); the end corrects it, as `final` shows.

@@ -24,9 +24,9 @@ against the model files when they are loaded.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
