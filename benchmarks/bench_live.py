@@ -48,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 from movinet_crossfit.analysis.live import replay_counter  # noqa: E402
 from movinet_crossfit.analysis.online import OnlineCounter  # noqa: E402
 from movinet_crossfit.posecount.count import count_repetitions  # noqa: E402
-from movinet_crossfit.posecount.evaluate import load_repcount, match_reps  # noqa: E402
+from movinet_crossfit.posecount.evaluate import load_repcount, match_reps, same_reps  # noqa: E402
 
 SHARED = Path(os.environ.get("MOVINET_CROSSFIT_SHARED_DATA", ROOT.parent / "shared" / "data"))
 GOAL_FPS = 30.0
@@ -356,12 +356,11 @@ def bench_video(clips: Path, classes: list[str], model: str | None) -> None:
             live = run.analysis
             end = run.events[-1].to_dict()
             period = (offline.count.period or 1.0) / offline.pose_fps
-            # Each rep event against the final rep that is the same rep (live.finish()'s pairing:
-            # IoU >= 0.5, also half a period off): seconds from that rep's end to the report.
+            # Each rep event against the final rep that is the same rep (live.finish()'s pairing,
+            # posecount.evaluate.same_reps): seconds from that rep's end to the report.
             reps = [e for e in run.events if e.kind == "rep"]
-            half = period * offline.fps / 2
-            same = match_reps([(e.detail["start_s"] * offline.fps, e.t_s * offline.fps) for e in reps],
-                              [(r.start_frame, r.end_frame) for r in offline.reps], 0.5, shifts=(0, half, -half))
+            same = same_reps([(e.detail["start_s"] * offline.fps, e.t_s * offline.fps) for e in reps],
+                             [(r.start_frame, r.end_frame) for r in offline.reps], period * offline.fps)
             late = [reps[i].reported_at_s - offline.reps[j].end_frame / offline.fps for i, j, _ in same]
             t = live.timings
             split = "/".join(f"{t.get(k, 0.0):.1f}" for k in ("poses", "live_count", "live_judge", "live_stream_model"))

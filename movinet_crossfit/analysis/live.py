@@ -353,7 +353,7 @@ class LiveSession:
         """The stream ended: the reps not reported yet, the ``end`` event and the analysis of
         everything pushed (``analyze``'s, on the same poses)."""
         from movinet_crossfit.pose.extract import finish_poses
-        from movinet_crossfit.posecount.evaluate import match_reps
+        from movinet_crossfit.posecount.evaluate import same_reps
 
         if self._finished:
             raise UserError("this live session has finished already")
@@ -381,12 +381,10 @@ class LiveSession:
         reported = sorted((r for r in self.counter.reps if r.index in self._delivered), key=lambda r: r.start)
         final, counted = analysis.reps, analysis.count.reps
         period = analysis.count.period or 0.0
-        # Each final rep against the reported rep that is the same rep (the most overlapping, IoU
-        # >= 0.5, also where a window cut it at the movement's other extreme, half a period off):
-        # by position, a rep missed or added live would pair every later one off.
-        same = match_reps([(mine.start, mine.end) for mine in reported],
-                          [(theirs.start_frame, theirs.end_frame) for theirs in counted], 0.5,
-                          shifts=(0, period / 2, -period / 2) if period else (0,))
+        # Each final rep against the reported rep that is the same rep (``same_reps``): by position,
+        # a rep missed or added live would pair every later one off.
+        same = same_reps([(mine.start, mine.end) for mine in reported],
+                         [(theirs.start_frame, theirs.end_frame) for theirs in counted], period)
         live_of = {j: i for i, j, _ in same}
         events = []
 

@@ -133,6 +133,21 @@ def match_reps(predicted: Sequence[tuple[int, int]], true: Sequence[tuple[int, i
     return matches
 
 
+def same_reps(live: Sequence[tuple[int, int]], final: Sequence[tuple[int, int]],
+              period: float) -> list[tuple[int, int, float]]:
+    """``[(live index, final index, IoU)]``: each final rep and the live rep that is the same rep
+    (``analysis.live``): the most overlapping (IoU >= 0.5) as they are, then among those left, the
+    most overlapping once moved half a ``period`` either way (a window that cut it at the
+    movement's other extreme). As they are first: moved, a rep can overlap its neighbour more."""
+    same = match_reps(live, final, 0.5)
+    if period:
+        left = [i for i in range(len(live)) if i not in {i for i, _, _ in same}]
+        right = [j for j in range(len(final)) if j not in {j for _, j, _ in same}]
+        moved = match_reps([live[i] for i in left], [final[j] for j in right], 0.5, shifts=(period / 2, -period / 2))
+        same += [(left[a], right[b], iou) for a, b, iou in moved]
+    return same
+
+
 def boundary_metrics(predicted: Sequence[Sequence[tuple[int, int]]], true: Sequence[Sequence[tuple[int, int]]],
                      min_iou: float = 0.5) -> dict:
     """Rep-level precision, recall and F1 at temporal IoU >= ``min_iou`` over many videos, and
