@@ -198,8 +198,8 @@ def test_a_repeated_frame_keeps_everyone_s_pose_without_looking_again():
 
 def test_repeated_poses_do_not_count_as_standing_still():
     """A camera at a third of the rate it says: two repeats after each new picture. The repeats'
-    zero moves are left out of a person's activity, which is then the moving person's (with them,
-    the median move would be nil and anyone could be chosen)."""
+    zero moves are left out of a person's activity, which is then the moving person's per frame of
+    the camera's clock (with them, the median move would be nil and anyone could be chosen)."""
     from dataclasses import replace
 
     from movinet_crossfit.pose.blazepose import REPEATED
@@ -211,6 +211,48 @@ def test_repeated_poses_do_not_count_as_standing_still():
     track = _followed(0, points, range(30))
     still = _followed(1, points, range(30))
     track.poses = [pose if f % 3 == 0 else replace(pose, roi_source=REPEATED) for f, pose in enumerate(track.poses)]
-    (moving,), (counted_still,) = (people.score_followed([t], SIZE, 30, FPS) for t in (track, still))
-    assert moving["activity"] == pytest.approx(6.0 * FPS / SIZE[1], rel=1e-3)
+    pictures = [f // 3 for f in range(30)]
+    (moving,), (counted_still,) = (people.score_followed([t], SIZE, 30, FPS, pictures) for t in (track, still))
+    assert moving["activity"] == pytest.approx(2.0 * FPS / SIZE[1], rel=1e-3)  # 6 pixels in 3 frames
+    assert moving["coverage"] == pytest.approx(1.0)  # looked at in every picture
     assert counted_still["activity"] == 0.0  # the same poses taken as looked for: mostly standing still
+
+
+class _TwoPeople(_FakePose):
+    """Two people found at once: the one on the left moves 1 pixel each time it is looked at, the
+    one on the right 4 (it leads, and is looked at in every picture; the other in every second)."""
+
+    def detect_everyone(self, image):
+        return [(np.zeros(4), np.array([[x, 200.0], [x, 100.0], [0, 0], [0, 0]]), 0.9) for x in (120.0, 360.0)]
+
+    def landmarks(self, image, roi):
+        self.looked += 1
+        step = 1.0 if roi.cx < SIZE[0] / 2 else 4.0
+        self.moved = getattr(self, "moved", {})
+        self.moved[step] = self.moved.get(step, 0.0) + step
+        x = 120.0 if step == 1.0 else 360.0
+        points = np.ones((35, 5), np.float32)
+        points[:33, :2] = np.linspace([x - 40, 60.0], [x + 40, 240.0], 33) + [self.moved[step], 0.0]
+        points[33, :2], points[34, :2] = [x, 200.0], [x, 100.0]
+        return points, 0.9
+
+
+def test_a_camera_at_half_its_rate_keeps_everyone_scored():
+    """Every second frame a repeat: the person who does not lead is still looked at in every
+    second picture, and their moves count (gaps in pictures, not frames), as at the camera's full
+    rate; the leader's activity is per frame of the camera's clock."""
+    image = np.zeros((SIZE[1], SIZE[0], 3), np.uint8)
+    scored = {}
+    for half in (False, True):
+        tracker = people.PeopleTracker(pose=_TwoPeople(), person="auto", fps=FPS)
+        for _ in range(60):
+            tracker(image)
+            if half:
+                tracker.repeat()
+        tracker.finish()
+        scored[half] = {t["id"]: t for t in tracker.summary["tracks"]}  # 0: the left one, 1: the leader
+    assert sorted(scored[False]) == sorted(scored[True]) == [0, 1]
+    for x in scored[False]:
+        full, slow = scored[False][x], scored[True][x]
+        assert slow["activity"] > 0 and slow["coverage"] == pytest.approx(full["coverage"], abs=0.05), (x, full, slow)
+        assert slow["activity"] == pytest.approx(full["activity"] / 2, rel=0.15)  # half the pictures a second

@@ -400,8 +400,11 @@ class LiveSession:
             events.append(final_rep(final[j], number, start_s=round(final[j].start_frame / self.fps, 3),
                                     period_s=round(period * self.every / self.fps, 3), late=True))
         self._count = len(final)  # the display ends on the final count and its last rep
-        if final and (events or (self._last_rep and self._last_rep["rep"] > len(final))):
-            self._last_rep = final_rep(final[-1], len(final)).to_dict()
+        if not final:
+            self._last_rep = None
+        elif events or (self._last_rep and self._last_rep["rep"] > len(final)):
+            last = events[-1] if unreported and unreported[-1] == len(final) - 1 else final_rep(final[-1], 0)
+            self._last_rep = {**last.to_dict(), "rep": len(final), "count": len(final)}
         moved = sorted(reported[i].index for i, j, _ in same
                        if abs(reported[i].end - counted[j].end_frame) > max(0.5 * period, 1))
         paired = {i for i, _, _ in same}

@@ -57,7 +57,7 @@ RATE_NOTE_MIN_S = 3.0  # ... over at least this long
 # A camera's frames on its own clock, and ffmpeg's count of frames repeated and left out (key=value
 # lines on stderr, every half second and at the end).
 CAMERA_TIMING = ["-fps_mode", "cfr", "-fpsmax", str(MAX_CAMERA_FPS), "-progress", "pipe:2"]
-_PROGRESS = re.compile(r"^(?P<key>[a-z0-9_]+)=(?P<value>\S*)$")
+_PROGRESS = re.compile(r"^(?P<key>[a-z0-9_]+)=\s*(?P<value>.*)$")  # values can be padded: "speed=   1x"
 
 
 @dataclass
@@ -231,6 +231,7 @@ class _LiveReader:
             raise UserError(f"{capture.source}: cannot start ffmpeg ({exc})") from None
         self.lines: list[str] = []
         self.stream_line = threading.Event()
+        self.started = False  # the first frame was handed on (its rate is the session's)
         self._thread = threading.Thread(target=self._drain, daemon=True)
         self._thread.start()
 
@@ -238,16 +239,17 @@ class _LiveReader:
         output = False  # past ffmpeg's "Output #0": its stream line is the rate a camera's frames come at
         for raw in self.process.stderr:
             line = raw.decode(errors="replace").rstrip()
-            progress = _PROGRESS.match(line)
+            progress = _PROGRESS.match(line) if self.camera else None
             if progress:  # -progress (a camera): not part of ffmpeg's report
-                value, key = progress["value"], progress["key"]
+                value, key = progress["value"].strip(), progress["key"]
                 if value.isdigit() and key in ("frame", "dup_frames", "drop_frames"):
                     setattr(self.capture, {"frame": "frames_out", "dup_frames": "repeated_frames",
                                            "drop_frames": "dropped_frames"}[key], int(value))
                 continue
             self.lines.append(line)
             output = output or line.startswith("Output #")
-            if "Video:" in line and "Stream #" in line and (output == self.camera or not self.capture.fps):
+            if "Video:" in line and "Stream #" in line and not self.started and \
+                    (output == self.camera or not self.capture.fps):  # the rate the session starts with stays
                 self.capture.fps = video._stream_rate(line) or self.capture.fps
                 if output == self.camera:
                     self.stream_line.set()
@@ -330,6 +332,7 @@ class _LiveReader:
                 if count == 0:  # the stream's report comes before its first frame
                     self.stream_line.wait(STREAM_INFO_WAIT_S)
                     self.capture.fps = self.capture.fps or ASSUMED_FPS
+                    self.started = True
                 count += 1
                 self.capture.arrived_at = arrived if self.capture.paced else None
                 yield frame

@@ -118,6 +118,7 @@ class PeopleTracker:
         self.pose.reset()
         self._frame = 0
         self._repeats = 0  # frames that were the one before again (``repeat``)
+        self._pictures: list[int] = []  # per frame, the picture it shows (a repeat shows the one before)
         self._followed: list[_Followed] = []
         self._next_id = 0
         self._size: tuple[int, int] | None = None
@@ -141,6 +142,7 @@ class PeopleTracker:
         grown = [p for p in live if index - p.frames[0] >= young]
         lead = max(grown, key=lambda p: p.motion / max(1, index - p.frames[0])) if grown else None
         looked = index - self._repeats  # the pictures so far (a camera's repeats are not: ``repeat``)
+        self._pictures.append(looked)
         for person in live:
             if person is lead or person not in grown or looked % 2 == 0:
                 self._step(person, image, index, 2)
@@ -173,6 +175,7 @@ class PeopleTracker:
         index = self._frame
         self._frame += 1
         self._repeats += 1  # the schedules of who is looked at, and when everyone is looked for, skip it
+        self._pictures.append(index - self._repeats)
         for person in self._followed:
             if person.alive and person.frames and person.frames[-1] == index - 1:
                 person.frames.append(index)
@@ -198,7 +201,7 @@ class PeopleTracker:
             return False
         person.roi = roi_from_alignment(points[33, :2], points[34, :2])
         body = points[:NUM_LANDMARKS]
-        if person.frames and index - person.frames[-1] <= 2:
+        if person.frames and self._pictures[index] - self._pictures[person.frames[-1]] <= 2:
             moved = np.linalg.norm(body[MAIN_JOINTS, :2] - person.poses[-1].keypoints[MAIN_JOINTS, :2], axis=1)
             person.motion += float(np.mean(moved)) / max(image.shape[0], 1)
         person.frames.append(index)
@@ -247,7 +250,7 @@ class PeopleTracker:
             chosen = {"id": kept.id, "track": kept}
             summary = {"people": len(tracks), "chosen": kept.id, "mode": str(self.person), "kept": True}
         elif tracks:
-            scored = score_followed(tracks, self._size or (1, 1), self._frame, self.fps)
+            scored = score_followed(tracks, self._size or (1, 1), self._frame, self.fps, self._pictures)
             try:
                 chosen = choose(scored, self.person)
             except UserError:
@@ -318,7 +321,8 @@ def _torso(pose) -> float:
     return max(float(np.linalg.norm(shoulders - _hips(pose))), 1.0)
 
 
-def score_followed(tracks: list[_Followed], frame_size: tuple[int, int], frames: int, fps: float) -> list[dict]:
+def score_followed(tracks: list[_Followed], frame_size: tuple[int, int], frames: int, fps: float,
+                   pictures: list[int] | None = None) -> list[dict]:
     """Per followed person: size, coverage, centrality, activity and rhythm, and the athlete score;
     best first.
 
@@ -341,10 +345,14 @@ def score_followed(tracks: list[_Followed], frame_size: tuple[int, int], frames:
         points = np.stack([p.keypoints[joints, :2] for p in track.poses]).astype(np.float64)
         hips = points[:, [7, 8]].mean(axis=1)
         extent = float(np.median(np.hypot(*(points.max(axis=1) - points.min(axis=1)).T))) or 1.0
-        gaps = np.diff(track.frames)
-        near = gaps <= 2  # consecutive, or one frame apart (a person followed on every second frame)
-        near &= np.array([p.roi_source != REPEATED for p in track.poses[1:]], bool)  # a repeat did not move
-        speeds = (np.linalg.norm(np.diff(points, axis=0), axis=2).mean(axis=1) / np.maximum(gaps, 1))[near]
+        # Moves between the pictures the person was looked at in (a camera's repeats, ``repeat``,
+        # did not move), per frame of the gap between them.
+        looked = np.array([p.roi_source != REPEATED for p in track.poses], bool)
+        at = np.asarray(track.frames)[looked]
+        gaps = np.diff(at)
+        steps = gaps if pictures is None else np.diff(np.asarray(pictures)[at])
+        near = steps <= 2  # consecutive, or one picture apart (a person followed on every second one)
+        speeds = (np.linalg.norm(np.diff(points[looked], axis=0), axis=2).mean(axis=1) / np.maximum(gaps, 1))[near]
         activity = float(np.median(speeds)) * fps / max(height, 1) if len(speeds) else 0.0
         features = np.concatenate([((points - hips[:, None]) / extent).reshape(len(points), -1),
                                    (hips[:, 1:] - np.median(hips[:, 1])) / extent], axis=1)
@@ -357,7 +365,8 @@ def score_followed(tracks: list[_Followed], frame_size: tuple[int, int], frames:
         middle = np.median(hips, axis=0)
         centrality = float(1.0 - min(1.0, np.hypot(middle[0] - width / 2, middle[1] - height / 2) / diagonal))
         size = extent / max(height, 1)
-        coverage = (len(track.frames) + int(np.sum(gaps == 2))) / max(frames, 1)
+        seen = len(at) + int(np.sum(steps == 2))
+        coverage = seen / max(frames if pictures is None or not len(pictures) else pictures[-1] + 1, 1)
         # Travel: how far the hips go sideways, in body extents. An athlete works in place (a
         # burpee over the bar moves about one body length); a spectator crosses the picture.
         travel = float(np.percentile(hips[:, 0], 95) - np.percentile(hips[:, 0], 5)) / extent
