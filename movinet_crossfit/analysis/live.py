@@ -403,8 +403,8 @@ class LiveSession:
         if not final:
             self._last_rep = None
         elif events or (self._last_rep and self._last_rep["rep"] > len(final)):
-            last = events[-1] if unreported and unreported[-1] == len(final) - 1 else final_rep(final[-1], 0)
-            self._last_rep = {**last.to_dict(), "rep": len(final), "count": len(final)}
+            last = events[-1] if unreported and unreported[-1] == len(final) - 1 else final_rep(final[-1], len(final))
+            self._last_rep = {**last.to_dict(), "rep": len(final), "count": len(final)}  # a late one: renumbered
         moved = sorted(reported[i].index for i, j, _ in same
                        if abs(reported[i].end - counted[j].end_frame) > max(0.5 * period, 1))
         paired = {i for i, _, _ in same}

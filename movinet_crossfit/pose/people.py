@@ -117,8 +117,7 @@ class PeopleTracker:
     def reset(self) -> None:
         self.pose.reset()
         self._frame = 0
-        self._repeats = 0  # frames that were the one before again (``repeat``)
-        self._pictures: list[int] = []  # per frame, the picture it shows (a repeat shows the one before)
+        self._pictures: list[int] = []  # per frame, the picture it shows (a repeat, ``repeat``, the one before)
         self._followed: list[_Followed] = []
         self._next_id = 0
         self._size: tuple[int, int] | None = None
@@ -141,7 +140,7 @@ class PeopleTracker:
         young = max(1, round(self.fps / 2))
         grown = [p for p in live if index - p.frames[0] >= young]
         lead = max(grown, key=lambda p: p.motion / max(1, index - p.frames[0])) if grown else None
-        looked = index - self._repeats  # the pictures so far (a camera's repeats are not: ``repeat``)
+        looked = self._pictures[-1] + 1 if self._pictures else 0  # this picture's number: repeats are not new
         self._pictures.append(looked)
         for person in live:
             if person is lead or person not in grown or looked % 2 == 0:
@@ -174,8 +173,9 @@ class PeopleTracker:
 
         index = self._frame
         self._frame += 1
-        self._repeats += 1  # the schedules of who is looked at, and when everyone is looked for, skip it
-        self._pictures.append(index - self._repeats)
+        # The picture before, again: the schedules of who is looked at, and when everyone is looked
+        # for, count pictures, so a repeat does not take a picture's turn.
+        self._pictures.append(self._pictures[-1] if self._pictures else 0)
         for person in self._followed:
             if person.alive and person.frames and person.frames[-1] == index - 1:
                 person.frames.append(index)
