@@ -1330,3 +1330,24 @@ def test_a_live_rep_is_paired_with_its_own_final_rep_before_a_neighbour_half_a_p
     assert (2, 1) in [i_j[:2] for i_j in one_pass]  # what pairing moved and unmoved reps together did
     assert [i_j[:2] for i_j in same_reps([(31, 54)], [(19, 42)], period)] == [(0, 0)]
     assert same_reps([(31, 54)], [(19, 42)], 0.0) == []  # no period: as they are only
+
+
+def test_a_rep_paired_only_half_a_period_moved_is_moved_whatever_the_rounding():
+    """``end``'s ``moved_reps``: a live rep paired with its final rep only once moved half a period
+    was cut at the movement's other extreme, so it moved, though its end may be a frame under half a
+    period from the final one's; a rep paired as it is moved only where its end is over half a
+    period off."""
+    from movinet_crossfit.posecount.evaluate import moved_reps, same_reps
+
+    period = 24.0
+    final = [(0, 24), (24, 48), (48, 72)]
+    # Live rep 1 as final; live rep 2 cut 11 frames late (under half a period, IoU 0.37 as it is);
+    # live rep 3 cut 13 frames late (over half a period).
+    live = [(0, 24), (35, 59), (61, 85)]
+    same = same_reps(live, final, period)
+    assert sorted(i_j[:2] for i_j in same) == [(0, 0), (1, 1), (2, 2)]
+    assert moved_reps(same, live, final, period) == [1, 2]
+    # As they are (IoU >= 0.5) and ending within half a period: not moved; over it: moved.
+    assert moved_reps(same_reps([(2, 26)], [(0, 24)], period), [(2, 26)], [(0, 24)], period) == []
+    long_final, long_live = [(0, 100)], [(0, 70)]
+    assert moved_reps(same_reps(long_live, long_final, period), long_live, long_final, period) == [0]

@@ -148,6 +148,16 @@ def same_reps(live: Sequence[tuple[int, int]], final: Sequence[tuple[int, int]],
     return same
 
 
+def moved_reps(same: Sequence[tuple[int, int, float]], live: Sequence[tuple[int, int]],
+               final: Sequence[tuple[int, int]], period: float) -> list[int]:
+    """The live indices of ``same`` (``same_reps``' pairs) whose rep moved: paired only once moved
+    half a period (as they are, IoU under 0.5: cut at the movement's other extreme), or ending more
+    than half a ``period`` (and more than a frame) from the final rep. Not the end's distance alone:
+    a rep paired half a period moved ends about half a period off, and rounding would decide."""
+    return sorted(i for i, j, _ in same
+                  if _iou(*live[i], *final[j]) < 0.5 or abs(live[i][1] - final[j][1]) > max(0.5 * period, 1))
+
+
 def boundary_metrics(predicted: Sequence[Sequence[tuple[int, int]]], true: Sequence[Sequence[tuple[int, int]]],
                      min_iou: float = 0.5) -> dict:
     """Rep-level precision, recall and F1 at temporal IoU >= ``min_iou`` over many videos, and
