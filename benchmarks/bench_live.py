@@ -48,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 from movinet_crossfit.analysis.live import replay_counter  # noqa: E402
 from movinet_crossfit.analysis.online import OnlineCounter  # noqa: E402
 from movinet_crossfit.posecount.count import count_repetitions  # noqa: E402
-from movinet_crossfit.posecount.evaluate import load_repcount, match_reps, same_reps  # noqa: E402
+from movinet_crossfit.posecount.evaluate import load_repcount, match_reps, moved_reps, same_reps  # noqa: E402
 
 SHARED = Path(os.environ.get("MOVINET_CROSSFIT_SHARED_DATA", ROOT.parent / "shared" / "data"))
 GOAL_FPS = 30.0
@@ -156,6 +156,18 @@ def count_timeline(online, final, n: int) -> tuple[int, int, int]:
     return int(np.sum(~ahead & ~behind)), int(ahead.sum()), int(behind.sum())
 
 
+def was_corrected(online, final) -> bool:
+    """What ``live``'s ``end`` says in ``corrected``: a reported rep the final count does not hold,
+    a final rep the running count went past, or one paired with its reported rep only far off or
+    half a period moved (``same_reps``, ``moved_reps``)."""
+    live = sorted((r.start, r.end) for r in online)
+    spans = [(r.start_frame, r.end_frame) for r in final.reps]
+    same = same_reps(live, spans, final.period or 0.0)
+    last_end = max((end for _, end in live), default=-1)
+    missed = [j for j in set(range(len(spans))) - {j for _, j, _ in same} if spans[j][1] < last_end]
+    return len(same) < len(live) or bool(missed) or bool(moved_reps(same, live, spans, final.period or 0.0))
+
+
 def true_reps(video):
     """RepCount's own rep bounds in the shape of a count (``reps`` with ``start_frame`` /
     ``end_frame``, ``period``: the median true rep), to judge a running count against the truth
@@ -224,9 +236,7 @@ def bench_repcount(folder: Path, fps: float, limit: int | None, movement_known: 
         seconds += [d * (final.period or 1.0) / fps for d in late]
         reported += len(counter.reps)
         matched += hits
-        moved = [k for k, (a, b) in enumerate(zip(sorted(counter.reps, key=lambda r: r.start), final.reps))
-                 if abs(a.end - b.end_frame) > max(0.5 * (final.period or 0), 1)]
-        corrected += len(counter.reps) > final.count or bool(moved)
+        corrected += was_corrected(counter.reps, final)
         rows.append((video.name, final.count, len(counter.reps), counter.recounts, counter.seconds))
     p = np.array(periods)
     print(f"\nRepCount poses, {'the movement given (--movement)' if movement_known else 'the movement unknown'}: "
