@@ -157,10 +157,11 @@ def count_timeline(online, final, n: int) -> tuple[int, int, int]:
 
 
 def was_corrected(online, final) -> bool:
-    """What ``live``'s ``end`` says in ``corrected``: a reported rep the final count does not hold,
-    a final rep the running count went past, or one paired with its reported rep only far off or
-    half a period moved (``same_reps``, ``moved_reps``)."""
-    live = sorted((r.start, r.end) for r in online)
+    """What ``live``'s ``end`` says in ``corrected`` (``LiveSession.finish``, with every rep reported
+    and this final count): a reported rep the final count does not hold, a final rep the running
+    count went past, or one paired with its reported rep only far off or half a period moved
+    (``same_reps``, ``moved_reps``). In ``finish``'s order (by start, as reported)."""
+    live = [(r.start, r.end) for r in sorted(online, key=lambda r: r.start)]
     spans = [(r.start_frame, r.end_frame) for r in final.reps]
     same = same_reps(live, spans, final.period or 0.0)
     last_end = max((end for _, end in live), default=-1)

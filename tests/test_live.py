@@ -1312,7 +1312,7 @@ def test_what_the_end_corrected_is_said_in_words():
                              "moved_reps": list(range(1, 13))})
     assert said == ("the running count said 14 during the set; the whole set counts 13; it went past final rep 5 "
                     "(reported at the end); live reps 9, 11 not in the final count; live reps 1, 2, 3, 4, 5, 6, 7, "
-                    "8, 9, 10 and 2 more ended over half a period from the final rep")
+                    "8, 9, 10 and 2 more cut elsewhere than the final count cut them")
     assert corrections_said({"reported": 3, "count": 3}) == \
         "the running count said 3 during the set; the whole set counts 3"
 
@@ -1340,10 +1340,11 @@ def test_a_rep_paired_only_half_a_period_moved_is_moved_whatever_the_rounding():
     from movinet_crossfit.posecount.evaluate import moved_reps, same_reps
 
     period = 24.0
-    final = [(0, 24), (24, 48), (48, 72)]
-    # Live rep 1 as final; live rep 2 cut 11 frames late (under half a period, IoU 0.37 as it is);
-    # live rep 3 cut 13 frames late (over half a period).
-    live = [(0, 24), (35, 59), (61, 85)]
+    final = [(0, 25), (25, 50), (50, 75)]
+    # Live rep 1 as final; live rep 2 cut 10 frames late (under half a period; IoU 0.42 as it is,
+    # 0.89 moved back half a period, 0.82 against final rep 3 moved on); live rep 3 cut 13 frames
+    # late (over half a period; IoU 0.33 as it is).
+    live = [(0, 25), (36, 60), (63, 88)]
     same = same_reps(live, final, period)
     assert sorted(i_j[:2] for i_j in same) == [(0, 0), (1, 1), (2, 2)]
     assert moved_reps(same, live, final, period) == [1, 2]

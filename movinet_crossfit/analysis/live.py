@@ -489,10 +489,11 @@ def corrections_said(end: dict) -> str:
     said = [f"the running count said {end.get('reported')} during the set; the whole set counts {end.get('count')}"]
     for key, words in (("missed_reps", "it went past final rep{s} {reps} (reported at the end)"),
                        ("dropped_reps", "live rep{s} {reps} not in the final count"),
-                       ("moved_reps", "live rep{s} {reps} ended over half a period from the final rep")):
+                       ("moved_reps", "live rep{s} {reps} cut elsewhere than the final count cut {it}")):
         reps = end.get(key) or []
         if reps:
-            said.append(words.format(s="s" if len(reps) > 1 else "", reps=listed(reps)))
+            said.append(words.format(s="s" if len(reps) > 1 else "", reps=listed(reps),
+                                     it="them" if len(reps) > 1 else "it"))
     return "; ".join(said)
 
 
