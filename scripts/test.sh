@@ -2,9 +2,10 @@
 # Set up (scripts/setup.sh) and run the whole test suite.
 #
 # With nothing but options (bash scripts/test.sh, -x, --durations=20, ...), the suite runs as one
-# pytest process per group of tests/process_groups.txt, then one for the other test files: each
+# pytest process per group of tests/process_groups.txt, and one for the other test files: each
 # process's memory is freed before the next starts (one process for everything peaked at 22.5 GB).
-# The other files' process runs beside the first group's: that group builds and traces models on one
+# The other files' process runs beside the first group's (in the background; every process is, so that
+# Ctrl-C or a TERM stops them all at once): that group builds and traces models on one
 # core (load ~1.0), the other files are light (~2 GB against its ~14.5), and the suite's wall time
 # drops by the other files' time. Their output is printed when both have ended.
 # MOVINET_CROSSFIT_TEST_LANES=1 runs every group one after another (a machine with under 20 GB).
