@@ -48,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 from movinet_crossfit.analysis.live import replay_counter  # noqa: E402
 from movinet_crossfit.analysis.online import OnlineCounter  # noqa: E402
 from movinet_crossfit.posecount.count import count_repetitions  # noqa: E402
-from movinet_crossfit.posecount.evaluate import load_repcount, match_reps, moved_reps, same_reps  # noqa: E402
+from movinet_crossfit.posecount.evaluate import live_corrections, load_repcount, match_reps, same_reps  # noqa: E402
 
 SHARED = Path(os.environ.get("MOVINET_CROSSFIT_SHARED_DATA", ROOT.parent / "shared" / "data"))
 GOAL_FPS = 30.0
@@ -160,13 +160,11 @@ def was_corrected(online, final) -> bool:
     """What ``live``'s ``end`` says in ``corrected`` (``LiveSession.finish``, with every rep reported
     and this final count): a reported rep the final count does not hold, a final rep the running
     count went past, or one paired with its reported rep only far off or half a period moved
-    (``same_reps``, ``moved_reps``). In ``finish``'s order (by start, as reported)."""
-    live = [(r.start, r.end) for r in sorted(online, key=lambda r: r.start)]
-    spans = [(r.start_frame, r.end_frame) for r in final.reps]
-    same = same_reps(live, spans, final.period or 0.0)
-    last_end = max((end for _, end in live), default=-1)
-    missed = [j for j in set(range(len(spans))) - {j for _, j, _ in same} if spans[j][1] < last_end]
-    return len(same) < len(live) or bool(missed) or bool(moved_reps(same, live, spans, final.period or 0.0))
+    (``live_corrections``). In ``finish``'s order (by start, as reported)."""
+    _, moved, dropped, missed = live_corrections([(r.start, r.end) for r in sorted(online, key=lambda r: r.start)],
+                                                 [(r.start_frame, r.end_frame) for r in final.reps],
+                                                 final.period or 0.0)
+    return bool(moved or dropped or missed)
 
 
 def true_reps(video):

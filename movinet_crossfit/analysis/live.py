@@ -353,7 +353,7 @@ class LiveSession:
         """The stream ended: the reps not reported yet, the ``end`` event and the analysis of
         everything pushed (``analyze``'s, on the same poses)."""
         from movinet_crossfit.pose.extract import finish_poses
-        from movinet_crossfit.posecount.evaluate import moved_reps, same_reps
+        from movinet_crossfit.posecount.evaluate import live_corrections
 
         if self._finished:
             raise UserError("this live session has finished already")
@@ -383,8 +383,8 @@ class LiveSession:
         period = analysis.count.period or 0.0
         # Each final rep against the reported rep that is the same rep (``same_reps``): by position,
         # a rep missed or added live would pair every later one off.
-        spans, final_spans = [(mine.start, mine.end) for mine in reported], [(r.start_frame, r.end_frame) for r in counted]
-        same = same_reps(spans, final_spans, period)
+        same, moved, dropped, missed = live_corrections([(mine.start, mine.end) for mine in reported],
+                                                        [(r.start_frame, r.end_frame) for r in counted], period)
         live_of = {j: i for i, j, _ in same}
         events = []
 
@@ -405,11 +405,9 @@ class LiveSession:
         elif events or (self._last_rep and self._last_rep["rep"] > len(final)):
             last = events[-1] if unreported and unreported[-1] == len(final) - 1 else final_rep(final[-1], len(final))
             self._last_rep = {**last.to_dict(), "rep": len(final), "count": len(final)}  # a late one: renumbered
-        moved = sorted(reported[i].index for i in moved_reps(same, spans, final_spans, period))
-        paired = {i for i, _, _ in same}
-        dropped = sorted(mine.index for i, mine in enumerate(reported) if i not in paired)
-        last_end = max((mine.end for mine in reported), default=-1)
-        missed = [j + 1 for j in unreported if counted[j].end_frame < last_end]
+        moved = sorted(reported[i].index for i in moved)
+        dropped = sorted(reported[i].index for i in dropped)
+        missed = [j + 1 for j in missed]
         changed = sorted(j + 1 for j, i in live_of.items() if reported[i].index in self._verdicts
                          and self._verdicts[reported[i].index] != final[j].valid)
         corrected = bool(moved or dropped or missed)

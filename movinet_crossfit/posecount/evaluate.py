@@ -158,6 +158,20 @@ def moved_reps(same: Sequence[tuple[int, int, float]], live: Sequence[tuple[int,
                   if _iou(*live[i], *final[j]) < 0.5 or abs(live[i][1] - final[j][1]) > max(0.5 * period, 1))
 
 
+def live_corrections(live: Sequence[tuple[int, int]], final: Sequence[tuple[int, int]], period: float
+                     ) -> tuple[list[tuple[int, int, float]], list[int], list[int], list[int]]:
+    """What a final count corrected in a running count (``analysis.live``'s ``end``): ``(same,
+    moved, dropped, missed)``: ``same_reps``' pairs; the live indices whose rep moved
+    (``moved_reps``); the live indices no final rep is; the final indices no live rep is that end
+    before the last live rep's end (the running count went past them)."""
+    same = same_reps(live, final, period)
+    paired_live, paired_final = {i for i, _, _ in same}, {j for _, j, _ in same}
+    last_end = max((end for _, end in live), default=-1)
+    dropped = [i for i in range(len(live)) if i not in paired_live]
+    missed = [j for j in range(len(final)) if j not in paired_final and final[j][1] < last_end]
+    return same, moved_reps(same, live, final, period), dropped, missed
+
+
 def boundary_metrics(predicted: Sequence[Sequence[tuple[int, int]]], true: Sequence[Sequence[tuple[int, int]]],
                      min_iou: float = 0.5) -> dict:
     """Rep-level precision, recall and F1 at temporal IoU >= ``min_iou`` over many videos, and
