@@ -2,12 +2,13 @@
 # Set up (scripts/setup.sh) and run the whole test suite.
 #
 # With nothing but options (bash scripts/test.sh, -x, --durations=20, ...), the suite runs as one
-# pytest process per group of tests/process_groups.txt, and one for the other test files: each
-# process's memory is freed before the next starts (one process for everything peaked at 22.5 GB).
-# The other files' process runs beside the first group's (in the background; every process is, so that
-# Ctrl-C or a TERM stops them all at once): that group builds and traces models on one
-# core (load ~1.0), the other files are light (~2 GB against its ~14.5), and the suite's wall time
-# drops by the other files' time. Their output is printed when both have ended.
+# pytest process per group of tests/process_groups.txt (the group `*` is every test file no other
+# group names): each process's memory is freed when it ends (one process for everything peaked at
+# 22.5 GB). The groups run in two lanes at once, each lane's groups one after another: a group that
+# builds and traces models keeps about one of the two cores busy, so two lanes finish in well under
+# the sum of their times. Lane 1's output is shown as it comes; lane 2's is printed when both lanes
+# have ended (its groups' starts and ends are shown as they happen). Every pytest process runs in the
+# background and is waited for, so that Ctrl-C or a TERM stops them all at once.
 # MOVINET_CROSSFIT_TEST_LANES=1 runs every group one after another (a machine with under 20 GB).
 # The exit status is the first failing group's. With test paths or options that take a value
 # (-k EXPR, tests/test_live.py), it is one pytest process with those arguments.
@@ -20,19 +21,6 @@ for arg in "$@"; do
     *) exec .venv/bin/python -m pytest -q "$@" ;;
   esac
 done
-grouped=()
-names=()
-lists=()
-while read -r name files; do
-  case "$name" in ''|'#'*) continue ;; esac
-  names+=("$name")
-  lists+=("$files")
-  for file in $files; do grouped+=("$file"); done
-done < tests/process_groups.txt
-rest=()
-for file in tests/test_*.py; do
-  case " ${grouped[*]} " in *" $file "*) ;; *) rest+=("$file") ;; esac
-done
 lanes=${MOVINET_CROSSFIT_TEST_LANES:-2}
 case "$lanes" in 1|2) ;; *) echo "scripts/test.sh: MOVINET_CROSSFIT_TEST_LANES is 1 or 2, not '$lanes'" >&2; exit 2 ;; esac
 # Options whose files two pytest processes at once would share: one after another then.
@@ -43,25 +31,39 @@ for arg in "$@"; do
       lanes=1 ;;
   esac
 done
+
+# The groups, in the file's order: lane, name, files ("*": the files no group names).
+group_lanes=()
+names=()
+lists=()
+named=" "
+while read -r lane name files; do
+  case "$lane" in ''|'#'*) continue ;; esac
+  group_lanes+=("$lane")
+  names+=("$name")
+  lists+=("$files")
+  [ "$files" = "*" ] || named+="$files "
+done < tests/process_groups.txt
+rest=""
+for file in tests/test_*.py; do
+  case "$named" in *" $file "*) ;; *) rest+="$file " ;; esac
+done
+for i in "${!names[@]}"; do
+  [ "${lists[$i]}" != "*" ] || lists[$i]=$rest
+  [ "$lanes" -eq 2 ] || group_lanes[$i]=1
+done
+
 status=0
 summary=()
-running=()  # the pytest processes now running: stopped with the script (a signal, an error)
+running=()  # the processes now running: stopped with the script (a signal, an error)
 log=""
 stop() {
   for pid in ${running[@]+"${running[@]}"}; do kill "$pid" 2>/dev/null || true; done
-  [ -z "$log" ] || rm -f "$log"
+  [ -z "$log" ] || rm -f "$log" "$log.1" "$log.2"
 }
 trap stop EXIT
-# Each process runs in the background and is waited for, so that a signal stops the script (and
-# with it, through stop, every process) at once rather than when the running group ends.
 trap 'exit 130' INT
 trap 'exit 143' TERM
-result() {  # name, exit status: add to the summary; the first failure's status is the suite's
-  if [ "$2" -eq 0 ]; then summary+=("$1: passed"); else
-    summary+=("$1: exit $2")
-    [ "$status" -ne 0 ] || status=$2
-  fi
-}
 finish() {  # pid: wait for it, then drop it from the running ones; returns its exit status
   local code=0
   wait "$1" || code=$?
@@ -70,38 +72,55 @@ finish() {  # pid: wait for it, then drop it from the running ones; returns its 
   running=(${left[@]+"${left[@]}"})
   return "$code"
 }
-run_group() {  # name, files, pytest options...: one pytest process (the script's options passed through)
-  local name=$1 files=$2 code=0
-  shift 2
-  echo "scripts/test.sh: group $name ($(wc -w <<< "$files") files)" >&2
-  # shellcheck disable=SC2086  # the file list splits on spaces on purpose
-  .venv/bin/python -m pytest -q "$@" $files &
-  running+=($!)
-  finish $! || code=$?
-  return "$code"
+run_lane() {  # lane, pytest options...: its groups one after another; prints "name: passed|exit N"
+  local lane=$1 i code where=""
+  shift
+  [ "$lanes" -eq 1 ] || where="lane $lane: "
+  for i in "${!names[@]}"; do
+    [ "${group_lanes[$i]}" = "$lane" ] && [ -n "${lists[$i]// /}" ] || continue
+    echo "scripts/test.sh: ${where}group ${names[$i]} ($(wc -w <<< "${lists[$i]}") files) starts at $(date +%T)" >&3
+    code=0
+    # The second lane keeps its own pytest cache (last failures), so that the lanes do not overwrite
+    # each other's. shellcheck disable=SC2086  # the file list splits on spaces on purpose
+    if [ "$lane" = 1 ]; then
+      .venv/bin/python -m pytest -q "$@" ${lists[$i]} &
+    else
+      .venv/bin/python -m pytest -q -o cache_dir=.pytest_cache_beside "$@" ${lists[$i]} &
+    fi
+    running+=($!)
+    finish $! || code=$?
+    echo "scripts/test.sh: ${where}group ${names[$i]} ended at $(date +%T) (exit $code)" >&3
+    if [ "$code" -eq 0 ]; then echo "${names[$i]}: passed"; else echo "${names[$i]}: exit $code"; fi >&4
+  done
 }
-beside=""
-if [ "$lanes" -eq 2 ] && [ ${#names[@]} -gt 0 ] && [ ${#rest[@]} -gt 0 ]; then
-  log=$(mktemp)
-  echo "scripts/test.sh: group other (${#rest[@]} files) runs beside group ${names[0]}; its output follows that group's" >&2
-  # Its own pytest cache (last failures), so that the two processes do not overwrite each other's.
-  # shellcheck disable=SC2086
-  .venv/bin/python -m pytest -q -o cache_dir=.pytest_cache_beside "$@" ${rest[*]} > "$log" 2>&1 &
+exec 3>&2
+log=$(mktemp)  # lane 2's output; $log.1 and $log.2: each lane's summary lines
+if [ "$lanes" -eq 2 ]; then
+  echo "scripts/test.sh: two lanes; lane 2's output follows lane 1's" >&2
+  # A subshell: on a TERM (from stop) it stops its running pytest and ends.
+  (
+    running=()
+    trap 'for pid in ${running[@]+"${running[@]}"}; do kill "$pid" 2>/dev/null || true; done; exit 143' TERM
+    run_lane 2 "$@"
+  ) > "$log" 2>&1 4> "$log.2" &
   beside=$!
   running+=("$beside")
 fi
-for i in "${!names[@]}"; do
-  code=0; run_group "${names[$i]}" "${lists[$i]}" "$@" || code=$?
-  result "${names[$i]}" "$code"
-  if [ "$i" -eq 0 ] && [ -n "$beside" ]; then
-    code=0; finish "$beside" || code=$?
-    cat "$log"
-    result other "$code"
-  fi
-done
-if [ -z "$beside" ] && [ ${#rest[@]} -gt 0 ]; then
-  code=0; run_group other "${rest[*]}" "$@" || code=$?
-  result other "$code"
+run_lane 1 "$@" 4> "$log.1"
+if [ "$lanes" -eq 2 ]; then
+  finish "$beside" || true
+  cat "$log"
 fi
+for file in "$log.1" "$log.2"; do
+  [ -f "$file" ] || continue
+  while read -r line; do summary+=("$line"); done < "$file"
+done
+for i in "${!names[@]}"; do  # a group with no line (its lane stopped early) did not pass
+  [ -n "${lists[$i]// /}" ] || continue
+  case " ${summary[*]-} " in *" ${names[$i]}: "*) ;; *) summary+=("${names[$i]}: exit 1 (did not run)") ;; esac
+done
+for line in ${summary[@]+"${summary[@]}"}; do
+  case "$line" in *": exit "*) [ "$status" -ne 0 ] || { status=${line##*: exit }; status=${status%% *}; } ;; esac
+done
 echo "scripts/test.sh: ${summary[*]}" >&2
 exit "$status"

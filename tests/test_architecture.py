@@ -136,26 +136,32 @@ def test_the_checks_can_fail(tmp_path, monkeypatch):
         test_no_import_cycles()
 
 
-def _process_groups() -> dict[str, list[str]]:
+def _process_groups() -> dict[str, tuple[str, list[str]]]:
+    """tests/process_groups.txt: ``{name: (lane, files)}``; the files of the group ``*`` are ``["*"]``."""
     groups = {}
     for line in (PACKAGE.parent / "tests" / "process_groups.txt").read_text(encoding="utf-8").splitlines():
         if line.strip() and not line.startswith("#"):
-            name, *files = line.split()
-            groups[name] = files
+            lane, name, *files = line.split()
+            assert name not in groups, f"two groups named {name}"
+            groups[name] = (lane, files)
     return groups
 
 
 def test_each_shared_model_fixture_is_built_in_one_test_process():
-    """scripts/test.sh runs tests/process_groups.txt's groups as separate pytest processes (memory):
-    every file a group names exists and is named once, and the files using one of the session
-    fixtures that build models all sit in one group, which builds it once."""
+    """scripts/test.sh runs tests/process_groups.txt's groups as separate pytest processes (memory),
+    in two lanes: every file a group names exists and is named once, one group takes the rest (`*`),
+    and the files using one of the session fixtures that build models all sit in one named group,
+    which builds it once. (``tiny_records`` is not one: a few seconds of records, written again by
+    each group that uses it.)"""
     root = PACKAGE.parent
     groups = _process_groups()
-    named = [f for files in groups.values() for f in files]
+    assert {lane for lane, _ in groups.values()} == {"1", "2"}, groups
+    assert [name for name, (_, files) in groups.items() if files == ["*"]] == ["other"], groups
+    named = [f for _, files in groups.values() if files != ["*"] for f in files]
     assert len(named) == len(set(named)), "a test file is in two groups"
     assert all((root / f).is_file() and f.startswith("tests/test_") for f in named), named
-    group_of = {f: name for name, files in groups.items() for f in files}
-    for fixture in ("tiny_records", "tiny_run", "tiny_export", "generated_pipeline"):
+    group_of = {f: name for name, (_, files) in groups.items() for f in files if files != ["*"]}
+    for fixture in ("tiny_run", "tiny_export", "generated_pipeline"):
         users = sorted(f"tests/{p.name}" for p in (root / "tests").glob("test_*.py")
                        if fixture in {n.arg for n in ast.walk(ast.parse(p.read_text(encoding="utf-8")))
                                       if isinstance(n, ast.arg)})
