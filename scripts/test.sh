@@ -8,7 +8,9 @@
 # builds and traces models keeps about one of the two cores busy, so two lanes finish in well under
 # the sum of their times. Lane 1's output is shown as it comes; lane 2's is printed when both lanes
 # have ended (its groups' starts and ends are shown as they happen). Every pytest process runs in the
-# background and is waited for, so that Ctrl-C or a TERM stops them all at once.
+# background, in a process group of its own, and is waited for, so that Ctrl-C or a TERM stops them
+# all at once, with what they started (with --pdb or --trace, the groups run one at a time in the
+# foreground, where the debugger can read the terminal).
 # MOVINET_CROSSFIT_TEST_LANES=1 runs every group one after another (a machine with under 20 GB).
 # The exit status is the first failing group's. With test paths or options that take a value
 # (-k EXPR, tests/test_live.py), it is one pytest process with those arguments.
@@ -23,10 +25,15 @@ for arg in "$@"; do
 done
 lanes=${MOVINET_CROSSFIT_TEST_LANES:-2}
 case "$lanes" in 1|2) ;; *) echo "scripts/test.sh: MOVINET_CROSSFIT_TEST_LANES is 1 or 2, not '$lanes'" >&2; exit 2 ;; esac
-# Options whose files two pytest processes at once would share: one after another then.
+foreground=0
 for arg in "$@"; do
   case "$arg" in
-    --basetemp*|--junit*|--lf|--last-failed|--ff|--failed-first|--nf|--new-first|--cache-clear|--sw|--stepwise*|--resultlog*|--report-log*)
+    # The debugger reads the terminal: one pytest at a time, in the foreground.
+    --pdb|--pdbcls*|--trace)
+      foreground=1
+      lanes=1 ;;
+    # Options whose files two pytest processes at once would share: one after another then.
+    --basetemp*|--junit*|--lf|--last-failed|--ff|--failed-first|--nf|--new-first|--cache-clear|--sw|--sw-*|--stepwise*|--resultlog*|--report-log*)
       [ "$lanes" -eq 1 ] || echo "scripts/test.sh: $arg: the groups run one after another" >&2
       lanes=1 ;;
   esac
@@ -36,12 +43,14 @@ done
 group_lanes=()
 names=()
 lists=()
+caches=()  # lane 2's groups keep their own pytest cache (last failures), also when run one after another
 named=" "
-while read -r lane name files; do
+while read -r lane name files || [ -n "$lane" ]; do
   case "$lane" in ''|'#'*) continue ;; esac
   group_lanes+=("$lane")
   names+=("$name")
   lists+=("$files")
+  if [ "$lane" = 2 ]; then caches+=("-o cache_dir=.pytest_cache_beside"); else caches+=(""); fi
   [ "$files" = "*" ] || named+="$files "
 done < tests/process_groups.txt
 rest=""
@@ -55,23 +64,24 @@ done
 
 status=0
 summary=()
-running=()  # the processes now running: stopped with the script (a signal, an error)
-log=""
+log=""     # lane 2's output; $log.1 and $log.2: each lane's summary lines
+shown=0    # lane 2's output was printed
+# Each pytest (and lane 2) runs in a process group of its own, so that stopping it stops what it
+# started too (the multi-worker test's workers, Beam's workers).
+[ "$foreground" = 1 ] || set -m
 stop() {
-  for pid in ${running[@]+"${running[@]}"}; do kill "$pid" 2>/dev/null || true; done
-  [ -z "$log" ] || rm -f "$log" "$log.1" "$log.2"
+  local pid
+  for pid in $(jobs -p); do kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true; done
+  [ -n "$log" ] || return 0
+  if [ "$shown" = 0 ] && [ -s "$log" ]; then
+    echo "scripts/test.sh: stopped; lane 2's output so far:" >&2
+    cat "$log" >&2
+  fi
+  rm -f "$log" "$log.1" "$log.2"
 }
 trap stop EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-finish() {  # pid: wait for it, then drop it from the running ones; returns its exit status
-  local code=0
-  wait "$1" || code=$?
-  local left=()
-  for pid in "${running[@]}"; do [ "$pid" = "$1" ] || left+=("$pid"); done
-  running=(${left[@]+"${left[@]}"})
-  return "$code"
-}
 run_lane() {  # lane, pytest options...: its groups one after another; prints "name: passed|exit N"
   local lane=$1 i code where=""
   shift
@@ -80,36 +90,35 @@ run_lane() {  # lane, pytest options...: its groups one after another; prints "n
     [ "${group_lanes[$i]}" = "$lane" ] && [ -n "${lists[$i]// /}" ] || continue
     echo "scripts/test.sh: ${where}group ${names[$i]} ($(wc -w <<< "${lists[$i]}") files) starts at $(date +%T)" >&3
     code=0
-    # The second lane keeps its own pytest cache (last failures), so that the lanes do not overwrite
-    # each other's. shellcheck disable=SC2086  # the file list splits on spaces on purpose
-    if [ "$lane" = 1 ]; then
-      .venv/bin/python -m pytest -q "$@" ${lists[$i]} &
+    # shellcheck disable=SC2086  # the cache option and the file list split on spaces on purpose
+    if [ "$foreground" = 1 ]; then
+      .venv/bin/python -m pytest -q ${caches[$i]} "$@" ${lists[$i]} 3>&- 4>&- || code=$?
     else
-      .venv/bin/python -m pytest -q -o cache_dir=.pytest_cache_beside "$@" ${lists[$i]} &
+      # In the background and waited for, so that a signal reaches the script (and through stop,
+      # every process) at once rather than when the group ends.
+      .venv/bin/python -m pytest -q ${caches[$i]} "$@" ${lists[$i]} 3>&- 4>&- < /dev/null &
+      wait $! || code=$?
     fi
-    running+=($!)
-    finish $! || code=$?
     echo "scripts/test.sh: ${where}group ${names[$i]} ended at $(date +%T) (exit $code)" >&3
     if [ "$code" -eq 0 ]; then echo "${names[$i]}: passed"; else echo "${names[$i]}: exit $code"; fi >&4
   done
 }
 exec 3>&2
-log=$(mktemp)  # lane 2's output; $log.1 and $log.2: each lane's summary lines
+log=$(mktemp)
 if [ "$lanes" -eq 2 ]; then
   echo "scripts/test.sh: two lanes; lane 2's output follows lane 1's" >&2
-  # A subshell: on a TERM (from stop) it stops its running pytest and ends.
+  # A subshell (one process group with its pytest): on a TERM it stops its running pytest and ends.
   (
-    running=()
-    trap 'for pid in ${running[@]+"${running[@]}"}; do kill "$pid" 2>/dev/null || true; done; exit 143' TERM
+    trap 'for pid in $(jobs -p); do kill "$pid" 2>/dev/null || true; done; exit 143' TERM
     run_lane 2 "$@"
   ) > "$log" 2>&1 4> "$log.2" &
   beside=$!
-  running+=("$beside")
 fi
 run_lane 1 "$@" 4> "$log.1"
 if [ "$lanes" -eq 2 ]; then
-  finish "$beside" || true
+  wait "$beside" || true
   cat "$log"
+  shown=1
 fi
 for file in "$log.1" "$log.2"; do
   [ -f "$file" ] || continue
