@@ -11,7 +11,8 @@
 # background, in a process group of its own, and is waited for, so that Ctrl-C or a TERM stops them
 # all at once, with what they started (with --pdb or --trace, the groups run one at a time in the
 # foreground, where the debugger can read the terminal).
-# MOVINET_CROSSFIT_TEST_LANES=1 runs every group one after another (a machine with under 20 GB).
+# MOVINET_CROSSFIT_TEST_LANES=1 runs every group one after another (a machine with under 16 GB: the
+# two lanes together peaked at 12.2 GB in session 29).
 # The exit status is the first failing group's. With test paths or options that take a value
 # (-k EXPR, tests/test_live.py), it is one pytest process with those arguments.
 set -euo pipefail
