@@ -836,7 +836,8 @@ def served_command(tmp_path):
     process = subprocess.Popen([sys.executable, "-m", "movinet_crossfit.cli", "app", "--port", str(port)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     lines: list[str] = []
-    threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True).start()
+    reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)
+    reader.start()
     deadline = time.monotonic() + 300
     while process.poll() is None and time.monotonic() < deadline:
         try:
@@ -845,7 +846,7 @@ def served_command(tmp_path):
         except OSError:
             time.sleep(0.2)
     assert process.poll() is None, "".join(lines)
-    yield SimpleNamespace(url=f"http://127.0.0.1:{port}", process=process, lines=lines, temp=temp)
+    yield SimpleNamespace(url=f"http://127.0.0.1:{port}", process=process, lines=lines, temp=temp, reader=reader)
     if process.poll() is None:
         process.kill()
         process.wait()
@@ -892,6 +893,7 @@ def test_the_served_app_needs_its_token_and_sigterm_cancels_the_job_and_removes_
     assert [p.name.split("-", 1)[1] for p in uploads] == ["long.mp4"]
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=120) == 0
+    served_command.reader.join(timeout=30)  # its last lines read (the reader ends at the output's end)
     log = "".join(served_command.lines)
     assert f"job {job['id']} (long.mp4) cancelled" in log and "reps (" not in log, log
     assert "Traceback" not in log

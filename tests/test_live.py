@@ -527,11 +527,20 @@ def test_a_delay_after_the_analysis_caught_up_counts_whole(short_clip, monkeypat
     whole: ~2.4 s behind at the end, not 2.4 s less the start-up."""
     _slowed(monkeypatch, [1.0] + [0.01] * 11 + [0.4] * 8)
     keypoints = np.full((20, 33, 3), np.nan, np.float32)
-    states = []
+    states, times = [], []
+
+    def shown(state):
+        states.append(state)
+        times.append(time.monotonic())
+
     result = run_live(str(short_clip), realtime=True, tracker=KnownPoses(keypoints, "mediapipe33", 10.0),
-                      on_state=states.append, state_every_s=0.0)
+                      on_state=shown, state_every_s=0.0)
     behind = [state["behind_s"] for state in states[:-1]]
-    assert max(behind[:12]) < 0.3 and 2.0 < result.behind_s < 3.0 and behind[-1] == max(behind)
+    # The slow stretch took 3.2 s and more on a loaded machine: all of that more is behind too.
+    late = max(0.0, times[19] - times[11] - 3.2)
+    # Forgiving the start-up's 1 s and then not counting the slow stretch whole: ~1.4 s; not
+    # forgiving it: 1 s behind at the first frame.
+    assert max(behind[:12]) < 0.8 and 2.0 < result.behind_s < 2.6 + late and behind[-1] == max(behind)
 
 
 @pytest.mark.parametrize("sender", ["at its pace", "held back", "all at once"])
@@ -579,8 +588,11 @@ def test_a_stream_is_read_as_it_comes_and_how_far_behind_is_from_when_frames_cam
         assert behind[len(behind) // 2] == 0.0
         return
     if sender == "at its pace":
-        behind = [state["behind_s"] for state in states]
-        assert behind[:-1] == sorted(behind[:-1])  # growing, frame by frame
+        behind = [state["behind_s"] for state in states[:-1]]
+        # Growing, frame by frame (by 0.15 s: 0.25 s to analyse a frame that came 0.1 s after the
+        # last), but for a frame or two a loaded machine's sender held up (then due when it came).
+        steps = [later - earlier for earlier, later in zip(behind, behind[1:])]
+        assert sum(step > 0 for step in steps) >= 0.75 * len(steps) and behind[-1] > behind[1] + 1.5
         # The last frame came ~1.9 s after the first and was analysed ~4.75 s after it.
         assert 2.0 < result.behind_s < 4.5 and "behind the source" in notes and "held back" not in notes
     else:  # what waits holds 3 frames: soon the sender was held back (its frames then come later:
@@ -687,16 +699,22 @@ def test_a_camera_that_opens_but_sends_nothing_is_given_up(tmp_path, monkeypatch
     opener = threading.Thread(target=lambda: held.append(open(fifo, "wb")), daemon=True)
     opener.start()
     monkeypatch.setattr(capture_module, "FIRST_FRAME_TIMEOUT_S", 1.0)
+    gave_up = []  # when the wait for the first frame ran out (its reason is looked up then)
+    reason = capture_module.failure_reason
+    monkeypatch.setattr(capture_module, "failure_reason",
+                        lambda lines: gave_up.append(time.perf_counter()) or reason(lines))
     camera = capture_module.Capture(str(fifo), "camera", 0.0, ["-i", str(fifo)], paced=True)
     started = time.perf_counter()
     try:
         with pytest.raises(UserError, match=rf"camera {fifo}: no frame came in 1 s of starting"):
             next(camera.frames())
+        ended = time.perf_counter()
     finally:
         opener.join(5)
         for f in held:
             f.close()
-    assert time.perf_counter() - started < 10
+    # ffmpeg, blocked on the silent pipe, ignores a TERM: killed after 1 s, not 5.
+    assert gave_up[0] - started < 10 and ended - gave_up[0] < 3.5
 
 
 @pytest.mark.parametrize("source, message", [

@@ -341,7 +341,9 @@ class _LiveReader:
             if self.process.poll() is None:
                 self.process.terminate()
             try:
-                self.process.wait(timeout=5)
+                # ffmpeg blocked reading a source that sends nothing does not see a TERM (it is acted on
+                # between reads): with no frame there is no report to wait for either.
+                self.process.wait(timeout=5 if count else 1)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
