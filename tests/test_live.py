@@ -616,13 +616,18 @@ def eight_seconds(tmp_path_factory) -> Path:
     ("camera", "1", 80, None),
     ("camera", "0.5", 40, r"sent (19|20|21)\.\d frames/s, more than the 10 analysed: (3\d|40) of its (79|80|81) frames were "
                           r"left out"),
-    ("stream", "2", 80, None)])
+    ("stream", "2", 80, r"^stream \S+ sent (4\.9|5\.0|5\.1) frames/s by its own timestamps, and said 10: its frames "
+                        r"are each analysed once and timed at 10 a second, so every time and pace here is 0\.(49|50|51) x"),
+    ("stream", "1", 80, None),
+    ("stream", "0.5", 80, r"^stream \S+ sent (19\.\d|20\.\d) frames/s by its own timestamps, and said 10: .* "
+                          r"is 2\.\d\d x the stream's own")])
 def test_a_camera_keeps_its_own_clock_when_it_sends_fewer_or_more_frames_than_it_says(eight_seconds, monkeypatch,
                                                                                      kind, scale, frames, note):
     """A camera that sends half the frames it says (a webcam in dim light; here 8 s at 10 frames/s
     whose timestamps ffmpeg stretches to 16 s): each frame comes twice, so the session lasts the
     camera's 16 s, not 8, and a note says why; one that sends twice as many: every second one is
-    left out. A stream's frames come each once (as analyze decodes a file)."""
+    left out. A stream's frames come each once (as analyze decodes a file); where its timestamps
+    say another rate than it said, a note says by how much its times are off."""
     from movinet_crossfit.core import capture as capture_module
 
     made = []
@@ -644,8 +649,26 @@ def test_a_camera_keeps_its_own_clock_when_it_sends_fewer_or_more_frames_than_it
         assert abs(camera.frames_out - camera.repeated_frames + camera.dropped_frames - 80) <= 2  # every frame sent
     else:
         assert info.num_frames == 80 and camera.frames_out == 0
-    noted = [line for line in result.analysis.notes if line.startswith("camera ")]
+    noted = [line for line in result.analysis.notes if line.startswith((f"{kind} ", "the frames came at"))]
     assert len(noted) == (note is not None) and (note is None or re.search(note, noted[0])), noted
+
+
+def test_a_stream_s_rate_by_its_timestamps_is_measured_between_ffmpeg_s_reports():
+    """From ffmpeg's first report to its last (a live stream reports every half second); a stream
+    that said no rate is said to have said none; timestamps that jumped (a reconnect) say nothing."""
+    from movinet_crossfit.core.capture import Capture
+
+    def note(fps=30.0, first=(31, 2.0), last=(121, 8.0), assumed=False, kind="stream"):
+        return Capture("rtsp://cam/1", kind, fps, fps_assumed=assumed, clock_first=first, clock_last=last).rate_note()
+
+    assert re.match(r"stream rtsp://cam/1 sent 15\.0 frames/s by its own timestamps, and said 30: .* is 0\.50 x", note())
+    assert "did not say its rate (30 frames/s assumed)" in note(assumed=True)
+    assert "sent 23.0 frames/s" in note(last=(169, 8.0))  # over a tenth off
+    assert note(first=(31, 2.0), last=(193, 8.0)) is None  # 27 frames/s: within a tenth of 30
+    assert note(first=(31, 2.0), last=(61, 4.0)) is None  # 2 s: too short to tell
+    assert note(last=(121, 3600.0)) is None  # a jump, not a slow sender
+    assert note(first=(121, 8.0), last=(121, 8.0)).startswith("stream rtsp://cam/1 sent 15.1 frames/s")  # one report
+    assert note(kind="camera") is None  # a camera keeps its clock by ffmpeg's repeats (frames_out)
 
 
 class _CountingTracker(KnownPoses):

@@ -23,7 +23,9 @@ timestamps to the rate it said (``-fps_mode cfr``, at most ``MAX_CAMERA_FPS``), 
 (where every time in ``live`` comes from) follows the camera's clock also when it sends fewer
 frames than it says (many webcams slow down in dim light) or when its driver dropped frames while
 the source was held back; ``Capture.rate_note()`` says when it did. A stream's or a file's frames
-come each once, as ``analyze`` decodes them.
+come each once, as ``analyze`` decodes them (a stream's rate can be a guess); where a stream's own
+timestamps say it sent another rate than it said, ``rate_note()`` says so and by how much its
+times are off.
 """
 from __future__ import annotations
 
@@ -54,9 +56,14 @@ QUEUE_BYTES = 256 * 2**20  # frames of a camera or stream read but not analysed 
 MAX_CAMERA_FPS = 60  # a camera faster than this is analysed at this rate (ffmpeg's -fpsmax)
 RATE_TOLERANCE = 0.1  # a camera whose frames were repeated or left out by more than this share gets a note
 RATE_NOTE_MIN_S = 3.0  # ... over at least this long
+# A stream whose timestamps say a rate further than this factor from the one it said has jumped
+# (a reconnect, a new sender), not slowed down: nothing is said of it.
+RATE_JUMP = 8.0
 # A camera's frames on its own clock, and ffmpeg's count of frames repeated and left out (key=value
 # lines on stderr, every half second and at the end).
 CAMERA_TIMING = ["-fps_mode", "cfr", "-fpsmax", str(MAX_CAMERA_FPS), "-progress", "pipe:2"]
+# A stream's frames each once, and where its timestamps have got to (the same report).
+STREAM_TIMING = ["-fps_mode", "passthrough", "-progress", "pipe:2"]
 _PROGRESS = re.compile(r"^(?P<key>[a-z0-9_]+)=\s*(?P<value>.*)$")  # values can be padded: "speed=   1x"
 
 
@@ -80,6 +87,10 @@ class Capture:
     repeated_frames: int = 0  # ... of which repeats, to fill the gaps of a camera slower than it said
     dropped_frames: int = 0  # the camera's frames left out (faster than it said, or than MAX_CAMERA_FPS)
     repeat: bool = False  # the frame just yielded is a camera's repeat of the one before it
+    fps_assumed: bool = False  # a camera or stream that did not say its rate: ASSUMED_FPS
+    # A stream's first and latest (frames given, seconds by its timestamps), by ffmpeg's report.
+    clock_first: tuple[int, float] | None = None
+    clock_last: tuple[int, float] | None = None
 
     @property
     def name(self) -> str:
@@ -90,6 +101,7 @@ class Capture:
         self.held_back_s = 0.0
         self.frames_out = self.repeated_frames = self.dropped_frames = 0
         self.repeat = False
+        self.clock_first = self.clock_last = None
         if self.kind == "file":
             frames = video.iter_frames(self.source)
             self.paced = bool(realtime)
@@ -98,7 +110,10 @@ class Capture:
 
     def rate_note(self) -> str | None:
         """A camera whose frames ffmpeg repeated or left out to keep the rate it said (by more than
-        ``RATE_TOLERANCE`` of them, over ``RATE_NOTE_MIN_S`` at least): how many it really sent."""
+        ``RATE_TOLERANCE`` of them, over ``RATE_NOTE_MIN_S`` at least): how many it really sent. A
+        stream whose timestamps say another rate than it said (``stream_rate_note``)."""
+        if self.kind == "stream":
+            return self.stream_rate_note()
         if self.kind != "camera" or not self.frames_out or not self.fps:
             return None
         seconds = self.frames_out / self.fps
@@ -114,6 +129,30 @@ class Capture:
                     f"resolution, gives the count more frames")
         return (f"camera {self.source} sent {rate:.1f} frames/s, more than the {self.fps:g} analysed: "
                 f"{self.dropped_frames:,} of its {sent:,} frames were left out (times are the camera's)")
+
+    def stream_rate_note(self) -> str | None:
+        """A stream's frames come each once and every time in ``live`` is the frame count at the
+        rate it said: where its own timestamps say it sent a rate more than ``RATE_TOLERANCE`` off
+        that (over ``RATE_NOTE_MIN_S`` of them at least; an IP camera in dim light, a sender that
+        says a rate it does not keep, a stream that said none), every time and pace is off by as
+        much. Timestamps that jumped (a rate over ``RATE_JUMP`` times off) say nothing."""
+        if self.kind != "stream" or not self.fps or self.clock_last is None:
+            return None
+        # From ffmpeg's first report to its last; a stream read in one go has only the last, from
+        # the start (ffmpeg's output times start at 0).
+        first = self.clock_first if self.clock_first != self.clock_last else (0, 0.0)
+        frames, seconds = self.clock_last[0] - first[0], self.clock_last[1] - first[1]
+        if frames < 2 or seconds < RATE_NOTE_MIN_S:
+            return None
+        rate = frames / seconds
+        if abs(rate / self.fps - 1) <= RATE_TOLERANCE or not self.fps / RATE_JUMP <= rate <= self.fps * RATE_JUMP:
+            return None
+        said = (f"did not say its rate ({self.fps:g} frames/s assumed)" if self.fps_assumed
+                else f"said {self.fps:g}")
+        return (f"stream {self.source} sent {rate:.1f} frames/s by its own timestamps, and {said}: its frames are "
+                f"each analysed once and timed at {self.fps:g} a second, so every time and pace here is "
+                f"{rate / self.fps:.2f} x the stream's own (an IP camera slowing down in dim light, or a sender "
+                f"that does not keep the rate it says)")
 
 
 def _paced(frames: Iterator[np.ndarray], fps: float, capture: Capture) -> Iterator[np.ndarray]:
@@ -222,7 +261,7 @@ class _LiveReader:
         self.capture = capture
         # A camera on its own clock (module doc); anything else every frame once, as analyze decodes it.
         self.camera = capture.kind == "camera"
-        timing = CAMERA_TIMING if self.camera else ["-fps_mode", "passthrough"]
+        timing = CAMERA_TIMING if self.camera else STREAM_TIMING
         args = [video.ffmpeg_executable(), "-hide_banner", "-nostdin", "-nostats", *capture.input_args,
                 "-map", "0:v:0", "-f", "image2pipe", "-vcodec", "ppm", *timing, "pipe:"]
         try:
@@ -237,14 +276,23 @@ class _LiveReader:
 
     def _drain(self) -> None:
         output = False  # past ffmpeg's "Output #0": its stream line is the rate a camera's frames come at
+        report: dict[str, int] = {}  # the -progress block being read (a stream's)
         for raw in self.process.stderr:
             line = raw.decode(errors="replace").rstrip()
-            progress = _PROGRESS.match(line) if self.camera else None
-            if progress:  # -progress (a camera): not part of ffmpeg's report
+            progress = _PROGRESS.match(line)
+            if progress:  # -progress: not part of ffmpeg's report
                 value, key = progress["value"].strip(), progress["key"]
-                if value.isdigit() and key in ("frame", "dup_frames", "drop_frames"):
+                if self.camera and value.isdigit() and key in ("frame", "dup_frames", "drop_frames"):
                     setattr(self.capture, {"frame": "frames_out", "dup_frames": "repeated_frames",
                                            "drop_frames": "dropped_frames"}[key], int(value))
+                elif not self.camera and value.isdigit() and key in ("frame", "out_time_us"):
+                    report[key] = int(value)
+                elif not self.camera and key == "progress":  # a block's last line
+                    if report.get("frame", 0) >= 1 and "out_time_us" in report:
+                        mark = (report["frame"], report["out_time_us"] / 1e6)
+                        self.capture.clock_first = self.capture.clock_first or mark
+                        self.capture.clock_last = mark
+                    report = {}
                 continue
             self.lines.append(line)
             output = output or line.startswith("Output #")
@@ -331,6 +379,7 @@ class _LiveReader:
                 self._room.release()
                 if count == 0:  # the stream's report comes before its first frame
                     self.stream_line.wait(STREAM_INFO_WAIT_S)
+                    self.capture.fps_assumed = not self.capture.fps
                     self.capture.fps = self.capture.fps or ASSUMED_FPS
                     self.started = True
                 count += 1
