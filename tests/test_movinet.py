@@ -11,7 +11,6 @@ import json
 import logging
 import shutil
 import tarfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -200,15 +199,12 @@ def test_fast_graph_equals_model_garden_graph(kinetics_a0):
         fast_ops.use_fast_ops(kinetics_a0, False)
 
 
-def test_real_size_a2_forward_is_fast(a2_real):
+def test_real_size_a2_runs_on_the_fast_graph(a2_real):
+    """The real-size A2 (224 x 224, 10 frames) is built on the fast graph and runs it; its speed
+    against Model Garden's graph is measured by ``benchmarks/bench_movinet.py`` (no timed test)."""
     x = _clip(12, frames=10, size=224, batch=1)
-    run = tf.function(lambda v: a2_real(v, training=False))
-    logits = run(tf.constant(x)).numpy()
-    start = time.perf_counter()
-    run(tf.constant(x))
-    elapsed = time.perf_counter() - start
-    assert logits.shape == (1, 9) and np.isfinite(logits).all()
-    assert elapsed < 5.0, f"a2 forward took {elapsed:.2f} s (Model Garden's graph: ~7-19 s)"
+    logits = tf.function(lambda v: a2_real(v, training=False))(tf.constant(x)).numpy()
+    assert logits.shape == (1, 9) and np.isfinite(logits).all() and fast_ops.uses_fast_ops(a2_real)
 
 
 # --- pretrained weights -----------------------------------------------------------------------
