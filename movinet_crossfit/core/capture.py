@@ -56,15 +56,17 @@ QUEUE_BYTES = 256 * 2**20  # frames of a camera or stream read but not analysed 
 MAX_CAMERA_FPS = 60  # a camera faster than this is analysed at this rate (ffmpeg's -fpsmax)
 RATE_TOLERANCE = 0.1  # a camera whose frames were repeated or left out by more than this share gets a note
 RATE_NOTE_MIN_S = 3.0  # ... over at least this long
-# A stream whose timestamps say a rate further than this factor from the one it said has jumped
-# (a reconnect, a new sender), not slowed down: nothing is said of it.
-RATE_JUMP = 8.0
+# A said rate above this is a time base, not a frame rate (an RTSP camera's "90k tbr" where it says
+# no fps): taken as not said. A stream's rate by its timestamps outside 1 to this says nothing.
+MAX_SAID_FPS = 240.0
 # A camera's frames on its own clock, and ffmpeg's count of frames repeated and left out (key=value
 # lines on stderr, every half second and at the end).
 CAMERA_TIMING = ["-fps_mode", "cfr", "-fpsmax", str(MAX_CAMERA_FPS), "-progress", "pipe:2"]
 # A stream's frames each once, and where its timestamps have got to (the same report).
 STREAM_TIMING = ["-fps_mode", "passthrough", "-progress", "pipe:2"]
-_PROGRESS = re.compile(r"^(?P<key>[a-z0-9_]+)=\s*(?P<value>.*)$")  # values can be padded: "speed=   1x"
+# ffmpeg's -progress lines (values can be padded: "speed=   1x"), not a reason such as "cam=1: Invalid data".
+_PROGRESS = re.compile(r"^(?P<key>frame|fps|stream_\d+_\d+_\w+|bitrate|total_size|out_time(?:_us|_ms)?|dup_frames|"
+                       r"drop_frames|speed|progress)=\s*(?P<value>.*)$")
 
 
 @dataclass
@@ -88,9 +90,9 @@ class Capture:
     dropped_frames: int = 0  # the camera's frames left out (faster than it said, or than MAX_CAMERA_FPS)
     repeat: bool = False  # the frame just yielded is a camera's repeat of the one before it
     fps_assumed: bool = False  # a camera or stream that did not say its rate: ASSUMED_FPS
-    # A stream's first and latest (frames given, seconds by its timestamps), by ffmpeg's report.
-    clock_first: tuple[int, float] | None = None
-    clock_last: tuple[int, float] | None = None
+    # A stream's (frames given, seconds by its timestamps) at each of ffmpeg's reports, in order.
+    clock_marks: list[tuple[int, float]] = field(default_factory=list)
+    frames_read: int = 0  # frames handed on by ``frames()`` (a camera's or stream's)
 
     @property
     def name(self) -> str:
@@ -101,7 +103,7 @@ class Capture:
         self.held_back_s = 0.0
         self.frames_out = self.repeated_frames = self.dropped_frames = 0
         self.repeat = False
-        self.clock_first = self.clock_last = None
+        self.clock_marks, self.frames_read = [], 0
         if self.kind == "file":
             frames = video.iter_frames(self.source)
             self.paced = bool(realtime)
@@ -133,26 +135,34 @@ class Capture:
     def stream_rate_note(self) -> str | None:
         """A stream's frames come each once and every time in ``live`` is the frame count at the
         rate it said: where its own timestamps say it sent a rate more than ``RATE_TOLERANCE`` off
-        that (over ``RATE_NOTE_MIN_S`` of them at least; an IP camera in dim light, a sender that
-        says a rate it does not keep, a stream that said none), every time and pace is off by as
-        much. Timestamps that jumped (a rate over ``RATE_JUMP`` times off) say nothing."""
-        if self.kind != "stream" or not self.fps or self.clock_last is None:
+        that (an IP camera in dim light, a sender that says a rate it does not keep, a stream that
+        said none), over ``RATE_NOTE_MIN_S`` of the frames handed on at least, every time and pace
+        is off by as much. Measured from ffmpeg's first report to its last one within the frames
+        handed on (a stream read in one go has one report: from the start, where ffmpeg's output
+        times begin at 0); a rate by its timestamps outside 1 to ``MAX_SAID_FPS`` says nothing."""
+        marks = list(self.clock_marks)  # a copy: the reader may still add one
+        within = [mark for mark in marks if mark[0] <= self.frames_read]
+        if self.kind != "stream" or not self.fps or not within:
             return None
-        # From ffmpeg's first report to its last; a stream read in one go has only the last, from
-        # the start (ffmpeg's output times start at 0).
-        first = self.clock_first if self.clock_first != self.clock_last else (0, 0.0)
-        frames, seconds = self.clock_last[0] - first[0], self.clock_last[1] - first[1]
+        last = within[-1]
+        first = marks[0] if marks[0] != last else (0, 0.0)
+        frames, seconds = last[0] - first[0], last[1] - first[1]
         if frames < 2 or seconds < RATE_NOTE_MIN_S:
             return None
         rate = frames / seconds
-        if abs(rate / self.fps - 1) <= RATE_TOLERANCE or not self.fps / RATE_JUMP <= rate <= self.fps * RATE_JUMP:
+        if abs(rate / self.fps - 1) <= RATE_TOLERANCE or not 1.0 <= rate <= MAX_SAID_FPS:
             return None
-        said = (f"did not say its rate ({self.fps:g} frames/s assumed)" if self.fps_assumed
-                else f"said {self.fps:g}")
+        if self.fps_assumed:
+            said, why = f"did not say its rate ({self.fps:g} frames/s assumed)", ""
+        else:
+            said = f"said {self.fps:g}"
+            why = (" (a sender that does not keep the rate it says" +
+                   (", an IP camera slowing down in dim light" if rate < self.fps else "") +
+                   (", or frames it dropped while live held it back" if self.held_back_s and rate < self.fps else "")
+                   + ")")
         return (f"stream {self.source} sent {rate:.1f} frames/s by its own timestamps, and {said}: its frames are "
                 f"each analysed once and timed at {self.fps:g} a second, so every time and pace here is "
-                f"{rate / self.fps:.2f} x the stream's own (an IP camera slowing down in dim light, or a sender "
-                f"that does not keep the rate it says)")
+                f"{rate / self.fps:.2f} x the real ones{why}")
 
 
 def _paced(frames: Iterator[np.ndarray], fps: float, capture: Capture) -> Iterator[np.ndarray]:
@@ -289,16 +299,15 @@ class _LiveReader:
                     report[key] = int(value)
                 elif not self.camera and key == "progress":  # a block's last line
                     if report.get("frame", 0) >= 1 and "out_time_us" in report:
-                        mark = (report["frame"], report["out_time_us"] / 1e6)
-                        self.capture.clock_first = self.capture.clock_first or mark
-                        self.capture.clock_last = mark
+                        self.capture.clock_marks.append((report["frame"], report["out_time_us"] / 1e6))
                     report = {}
                 continue
             self.lines.append(line)
             output = output or line.startswith("Output #")
             if "Video:" in line and "Stream #" in line and not self.started and \
                     (output == self.camera or not self.capture.fps):  # the rate the session starts with stays
-                self.capture.fps = video._stream_rate(line) or self.capture.fps
+                said = video._stream_rate(line)
+                self.capture.fps = (said if said <= MAX_SAID_FPS else 0.0) or self.capture.fps
                 if output == self.camera:
                     self.stream_line.set()
 
@@ -383,6 +392,7 @@ class _LiveReader:
                     self.capture.fps = self.capture.fps or ASSUMED_FPS
                     self.started = True
                 count += 1
+                self.capture.frames_read = count
                 self.capture.arrived_at = arrived if self.capture.paced else None
                 yield frame
         finally:
