@@ -167,6 +167,24 @@ def test_a_given_probe_is_not_probed_again_and_mistakes_are_user_errors(faulty_s
         analyse_footage(path, info, person="tallest")
 
 
+def test_a_video_that_does_not_say_its_rate_is_timed_by_its_frames_over_its_duration(faulty_set):
+    """No rate said (or only a time base): its frames over its duration, said in a note; 30 assumed only
+    where that gives nothing. The set's 30 frames a second stand in for a file lasting twice as long."""
+    import dataclasses
+
+    path, truth = faulty_set
+    info = video.probe(path)
+    slow = dataclasses.replace(info, fps=0.0, duration=round(info.num_frames / 15.0, 3))
+    result = analyse_footage(path, slow, tracker=replay(truth.keypoints, 15.0), pose_fps=15.0)  # every frame
+    assert result.fps == pytest.approx(15.0, abs=0.01) and result.count.count == 5
+    assert any(re.search(rf"does not say its frame rate: 15.00 fps, from its {info.num_frames} frames over", n)
+               for n in result.notes), result.notes
+    assert result.to_dict()["pace"]["median_s"] == pytest.approx(2.8, abs=0.5)  # 1.4-s reps over twice the time
+    unknown = analyse_footage(path, dataclasses.replace(info, fps=0.0, duration=0.0),
+                              tracker=replay(truth.keypoints, truth.fps), pose_fps=15.0)
+    assert unknown.fps == 30.0 and any("30 fps assumed" in note for note in unknown.notes)
+
+
 def _cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "movinet_crossfit", "analyze", *args], capture_output=True,
                           text=True, timeout=120)

@@ -221,6 +221,38 @@ def test_a_rate_of_1000_fps_is_read_as_1000_not_1(tmp_path):
     assert video._stream_rate("Stream #0:0: Video: h264, yuv420p, 64x48, 29.97 fps, 29.97 tbr") == pytest.approx(29.97)
 
 
+def test_a_time_base_is_not_taken_for_a_frame_rate(tmp_path, monkeypatch):
+    """A video that says no fps and only a time base as its tbr ("90k tbr, 90k tbn": an RTSP camera's
+    recording; "1k tbr" in Matroska) is timed by its frames over its duration, by analyze and live alike."""
+    from movinet_crossfit.core import capture
+
+    line = "Stream #0:0: Video: h264 (Main), yuvj420p(pc), 1920x1080, {} tbr, 90k tbn"
+    assert video._stream_rate(line.format("90k")) == 0.0
+    assert video._stream_rate(line.format("1k")) == 0.0
+    assert video._stream_rate(line.format("25")) == pytest.approx(25.0)  # a tbr that is a rate is still one
+    assert video._stream_rate("Stream #0:0: Video: h264, 64x48, 1k fps, 1k tbr, 16k tbn") == pytest.approx(1000.0)
+
+    # ffprobe says the same with avg_frame_rate 0/0 and r_frame_rate 90000/1.
+    import ffmpeg
+
+    path = tmp_path / "recording.mkv"
+    path.write_bytes(b"not read: ffmpeg.probe is replaced")
+    meta = {"streams": [{"width": 1920, "height": 1080, "avg_frame_rate": "0/0", "r_frame_rate": "90000/1",
+                         "nb_read_packets": "250", "duration": "10.0", "codec_name": "h264"}]}
+    monkeypatch.setattr(ffmpeg, "probe", lambda *args, **kwargs: meta)
+    info = video._probe_with_ffprobe(path, "ffprobe")
+    assert info.fps == 0.0 and video.frame_rate(info) == (pytest.approx(25.0), "counted")
+    meta["streams"][0]["r_frame_rate"] = "24/1"  # a tbr that is a rate
+    assert video._probe_with_ffprobe(path, "ffprobe").fps == pytest.approx(24.0)
+
+    assert video.frame_rate(video.VideoInfo("a", 64, 48, 29.97, 300, 10.0, "h264")) == (29.97, "said")
+    assert video.frame_rate(video.VideoInfo("a", 64, 48, 0.0, 300, 0.0, "h264")) == (0.0, "none")
+    assert video.frame_rate(video.VideoInfo("a", 64, 48, 0.0, 300, 0.1, "h264"))[1] == "none"  # 3000 a second
+
+    monkeypatch.setattr(video, "probe", lambda p: video.VideoInfo(str(p), 64, 48, 0.0, 250, 10.0, "h264"))
+    assert capture.open_capture(str(path)).fps == pytest.approx(25.0)  # live on the file, as analyze
+
+
 # --------------------------------------------------------------------------- pixel formats, codecs, rotation
 
 # name: (encoder, output options, container, what ffmpeg's stream line must show: the clip is that case).

@@ -144,7 +144,7 @@ def _jsonable(value):
 
 
 def _video_fps(info: video.VideoInfo) -> float:
-    return float(info.fps) if info.fps and math.isfinite(info.fps) and info.fps > 0 else ASSUMED_FPS
+    return video.frame_rate(info)[0] or ASSUMED_FPS
 
 
 def check_pose_fps(pose_fps: float) -> float:
@@ -288,7 +288,11 @@ def analyse_footage(path: str | os.PathLike, info: video.VideoInfo | None = None
         if info is None:
             info = video.probe(path)
         fps = _video_fps(info)
-        if fps != info.fps:
+        how = video.frame_rate(info)[1]
+        if how == "counted":
+            notes.append(f"the video does not say its frame rate: {fps:.2f} fps, from its {info.num_frames} "
+                         f"frames over {info.duration:.2f} s")
+        elif how == "none":
             notes.append(f"the video does not say its frame rate: {fps:g} fps assumed")
         every = pose_stride(fps, pose_fps)
 

@@ -56,9 +56,9 @@ QUEUE_BYTES = 256 * 2**20  # frames of a camera or stream read but not analysed 
 MAX_CAMERA_FPS = 60  # a camera faster than this is analysed at this rate (ffmpeg's -fpsmax)
 RATE_TOLERANCE = 0.1  # a camera whose frames were repeated or left out by more than this share gets a note
 RATE_NOTE_MIN_S = 3.0  # ... over at least this long
-# A said rate above this is a time base, not a frame rate (an RTSP camera's "90k tbr" where it says
-# no fps): taken as not said. A stream's rate by its timestamps outside 1 to this says nothing.
-MAX_SAID_FPS = 240.0
+# A stream's said rate above this is not taken (a tbr above it is a time base already: "90k tbr" from an
+# RTSP camera that says no fps). A stream's rate by its timestamps outside 1 to this says nothing.
+MAX_SAID_FPS = video.MAX_TBR_FPS
 # A camera's frames on its own clock, and ffmpeg's count of frames repeated and left out (key=value
 # lines on stderr, every half second and at the end).
 CAMERA_TIMING = ["-fps_mode", "cfr", "-fpsmax", str(MAX_CAMERA_FPS), "-progress", "pipe:2"]
@@ -204,7 +204,7 @@ def open_capture(source: str) -> Capture:
         raise UserError(f"{text}: no such file (SOURCE is a camera index such as 0, a stream URL such as "
                         "rtsp://..., or a video file)")
     info = video.probe(path)
-    fps = float(info.fps) if info.fps and info.fps > 0 else ASSUMED_FPS
+    fps = video.frame_rate(info)[0] or ASSUMED_FPS  # as analyze times it
     return Capture(str(path), "file", fps, info=info)
 
 

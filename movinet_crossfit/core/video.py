@@ -13,6 +13,7 @@ built on this module.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import re
 import shutil
@@ -99,6 +100,24 @@ class VideoInfo:
         return asdict(self)
 
 
+# A rate above this that a video gives only as its tbr, with no fps, is a time base, not a frame rate
+# (an RTSP camera's, or its recording's, "90k tbr, 90k tbn"; a Matroska file's "1k tbr"): not said.
+MAX_TBR_FPS = 240.0
+
+
+def frame_rate(info: VideoInfo) -> tuple[float, str]:
+    """The rate to time a file's frames at, and how it was found: ``(fps, "said")`` where the file says
+    its rate; ``(frames / duration, "counted")`` where it does not and that gives 1 to ``MAX_TBR_FPS``
+    frames a second; else ``(0.0, "none")``. ``analyze`` and ``live`` on a file both time it so."""
+    if info.fps and math.isfinite(info.fps) and info.fps > 0:
+        return float(info.fps), "said"
+    if info.duration and info.num_frames > 1:
+        counted = info.num_frames / info.duration
+        if 1.0 <= counted <= MAX_TBR_FPS:
+            return counted, "counted"
+    return 0.0, "none"
+
+
 def _fraction(text: str | None) -> float:
     if not text or text in ("0/0", "N/A"):
         return 0.0
@@ -140,7 +159,10 @@ def _probe_with_ffprobe(path: Path, ffprobe: str) -> VideoInfo:
     if not streams:
         raise no_video_stream_error(path, "ffprobe")
     stream = streams[0]
-    fps = _fraction(stream.get("avg_frame_rate")) or _fraction(stream.get("r_frame_rate"))
+    fps = _fraction(stream.get("avg_frame_rate"))
+    if not fps:  # r_frame_rate is ffmpeg's tbr: over MAX_TBR_FPS, a time base
+        guess = _fraction(stream.get("r_frame_rate"))
+        fps = guess if guess <= MAX_TBR_FPS else 0.0
     frames = int(stream.get("nb_read_packets") or stream.get("nb_frames") or 0)
     duration = float(stream.get("duration") or meta.get("format", {}).get("duration") or 0.0)
     if frames <= 0:
@@ -158,10 +180,16 @@ _FRAMES_RE = re.compile(r"frame=\s*(\d+)")
 
 
 def _stream_rate(line: str) -> float:
-    """The frame rate of ffmpeg's ``Stream #0:0: Video: ...`` line (its fps, else its tbr); 0 if none."""
-    match = _FPS_RE.search(line) or _TBR_RE.search(line)
-    if not match:
-        return 0.0
+    """The frame rate of ffmpeg's ``Stream #0:0: Video: ...`` line: its fps, else its tbr where that
+    is not a time base (at most ``MAX_TBR_FPS``); 0 if none."""
+    match = _FPS_RE.search(line)
+    if match:
+        return _rate(match)
+    match = _TBR_RE.search(line)
+    return _rate(match) if match and _rate(match) <= MAX_TBR_FPS else 0.0
+
+
+def _rate(match: re.Match) -> float:
     return float(match.group("rate")) * (1000.0 if match.group("k") else 1.0)
 
 
