@@ -684,6 +684,16 @@ def test_a_stream_s_rate_by_its_timestamps_is_measured_between_ffmpeg_s_reports(
     assert note(marks=[(31, 2.0), (121, 8.0), (200, 9.0)], read=150) == note()
     assert note(marks=[(121, 8.0)], read=100) is None
     assert note(kind="camera") is None  # a camera keeps its clock by ffmpeg's repeats (frames_out)
+    # A report every half second of a 60-s stream: one timestamp jump (a camera's clock reset, a
+    # stream switched over) is left out, not taken as a slower rate; a real slowdown still shows.
+    def half_seconds(rate, jump_at=None, jump=0.0, seconds=60):
+        marks = [(round(rate * 0.5 * i), 0.5 * i) for i in range(1, 2 * seconds + 1)]
+        return [(f, t + (jump if jump_at is not None and i >= jump_at else 0.0)) for i, (f, t) in enumerate(marks)]
+
+    for jump in (10.0, -20.0, 3600.0):
+        assert note(marks=half_seconds(30, 40, jump), read=1800) is None, jump
+        assert "sent 15.0 frames/s" in note(marks=half_seconds(15, 40, jump), read=900), jump
+    assert note(marks=half_seconds(27.5), read=1650) is None
 
 
 def test_ffmpeg_s_reports_are_read_apart_from_its_reasons_and_a_time_base_is_not_a_rate():

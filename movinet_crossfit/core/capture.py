@@ -139,14 +139,22 @@ class Capture:
         said none), over ``RATE_NOTE_MIN_S`` of the frames handed on at least, every time and pace
         is off by as much. Measured from ffmpeg's first report to its last one within the frames
         handed on (a stream read in one go has one report: from the start, where ffmpeg's output
-        times begin at 0); a rate by its timestamps outside 1 to ``MAX_SAID_FPS`` says nothing."""
+        times begin at 0), leaving out the spans between two reports that a timestamp jump put over
+        twice or under half the spans' median rate (a camera's clock reset, a stream switched over);
+        a rate by its timestamps outside 1 to ``MAX_SAID_FPS`` says nothing."""
         marks = list(self.clock_marks)  # a copy: the reader may still add one
         within = [mark for mark in marks if mark[0] <= self.frames_read]
         if self.kind != "stream" or not self.fps or not within:
             return None
-        last = within[-1]
-        first = marks[0] if marks[0] != last else (0, 0.0)
-        frames, seconds = last[0] - first[0], last[1] - first[1]
+        if len(within) == 1:
+            within.insert(0, (0, 0.0))
+        spans = [(b[0] - a[0], b[1] - a[1]) for a, b in zip(within, within[1:])]
+        spans = [(frames, seconds) for frames, seconds in spans if seconds > 0 and frames >= 0]
+        if not spans:
+            return None
+        typical = float(np.median([frames / seconds for frames, seconds in spans]))
+        kept = [(f, s) for f, s in spans if typical / 2 <= f / s <= typical * 2] if typical > 0 else spans
+        frames, seconds = sum(f for f, _ in kept), sum(s for _, s in kept)
         if frames < 2 or seconds < RATE_NOTE_MIN_S:
             return None
         rate = frames / seconds
