@@ -616,21 +616,18 @@ def eight_seconds(tmp_path_factory) -> Path:
     ("camera", "1", 80, None),
     ("camera", "0.5", 40, r"sent (19|20|21)\.\d frames/s, more than the 10 analysed: (3\d|40) of its (79|80|81) frames were "
                           r"left out"),
-    ("stream", "2", 80, r"^stream \S+ sent (4\.9|5\.0|5\.1) frames/s by its own timestamps, and said 10: "
-                        r"its frames are each analysed once and timed at 10 a second, so every time and pace "
-                        r"here is 0\.(49|50|51) x the real ones \(a sender that does not keep the rate it says, "
-                        r"an IP camera slowing down in dim light\)$"),
+    ("stream", "2", 160, r"^stream \S+ sent (4\.9|5\.0|5\.1) frames/s by its own clock, not the 10 it said \(a "
+                         r"sender that does not keep the rate it says, an IP camera slowing down in dim light\): 7\d "
+                         r"of the 1[56]\d frames are repeats, so every time stays on the stream's clock$"),
     ("stream", "1", 80, None),
-    ("stream", "0.5", 80, r"^stream \S+ sent (19\.\d|20\.\d) frames/s by its own timestamps, and said 10: "
-                          r"its frames are each analysed once and timed at 10 a second, so every time and pace "
-                          r"here is 2\.\d\d x the real ones \(a sender that does not keep the rate it says\)$")])
+    ("stream", "0.5", 40, r"^stream \S+ sent (19|20|21)\.\d frames/s, more than the 10 analysed: (3\d|40) of its "
+                          r"(79|80|81) frames were left out \(times are the stream's\)$")])
 def test_a_camera_keeps_its_own_clock_when_it_sends_fewer_or_more_frames_than_it_says(eight_seconds, monkeypatch,
                                                                                      kind, scale, frames, note):
     """A camera that sends half the frames it says (a webcam in dim light; here 8 s at 10 frames/s
     whose timestamps ffmpeg stretches to 16 s): each frame comes twice, so the session lasts the
     camera's 16 s, not 8, and a note says why; one that sends twice as many: every second one is
-    left out. A stream's frames come each once (as analyze decodes a file); where its timestamps
-    say another rate than it said, a note says by how much its times are off."""
+    left out. A live stream that says its rate keeps its clock the same way, by its frames' timestamps."""
     from movinet_crossfit.core import capture as capture_module
 
     made = []
@@ -647,11 +644,9 @@ def test_a_camera_keeps_its_own_clock_when_it_sends_fewer_or_more_frames_than_it
     info = result.analysis.info
     assert info.fps == 10.0 and abs(info.num_frames - frames) <= 2 and info.duration == info.num_frames / 10
     camera = made[0]
-    if kind == "camera":  # ffmpeg's own count of the frames it gave, repeated and left out
-        assert camera.frames_out == info.num_frames
-        assert abs(camera.frames_out - camera.repeated_frames + camera.dropped_frames - 80) <= 2  # every frame sent
-    else:
-        assert info.num_frames == 80 and camera.frames_out == 0
+    # The frames given on the source's clock (a camera's by ffmpeg's count), repeated and left out.
+    assert camera.frames_out == info.num_frames and camera.clock_kept == (kind == "stream")
+    assert abs(camera.frames_out - camera.repeated_frames + camera.dropped_frames - 80) <= 2  # every frame sent
     noted = [line for line in result.analysis.notes if line.startswith((f"{kind} ", "the frames came at"))]
     assert len(noted) == (note is not None) and (note is None or re.search(note, noted[0])), noted
 
@@ -696,6 +691,22 @@ def test_a_stream_s_rate_by_its_timestamps_is_measured_between_ffmpeg_s_reports(
     assert note(marks=half_seconds(27.5), read=1650) is None
 
 
+def test_a_live_stream_s_clock_repeats_gaps_leaves_out_early_frames_and_starts_again_after_a_jump():
+    """``_StreamClock``: each frame at its place by its timestamp (jitter under half a frame moves
+    nothing); the frame before a gap fills it; a frame before its place is left out; a gap of over
+    10 s or a step back of over a second is a jump, not repeated."""
+    from movinet_crossfit.core.capture import CLOCK_JUMP_S, _StreamClock
+
+    clock = _StreamClock(10.0)
+    assert [clock.slots(t) for t in (5.0, 5.1, 5.21, 5.29, 5.6, 5.62, 5.7)] == [1, 1, 1, 1, 3, 0, 1]
+    assert clock.given == 8  # 5.0 ... 5.7 on the clock
+    assert clock.slots(5.7 + CLOCK_JUMP_S + 5) == 1 and clock.slots(5.7 + CLOCK_JUMP_S + 5.1) == 1  # a jump
+    assert clock.slots(1.0) == 1 and clock.slots(1.2) == 2  # back in time: starts again there
+    slow = _StreamClock(26.33)  # a camera at half its rate, 90 kHz timestamps
+    slots = [slow.slots(round(i * 6836 / 90000, 5)) for i in range(200)]
+    assert slots[0] == 1 and set(slots[1:]) == {2} and slow.given == 399
+
+
 def test_ffmpeg_s_reports_are_read_apart_from_its_reasons_and_a_time_base_is_not_a_rate():
     """The stream's reader takes ffmpeg's -progress blocks as marks, leaves every other line to the
     failure's reason (also one like "cam=1: Invalid data ..."), and takes a "90k tbr" (an RTSP
@@ -714,12 +725,21 @@ def test_ffmpeg_s_reports_are_read_apart_from_its_reasons_and_a_time_base_is_not
              "speed=1x", "progress=continue",
              "frame=0", "out_time_us=N/A", "progress=continue",  # nothing yet: no mark
              "frame=150", "out_time_us=10000000", "progress=end"]
+    # showinfo's lines (ffmpeg 5.1's and 9.0's): each frame's time, none of them part of the report.
+    shown = ["[Parsed_showinfo_0 @ 0x5641e6ae7880] config in time_base: 1/90000, frame_rate: 0/1",
+             "[Parsed_showinfo_0 @ 0x5641e6ae7880] n:   0 pts:  12600 pts_time:0.14    pos:    564 fmt:yuvj420p "
+             "sar:1/1 s:1920x1080 i:P iskey:1 type:I ",
+             "[Parsed_showinfo_0 @ 0x5641e6ae7880] color_range:pc color_space:bt709 color_primaries:unknown",
+             "[Parsed_showinfo_0 @ 0x7f49d0001b80] n:   1 pts:  19436 pts_time:0.215956 duration:   3418 "
+             "duration_time:0.0379778 fmt:yuvj420p cl:left sar:1/1 s:1920x1080 i:P iskey:0 type:P "]
     reader.capture, reader.camera, reader.started, reader.lines = stream, False, False, []
-    reader.stream_line = threading.Event()
-    reader.process = SimpleNamespace(stderr=[f"{line}\n".encode() for line in lines])
+    reader.stream_line, reader.times, reader.keep_times = threading.Event(), {}, True
+    reader.times_came = threading.Condition()
+    reader.process = SimpleNamespace(stderr=[f"{line}\n".encode() for line in lines[:3] + shown + lines[3:]])
     reader._drain()
     assert stream.clock_marks == [(30, 2.0), (150, 10.0)] and stream.fps == 0.0
-    assert reader.lines == lines[:3]
+    assert reader.lines == lines[:3] and reader.times == {0: 0.14, 1: 0.215956}
+    assert reader._time_of(1) == 0.215956 and reader.times == {0: 0.14}  # handed on: let go
     assert capture_module.failure_reason(reader.lines) == "cam=1: Invalid data found when processing input"
 
 

@@ -22,10 +22,12 @@ A camera's frames keep to its own clock: ffmpeg repeats or leaves out frames by 
 timestamps to the rate it said (``-fps_mode cfr``, at most ``MAX_CAMERA_FPS``), so the frame count
 (where every time in ``live`` comes from) follows the camera's clock also when it sends fewer
 frames than it says (many webcams slow down in dim light) or when its driver dropped frames while
-the source was held back; ``Capture.rate_note()`` says when it did. A stream's or a file's frames
-come each once, as ``analyze`` decodes them (a stream's rate can be a guess); where a stream's own
-timestamps say it sent another rate than it said, ``rate_note()`` says so and by how much its
-times are off.
+the source was held back; ``Capture.rate_note()`` says when it did. A live stream that says its
+rate keeps its clock the same way, here rather than in ffmpeg (``_StreamClock``: the rate is known
+only once ffmpeg has read the stream, and each frame's timestamp comes from ffmpeg's ``showinfo``).
+A file's frames, and those of stdin, a named pipe, a file served over HTTP or a stream that says no
+rate, come each once, as ``analyze`` decodes them; where such a stream's own timestamps say it sent
+another rate than it was timed at, ``rate_note()`` says so and by how much its times are off.
 """
 from __future__ import annotations
 
@@ -64,6 +66,13 @@ MAX_SAID_FPS = video.MAX_TBR_FPS
 CAMERA_TIMING = ["-fps_mode", "cfr", "-fpsmax", str(MAX_CAMERA_FPS), "-progress", "pipe:2"]
 # A stream's frames each once, and where its timestamps have got to (the same report).
 STREAM_TIMING = ["-fps_mode", "passthrough", "-progress", "pipe:2"]
+# A live stream's frames, each with its own timestamp (a line each on stderr): its clock is kept here,
+# at the rate it says, once that is known (``_StreamClock``).
+FRAME_TIMES = ["-vf", "showinfo=checksum=0"]
+_SHOWINFO = re.compile(r"^\[Parsed_showinfo_\d+ @ [^\]]*\]")
+_FRAME_TIME = re.compile(r"\bn:\s*(?P<n>\d+) pts:\s*-?\d+ pts_time:(?P<t>-?[\d.e+-]+)")
+FRAME_TIME_WAIT_S = 2.0  # how long a frame waits for its timestamp's line (then the clock is given up)
+CLOCK_JUMP_S = 10.0  # a gap longer than this, or a step back in time, is a timestamp jump: not repeated
 # ffmpeg's -progress lines (values can be padded: "speed=   1x"), not a reason such as "cam=1: Invalid data".
 _PROGRESS = re.compile(r"^(?P<key>frame|fps|stream_\d+_\d+_\w+|bitrate|total_size|out_time(?:_us|_ms)?|dup_frames|"
                        r"drop_frames|speed|progress)=\s*(?P<value>.*)$")
@@ -85,14 +94,15 @@ class Capture:
     held_from: float | None = None  # from when a full queue holds the source back (set by the frames' reader)
     held_back_at: float | None = None  # when it first did (time.monotonic())
     held_back_s: float = 0.0  # how long the source was held back in all
-    frames_out: int = 0  # a camera's frames as ffmpeg gave them (on its clock), by ffmpeg's count
+    frames_out: int = 0  # a camera's frames on its clock, by ffmpeg's count (a stream's by _StreamClock's)
     repeated_frames: int = 0  # ... of which repeats, to fill the gaps of a camera slower than it said
-    dropped_frames: int = 0  # the camera's frames left out (faster than it said, or than MAX_CAMERA_FPS)
-    repeat: bool = False  # the frame just yielded is a camera's repeat of the one before it
+    dropped_frames: int = 0  # its frames left out (faster than it said, or than MAX_CAMERA_FPS)
+    repeat: bool = False  # the frame just yielded is a repeat of the one before it (a camera's, a stream's)
     fps_assumed: bool = False  # a camera or stream that did not say its rate: ASSUMED_FPS
+    clock_kept: bool = False  # a live stream kept on its own clock (repeats and left-outs, as a camera's)
     # A stream's (frames given, seconds by its timestamps) at each of ffmpeg's reports, in order.
     clock_marks: list[tuple[int, float]] = field(default_factory=list)
-    frames_read: int = 0  # frames handed on by ``frames()`` (a camera's or stream's)
+    frames_read: int = 0  # frames read from ffmpeg by ``frames()`` (a camera's or stream's; repeats not counted)
 
     @property
     def name(self) -> str:
@@ -102,7 +112,7 @@ class Capture:
         self.arrived_at = self.held_back_at = self.held_from = None
         self.held_back_s = 0.0
         self.frames_out = self.repeated_frames = self.dropped_frames = 0
-        self.repeat = False
+        self.repeat = self.clock_kept = False
         self.clock_marks, self.frames_read = [], 0
         if self.kind == "file":
             frames = video.iter_frames(self.source)
@@ -111,30 +121,36 @@ class Capture:
         return _LiveReader(self).frames()
 
     def rate_note(self) -> str | None:
-        """A camera whose frames ffmpeg repeated or left out to keep the rate it said (by more than
-        ``RATE_TOLERANCE`` of them, over ``RATE_NOTE_MIN_S`` at least): how many it really sent. A
-        stream whose timestamps say another rate than it said (``stream_rate_note``)."""
-        if self.kind == "stream":
+        """A camera (or a live stream kept on its clock) whose frames were repeated or left out to
+        keep the rate it said (by more than ``RATE_TOLERANCE`` of them, over ``RATE_NOTE_MIN_S`` at
+        least): how many it really sent. Another stream whose timestamps say another rate than it
+        was timed at (``stream_rate_note``)."""
+        if self.kind == "stream" and not self.clock_kept:
             return self.stream_rate_note()
-        if self.kind != "camera" or not self.frames_out or not self.fps:
+        if self.kind not in ("camera", "stream") or not self.frames_out or not self.fps:
             return None
         seconds = self.frames_out / self.fps
         sent = self.frames_out - self.repeated_frames + self.dropped_frames
         if seconds < RATE_NOTE_MIN_S or abs(sent / self.frames_out - 1) <= RATE_TOLERANCE:
             return None
         rate = sent / seconds
+        what, clock = f"{self.kind} {self.source}", self.kind
         if sent < self.frames_out:
             lost = ", and frames were lost while live held it back" if self.held_back_s else ""
-            return (f"camera {self.source} sent {rate:.1f} frames/s by its own clock, not the {self.fps:g} it said "
-                    f"(a webcam in dim light slows down{lost}): {self.repeated_frames:,} of the {self.frames_out:,} "
-                    f"frames are repeats, so every time stays on the camera's clock; more light, or a lower "
-                    f"resolution, gives the count more frames")
-        return (f"camera {self.source} sent {rate:.1f} frames/s, more than the {self.fps:g} analysed: "
-                f"{self.dropped_frames:,} of its {sent:,} frames were left out (times are the camera's)")
+            why = ("a webcam in dim light slows down" if self.kind == "camera" else
+                   "a sender that does not keep the rate it says, an IP camera slowing down in dim light")
+            hint = ("; more light, or a lower resolution, gives the count more frames" if self.kind == "camera"
+                    else "")
+            return (f"{what} sent {rate:.1f} frames/s by its own clock, not the {self.fps:g} it said "
+                    f"({why}{lost}): {self.repeated_frames:,} of the {self.frames_out:,} "
+                    f"frames are repeats, so every time stays on the {clock}'s clock{hint}")
+        return (f"{what} sent {rate:.1f} frames/s, more than the {self.fps:g} analysed: "
+                f"{self.dropped_frames:,} of its {sent:,} frames were left out (times are the {clock}'s)")
 
     def stream_rate_note(self) -> str | None:
-        """A stream's frames come each once and every time in ``live`` is the frame count at the
-        rate it said: where its own timestamps say it sent a rate more than ``RATE_TOLERANCE`` off
+        """A stream not kept on its clock (stdin, a named pipe, a file served over HTTP, a stream
+        that said no rate) has its frames each once, and every time in ``live`` is the frame count
+        at the rate it said (or the one assumed): where its own timestamps say it sent a rate more than ``RATE_TOLERANCE`` off
         that (an IP camera in dim light, a sender that says a rate it does not keep, a stream that
         said none), over ``RATE_NOTE_MIN_S`` of the frames handed on at least, every time and pace
         is off by as much. Measured from ffmpeg's first report to its last one within the frames
@@ -171,6 +187,28 @@ class Capture:
         return (f"stream {self.source} sent {rate:.1f} frames/s by its own timestamps, and {said}: its frames are "
                 f"each analysed once and timed at {self.fps:g} a second, so every time and pace here is "
                 f"{rate / self.fps:.2f} x the real ones{why}")
+
+
+class _StreamClock:
+    """A live stream's frames on its own clock at ``rate`` (as ffmpeg's ``-fps_mode cfr`` keeps a
+    camera's): ``slots(t)`` says how many frames of the session the frame stamped ``t`` fills, 0
+    where it comes before its place (a sender faster than it says: left out), 2 or more after a
+    gap (the frame before it fills the rest: repeats). A gap of over ``CLOCK_JUMP_S`` or a step
+    back in time is a timestamp jump (a camera's clock reset, a stream switched over): the clock
+    starts again from that frame, with nothing repeated."""
+
+    def __init__(self, rate: float):
+        self.rate, self.start, self.given = float(rate), None, 0
+
+    def slots(self, t: float) -> int:
+        if self.start is None:
+            self.start = t
+        place = round((t - self.start) * self.rate)
+        if place - self.given > CLOCK_JUMP_S * self.rate or place < self.given - self.rate:
+            self.start, place = t - self.given / self.rate, self.given
+        slots = max(0, place - self.given + 1)
+        self.given += slots
+        return slots
 
 
 def _paced(frames: Iterator[np.ndarray], fps: float, capture: Capture) -> Iterator[np.ndarray]:
@@ -279,9 +317,15 @@ class _LiveReader:
         self.capture = capture
         # A camera on its own clock (module doc); anything else every frame once, as analyze decodes it.
         self.camera = capture.kind == "camera"
-        timing = CAMERA_TIMING if self.camera else STREAM_TIMING
+        # A live stream (not stdin, a named pipe or a file served over HTTP, which are files' frames):
+        # each frame's timestamp, so its clock can be kept once its rate is known.
+        self.clocked = capture.kind == "stream" and capture.paced
+        timing = CAMERA_TIMING if self.camera else STREAM_TIMING + (FRAME_TIMES if self.clocked else [])
         args = [video.ffmpeg_executable(), "-hide_banner", "-nostdin", "-nostats", *capture.input_args,
                 "-map", "0:v:0", "-f", "image2pipe", "-vcodec", "ppm", *timing, "pipe:"]
+        self.times: dict[int, float] = {}  # frame number -> its timestamp (s), until the frame is handed on
+        self.keep_times = self.clocked  # ... while a clock is kept
+        self.times_came = threading.Condition()
         try:
             self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         except OSError as exc:
@@ -297,6 +341,13 @@ class _LiveReader:
         report: dict[str, int] = {}  # the -progress block being read (a stream's)
         for raw in self.process.stderr:
             line = raw.decode(errors="replace").rstrip()
+            if _SHOWINFO.match(line):  # a frame's timestamp (and its other lines): not part of the report
+                timed = _FRAME_TIME.search(line)
+                if timed and self.keep_times:
+                    with self.times_came:
+                        self.times[int(timed["n"])] = float(timed["t"])
+                        self.times_came.notify_all()
+                continue
             progress = _PROGRESS.match(line)
             if progress:  # -progress: not part of ffmpeg's report
                 value, key = progress["value"].strip(), progress["key"]
@@ -318,6 +369,12 @@ class _LiveReader:
                 self.capture.fps = (said if said <= MAX_SAID_FPS else 0.0) or self.capture.fps
                 if output == self.camera:
                     self.stream_line.set()
+
+    def _time_of(self, number: int) -> float | None:
+        """Frame ``number``'s timestamp (showinfo's line, written before the frame), once it came."""
+        with self.times_came:
+            self.times_came.wait_for(lambda: number in self.times, timeout=FRAME_TIME_WAIT_S)
+            return self.times.pop(number, None)
 
     def _what(self) -> str:
         return f"camera {self.capture.source}" if self.capture.kind == "camera" else self.capture.source
@@ -379,6 +436,8 @@ class _LiveReader:
         reader = threading.Thread(target=self._read, args=(frames,), daemon=True)
         reader.start()
         count = 0
+        clock: _StreamClock | None = None
+        previous = None
         try:
             while True:
                 # A camera or a live stream whose first frame does not come is given up (ffmpeg's own
@@ -392,16 +451,39 @@ class _LiveReader:
                                     f"({'ffmpeg: ' + reason if reason else 'is it sending?'})") from None
                 if item is None:
                     break
-                frame, arrived, self.capture.repeat = item
+                frame, arrived, repeat = item  # repeat: ffmpeg's, of a camera's frame
                 self._room.release()
                 if count == 0:  # the stream's report comes before its first frame
                     self.stream_line.wait(STREAM_INFO_WAIT_S)
                     self.capture.fps_assumed = not self.capture.fps
                     self.capture.fps = self.capture.fps or ASSUMED_FPS
+                    if self.clocked and not self.capture.fps_assumed:  # a guess would repeat or leave out wholesale
+                        clock = _StreamClock(min(self.capture.fps, MAX_CAMERA_FPS))
+                        self.capture.fps, self.capture.clock_kept = clock.rate, True
+                    self.keep_times = clock is not None
                     self.started = True
+                slots = 1
+                if clock is not None:
+                    at = self._time_of(count)
+                    if at is None:  # no timestamp came: every frame once from here on
+                        clock, self.keep_times = None, False
+                    else:
+                        slots = clock.slots(at)
                 count += 1
                 self.capture.frames_read = count
                 self.capture.arrived_at = arrived if self.capture.paced else None
+                if self.capture.clock_kept:  # (a clock given up: each frame once, still counted)
+                    self.capture.frames_out += slots
+                    self.capture.repeated_frames += max(0, slots - 1) if previous is not None else 0
+                    self.capture.dropped_frames += slots == 0
+                if slots == 0:
+                    continue
+                if previous is not None:
+                    for _ in range(slots - 1):  # the frame before a gap, again, as ffmpeg repeats a camera's
+                        self.capture.repeat = True
+                        yield previous
+                self.capture.repeat = repeat
+                previous = frame
                 yield frame
         finally:
             self._stop.set()
