@@ -639,9 +639,14 @@ def test_a_camera_keeps_its_own_clock_when_it_sends_fewer_or_more_frames_than_it
         return made[-1]
 
     monkeypatch.setattr(capture_module, "open_capture", opened)
+    pushed = []  # each frame's repeat flag as the session got it (a repeat's poses are not looked for)
+    real_push = LiveSession.push
+    monkeypatch.setattr(LiveSession, "push", lambda self, frame, **kw: (pushed.append(kw.get("repeat")),
+                                                                         real_push(self, frame, **kw))[1])
     keypoints = np.full((200, 33, 3), np.nan, np.float32)
     result = run_live("camera", tracker=KnownPoses(keypoints, "mediapipe33", 10.0))
     info = result.analysis.info
+    assert sum(map(bool, pushed)) == made[0].repeated_frames and len(pushed) == info.num_frames
     assert info.fps == 10.0 and abs(info.num_frames - frames) <= 2 and info.duration == info.num_frames / 10
     camera = made[0]
     # The frames given on the source's clock (a camera's by ffmpeg's count), repeated and left out.
@@ -681,27 +686,39 @@ def test_a_stream_s_rate_by_its_timestamps_is_measured_between_ffmpeg_s_reports(
     assert note(kind="camera") is None  # a camera keeps its clock by ffmpeg's repeats (frames_out)
     # A report every half second of a 60-s stream: one timestamp jump (a camera's clock reset, a
     # stream switched over) is left out, not taken as a slower rate; a real slowdown still shows.
-    def half_seconds(rate, jump_at=None, jump=0.0, seconds=60):
-        marks = [(round(rate * 0.5 * i), 0.5 * i) for i in range(1, 2 * seconds + 1)]
-        return [(f, t + (jump if jump_at is not None and i >= jump_at else 0.0)) for i, (f, t) in enumerate(marks)]
+    def half_seconds(rate, jump_at=None, jump=0.0, seconds=60, later=None):
+        marks, frames = [], 0.0
+        for i in range(1, 2 * seconds + 1):
+            frames += 0.5 * (later if later and i > 2 * seconds * 0.6 else rate)
+            marks.append((round(frames), 0.5 * i + (jump if jump_at is not None and i > jump_at else 0.0)))
+        return marks
 
     for jump in (10.0, -20.0, 3600.0):
         assert note(marks=half_seconds(30, 40, jump), read=1800) is None, jump
         assert "sent 15.0 frames/s" in note(marks=half_seconds(15, 40, jump), read=900), jump
     assert note(marks=half_seconds(27.5), read=1650) is None
+    # 36 s at 30 frames/s, then 24 s at 12 (an IP camera as the light goes): 22.7 from the first report on.
+    assert "sent 22.7 frames/s" in note(marks=half_seconds(30, later=12), read=1368)
 
 
 def test_a_live_stream_s_clock_repeats_gaps_leaves_out_early_frames_and_starts_again_after_a_jump():
-    """``_StreamClock``: each frame at its place by its timestamp (jitter under half a frame moves
-    nothing); the frame before a gap fills it; a frame before its place is left out; a gap of over
-    10 s or a step back of over a second is a jump, not repeated."""
+    """``_StreamClock``: each frame at its place by its timestamp; the frame before a gap fills it;
+    a frame over 1.5 frames before its place is left out; a timestamp's jitter (up to three quarters
+    of a frame here) gives one repeat at most, not a repeat and a frame left out at every wobble; a
+    gap of over 10 s or a step back of over a second is a jump, not repeated."""
+    import random
+
     from movinet_crossfit.core.capture import CLOCK_JUMP_S, _StreamClock
 
     clock = _StreamClock(10.0)
-    assert [clock.slots(t) for t in (5.0, 5.1, 5.21, 5.29, 5.6, 5.62, 5.7)] == [1, 1, 1, 1, 3, 0, 1]
-    assert clock.given == 8  # 5.0 ... 5.7 on the clock
-    assert clock.slots(5.7 + CLOCK_JUMP_S + 5) == 1 and clock.slots(5.7 + CLOCK_JUMP_S + 5.1) == 1  # a jump
+    assert [clock.slots(t) for t in (5.0, 5.1, 5.21, 5.29, 5.6, 5.62, 5.63, 5.9)] == [1, 1, 1, 1, 3, 1, 0, 2]
+    assert clock.given == 10  # 5.0 ... 5.9 on the clock
+    assert clock.slots(5.9 + CLOCK_JUMP_S + 5) == 1 and clock.slots(5.9 + CLOCK_JUMP_S + 5.1) == 1  # a jump
     assert clock.slots(1.0) == 1 and clock.slots(1.2) == 2  # back in time: starts again there
+    for seed in range(3):
+        wobbly, draw = _StreamClock(30.0), random.Random(seed)
+        slots = [wobbly.slots(10_000 + i / 30 + draw.uniform(-0.025, 0.025)) for i in range(3000)]
+        assert 0 not in slots and sum(n - 1 for n in slots) <= 1, seed
     slow = _StreamClock(26.33)  # a camera at half its rate, 90 kHz timestamps
     slots = [slow.slots(round(i * 6836 / 90000, 5)) for i in range(200)]
     assert slots[0] == 1 and set(slots[1:]) == {2} and slow.given == 399
@@ -725,21 +742,32 @@ def test_ffmpeg_s_reports_are_read_apart_from_its_reasons_and_a_time_base_is_not
              "speed=1x", "progress=continue",
              "frame=0", "out_time_us=N/A", "progress=continue",  # nothing yet: no mark
              "frame=150", "out_time_us=10000000", "progress=end"]
-    # showinfo's lines (ffmpeg 5.1's and 9.0's): each frame's time, none of them part of the report.
-    shown = ["[Parsed_showinfo_0 @ 0x5641e6ae7880] config in time_base: 1/90000, frame_rate: 0/1",
-             "[Parsed_showinfo_0 @ 0x5641e6ae7880] n:   0 pts:  12600 pts_time:0.14    pos:    564 fmt:yuvj420p "
-             "sar:1/1 s:1920x1080 i:P iskey:1 type:I ",
-             "[Parsed_showinfo_0 @ 0x5641e6ae7880] color_range:pc color_space:bt709 color_primaries:unknown",
-             "[Parsed_showinfo_0 @ 0x7f49d0001b80] n:   1 pts:  19436 pts_time:0.215956 duration:   3418 "
-             "duration_time:0.0379778 fmt:yuvj420p cl:left sar:1/1 s:1920x1080 i:P iskey:0 type:P "]
+    # showinfo's lines (ffmpeg 5.1's and 9.0's): each frame's time from its integer pts (5.1's pts_time
+    # has 6 digits: 12345.7 s for two frames), none of them part of the report. ffmpeg 9 filters in a
+    # thread of its own: a -progress block can come between a line's prefix and its text.
+    info = "[Parsed_showinfo_0 @ 0x5641e6ae7880] "
+    shown = [info + "config in time_base: 1/90000, frame_rate: 0/1",
+             info + "n:   0 pts:1111111126 pts_time:12345.7 pos:    564 fmt:yuvj420p sar:1/1 s:1920x1080 i:P ",
+             info + "color_range:pc color_space:bt709 color_primaries:unknown",
+             info + "frame=3",  # the progress block's first line, after a prefix whose text comes below
+             "out_time_us=120000", "progress=continue",
+             "n:   1 pts:1111114544 pts_time:12345.7 duration:   3418 duration_time:0.0379778 fmt:yuvj420p ",
+             info + "n:   2 pts:NOPTS   pts_time:NOPTS   fmt:yuvj420p",  # a frame with no time
+             info + "n:   3 pts:1111121380 pts_time:12345.8 fmt:yuvj420p",
+             info + "config in time_base: 1/1000, frame_rate: 0/1",  # set up again (a new size): n from 0
+             info + "n:   0 pts:12345800 pts_time:12345.8 fmt:yuvj420p"]
+    stream.kind, stream.paced = "stream", True
     reader.capture, reader.camera, reader.started, reader.lines = stream, False, False, []
-    reader.stream_line, reader.times, reader.keep_times = threading.Event(), {}, True
-    reader.times_came = threading.Condition()
+    reader.clocked, reader.stream_line, reader.times, reader.keep_times = True, threading.Event(), {}, True
+    reader.times_came, reader._time_base, reader._numbered, reader._first_number = threading.Condition(), None, 0, 0
     reader.process = SimpleNamespace(stderr=[f"{line}\n".encode() for line in lines[:3] + shown + lines[3:]])
     reader._drain()
-    assert stream.clock_marks == [(30, 2.0), (150, 10.0)] and stream.fps == 0.0
-    assert reader.lines == lines[:3] and reader.times == {0: 0.14, 1: 0.215956}
-    assert reader._time_of(1) == 0.215956 and reader.times == {0: 0.14}  # handed on: let go
+    assert stream.clock_marks == [(3, 0.12), (30, 2.0), (150, 10.0)] and stream.fps == 0.0
+    assert reader.lines == lines[:3]
+    assert {n: round(t * 90000) for n, t in reader.times.items()} == {0: 1111111126, 1: 1111114544, 3: 1111121380,
+                                                                      4: 1111122000}
+    assert round(reader._time_of(1) * 90000) == 1111114544 and 0 not in reader.times  # handed on: let go
+    assert reader._time_of(2) is None  # no time of its own, and a later frame's came: no wait
     assert capture_module.failure_reason(reader.lines) == "cam=1: Invalid data found when processing input"
 
 

@@ -19,7 +19,7 @@ from movinet_crossfit.core.errors import UserError
 
 
 def too_short_message(info: video.VideoInfo, needed: int) -> str:
-    fps = info.fps or 30.0
+    fps = video.frame_rate(info)[0] or 30.0
     return (f"too short to count: {info.num_frames} frames ({info.num_frames / fps:.1f} s); the counter "
             f"needs at least {needed} frames ({needed / fps:.1f} s at {fps:g} fps)")
 

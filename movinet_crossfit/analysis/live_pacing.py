@@ -102,4 +102,5 @@ class Pacing:
         return (f"from {max(0.0, capture.held_back_at - self._first_arrived):.0f} s in, the frames came faster than "
                 f"they were analysed for longer than {waiting} of them ({waiting / fps:.1f} s) may wait: the source "
                 f"was held back for {capture.held_back_s:.1f} s in all (a camera drops frames then, and the frames "
-                "before a gap are repeated to keep its clock; a stream falls further behind than measured)")
+                "before a gap are repeated to keep its clock, as a live stream's that says its rate; another stream "
+                "falls further behind than measured)")

@@ -31,6 +31,7 @@ another rate than it was timed at, ``rate_note()`` says so and by how much its t
 """
 from __future__ import annotations
 
+import math
 import queue
 import re
 import subprocess
@@ -69,10 +70,17 @@ STREAM_TIMING = ["-fps_mode", "passthrough", "-progress", "pipe:2"]
 # A live stream's frames, each with its own timestamp (a line each on stderr): its clock is kept here,
 # at the rate it says, once that is known (``_StreamClock``).
 FRAME_TIMES = ["-vf", "showinfo=checksum=0"]
-_SHOWINFO = re.compile(r"^\[Parsed_showinfo_\d+ @ [^\]]*\]")
-_FRAME_TIME = re.compile(r"\bn:\s*(?P<n>\d+) pts:\s*-?\d+ pts_time:(?P<t>-?[\d.e+-]+)")
-FRAME_TIME_WAIT_S = 2.0  # how long a frame waits for its timestamp's line (then the clock is given up)
-CLOCK_JUMP_S = 10.0  # a gap longer than this, or a step back in time, is a timestamp jump: not repeated
+# showinfo's lines: its time base at each (re)configuration, then a line per frame. The integer pts
+# is read, not pts_time (ffmpeg 5.1 prints that with 6 digits: 12345.7 s for two frames). ffmpeg 7
+# and later filter in a thread of their own, so a -progress block can come between a line's prefix
+# and its text: the text is looked for on every line.
+_SHOWINFO = re.compile(r"\[Parsed_showinfo_\d+ @ [^\]]*\]\s?")
+_TIME_BASE = re.compile(r"config in time_base: (?P<num>\d+)/(?P<den>\d+)")
+_FRAME_TIME = re.compile(r"\bn:\s*(?P<n>\d+) pts:\s*(?P<pts>-?\d+) pts_time:")
+FRAME_TIME_WAIT_S = 2.0  # how long a frame waits for its timestamp's line (then it takes the next place)
+CLOCK_JUMP_S = 10.0  # a gap longer than this, or a step back of over a second, is a timestamp jump
+CLOCK_EARLY = 1.5  # a frame more frames than this before its place is left out
+CLOCK_LATE = 0.5  # ... more than this after it, the frame before is repeated (rounded) to fill the gap
 # ffmpeg's -progress lines (values can be padded: "speed=   1x"), not a reason such as "cam=1: Invalid data".
 _PROGRESS = re.compile(r"^(?P<key>frame|fps|stream_\d+_\d+_\w+|bitrate|total_size|out_time(?:_us|_ms)?|dup_frames|"
                        r"drop_frames|speed|progress)=\s*(?P<value>.*)$")
@@ -155,8 +163,9 @@ class Capture:
         said none), over ``RATE_NOTE_MIN_S`` of the frames handed on at least, every time and pace
         is off by as much. Measured from ffmpeg's first report to its last one within the frames
         handed on (a stream read in one go has one report: from the start, where ffmpeg's output
-        times begin at 0), leaving out the spans between two reports that a timestamp jump put over
-        twice or under half the spans' median rate (a camera's clock reset, a stream switched over);
+        times begin at 0), leaving out the spans between two reports that a timestamp jump made
+        longer than twice the spans' median and a second, or negative, in the stream's time (a
+        camera's clock reset, a stream switched over);
         a rate by its timestamps outside 1 to ``MAX_SAID_FPS`` says nothing."""
         marks = list(self.clock_marks)  # a copy: the reader may still add one
         within = [mark for mark in marks if mark[0] <= self.frames_read]
@@ -168,8 +177,10 @@ class Capture:
         spans = [(frames, seconds) for frames, seconds in spans if seconds > 0 and frames >= 0]
         if not spans:
             return None
-        typical = float(np.median([frames / seconds for frames, seconds in spans]))
-        kept = [(f, s) for f, s in spans if typical / 2 <= f / s <= typical * 2] if typical > 0 else spans
+        # Reports come every half second of the reader's time: a span far longer than the others in the
+        # stream's time is a jump (a slower sender's spans are as long, with fewer frames in them).
+        typical = float(np.median([seconds for _, seconds in spans]))
+        kept = [(f, s) for f, s in spans if s <= 2 * typical + 1.0]
         frames, seconds = sum(f for f, _ in kept), sum(s for _, s in kept)
         if frames < 2 or seconds < RATE_NOTE_MIN_S:
             return None
@@ -190,23 +201,29 @@ class Capture:
 
 
 class _StreamClock:
-    """A live stream's frames on its own clock at ``rate`` (as ffmpeg's ``-fps_mode cfr`` keeps a
-    camera's): ``slots(t)`` says how many frames of the session the frame stamped ``t`` fills, 0
-    where it comes before its place (a sender faster than it says: left out), 2 or more after a
-    gap (the frame before it fills the rest: repeats). A gap of over ``CLOCK_JUMP_S`` or a step
-    back in time is a timestamp jump (a camera's clock reset, a stream switched over): the clock
-    starts again from that frame, with nothing repeated."""
+    """A live stream's frames on its own clock at ``rate``, as ffmpeg's ``-fps_mode cfr`` keeps a
+    camera's: ``slots(t)`` says how many frames of the session the frame stamped ``t`` fills. Its
+    place is ``(t - first frame's t) * rate``; where that is over ``CLOCK_EARLY`` frames before the
+    next free place, it is left out (0: a sender faster than it says); over ``CLOCK_LATE`` after it,
+    the frame before fills the gap (2 or more: repeats of it, then this frame); else it takes the
+    next place. A jittery sender so gets one repeat at most, where the first frame was early, not a
+    repeat and a frame left out at every wobble. A gap of over ``CLOCK_JUMP_S`` or a step back of
+    over a second is a timestamp jump (a camera's clock reset, a stream switched over): the clock
+    starts again from that frame."""
 
     def __init__(self, rate: float):
         self.rate, self.start, self.given = float(rate), None, 0
 
-    def slots(self, t: float) -> int:
-        if self.start is None:
-            self.start = t
-        place = round((t - self.start) * self.rate)
-        if place - self.given > CLOCK_JUMP_S * self.rate or place < self.given - self.rate:
-            self.start, place = t - self.given / self.rate, self.given
-        slots = max(0, place - self.given + 1)
+    def slots(self, t: float | None) -> int:
+        """``None`` (a frame whose time did not come): the next place."""
+        if t is None or self.start is None:
+            self.start = self.start if t is None else t - self.given / self.rate
+            self.given += 1
+            return 1
+        ahead = (t - self.start) * self.rate - self.given  # frames past the next free place
+        if ahead > CLOCK_JUMP_S * self.rate or ahead < -self.rate:
+            self.start, ahead = t - self.given / self.rate, 0.0
+        slots = 0 if ahead < -CLOCK_EARLY else 1 if ahead <= CLOCK_LATE else math.floor(ahead + 0.5) + 1
         self.given += slots
         return slots
 
@@ -326,6 +343,8 @@ class _LiveReader:
         self.times: dict[int, float] = {}  # frame number -> its timestamp (s), until the frame is handed on
         self.keep_times = self.clocked  # ... while a clock is kept
         self.times_came = threading.Condition()
+        self._time_base: float | None = None  # showinfo's, in seconds
+        self._numbered = self._first_number = 0  # frames numbered so far; the number showinfo's n starts at
         try:
             self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         except OSError as exc:
@@ -341,13 +360,10 @@ class _LiveReader:
         report: dict[str, int] = {}  # the -progress block being read (a stream's)
         for raw in self.process.stderr:
             line = raw.decode(errors="replace").rstrip()
-            if _SHOWINFO.match(line):  # a frame's timestamp (and its other lines): not part of the report
-                timed = _FRAME_TIME.search(line)
-                if timed and self.keep_times:
-                    with self.times_came:
-                        self.times[int(timed["n"])] = float(timed["t"])
-                        self.times_came.notify_all()
-                continue
+            if self.clocked:
+                if self._frame_time(line):
+                    continue
+                line = _SHOWINFO.sub("", line)  # a -progress line written after a showinfo prefix
             progress = _PROGRESS.match(line)
             if progress:  # -progress: not part of ffmpeg's report
                 value, key = progress["value"].strip(), progress["key"]
@@ -370,10 +386,35 @@ class _LiveReader:
                 if output == self.camera:
                     self.stream_line.set()
 
+    def _frame_time(self, line: str) -> bool:
+        """Whether ``line`` is showinfo's (a frame's time, its time base, its other lines), taking the
+        frame's time; the rest of a line whose text a -progress block cut off is left to the report."""
+        prefixed = _SHOWINFO.search(line)
+        timed, based = _FRAME_TIME.search(line), _TIME_BASE.search(line)
+        if based:
+            self._time_base = int(based["num"]) / int(based["den"]) if int(based["den"]) else None
+            self._first_number = self._numbered  # a filter graph set up again numbers its frames from 0
+        elif timed and self._time_base and self.keep_times:
+            number = self._first_number + int(timed["n"])
+            self._numbered = max(self._numbered, number + 1)
+            with self.times_came:
+                self.times[number] = int(timed["pts"]) * self._time_base
+                self.times_came.notify_all()
+        elif timed and self._time_base:
+            self._numbered = max(self._numbered, self._first_number + int(timed["n"]) + 1)
+        if prefixed and not (timed or based) and _PROGRESS.match(line[prefixed.end():]):
+            return False  # "[Parsed_showinfo_0 @ 0x...] frame=17": the progress block's
+        return bool(prefixed or timed or based)
+
     def _time_of(self, number: int) -> float | None:
-        """Frame ``number``'s timestamp (showinfo's line, written before the frame), once it came."""
+        """Frame ``number``'s timestamp (showinfo's line, written before the frame), once it came;
+        ``None`` where it will not (a later frame's came, a frame with no timestamp) or has not in
+        ``FRAME_TIME_WAIT_S``."""
         with self.times_came:
-            self.times_came.wait_for(lambda: number in self.times, timeout=FRAME_TIME_WAIT_S)
+            self.times_came.wait_for(lambda: number in self.times or self._numbered > number + 1,
+                                     timeout=FRAME_TIME_WAIT_S)
+            for older in [key for key in self.times if key < number]:  # frames with no line of their own
+                del self.times[older]
             return self.times.pop(number, None)
 
     def _what(self) -> str:
@@ -462,17 +503,11 @@ class _LiveReader:
                         self.capture.fps, self.capture.clock_kept = clock.rate, True
                     self.keep_times = clock is not None
                     self.started = True
-                slots = 1
-                if clock is not None:
-                    at = self._time_of(count)
-                    if at is None:  # no timestamp came: every frame once from here on
-                        clock, self.keep_times = None, False
-                    else:
-                        slots = clock.slots(at)
+                slots = 1 if clock is None else clock.slots(self._time_of(count))
                 count += 1
                 self.capture.frames_read = count
                 self.capture.arrived_at = arrived if self.capture.paced else None
-                if self.capture.clock_kept:  # (a clock given up: each frame once, still counted)
+                if clock is not None:
                     self.capture.frames_out += slots
                     self.capture.repeated_frames += max(0, slots - 1) if previous is not None else 0
                     self.capture.dropped_frames += slots == 0

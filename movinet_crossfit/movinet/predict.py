@@ -297,7 +297,7 @@ def predict_timeline(path: str | os.PathLike, model_dir: str | os.PathLike, *,
     predictor = load_predictor(model_dir, backend, variant)
     path = Path(path)
     info = video.probe(path) if info is None else info
-    fps = info.fps or 30.0  # a stream without a frame rate: assume the common camera rate
+    fps = video.frame_rate(info)[0] or 30.0  # none said: its frames over its duration, else the common camera rate
     window = max(1, round(window_seconds * fps))
     stride = max(1, round(stride_seconds * fps))
     preprocess = clip_sampling.compiled_preprocess(predictor.size)  # the records' own traced preprocessing
