@@ -703,28 +703,33 @@ def test_a_stream_s_rate_by_its_timestamps_is_measured_between_ffmpeg_s_reports(
 
 def test_a_live_stream_s_clock_repeats_gaps_leaves_out_early_frames_and_starts_again_after_a_jump():
     """``_StreamClock``: each frame at its place by its timestamp; the frame before a gap fills it;
-    a frame over 1.5 frames before its place is left out; a timestamp's jitter (up to three quarters
-    of a frame here) gives one repeat at most, not a repeat and a frame left out at every wobble; a
-    gap of over 10 s or a step back of over a second is a jump, not repeated."""
+    a frame over 2 frames before its place is left out; a timestamp's jitter (up to three quarters
+    of a frame either way) gives one repeat at most, not a repeat and a frame left out at every
+    wobble; a gap of over 10 s or a step back of over a second is a jump, not repeated."""
     import random
 
     from movinet_crossfit.core.capture import CLOCK_JUMP_S, _StreamClock
 
     clock = _StreamClock(10.0)
-    assert [clock.slots(t) for t in (5.0, 5.1, 5.21, 5.29, 5.6, 5.62, 5.63, 5.9)] == [1, 1, 1, 1, 3, 1, 0, 2]
+    assert [clock.slots(t) for t in (5.0, 5.1, 5.21, 5.29, 5.6, 5.61, 5.61, 5.61, 5.9)] == [1, 1, 1, 1, 3, 1, 1, 0, 1]
     assert clock.given == 10  # 5.0 ... 5.9 on the clock
     assert clock.slots(5.9 + CLOCK_JUMP_S + 5) == 1 and clock.slots(5.9 + CLOCK_JUMP_S + 5.1) == 1  # a jump
     assert clock.slots(1.0) == 1 and clock.slots(1.2) == 2  # back in time: starts again there
-    for seed in range(3):
+    for seed in range(20):
         wobbly, draw = _StreamClock(30.0), random.Random(seed)
-        slots = [wobbly.slots(10_000 + i / 30 + draw.uniform(-0.025, 0.025)) for i in range(3000)]
+        slots = [wobbly.slots(10_000 + (i + draw.uniform(-0.75, 0.75)) / 30) for i in range(3000)]
         assert 0 not in slots and sum(n - 1 for n in slots) <= 1, seed
+    wobbly = _StreamClock(30.0)  # the first frame on time, then 0.6 of a frame late and early by turns
+    slots = [wobbly.slots((i + (i > 0) * (0.6 if i % 2 else -0.6)) / 30) for i in range(300)]
+    assert 0 not in slots and sum(n - 1 for n in slots) <= 1
+    fast = _StreamClock(1.0)  # says 1 frame/s, sends 2: every second one left out, not taken for a jump
+    assert sum(fast.slots(i / 2) == 0 for i in range(100)) >= 45
     slow = _StreamClock(26.33)  # a camera at half its rate, 90 kHz timestamps
     slots = [slow.slots(round(i * 6836 / 90000, 5)) for i in range(200)]
     assert slots[0] == 1 and set(slots[1:]) == {2} and slow.given == 399
 
 
-def test_ffmpeg_s_reports_are_read_apart_from_its_reasons_and_a_time_base_is_not_a_rate():
+def test_ffmpeg_s_reports_are_read_apart_from_its_reasons_and_a_time_base_is_not_a_rate(monkeypatch):
     """The stream's reader takes ffmpeg's -progress blocks as marks, leaves every other line to the
     failure's reason (also one like "cam=1: Invalid data ..."), and takes a "90k tbr" (an RTSP
     camera's time base where it says no frame rate) as no rate said."""
@@ -752,7 +757,9 @@ def test_ffmpeg_s_reports_are_read_apart_from_its_reasons_and_a_time_base_is_not
              info + "frame=3",  # the progress block's first line, after a prefix whose text comes below
              "out_time_us=120000", "progress=continue",
              "n:   1 pts:1111114544 pts_time:12345.7 duration:   3418 duration_time:0.0379778 fmt:yuvj420p ",
-             info + "n:   2 pts:NOPTS   pts_time:NOPTS   fmt:yuvj420p",  # a frame with no time
+             info + "n:   2 pts:  NOPTS pts_time:NOPTS   fmt:yuvj420p",  # a frame with no time
+             info + "color_range:pc color_space:bt709 color_primaries:unknown color_trc:unknownframe=5",
+             "out_time_us=190000", "progress=continue",  # a block whose first line was written into showinfo's
              info + "n:   3 pts:1111121380 pts_time:12345.8 fmt:yuvj420p",
              info + "config in time_base: 1/1000, frame_rate: 0/1",  # set up again (a new size): n from 0
              info + "n:   0 pts:12345800 pts_time:12345.8 fmt:yuvj420p"]
@@ -762,12 +769,18 @@ def test_ffmpeg_s_reports_are_read_apart_from_its_reasons_and_a_time_base_is_not
     reader.times_came, reader._time_base, reader._numbered, reader._first_number = threading.Condition(), None, 0, 0
     reader.process = SimpleNamespace(stderr=[f"{line}\n".encode() for line in lines[:3] + shown + lines[3:]])
     reader._drain()
-    assert stream.clock_marks == [(3, 0.12), (30, 2.0), (150, 10.0)] and stream.fps == 0.0
+    assert stream.clock_marks == [(3, 0.12), (5, 0.19), (30, 2.0), (150, 10.0)] and stream.fps == 0.0
     assert reader.lines == lines[:3]
-    assert {n: round(t * 90000) for n, t in reader.times.items()} == {0: 1111111126, 1: 1111114544, 3: 1111121380,
-                                                                      4: 1111122000}
+    assert {n: t and round(t * 90000) for n, t in reader.times.items()} == {
+        0: 1111111126, 1: 1111114544, 2: None, 3: 1111121380, 4: 1111122000}
     assert round(reader._time_of(1) * 90000) == 1111114544 and 0 not in reader.times  # handed on: let go
     assert reader._time_of(2) is None  # no time of its own, and a later frame's came: no wait
+    # No line for a frame in FRAME_TIME_WAIT_S: no frame waits again (each takes the next place).
+    monkeypatch.setattr(capture_module, "FRAME_TIME_WAIT_S", 0.2)
+    started = time.monotonic()
+    assert reader._time_of(9) is None and not reader.keep_times and time.monotonic() - started >= 0.2
+    started = time.monotonic()
+    assert reader._time_of(10) is None and time.monotonic() - started < 0.1
     assert capture_module.failure_reason(reader.lines) == "cam=1: Invalid data found when processing input"
 
 

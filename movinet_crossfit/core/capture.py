@@ -76,10 +76,11 @@ FRAME_TIMES = ["-vf", "showinfo=checksum=0"]
 # and its text: the text is looked for on every line.
 _SHOWINFO = re.compile(r"\[Parsed_showinfo_\d+ @ [^\]]*\]\s?")
 _TIME_BASE = re.compile(r"config in time_base: (?P<num>\d+)/(?P<den>\d+)")
-_FRAME_TIME = re.compile(r"\bn:\s*(?P<n>\d+) pts:\s*(?P<pts>-?\d+) pts_time:")
-FRAME_TIME_WAIT_S = 2.0  # how long a frame waits for its timestamp's line (then it takes the next place)
+_FRAME_TIME = re.compile(r"\bn:\s*(?P<n>\d+) pts:\s*(?P<pts>-?\d+|NOPTS) pts_time:")
+_PROGRESS_TAIL = re.compile(r"frame=\d+$")  # a -progress block's first line, written inside showinfo's text
+FRAME_TIME_WAIT_S = 2.0  # how long a frame waits for its timestamp's line (then frames take the next place)
 CLOCK_JUMP_S = 10.0  # a gap longer than this, or a step back of over a second, is a timestamp jump
-CLOCK_EARLY = 1.5  # a frame more frames than this before its place is left out
+CLOCK_EARLY = 2.0  # a frame more frames than this before its place is left out
 CLOCK_LATE = 0.5  # ... more than this after it, the frame before is repeated (rounded) to fill the gap
 # ffmpeg's -progress lines (values can be padded: "speed=   1x"), not a reason such as "cam=1: Invalid data".
 _PROGRESS = re.compile(r"^(?P<key>frame|fps|stream_\d+_\d+_\w+|bitrate|total_size|out_time(?:_us|_ms)?|dup_frames|"
@@ -221,7 +222,7 @@ class _StreamClock:
             self.given += 1
             return 1
         ahead = (t - self.start) * self.rate - self.given  # frames past the next free place
-        if ahead > CLOCK_JUMP_S * self.rate or ahead < -self.rate:
+        if ahead > CLOCK_JUMP_S * self.rate or ahead < -max(self.rate, CLOCK_EARLY + 1):
             self.start, ahead = t - self.given / self.rate, 0.0
         slots = 0 if ahead < -CLOCK_EARLY else 1 if ahead <= CLOCK_LATE else math.floor(ahead + 0.5) + 1
         self.given += slots
@@ -361,9 +362,9 @@ class _LiveReader:
         for raw in self.process.stderr:
             line = raw.decode(errors="replace").rstrip()
             if self.clocked:
-                if self._frame_time(line):
+                line = self._frame_time(line)
+                if not line:
                     continue
-                line = _SHOWINFO.sub("", line)  # a -progress line written after a showinfo prefix
             progress = _PROGRESS.match(line)
             if progress:  # -progress: not part of ffmpeg's report
                 value, key = progress["value"].strip(), progress["key"]
@@ -386,33 +387,38 @@ class _LiveReader:
                 if output == self.camera:
                     self.stream_line.set()
 
-    def _frame_time(self, line: str) -> bool:
-        """Whether ``line`` is showinfo's (a frame's time, its time base, its other lines), taking the
-        frame's time; the rest of a line whose text a -progress block cut off is left to the report."""
+    def _frame_time(self, line: str) -> str:
+        """showinfo's lines (a frame's time, its time base, its other lines): the frame's time taken
+        into ``times``; what of ``line`` is not showinfo's returned ("" where all of it is)."""
         prefixed = _SHOWINFO.search(line)
         timed, based = _FRAME_TIME.search(line), _TIME_BASE.search(line)
+        if not (prefixed or timed or based):
+            return line
         if based:
             self._time_base = int(based["num"]) / int(based["den"]) if int(based["den"]) else None
             self._first_number = self._numbered  # a filter graph set up again numbers its frames from 0
-        elif timed and self._time_base and self.keep_times:
-            number = self._first_number + int(timed["n"])
-            self._numbered = max(self._numbered, number + 1)
-            with self.times_came:
-                self.times[number] = int(timed["pts"]) * self._time_base
-                self.times_came.notify_all()
         elif timed and self._time_base:
-            self._numbered = max(self._numbered, self._first_number + int(timed["n"]) + 1)
-        if prefixed and not (timed or based) and _PROGRESS.match(line[prefixed.end():]):
-            return False  # "[Parsed_showinfo_0 @ 0x...] frame=17": the progress block's
-        return bool(prefixed or timed or based)
+            number = self._first_number + int(timed["n"])
+            with self.times_came:
+                self._numbered = max(self._numbered, number + 1)
+                if self.keep_times:
+                    self.times[number] = None if timed["pts"] == "NOPTS" else int(timed["pts"]) * self._time_base
+                self.times_came.notify_all()
+        rest = line[prefixed.end():] if prefixed else line
+        if not (timed or based) and _PROGRESS.match(rest):
+            return rest  # "[Parsed_showinfo_0 @ 0x...] frame=17": the -progress block's, after a prefix
+        tail = _PROGRESS_TAIL.search(line)  # "... color_trc:unknownframe=322" (ffmpeg 9)
+        return tail.group(0) if tail else ""
 
     def _time_of(self, number: int) -> float | None:
         """Frame ``number``'s timestamp (showinfo's line, written before the frame), once it came;
-        ``None`` where it will not (a later frame's came, a frame with no timestamp) or has not in
-        ``FRAME_TIME_WAIT_S``."""
+        ``None`` where it will not (a frame with no timestamp, a later frame's came). Where none came
+        in ``FRAME_TIME_WAIT_S`` (ffmpeg's lines are not what they were), no frame waits again:
+        each takes the next place from then on."""
         with self.times_came:
-            self.times_came.wait_for(lambda: number in self.times or self._numbered > number + 1,
-                                     timeout=FRAME_TIME_WAIT_S)
+            if self.keep_times and not self.times_came.wait_for(
+                    lambda: number in self.times or self._numbered > number + 1, timeout=FRAME_TIME_WAIT_S):
+                self.keep_times = False
             for older in [key for key in self.times if key < number]:  # frames with no line of their own
                 del self.times[older]
             return self.times.pop(number, None)
