@@ -1053,6 +1053,37 @@ def test_the_pace_shows_through_a_real_set_and_goes_when_the_athlete_stops(chest
 
 
 @pytest.mark.slow
+def test_a_real_set_from_a_live_stream_at_half_the_rate_it_says_keeps_the_stream_s_clock(live_thrusters, monkeypatch):
+    """The real thruster set as a live stream whose timestamps run at half the rate it says (an IP
+    camera in dim light; here its timestamps stretched twice by ffmpeg, the stream still saying
+    26.36): each frame is placed by its timestamp and the frame before each gap repeated, so the
+    reps end at twice the file's times, and the count is analyze's on the file."""
+    from movinet_crossfit.core import capture as capture_module
+
+    analysis = live_thrusters[0]
+    path = analysis.info.path
+    made = []
+
+    def opened(source):
+        made.append(capture_module.Capture(path, "stream", 0.0, ["-itsscale", "2", "-i", path], paced=True))
+        return made[-1]
+
+    monkeypatch.setattr(capture_module, "open_capture", opened)
+    result = run_live("http://camera/live")
+    live, frames = result.analysis, analysis.info.num_frames
+    stream = made[0]
+    assert stream.clock_kept and abs(live.info.num_frames - 2 * frames) <= 3 and live.info.fps == pytest.approx(
+        analysis.fps, abs=0.01)
+    assert stream.frames_read == frames and stream.dropped_frames == 0 and stream.repeated_frames >= frames - 3
+    assert abs(live.count.count - analysis.count.count) <= 1
+    ends = np.array([rep.end_frame / live.info.fps for rep in live.reps])
+    off = [np.min(np.abs(ends - 2 * rep.end_frame / analysis.fps)) for rep in analysis.reps]
+    assert np.median(off) < 0.3, off  # on the stream's clock (each frame once, they would be half)
+    assert any(re.match(r"stream \S+ sent 13\.\d frames/s by its own clock, not the 26\.36 it said .* frames are "
+                        r"repeats, so every time stays on the stream's clock$", note) for note in live.notes), live.notes
+
+
+@pytest.mark.slow
 def test_a_real_set_from_a_camera_at_half_the_rate_it_says_keeps_its_clock_and_its_athlete(chest_to_bar_set,
                                                                                           monkeypatch):
     """The real chest-to-bar set taken as a camera that sends half the frames it says (a webcam in
