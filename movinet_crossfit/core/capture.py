@@ -159,15 +159,15 @@ class Capture:
     def stream_rate_note(self) -> str | None:
         """A stream not kept on its clock (stdin, a named pipe, a file served over HTTP, a stream
         that said no rate) has its frames each once, and every time in ``live`` is the frame count
-        at the rate it said (or the one assumed): where its own timestamps say it sent a rate more than ``RATE_TOLERANCE`` off
-        that (an IP camera in dim light, a sender that says a rate it does not keep, a stream that
+        at the rate it said (or the one assumed): where its own timestamps say it sent a rate more
+        than ``RATE_TOLERANCE`` off that (a sender that says a rate it does not keep, a stream that
         said none), over ``RATE_NOTE_MIN_S`` of the frames handed on at least, every time and pace
         is off by as much. Measured from ffmpeg's first report to its last one within the frames
         handed on (a stream read in one go has one report: from the start, where ffmpeg's output
         times begin at 0), leaving out the spans between two reports that a timestamp jump made
         longer than twice the spans' median and a second, or negative, in the stream's time (a
-        camera's clock reset, a stream switched over);
-        a rate by its timestamps outside 1 to ``MAX_SAID_FPS`` says nothing."""
+        camera's clock reset, a stream switched over); a rate by its timestamps outside 1 to
+        ``MAX_SAID_FPS`` says nothing."""
         marks = list(self.clock_marks)  # a copy: the reader may still add one
         within = [mark for mark in marks if mark[0] <= self.frames_read]
         if self.kind != "stream" or not self.fps or not within:
@@ -341,7 +341,7 @@ class _LiveReader:
         timing = CAMERA_TIMING if self.camera else STREAM_TIMING + (FRAME_TIMES if self.clocked else [])
         args = [video.ffmpeg_executable(), "-hide_banner", "-nostdin", "-nostats", *capture.input_args,
                 "-map", "0:v:0", "-f", "image2pipe", "-vcodec", "ppm", *timing, "pipe:"]
-        self.times: dict[int, float] = {}  # frame number -> its timestamp (s), until the frame is handed on
+        self.times: dict[int, float | None] = {}  # frame number -> its time (s), until the frame is handed on
         self.keep_times = self.clocked  # ... while a clock is kept
         self.times_came = threading.Condition()
         self._time_base: float | None = None  # showinfo's, in seconds
