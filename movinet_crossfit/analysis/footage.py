@@ -287,8 +287,8 @@ def analyse_footage(path: str | os.PathLike, info: video.VideoInfo | None = None
     with user_names(path, name):
         if info is None:
             info = video.probe(path)
-        fps = _video_fps(info)
-        how = video.frame_rate(info)[1]
+        rate, how = video.frame_rate(info)
+        fps = rate or ASSUMED_FPS  # as _video_fps
         if how == "counted":
             notes.append(f"the video does not say its frame rate: {fps:.2f} fps, from its {info.num_frames} "
                          f"frames over {info.duration:.2f} s")

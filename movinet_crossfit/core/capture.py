@@ -143,7 +143,7 @@ class Capture:
         if seconds < RATE_NOTE_MIN_S or abs(sent / self.frames_out - 1) <= RATE_TOLERANCE:
             return None
         rate = sent / seconds
-        what, clock = f"{self.kind} {self.source}", self.kind
+        what = f"{self.kind} {self.source}"
         if sent < self.frames_out:
             lost = ", and frames were lost while live held it back" if self.held_back_s else ""
             why = ("a webcam in dim light slows down" if self.kind == "camera" else
@@ -152,9 +152,9 @@ class Capture:
                     else "")
             return (f"{what} sent {rate:.1f} frames/s by its own clock, not the {self.fps:g} it said "
                     f"({why}{lost}): {self.repeated_frames:,} of the {self.frames_out:,} "
-                    f"frames are repeats, so every time stays on the {clock}'s clock{hint}")
+                    f"frames are repeats, so every time stays on the {self.kind}'s clock{hint}")
         return (f"{what} sent {rate:.1f} frames/s, more than the {self.fps:g} analysed: "
-                f"{self.dropped_frames:,} of its {sent:,} frames were left out (times are the {clock}'s)")
+                f"{self.dropped_frames:,} of its {sent:,} frames were left out (times are the {self.kind}'s)")
 
     def stream_rate_note(self) -> str | None:
         """A stream not kept on its clock (stdin, a named pipe, a file served over HTTP, a stream
@@ -515,14 +515,13 @@ class _LiveReader:
                 self.capture.arrived_at = arrived if self.capture.paced else None
                 if clock is not None:
                     self.capture.frames_out += slots
-                    self.capture.repeated_frames += max(0, slots - 1) if previous is not None else 0
+                    self.capture.repeated_frames += max(0, slots - 1)  # (the first frame takes one place)
                     self.capture.dropped_frames += slots == 0
                 if slots == 0:
                     continue
-                if previous is not None:
-                    for _ in range(slots - 1):  # the frame before a gap, again, as ffmpeg repeats a camera's
-                        self.capture.repeat = True
-                        yield previous
+                for _ in range(slots - 1):  # the frame before a gap, again, as ffmpeg repeats a camera's
+                    self.capture.repeat = True
+                    yield previous
                 self.capture.repeat = repeat
                 previous = frame
                 yield frame

@@ -160,9 +160,8 @@ def _probe_with_ffprobe(path: Path, ffprobe: str) -> VideoInfo:
         raise no_video_stream_error(path, "ffprobe")
     stream = streams[0]
     fps = _fraction(stream.get("avg_frame_rate"))
-    if not fps:  # r_frame_rate is ffmpeg's tbr: over MAX_TBR_FPS, a time base
-        guess = _fraction(stream.get("r_frame_rate"))
-        fps = guess if guess <= MAX_TBR_FPS else 0.0
+    if not fps:  # r_frame_rate is ffmpeg's tbr
+        fps = _tbr_rate(_fraction(stream.get("r_frame_rate")))
     frames = int(stream.get("nb_read_packets") or stream.get("nb_frames") or 0)
     duration = float(stream.get("duration") or meta.get("format", {}).get("duration") or 0.0)
     if frames <= 0:
@@ -186,7 +185,12 @@ def _stream_rate(line: str) -> float:
     if match:
         return _rate(match)
     match = _TBR_RE.search(line)
-    return _rate(match) if match and _rate(match) <= MAX_TBR_FPS else 0.0
+    return _tbr_rate(_rate(match)) if match else 0.0
+
+
+def _tbr_rate(tbr: float) -> float:
+    """A tbr as a frame rate: 0 (not said) where it is a time base, over ``MAX_TBR_FPS``."""
+    return tbr if tbr <= MAX_TBR_FPS else 0.0
 
 
 def _rate(match: re.Match) -> float:
